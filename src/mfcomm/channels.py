@@ -1,0 +1,165 @@
+"""Channels: one contract, ``y = channel(x)``, that built-in models and user black boxes all satisfy.
+
+``x`` and ``y`` are complex64 tensors of shape ``(batch, n)`` (batch-first, shape kept). A channel has
+``name`` and ``differentiable``; model-free training only ever *samples* it (no gradient is taken
+through it), model-based training back-propagates through it and so needs ``differentiable``.
+
+Example
+-------
+>>> import torch
+>>> ch = AWGN(n0=0.1)
+>>> y = ch(torch.ones(4, 2, dtype=torch.complex64))
+>>> y.shape, y.dtype
+(torch.Size([4, 2]), torch.complex64)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from mfcomm.conventions import SYMBOL_DTYPE
+from mfcomm.errors import ChannelError
+
+
+class Channel(Protocol):
+    """What every channel provides."""
+
+    name: str
+    differentiable: bool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: (batch, n) complex64 -> ``y``: (batch, n) complex64."""
+        ...
+
+
+def complex_normal(shape: tuple[int, ...], variance: float, device: torch.device | str,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Samples of CN(0, variance): ``variance/2`` on each of the real and imaginary parts."""
+    w = torch.randn(*shape, 2, device=device, generator=generator) * math.sqrt(variance / 2)
+    return torch.view_as_complex(w)
+
+
+class AWGN:
+    """Additive white Gaussian noise: ``y = x + w``, ``w ~ CN(0, N0 I)``.
+
+    Parameters: ``n0``, the noise variance per complex symbol (see :mod:`mfcomm.conventions`).
+    Input ``x``: (batch, n) complex64. Output: (batch, n) complex64. Differentiable.
+    """
+
+    differentiable = True
+
+    def __init__(self, n0: float, generator: torch.Generator | None = None):
+        self.n0 = n0
+        self.generator = generator
+        self.name = "awgn"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x + complex_normal(tuple(x.shape), self.n0, x.device, self.generator)
+
+
+class RayleighBlockFading:
+    """Rayleigh block fading: ``y = h x + w``, ``h ~ CN(0, 1)`` once per message (per row), ``w ~ CN(0, N0 I)``.
+
+    The receiver is not told ``h``; :meth:`sample` also returns it, for coherent baselines.
+    Input ``x``: (batch, n) complex64. Output: (batch, n) complex64. Differentiable in ``x``.
+    """
+
+    differentiable = True
+
+    def __init__(self, n0: float, generator: torch.Generator | None = None):
+        self.n0 = n0
+        self.generator = generator
+        self.name = "rbf"
+
+    def sample(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y, h)`` with ``h`` of shape (batch, 1)."""
+        h = complex_normal((x.shape[0], 1), 1.0, x.device, self.generator)
+        return h * x + complex_normal(tuple(x.shape), self.n0, x.device, self.generator), h
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sample(x)[0]
+
+
+class BlackBox:
+    """A user's channel: a Python function on complex64 NumPy arrays of shape (batch, n), sampled only.
+
+    Every call's output is checked (type, dtype, shape, finite values); a bad one raises a
+    :class:`ChannelError` naming the channel and the problem. Not differentiable.
+    """
+
+    differentiable = False
+
+    def __init__(self, func: Callable[[np.ndarray], np.ndarray], name: str):
+        self.func = func
+        self.name = name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy()
+        try:
+            y = self.func(x_np)
+        except Exception as err:  # a user's function may raise anything; report it in one line
+            raise ChannelError(f"channel {self.name} raised {type(err).__name__}: {err}") from None
+        return torch.from_numpy(check_output(self.name, x_np, y)).to(x.device)
+
+
+def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
+    """Return ``y`` if it keeps the channel contract for input ``x``, else raise a ChannelError."""
+    if not isinstance(y, np.ndarray):
+        raise ChannelError(f"channel {name} returned {type(y).__name__}, expected a NumPy array")
+    if y.dtype != np.complex64:
+        raise ChannelError(f"channel {name} returned dtype {y.dtype}, expected complex64")
+    if y.shape != x.shape:
+        raise ChannelError(f"channel {name} returned shape {y.shape}, expected {x.shape}")
+    if not np.isfinite(y).all():
+        raise ChannelError(f"channel {name} returned non-finite values (NaN or inf)")
+    return y
+
+
+def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Import ``FUNC`` from ``PATH.py`` given ``PATH.py:FUNC``."""
+    path_text, _, func_name = spec.rpartition(":")
+    path = Path(path_text)
+    if not path_text.endswith(".py") or not func_name:
+        raise ChannelError(f"channel {spec!r}: expected PATH.py:FUNC")
+    if not path.is_file():
+        raise ChannelError(f"channel {spec}: file {path} not found")
+    module_spec = importlib.util.spec_from_file_location(f"mfcomm_user_channel_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:
+        raise ChannelError(f"channel {spec}: importing {path} raised {type(err).__name__}: {err}") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ChannelError(f"channel {spec}: {path} has no function {func_name}")
+    return func
+
+
+def make_channel(spec: str, n0: float | None, generator: torch.Generator | None = None) -> Channel:
+    """A channel from its spec: ``awgn``, ``rbf`` (both need ``n0``) or a user's ``PATH.py:FUNC``."""
+    if spec == "awgn":
+        return AWGN(n0, generator)
+    if spec == "rbf":
+        return RayleighBlockFading(n0, generator)
+    if ":" not in spec:
+        raise ChannelError(f"unknown channel {spec!r}: use awgn, rbf or PATH.py:FUNC")
+    return BlackBox(load_user_function(spec), name=spec)
+
+
+class Counted:
+    """Wraps a channel and counts the symbols sent through it (``uses``): training's cost on real hardware."""
+
+    def __init__(self, channel: Channel):
+        self.channel = channel
+        self.name, self.differentiable = channel.name, channel.differentiable
+        self.uses = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.uses += x.numel()
+        return self.channel(x)

@@ -1,0 +1,140 @@
+"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo`` (the contract is in docs/cli.md).
+
+Every user error ends in one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mfcomm.errors import MfcommError
+
+EXIT_USAGE = 2
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a transmitter and receiver, then measure the SER",
+                       description="Train over a built-in channel or a black box PATH.py:FUNC.")
+    p.add_argument("--config", help="TOML file of configuration values (options below override it)")
+    p.add_argument("--method", choices=["model-free", "model-based"])
+    p.add_argument("--channel", help="awgn, rbf, or PATH.py:FUNC (a function on complex64 arrays (batch, N))")
+    p.add_argument("--messages", type=int, help="M, number of messages (default 16)")
+    p.add_argument("--channel-uses", type=int, help="n, channel uses per message (default 2)")
+    snr = p.add_mutually_exclusive_group()
+    snr.add_argument("--snr-db", type=float, help="Es/N0 in dB (default 10)")
+    snr.add_argument("--ebno-db", type=float, help="Eb/N0 in dB")
+    p.add_argument("--signalling", choices=["complex", "real"])
+    p.add_argument("--normalization", choices=["average", "per-message"])
+    p.add_argument("--iterations", type=int, help="outer training iterations (default 2000)")
+    p.add_argument("--finetune-iterations", type=int, help="receiver-only steps after model-free training")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--sigma2", type=float, help="perturbation variance, 0 < sigma2 < 1 (model-free)")
+    p.add_argument("--rx-steps", type=int, help="receiver steps per model-free iteration")
+    p.add_argument("--tx-steps", type=int, help="transmitter steps per model-free iteration")
+    p.add_argument("--rx-lr", type=float)
+    p.add_argument("--tx-lr", type=float)
+    p.add_argument("--equalizer", choices=["auto", "on", "off"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cpu or cuda")
+    p.add_argument("--out", help="output directory (default runs/<timestamp>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="SER versus SNR of a trained run, with baselines",
+                       description="Writes DIR/ser.csv and DIR/ser.png.")
+    p.add_argument("dir", help="a run directory written by mfcomm train")
+    snr = p.add_mutually_exclusive_group()
+    snr.add_argument("--snr-db", help="Es/N0 sweep A:B:STEP in dB (default: training point -10 to +6 dB)")
+    snr.add_argument("--ebno-db", help="Eb/N0 sweep A:B:STEP in dB")
+    p.add_argument("--channel", help="evaluate on this channel instead of the training one")
+    p.add_argument("--target-errors", type=int, default=1000, help="errors to collect per point (default 1000)")
+    p.add_argument("--max-messages", type=int, default=10_000_000, help="message cap per point (default 1e7)")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _demo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the paper's comparison: model-free vs model-based on AWGN and RBF",
+                       description="Trains, evaluates and writes a Markdown report with figures.")
+    p.add_argument("--out", default="runs/demo", help="report directory (default runs/demo)")
+    p.add_argument("--quick", action="store_true", help="a much shorter run, for smoke tests")
+    p.add_argument("--quiet", action="store_true")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mfcomm import config, runs
+
+    keys = ["method", "channel", "messages", "channel_uses", "snr_db", "ebno_db", "signalling",
+            "normalization", "iterations", "finetune_iterations", "batch_size", "sigma2", "rx_steps",
+            "tx_steps", "rx_lr", "tx_lr", "equalizer", "seed", "device"]
+    cfg = config.resolve(args.config, {k: getattr(args, k) for k in keys})
+    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
+    run = runs.train(cfg, quiet=args.quiet)
+    runs.save(run, out)
+    s = run.summary()
+    lo, hi = s["ser_ci"]
+    print(f"{cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{lo:.2e}, {hi:.2e}] over {s['eval_messages']} "
+          f"messages; {s['channel_uses_spent']} channel uses, {s['train_seconds']:.1f} s; wrote {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mfcomm import runs, sweep
+    from mfcomm.conventions import ebno_db_to_snr_db
+    from mfcomm.errors import ConfigError
+
+    if args.target_errors < 1 or args.max_messages < 1:
+        raise ConfigError("--target-errors and --max-messages must be positive")
+    run = runs.load(args.dir)
+    channel = args.channel or run.cfg.channel
+    if args.snr_db:
+        snrs = sweep.parse_range(args.snr_db)
+    elif args.ebno_db:
+        snrs = [ebno_db_to_snr_db(e, run.cfg.bits, run.cfg.channel_uses) for e in sweep.parse_range(args.ebno_db)]
+    else:
+        snrs = None if channel not in ("awgn", "rbf") else sweep.default_range(run)
+    if channel not in ("awgn", "rbf") and ":" not in channel:
+        raise ConfigError(f"unknown channel {channel!r}: use awgn, rbf or PATH.py:FUNC")
+    rows = sweep.evaluate_run(run, Path(args.dir), snrs, channel, args.target_errors, args.max_messages,
+                              args.quiet)
+    for r in rows:
+        base = f"  baseline {r['baseline_ser']:.3e}" if "baseline_ser" in r else ""
+        print(f"Es/N0 {r['snr_db']!s:>6} dB  SER {r['ser']:.3e} [{r['ci_low']:.2e}, {r['ci_high']:.2e}]{base}")
+    print(f"wrote {Path(args.dir) / 'ser.csv'} and {Path(args.dir) / 'ser.png'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mfcomm import demo
+
+    report = demo.run_demo(Path(args.out), quick=args.quick, quiet=args.quiet)
+    print(f"report: {report}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mfcomm", description="Model-free end-to-end learning of "
+                                     "communication systems (Ait Aoudia & Hoydis, JSAC 2019).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _evaluate_parser(sub)
+    _demo_parser(sub)
+    args = parser.parse_args(argv)
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "demo": cmd_demo}
+    try:
+        return commands[args.command](args)
+    except MfcommError as err:
+        print(f"mfcomm {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"mfcomm {args.command}: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+

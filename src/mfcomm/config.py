@@ -1,0 +1,249 @@
+"""The one typed configuration of a training run: defaults, validation, TOML in and out.
+
+A config is built once (defaults, then a TOML file, then command-line overrides), validated once by
+:func:`validate`, and passed down. ``config.toml`` in a run directory holds every field, so
+``mfcomm train --config DIR/config.toml`` reproduces the run.
+
+Example
+-------
+>>> cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "snr_db": 10.0})
+>>> cfg.bits, cfg.n0 > 0
+(4.0, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mfcomm.conventions import ebno_db_to_n0, ebno_db_to_snr_db, snr_db_to_n0
+from mfcomm.errors import ConfigError
+
+BUILTIN_CHANNELS = ("awgn", "rbf")
+METHODS = ("model-free", "model-based")
+
+
+@dataclass
+class Config:
+    """Hyper-parameters of one run. Units: SNRs in dB, learning rates per step, batches in messages."""
+
+    # --- the system -------------------------------------------------------------------------------
+    method: str = "model-free"
+    """``model-free`` (the paper's alternating algorithm) or ``model-based`` (back-propagation)."""
+    channel: str = "awgn"
+    """``awgn``, ``rbf`` (Rayleigh block fading) or a user black box ``PATH.py:FUNC``."""
+    messages: int = 16
+    """M, the number of messages."""
+    channel_uses: int = 2
+    """n, complex (or, with real signalling, real) channel uses per message."""
+    snr_db: float | None = None
+    """Es/N0 in dB for built-in channels. Default 10 dB when neither this nor ``ebno_db`` is set."""
+    ebno_db: float | None = None
+    """Eb/N0 in dB, the alternative to ``snr_db``."""
+    signalling: str = "complex"
+    """``complex`` or ``real`` (n real channel uses, for AE(7,4) versus Hamming(7,4))."""
+    normalization: str = "average"
+    """``average``: mean energy per symbol is 1 over all M messages; ``per-message``: each ||x_m||^2 = n."""
+    tx_hidden: list[int] = field(default_factory=list)
+    """Hidden layer widths of the transmitter after its message embedding (empty: a learned codebook)."""
+    rx_hidden: list[int] = field(default_factory=lambda: [128, 128])
+    """Hidden layer widths of the receiver's classifier."""
+    equalizer: str = "auto"
+    """Receiver channel estimate and equaliser (radio transformer): ``on``, ``off``, or ``auto``
+    (on for every channel but AWGN)."""
+
+    # --- training ---------------------------------------------------------------------------------
+    iterations: int = 2000
+    """Outer iterations: model-free, ``rx_steps`` receiver then ``tx_steps`` transmitter steps; model-based,
+    one joint step."""
+    seed: int = 0
+    batch_size: int = 256
+    """Messages per step (receiver, transmitter and model-based steps alike)."""
+    rx_lr: float = 3e-3
+    """Receiver learning rate (Adam); also the joint learning rate of model-based training."""
+    tx_lr: float = 3e-3
+    """Transmitter learning rate (Adam)."""
+    sigma2: float = 0.02
+    """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only)."""
+    rx_steps: int = 1
+    """Receiver steps per model-free iteration."""
+    tx_steps: int = 1
+    """Transmitter steps per model-free iteration."""
+    finetune_iterations: int = 0
+    """Receiver-only steps after the main loop (model-free only; model-based has no use for them)."""
+    log_every: int = 10
+    """Iterations between rows of ``metrics.csv``."""
+    ser_every: int = 0
+    """Iterations between SER measurements during training (65,536 fresh messages each, not counted as
+    channel uses spent); 0: none. Gives ``metrics.csv`` a ``ser`` column and the SER learning curve."""
+    device: str = "cpu"
+
+    # --- evaluation after training ----------------------------------------------------------------
+    eval_messages: int = 100_000
+    """Fresh messages for the final SER (at least 100,000; more until ``eval_target_errors``)."""
+    eval_target_errors: int = 1000
+    eval_max_messages: int = 10_000_000
+
+    @property
+    def bits(self) -> float:
+        """k = log2(M) bits per message."""
+        return math.log2(self.messages)
+
+    @property
+    def is_user_channel(self) -> bool:
+        return self.channel not in BUILTIN_CHANNELS
+
+    @property
+    def resolved_snr_db(self) -> float | None:
+        """Es/N0 in dB, from ``snr_db`` or ``ebno_db``; None for user channels (they bring their noise)."""
+        if self.is_user_channel:
+            return None
+        if self.ebno_db is not None:
+            return ebno_db_to_snr_db(self.ebno_db, self.bits, self.channel_uses)
+        return self.snr_db
+
+    @property
+    def n0(self) -> float | None:
+        """Noise variance per complex symbol (None for user channels)."""
+        if self.is_user_channel:
+            return None
+        if self.ebno_db is not None:
+            return ebno_db_to_n0(self.ebno_db, self.bits, self.channel_uses)
+        return snr_db_to_n0(self.snr_db)
+
+    @property
+    def use_equalizer(self) -> bool:
+        return self.equalizer == "on" or (self.equalizer == "auto" and self.channel != "awgn")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, with None left out (TOML has no null)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert a TOML or CLI value to the field's type, or raise a one-line ConfigError."""
+    default = FIELDS[name].default
+    kind = FIELDS[name].type
+    try:
+        if "list" in kind:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            return [int(v) for v in value]
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if "float" in kind:
+            if value is None:
+                return None
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind == "str":
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: cannot use {value!r} (expected {kind})") from None
+    return default
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: Config) -> Config:
+    """Check every field's range and the combinations; return ``cfg`` or raise a ConfigError."""
+    _check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
+    _check(cfg.messages >= 2, f"messages must be at least 2, not {cfg.messages}")
+    _check(cfg.messages <= 65536, f"messages must be at most 65536, not {cfg.messages}")
+    _check(cfg.channel_uses >= 1, f"channel_uses must be at least 1, not {cfg.channel_uses}")
+    _check(cfg.channel_uses <= 1024, f"channel_uses must be at most 1024, not {cfg.channel_uses}")
+    for name in ("snr_db", "ebno_db"):
+        value = getattr(cfg, name)
+        _check(value is None or math.isfinite(value), f"{name} must be a finite number, not {value}")
+    _check(cfg.snr_db is None or cfg.ebno_db is None, "give snr_db or ebno_db, not both")
+    _check(cfg.signalling in ("complex", "real"), f"signalling must be complex or real, not {cfg.signalling!r}")
+    _check(
+        cfg.normalization in ("average", "per-message"),
+        f"normalization must be average or per-message, not {cfg.normalization!r}",
+    )
+    _check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
+    _check(all(w >= 1 for w in cfg.tx_hidden), "tx_hidden widths must be positive")
+    _check(all(w >= 1 for w in cfg.rx_hidden), "rx_hidden widths must be positive")
+    _check(cfg.iterations >= 1, f"iterations must be at least 1, not {cfg.iterations}")
+    _check(cfg.batch_size >= 1, f"batch_size must be at least 1, not {cfg.batch_size}")
+    for name in ("rx_lr", "tx_lr"):
+        value = getattr(cfg, name)
+        _check(math.isfinite(value) and value > 0, f"{name} must be positive, not {value}")
+    _check(math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1, f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
+    _check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
+    _check(cfg.finetune_iterations >= 0, "finetune_iterations must be >= 0")
+    _check(cfg.log_every >= 1, "log_every must be at least 1")
+    _check(cfg.ser_every >= 0 and cfg.ser_every % cfg.log_every == 0,
+           f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}")
+    _check(cfg.eval_messages >= 100_000, f"eval_messages must be at least 100000, not {cfg.eval_messages}")
+    _check(cfg.eval_target_errors >= 1, "eval_target_errors must be at least 1")
+    _check(cfg.eval_max_messages >= cfg.eval_messages, "eval_max_messages must be >= eval_messages")
+    _check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"), f"device must be cpu or cuda, not {cfg.device!r}")
+    if cfg.is_user_channel:
+        _check(":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
+               f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)} or PATH.py:FUNC")
+        path, func = cfg.channel.rsplit(":", 1)
+        cfg.channel = f"{Path(path).expanduser().resolve()}:{func}"  # reproducible from any directory
+        _check(cfg.method == "model-free",
+               f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
+               "differentiable channel (use --method model-free)")
+    elif cfg.snr_db is None and cfg.ebno_db is None:
+        cfg.snr_db = 10.0
+    _check(not (cfg.signalling == "real" and cfg.channel == "rbf"),
+           "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
+    return cfg
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file into a dict of known keys; unknown keys are an error (typos are common)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path}: {err}") from None
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}")
+    return data
+
+
+def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults, then ``file``, then ``overrides`` (None values ignored); validated."""
+    values: dict[str, Any] = load_toml(file) if file else {}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "snr_db" in overrides:
+        values.pop("ebno_db", None)
+    if "ebno_db" in overrides:
+        values.pop("snr_db", None)
+    values.update(overrides)
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}")
+    cfg = Config(**{k: _coerce(k, v) for k, v in values.items()})
+    return validate(cfg)
+
+
+def to_toml(cfg: Config) -> str:
+    """The resolved configuration as TOML text."""
+    import tomli_w
+
+    return "# mfcomm resolved configuration: mfcomm train --config THIS_FILE reproduces the run\n" + tomli_w.dumps(
+        cfg.to_dict()
+    )

@@ -1,0 +1,74 @@
+"""Model-free training (Ait Aoudia & Hoydis, Algorithm 1): the channel is only ever sampled.
+
+Each iteration alternates
+1. receiver steps: send ``x = f_T(m)``, receive ``y``, descend the true gradient of the mean
+   cross-entropy w.r.t. theta_R;
+2. transmitter steps: perturb ``f_T(m)``, send it, let the receiver compute the per-example losses,
+   feed back only those scalars, and descend the Eq. 8 estimate w.r.t. theta_T;
+then optional receiver-only fine-tuning.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from mfcomm.channels import Channel
+from mfcomm.config import Config
+from mfcomm.estimator import perturb, surrogate
+from mfcomm.receiver import Receiver
+from mfcomm.transmitter import Transmitter
+
+Log = Callable[[int, dict[str, torch.Tensor]], None]
+
+
+def receiver_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
+                  batch_size: int) -> torch.Tensor:
+    """One supervised receiver step on the true gradient; returns the mean loss (detached)."""
+    m = torch.randint(tx.messages, (batch_size,), device=tx.all_messages.device)
+    with torch.no_grad():
+        y = channel(tx(m))
+    loss = F.cross_entropy(rx(y), m)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
+                     batch_size: int, sigma2: float) -> torch.Tensor:
+    """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
+    m = torch.randint(tx.messages, (batch_size,), device=tx.all_messages.device)
+    xbar = tx(m)                                                   # transmitter
+    x_p = perturb(xbar, sigma2, tx.real)                           # perturbation
+    with torch.no_grad():
+        y = channel(x_p)                                           # channel (sampled only)
+        losses = F.cross_entropy(rx(y), m, reduction="none")       # receiver: per-example losses
+    # feedback link: only the scalars `losses` reach the transmitter
+    opt.zero_grad(set_to_none=True)
+    surrogate(losses, x_p, xbar, sigma2, tx.real).backward()       # estimator (Eq. 8)
+    opt.step()
+    return losses.mean()
+
+
+def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
+                     progress: Callable[[int], None] = lambda _: None) -> None:
+    """Alternate receiver and transmitter steps for ``cfg.iterations``, then fine-tune the receiver."""
+    opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
+    opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
+    rx_loss = torch.tensor(float("nan"))
+    for it in range(1, cfg.iterations + 1):
+        for _ in range(cfg.rx_steps):
+            rx_loss = receiver_step(tx, rx, channel, opt_rx, cfg.batch_size)
+        for _ in range(cfg.tx_steps):
+            tx_loss = transmitter_step(tx, rx, channel, opt_tx, cfg.batch_size, cfg.sigma2)
+        if it % cfg.log_every == 0 or it == cfg.iterations:
+            log(it, {"rx_loss": rx_loss, "tx_loss": tx_loss})
+        progress(1)
+    for it in range(cfg.iterations + 1, cfg.iterations + cfg.finetune_iterations + 1):
+        rx_loss = receiver_step(tx, rx, channel, opt_rx, cfg.batch_size)
+        if it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations:
+            log(it, {"rx_loss": rx_loss})
+        progress(1)

@@ -1,0 +1,72 @@
+"""Figures: learned constellation, learning curve, SER versus SNR. Each is written atomically as PNG."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_constellation(codebook: np.ndarray, path: Path, title: str = "", real: bool = False) -> None:
+    """One panel per channel use (up to 8), each message's symbol labelled with its index."""
+    messages, uses = codebook.shape
+    shown = min(uses, 8)
+    fig, axes = plt.subplots(1, shown, figsize=(3.2 * shown, 3.3), squeeze=False)
+    colors = plt.cm.tab20(np.arange(messages) % 20)
+    lim = 1.15 * max(np.abs(codebook).max(), 1e-6)
+    for j, ax in enumerate(axes[0]):
+        ax.scatter(codebook[:, j].real, codebook[:, j].imag, c=colors, s=28)
+        if messages <= 64:
+            for m in range(messages):
+                ax.annotate(str(m), (codebook[m, j].real, codebook[m, j].imag), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=f"channel use {j + 1}",
+               xlabel="in-phase", ylabel="" if j else ("value" if real else "quadrature"))
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or f"learned codebook (M={messages}, n={uses})")
+    _save(fig, path)
+
+
+def plot_learning_curve(losses: dict[str, tuple[Sequence[float], Sequence[float]]],
+                        sers: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path,
+                        xlabel: str = "channel uses spent in training", title: str = "") -> None:
+    """Loss (and, where given, SER) against cost, one line per named curve ``{label: (x, y)}``."""
+    panels = 2 if sers else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    for ax, curves, ylabel in zip(axes[0], (losses, sers), ("cross-entropy (nats)", "SER")):
+        for label, (x, y) in curves.items():
+            ax.plot(x, y, label=label)
+        ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "learning curve")
+    _save(fig, path)
+
+
+def plot_ser(curves: dict[str, dict[str, Sequence[float]]], path: Path, xlabel: str = "Es/N0 (dB)",
+             title: str = "") -> None:
+    """SER curves ``{label: {"x", "ser", optional "ci_low", "ci_high", "style"}}`` on a log axis."""
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for label, c in curves.items():
+        ser = np.asarray(c["ser"], dtype=float)
+        line, = ax.semilogy(c["x"], np.where(ser > 0, ser, np.nan), c.get("style", "o-"), label=label, ms=4)
+        if "ci_low" in c:
+            ax.fill_between(c["x"], np.maximum(c["ci_low"], 1e-12), c["ci_high"], color=line.get_color(),
+                            alpha=0.15, lw=0)
+    ax.set(xlabel=xlabel, ylabel="symbol (message) error rate", title=title or "SER")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(fig, path)

@@ -1,0 +1,198 @@
+"""A training run from configuration to result directory, and back.
+
+``train(cfg)`` builds the system, trains it with the chosen method, measures the final SER and returns a
+:class:`Run`; ``save(run, dir)`` writes ``config.toml``, ``model.safetensors``, ``metrics.csv``,
+``summary.json`` and figures, all staged and renamed into place so that a failed run leaves nothing
+that looks like a result; ``load(dir)`` reads a run back (weights via safetensors only).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from mfcomm import config as config_module
+from mfcomm.channels import Counted, make_channel
+from mfcomm.config import Config
+from mfcomm.errors import MfcommError
+from mfcomm.evaluation import EVAL_BATCH, SerEstimate, learned_ser
+from mfcomm.model_based import train_model_based
+from mfcomm.model_free import train_model_free
+from mfcomm.plots import plot_constellation, plot_learning_curve
+from mfcomm.receiver import Receiver
+from mfcomm.transmitter import Transmitter
+
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class Run:
+    """A trained system, how it was trained, what that cost and how well it does."""
+
+    cfg: Config
+    tx: Transmitter
+    rx: Receiver
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    channel_uses_spent: int = 0
+    train_seconds: float = 0.0
+    ser: SerEstimate | None = None
+
+    def summary(self) -> dict[str, Any]:
+        cfg, ser = self.cfg, self.ser
+        return {
+            "method": cfg.method, "channel": cfg.channel, "messages": cfg.messages,
+            "channel_uses": cfg.channel_uses, "signalling": cfg.signalling,
+            "snr_db": cfg.resolved_snr_db, "ebno_db": cfg.ebno_db, "iterations": cfg.iterations,
+            "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
+            "seed": cfg.seed, "ser": ser.ser, "ser_ci": [ser.ci_low, ser.ci_high],
+            "eval_messages": ser.messages, "eval_errors": ser.errors,
+            "channel_uses_spent": self.channel_uses_spent, "train_seconds": round(self.train_seconds, 3),
+        }
+
+
+def device_of(cfg: Config) -> torch.device:
+    """The torch device, or a one-line error when CUDA is asked for and absent."""
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise MfcommError(f"device {cfg.device} requested but CUDA is not available (use --device cpu)")
+    return torch.device(cfg.device)
+
+
+def build_system(cfg: Config) -> tuple[Transmitter, Receiver]:
+    """Fresh transmitter and receiver for ``cfg`` on its device."""
+    real = cfg.signalling == "real"
+    tx = Transmitter(cfg.messages, cfg.channel_uses, cfg.tx_hidden, cfg.normalization, real)
+    rx = Receiver(cfg.messages, cfg.channel_uses, cfg.rx_hidden, cfg.use_equalizer, real)
+    device = device_of(cfg)
+    return tx.to(device), rx.to(device)
+
+
+def train(cfg: Config, quiet: bool = False, evaluate: bool = True) -> Run:
+    """Train one system as ``cfg`` says, then (``evaluate``) measure its SER on the training channel."""
+    torch.manual_seed(cfg.seed)
+    tx, rx = build_system(cfg)
+    channel = Counted(make_channel(cfg.channel, cfg.n0))
+    run = Run(cfg, tx, rx)
+    start = time.perf_counter()
+    probing = 0.0  # seconds spent measuring SER during training, not counted as training time
+
+    def log(iteration: int, values: dict[str, torch.Tensor]) -> None:
+        nonlocal probing
+        row = {"iteration": iteration, "channel_uses": channel.uses,
+               "seconds": round(time.perf_counter() - start - probing, 4)}
+        row.update({k: float(v) for k, v in values.items()})
+        if cfg.ser_every and (iteration % cfg.ser_every == 0 or iteration == total):
+            t = time.perf_counter()
+            with torch.random.fork_rng(devices=[]):  # probing leaves training's random stream as it was
+                row["ser"] = learned_ser(tx, rx, channel.channel, 1, EVAL_BATCH, EVAL_BATCH).ser
+            probing += time.perf_counter() - t
+        run.metrics.append(row)
+        bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items()}, refresh=False)
+
+    total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+    with tqdm(total=total, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
+              mininterval=0.5) as bar:
+        trainer = train_model_free if cfg.method == "model-free" else train_model_based
+        trainer(tx, rx, channel, cfg, log, bar.update)
+    run.train_seconds = time.perf_counter() - start - probing
+    run.channel_uses_spent = channel.uses
+    if evaluate:
+        run.ser = measure(run, channel.channel, quiet)
+    return run
+
+
+def measure(run: Run, channel: Any, quiet: bool = False) -> SerEstimate:
+    """Final SER on ``channel`` with the config's message budget, with a progress bar."""
+    cfg = run.cfg
+    with tqdm(total=cfg.eval_messages, desc="evaluate", disable=quiet, unit="msg", unit_scale=True,
+              mininterval=0.5) as bar:
+        return learned_ser(run.tx, run.rx, channel, cfg.eval_target_errors, cfg.eval_messages,
+                           cfg.eval_max_messages, progress=bar.update)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV, columns in first-seen order; written to a temporary name and renamed."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Text written to a temporary name and renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save(run: Run, out: str | Path) -> Path:
+    """Write the run into ``out`` (created if missing); ``summary.json`` lands last."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_text(stage / "config.toml", config_module.to_toml(run.cfg))
+        weights = {f"tx.{k}": v for k, v in run.tx.state_dict().items()}
+        weights.update({f"rx.{k}": v for k, v in run.rx.state_dict().items()})
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, stage / WEIGHTS)
+        write_csv(stage / "metrics.csv", run.metrics)
+        plot_learning_curve(*learning_curves(run.metrics), stage / "learning_curve.png",
+                            title=f"{run.cfg.method} on {run.cfg.channel}")
+        with torch.no_grad():
+            codebook = run.tx.codebook().cpu().numpy()
+        plot_constellation(codebook, stage / "constellation.png", real=run.tx.real,
+                           title=f"{run.cfg.method}, {run.cfg.channel}: learned codebook")
+        write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
+        out.mkdir(exist_ok=True)
+        names = sorted(p.name for p in stage.iterdir())
+        for name in [n for n in names if n != "summary.json"] + ["summary.json"]:
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out
+
+
+def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
+    """Loss curves and (where measured) the SER curve of ``metrics.csv``, against channel uses."""
+    def curve(key: str) -> tuple[list[float], list[float]]:
+        points = [(r["channel_uses"], r[key]) for r in metrics if key in r]
+        return [p[0] for p in points], [p[1] for p in points]
+
+    labels = {"loss": "loss", "rx_loss": "receiver loss", "tx_loss": "fed-back loss (perturbed)"}
+    losses = {label: curve(key) for key, label in labels.items() if any(key in r for r in metrics)}
+    ser = {"SER": curve("ser")} if any("ser" in r for r in metrics) else {}
+    return losses, ser
+
+
+def load(run_dir: str | Path) -> Run:
+    """Read a saved run: its config and weights (safetensors; nothing is unpickled)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MfcommError(f"run directory {run_dir} not found")
+    for name in ("config.toml", WEIGHTS):
+        if not (run_dir / name).is_file():
+            raise MfcommError(f"{run_dir} is not a finished run: {name} is missing")
+    cfg = config_module.resolve(run_dir / "config.toml")
+    tx, rx = build_system(cfg)
+    try:
+        weights = load_file(run_dir / WEIGHTS, device=str(device_of(cfg)))
+        tx.load_state_dict({k[3:]: v for k, v in weights.items() if k.startswith("tx.")})
+        rx.load_state_dict({k[3:]: v for k, v in weights.items() if k.startswith("rx.")})
+    except Exception as err:  # corrupt or mismatched file: one line, not a traceback
+        raise MfcommError(f"{run_dir / WEIGHTS}: cannot load weights ({type(err).__name__}: {err})") from None
+    return Run(cfg, tx, rx)

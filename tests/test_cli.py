@@ -1,0 +1,83 @@
+"""The command line: the shared contract script, one-line errors, and no half-written results."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = ROOT.parent / "shared" / "contract" / "check_cli.sh"
+
+
+def mfcomm(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mfcomm.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def _assert_one_line_error(result):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(lines) == 1, result.stderr
+
+
+@pytest.mark.skipif(not CONTRACT.is_file(), reason="shared/contract/check_cli.sh is not beside this checkout")
+def test_shared_cli_contract(tmp_path):
+    mf = shutil.which("mfcomm", path=str(Path(sys.executable).parent))
+    env = {**os.environ, "MFCOMM": mf}
+    result = subprocess.run(["bash", str(CONTRACT)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "contract: all checks passed" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--messages", "1"], ["--channel-uses", "0"], ["--snr-db", "nan"], ["--channel", "nosuch"],
+    ["--channel", "/nonexistent.py:f"], ["--iterations", "-3"], ["--config", "/nonexistent.toml"],
+    ["--device", "cuda:7"], ["--snr-db", "3", "--ebno-db", "3"], ["--sigma2", "2"],
+])
+def test_bad_train_input_is_one_line_and_writes_nothing(tmp_path, args):
+    result = mfcomm("train", *args, "--iterations" if "--iterations" not in args else "--seed", "2",
+                    "--out", tmp_path / "out", "--quiet")
+    _assert_one_line_error(result)
+    assert not (tmp_path / "out").exists()
+
+
+BAD_CHANNELS = {
+    "shape": "def f(x):\n    return x[:, :1]\n",
+    "dtype": "import numpy as np\ndef f(x):\n    return x.astype(np.complex128)\n",
+    "non-finite": "import numpy as np\ndef f(x):\n    return np.full_like(x, np.nan)\n",
+    "raised": "def f(x):\n    raise RuntimeError('radio unplugged')\n",
+}
+
+
+@pytest.mark.parametrize("problem", BAD_CHANNELS)
+def test_bad_black_box_stops_training_with_one_line(tmp_path, problem):
+    path = tmp_path / "chan.py"
+    path.write_text(BAD_CHANNELS[problem])
+    result = mfcomm("train", "--channel", f"{path}:f", "--iterations", "5", "--out", tmp_path / "out", "--quiet")
+    _assert_one_line_error(result)
+    assert problem in result.stderr and "chan.py:f" in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out*"))  # no staging left behind either
+
+
+def test_train_then_evaluate_real_signalling_with_hamming_baseline(tmp_path):
+    out = tmp_path / "ae74"
+    result = mfcomm("train", "--signalling", "real", "--messages", "16", "--channel-uses", "7", "--ebno-db", "6",
+                    "--iterations", "100", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["snr_db"] == pytest.approx(6 + 10 * __import__("math").log10(4 / 7))
+    result = mfcomm("evaluate", out, "--ebno-db", "0:6:3", "--target-errors", "200", "--quiet")
+    assert result.returncode == 0, result.stderr
+    header, *rows = (out / "ser.csv").read_text().splitlines()
+    assert "baseline_ser" in header and len(rows) == 3 and "Hamming" in rows[0]
+
+
+def test_evaluate_missing_run_is_one_line(tmp_path):
+    _assert_one_line_error(mfcomm("evaluate", tmp_path / "nothing"))
+    _assert_one_line_error(mfcomm("evaluate", tmp_path, "--snr-db", "5:1:1"))
