@@ -1,4 +1,4 @@
-"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo`` (the contract is in docs/cli.md).
+"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo`` (see README.md, "Command line").
 
 Every user error ends in one line on stderr and a non-zero exit status, never a traceback.
 """

@@ -61,13 +61,13 @@ class Config:
     """Outer iterations: model-free, ``rx_steps`` receiver then ``tx_steps`` transmitter steps; model-based,
     one joint step."""
     seed: int = 0
-    batch_size: int = 256
+    batch_size: int = 512
     """Messages per step (receiver, transmitter and model-based steps alike)."""
     rx_lr: float = 3e-3
     """Receiver learning rate (Adam); also the joint learning rate of model-based training."""
     tx_lr: float = 3e-3
     """Transmitter learning rate (Adam)."""
-    sigma2: float = 0.02
+    sigma2: float = 0.1
     """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only)."""
     rx_steps: int = 1
     """Receiver steps per model-free iteration."""

@@ -33,7 +33,7 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario("awgn", 2, 10.0, 3000, (0.0, 14.0, 2.0)),
+    Scenario("awgn", 2, 10.0, 4000, (0.0, 14.0, 2.0)),
     Scenario("rbf", 4, 20.0, 3000, (0.0, 30.0, 5.0)),
 )
 SEEDS = (0, 1, 2)

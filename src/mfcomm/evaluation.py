@@ -22,7 +22,9 @@ from mfcomm.channels import Channel
 from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
 
-EVAL_BATCH = 1 << 16
+EVAL_BATCH = 1024
+"""Messages per evaluation batch: small enough that activations stay in cache (about 2x faster on CPU
+than 65,536 for a 128-128 receiver)."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from mfcomm.channels import Channel
 from mfcomm.config import Config
 from mfcomm.errors import ConfigError
-from mfcomm.model_free import Log
+from mfcomm.model_free import Log, LossWindow
 from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
 
@@ -26,12 +26,14 @@ def train_model_based(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Conf
                           "differentiable channel (use --method model-free)")
     opt = torch.optim.Adam([{"params": tx.parameters(), "lr": cfg.tx_lr},
                             {"params": rx.parameters(), "lr": cfg.rx_lr}])
+    window = LossWindow()
     for it in range(1, cfg.iterations + 1):
         m = torch.randint(tx.messages, (cfg.batch_size,), device=tx.all_messages.device)
         loss = F.cross_entropy(rx(channel(tx(m))), m)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        window.add("loss", loss.detach())
         if it % cfg.log_every == 0 or it == cfg.iterations:
-            log(it, {"loss": loss.detach()})
+            log(it, window.means())
         progress(1)

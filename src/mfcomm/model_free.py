@@ -58,17 +58,34 @@ def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Confi
     """Alternate receiver and transmitter steps for ``cfg.iterations``, then fine-tune the receiver."""
     opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
-    rx_loss = torch.tensor(float("nan"))
+    window = LossWindow()
     for it in range(1, cfg.iterations + 1):
         for _ in range(cfg.rx_steps):
-            rx_loss = receiver_step(tx, rx, channel, opt_rx, cfg.batch_size)
+            window.add("rx_loss", receiver_step(tx, rx, channel, opt_rx, cfg.batch_size))
         for _ in range(cfg.tx_steps):
-            tx_loss = transmitter_step(tx, rx, channel, opt_tx, cfg.batch_size, cfg.sigma2)
+            window.add("tx_loss", transmitter_step(tx, rx, channel, opt_tx, cfg.batch_size, cfg.sigma2))
         if it % cfg.log_every == 0 or it == cfg.iterations:
-            log(it, {"rx_loss": rx_loss, "tx_loss": tx_loss})
+            log(it, window.means())
         progress(1)
     for it in range(cfg.iterations + 1, cfg.iterations + cfg.finetune_iterations + 1):
-        rx_loss = receiver_step(tx, rx, channel, opt_rx, cfg.batch_size)
+        window.add("rx_loss", receiver_step(tx, rx, channel, opt_rx, cfg.batch_size))
         if it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations:
-            log(it, {"rx_loss": rx_loss})
+            log(it, window.means())
         progress(1)
+
+
+class LossWindow:
+    """Mean of each loss since the last log row (kept as tensors: no synchronisation per step)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, value: torch.Tensor) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + value
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def means(self) -> dict[str, torch.Tensor]:
+        out = {k: v / self.counts[k] for k, v in self.sums.items()}
+        self.sums, self.counts = {}, {}
+        return out

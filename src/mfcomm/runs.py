@@ -26,7 +26,7 @@ from mfcomm import config as config_module
 from mfcomm.channels import Counted, make_channel
 from mfcomm.config import Config
 from mfcomm.errors import MfcommError
-from mfcomm.evaluation import EVAL_BATCH, SerEstimate, learned_ser
+from mfcomm.evaluation import SerEstimate, learned_ser
 from mfcomm.model_based import train_model_based
 from mfcomm.model_free import train_model_free
 from mfcomm.plots import plot_constellation, plot_learning_curve
@@ -34,6 +34,8 @@ from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
 
 WEIGHTS = "model.safetensors"
+PROBE_MESSAGES = 1 << 16
+"""Fresh messages per SER measurement during training (``ser_every``)."""
 
 
 @dataclass
@@ -94,7 +96,7 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True) -> Run:
         if cfg.ser_every and (iteration % cfg.ser_every == 0 or iteration == total):
             t = time.perf_counter()
             with torch.random.fork_rng(devices=[]):  # probing leaves training's random stream as it was
-                row["ser"] = learned_ser(tx, rx, channel.channel, 1, EVAL_BATCH, EVAL_BATCH).ser
+                row["ser"] = learned_ser(tx, rx, channel.channel, 1, PROBE_MESSAGES, PROBE_MESSAGES).ser
             probing += time.perf_counter() - t
         run.metrics.append(row)
         bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items()}, refresh=False)

@@ -7,7 +7,7 @@ Example
 >>> x = tx(torch.tensor([0, 5, 15]))
 >>> x.shape, x.dtype
 (torch.Size([3, 2]), torch.complex64)
->>> round(float(tx.codebook().abs().square().mean()), 5)
+>>> round(float(tx.codebook().detach().abs().square().mean()), 5)
 1.0
 """
 
