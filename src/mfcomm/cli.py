@@ -32,6 +32,15 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-iterations", type=int, help="receiver-only steps after model-free training")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--sigma2", type=float, help="perturbation variance, 0 < sigma2 < 1 (model-free)")
+    p.add_argument("--sigma2-final", type=float, help="decay sigma2 geometrically to this value")
+    p.add_argument("--tx-batch-size", type=int, help="messages per transmitter step (default --batch-size)")
+    p.add_argument("--perturbations", type=int, help="perturbations per message in a transmitter step")
+    p.add_argument("--antithetic", action="store_true", default=None, help="antithetic perturbation pairs")
+    p.add_argument("--loss-baseline", choices=["none", "batch", "message", "running"],
+                   help="baseline subtracted from fed-back losses (variance reduction)")
+    p.add_argument("--feedback", choices=["perfect", "noisy", "quantized"], help="feedback link for the losses")
+    p.add_argument("--feedback-bits", type=int, help="bits per loss with --feedback quantized")
+    p.add_argument("--feedback-noise", type=float, help="noise std per loss with --feedback noisy")
     p.add_argument("--rx-steps", type=int, help="receiver steps per model-free iteration")
     p.add_argument("--tx-steps", type=int, help="transmitter steps per model-free iteration")
     p.add_argument("--rx-lr", type=float)
@@ -69,7 +78,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     keys = ["method", "channel", "messages", "channel_uses", "snr_db", "ebno_db", "signalling",
             "normalization", "iterations", "finetune_iterations", "batch_size", "sigma2", "rx_steps",
-            "tx_steps", "rx_lr", "tx_lr", "equalizer", "seed", "device"]
+            "tx_steps", "rx_lr", "tx_lr", "equalizer", "seed", "device", "sigma2_final", "tx_batch_size",
+            "perturbations", "antithetic", "loss_baseline", "feedback", "feedback_bits", "feedback_noise"]
     cfg = config.resolve(args.config, {k: getattr(args, k) for k in keys})
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     run = runs.train(cfg, quiet=args.quiet)

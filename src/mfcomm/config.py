@@ -24,6 +24,8 @@ from mfcomm.conventions import ebno_db_to_n0, ebno_db_to_snr_db, snr_db_to_n0
 from mfcomm.errors import ConfigError
 
 BUILTIN_CHANNELS = ("awgn", "rbf")
+BASELINES = ("none", "batch", "message", "running")
+FEEDBACK = ("perfect", "noisy", "quantized")
 METHODS = ("model-free", "model-based")
 
 
@@ -69,6 +71,24 @@ class Config:
     """Transmitter learning rate (Adam)."""
     sigma2: float = 0.1
     """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only)."""
+    sigma2_final: float | None = None
+    """If set, sigma2 decays geometrically from ``sigma2`` to this over the iterations (Theorem 1: wide
+    early for low variance, narrow late for low bias)."""
+    tx_batch_size: int | None = None
+    """Messages per transmitter step (default ``batch_size``)."""
+    perturbations: int = 1
+    """K perturbations per message in a transmitter step (K * tx_batch_size channel transmissions)."""
+    antithetic: bool = False
+    """Send perturbations in antithetic pairs (w, -w); needs an even ``perturbations``."""
+    loss_baseline: str = "none"
+    """Subtracted from fed-back losses: ``none`` (the paper), ``batch`` (leave-one-out batch mean),
+    ``message`` (mean of the other perturbations of the same message), ``running`` (per-message average)."""
+    feedback: str = "perfect"
+    """Feedback link for the losses: ``perfect``, ``noisy`` (additive Gaussian), ``quantized``."""
+    feedback_bits: int = 1
+    """Bits per loss with ``quantized`` feedback."""
+    feedback_noise: float = 0.1
+    """Standard deviation of the noise added to each loss with ``noisy`` feedback."""
     rx_steps: int = 1
     """Receiver steps per model-free iteration."""
     tx_steps: int = 1
@@ -92,6 +112,11 @@ class Config:
     def bits(self) -> float:
         """k = log2(M) bits per message."""
         return math.log2(self.messages)
+
+    @property
+    def tx_batch(self) -> int:
+        """Messages per transmitter step."""
+        return self.tx_batch_size or self.batch_size
 
     @property
     def is_user_channel(self) -> bool:
@@ -136,6 +161,12 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, (list, tuple)):
                 raise TypeError
             return [int(v) for v in value]
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind == "int | None":
+            return None if value is None else _coerce_int(value)
         if kind == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise TypeError
@@ -153,6 +184,12 @@ def _coerce(name: str, value: Any) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(f"{name}: cannot use {value!r} (expected {kind})") from None
     return default
+
+
+def _coerce_int(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise TypeError
+    return int(value)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -186,6 +223,18 @@ def validate(cfg: Config) -> Config:
         _check(math.isfinite(value) and value > 0, f"{name} must be positive, not {value}")
     _check(math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1, f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
     _check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
+    _check(cfg.sigma2_final is None or (math.isfinite(cfg.sigma2_final) and 0 < cfg.sigma2_final < 1),
+           f"sigma2_final must lie in (0, 1), not {cfg.sigma2_final}")
+    _check(cfg.tx_batch_size is None or cfg.tx_batch_size >= 2, "tx_batch_size must be at least 2")
+    _check(cfg.perturbations >= 1, f"perturbations must be at least 1, not {cfg.perturbations}")
+    _check(not cfg.antithetic or cfg.perturbations % 2 == 0,
+           f"antithetic pairs need an even number of perturbations, not {cfg.perturbations}")
+    _check(cfg.loss_baseline in BASELINES, f"loss_baseline must be one of {', '.join(BASELINES)}")
+    _check(cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
+           "loss_baseline message needs perturbations >= 2 (>= 4 with antithetic pairs)")
+    _check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
+    _check(1 <= cfg.feedback_bits <= 16, f"feedback_bits must be 1 to 16, not {cfg.feedback_bits}")
+    _check(math.isfinite(cfg.feedback_noise) and cfg.feedback_noise >= 0, "feedback_noise must be >= 0")
     _check(cfg.finetune_iterations >= 0, "finetune_iterations must be >= 0")
     _check(cfg.log_every >= 1, "log_every must be at least 1")
     _check(cfg.ser_every >= 0 and cfg.ser_every % cfg.log_every == 0,

@@ -5,6 +5,10 @@ The transmitter becomes a Gaussian policy around its own output ``xbar``:
 at 1. Its log-density is ``log pi(x_p | xbar) = -||x_p - sqrt(1 - sigma2) xbar||^2 / sigma2 + const``.
 With real signalling ``w ~ N(0, sigma2 I)`` on real parts and ``log pi = -||.||^2 / (2 sigma2)``.
 
+Variance reduction (docs/estimator.md argues why each keeps the estimate unbiased): ``K`` perturbations
+per message, antithetic pairs ``(w, -w)``, and baselines ``b_i`` subtracted from the losses, each built
+only from samples independent of sample ``i``, so that ``E[b_i grad log pi_i] = 0``.
+
 Example
 -------
 >>> import torch
@@ -24,13 +28,28 @@ import torch
 from mfcomm.channels import complex_normal
 
 
-def perturb(xbar: torch.Tensor, sigma2: float, real: bool = False) -> torch.Tensor:
+
+def exploration(shape: tuple[int, int, int], sigma2: float, device: torch.device | str, real: bool = False,
+                antithetic: bool = False) -> torch.Tensor:
+    """Policy noise ``w`` of shape (messages, K, n): CN(0, sigma2) (real: N(0, sigma2)) per symbol.
+
+    With ``antithetic`` the second half of the K perturbations of each message is the negated first half.
+    """
+    b, k, n = shape
+    drawn = (b, k // 2 if antithetic else k, n)
+    if real:
+        w = torch.complex(torch.randn(drawn, device=device) * math.sqrt(sigma2), torch.zeros(drawn, device=device))
+    else:
+        w = complex_normal(drawn, sigma2, device)
+    return torch.cat([w, -w], dim=1) if antithetic else w
+
+
+def perturb(xbar: torch.Tensor, sigma2: float, real: bool = False, w: torch.Tensor | None = None) -> torch.Tensor:
     """Energy-preserving Gaussian exploration: ``sqrt(1 - sigma2) xbar + w`` (no gradient flows)."""
     xbar = xbar.detach()
-    if real:
-        w = torch.randn(xbar.shape, device=xbar.device) * math.sqrt(sigma2)
-        return math.sqrt(1.0 - sigma2) * xbar + w.to(xbar.dtype)
-    return math.sqrt(1.0 - sigma2) * xbar + complex_normal(tuple(xbar.shape), sigma2, xbar.device)
+    if w is None:
+        w = exploration((xbar.shape[0], 1, xbar.shape[1]), sigma2, xbar.device, real)[:, 0]
+    return math.sqrt(1.0 - sigma2) * xbar + w
 
 
 def log_policy(x_p: torch.Tensor, xbar: torch.Tensor, sigma2: float, real: bool = False) -> torch.Tensor:
@@ -46,6 +65,52 @@ def surrogate(losses: torch.Tensor, x_p: torch.Tensor, xbar: torch.Tensor, sigma
 
         grad ~= (1/S) sum_i l_i * grad_theta_T log pi(x_p,i | xbar_i),  xbar_i = f_T(m_i)
 
-    ``losses`` (the fed-back l_i) and ``x_p`` are constants here; only ``xbar`` carries a gradient.
+    ``losses`` (the fed-back l_i, or l_i - b_i with a baseline) and ``x_p`` are constants here; only
+    ``xbar`` carries a gradient.
     """
     return (losses.detach() * log_policy(x_p.detach(), xbar, sigma2, real)).mean()
+
+
+class LossBaseline:
+    """``b`` to subtract from fed-back losses (messages, K), from samples independent of each sample.
+
+    - ``none``: b = 0 (the paper's plain estimator);
+    - ``batch``: for each message, the mean loss of all *other* messages in the batch (leave-one-out);
+    - ``message``: the mean loss of the other perturbations of the same message (K >= 2; with antithetic
+      pairs the partner is left out too, K >= 4);
+    - ``running``: a per-message exponential moving average of past batches' losses (decay 0.9).
+    """
+
+    def __init__(self, kind: str, messages: int, antithetic: bool = False, decay: float = 0.9):
+        self.kind, self.antithetic, self.decay = kind, antithetic, decay
+        self.running = torch.zeros(messages)
+        self.seen = torch.zeros(messages, dtype=torch.bool)
+
+    def __call__(self, losses: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        rows, k = losses.shape
+        if self.kind == "none":
+            return torch.zeros_like(losses)
+        if self.kind == "batch":
+            row_sums = losses.sum(dim=1, keepdim=True)
+            return ((losses.sum() - row_sums) / ((rows - 1) * k)).expand(rows, k)
+        if self.kind == "message":
+            left_out = losses + (losses.roll(k // 2, dims=1) if self.antithetic else 0.0)
+            return (losses.sum(dim=1, keepdim=True) - left_out) / (k - 1 - int(self.antithetic))
+        self.running, self.seen = self.running.to(losses.device), self.seen.to(losses.device)
+        b = torch.where(self.seen[m], self.running[m], 0.0).unsqueeze(1).expand(rows, k)
+        # update after use, so that b never depends on this batch: per-message batch means, then the EMA
+        sums = torch.zeros_like(self.running).index_add_(0, m, losses.mean(dim=1))
+        counts = torch.zeros_like(self.running).index_add_(0, m, torch.ones_like(sums[m]))
+        present = counts > 0
+        batch_mean = sums / counts.clamp_min(1)
+        updated = torch.where(self.seen, self.decay * self.running + (1 - self.decay) * batch_mean, batch_mean)
+        self.running = torch.where(present, updated, self.running)
+        self.seen = self.seen | present
+        return b
+
+
+def sigma2_at(iteration: int, iterations: int, start: float, final: float | None) -> float:
+    """Perturbation variance at ``iteration`` (1-based): constant, or geometric from ``start`` to ``final``."""
+    if final is None or iterations <= 1:
+        return start
+    return start * (final / start) ** ((iteration - 1) / (iterations - 1))

@@ -4,7 +4,8 @@ Each iteration alternates
 1. receiver steps: send ``x = f_T(m)``, receive ``y``, descend the true gradient of the mean
    cross-entropy w.r.t. theta_R;
 2. transmitter steps: perturb ``f_T(m)``, send it, let the receiver compute the per-example losses,
-   feed back only those scalars, and descend the Eq. 8 estimate w.r.t. theta_T;
+   feed back only those scalars (through a feedback-link model), subtract an optional baseline, and
+   descend the Eq. 8 estimate w.r.t. theta_T;
 then optional receiver-only fine-tuning.
 """
 
@@ -17,7 +18,8 @@ import torch.nn.functional as F
 
 from mfcomm.channels import Channel
 from mfcomm.config import Config
-from mfcomm.estimator import perturb, surrogate
+from mfcomm.estimator import LossBaseline, exploration, perturb, sigma2_at, surrogate
+from mfcomm.feedback import FeedbackLink
 from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
 
@@ -38,19 +40,26 @@ def receiver_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.op
 
 
 def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
-                     batch_size: int, sigma2: float) -> torch.Tensor:
-    """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
-    m = torch.randint(tx.messages, (batch_size,), device=tx.all_messages.device)
-    xbar = tx(m)                                                   # transmitter
-    x_p = perturb(xbar, sigma2, tx.real)                           # perturbation
+                     cfg: Config, sigma2: float, baseline: LossBaseline, feedback: FeedbackLink) -> torch.Tensor:
+    """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached).
+
+    ``cfg.tx_batch`` messages, each sent with ``cfg.perturbations`` independent (or antithetic) perturbations.
+    """
+    k = cfg.perturbations
+    m = torch.randint(tx.messages, (cfg.tx_batch,), device=tx.all_messages.device)
+    m_k = m.repeat_interleave(k)
+    xbar = tx(m_k)                                                           # transmitter
+    w = exploration((cfg.tx_batch, k, tx.channel_uses), sigma2, xbar.device, tx.real, cfg.antithetic)
+    x_p = perturb(xbar, sigma2, tx.real, w.flatten(0, 1))                    # perturbation
     with torch.no_grad():
-        y = channel(x_p)                                           # channel (sampled only)
-        losses = F.cross_entropy(rx(y), m, reduction="none")       # receiver: per-example losses
-    # feedback link: only the scalars `losses` reach the transmitter
+        y = channel(x_p)                                                     # channel (sampled only)
+        losses = F.cross_entropy(rx(y), m_k, reduction="none")               # receiver: per-example losses
+    fed_back = feedback(losses).view(cfg.tx_batch, k)                        # feedback link: scalars only
+    advantages = fed_back - baseline(fed_back, m)                            # variance reduction
     opt.zero_grad(set_to_none=True)
-    surrogate(losses, x_p, xbar, sigma2, tx.real).backward()       # estimator (Eq. 8)
+    surrogate(advantages.flatten(), x_p, xbar, sigma2, tx.real).backward()   # estimator (Eq. 8)
     opt.step()
-    return losses.mean()
+    return fed_back.mean()
 
 
 def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
@@ -58,14 +67,18 @@ def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Confi
     """Alternate receiver and transmitter steps for ``cfg.iterations``, then fine-tune the receiver."""
     opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
+    baseline = LossBaseline(cfg.loss_baseline, tx.messages, cfg.antithetic)
+    feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise)
     window = LossWindow()
     for it in range(1, cfg.iterations + 1):
         for _ in range(cfg.rx_steps):
             window.add("rx_loss", receiver_step(tx, rx, channel, opt_rx, cfg.batch_size))
+        sigma2 = sigma2_at(it, cfg.iterations, cfg.sigma2, cfg.sigma2_final)
         for _ in range(cfg.tx_steps):
-            window.add("tx_loss", transmitter_step(tx, rx, channel, opt_tx, cfg.batch_size, cfg.sigma2))
+            window.add("tx_loss", transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback))
         if it % cfg.log_every == 0 or it == cfg.iterations:
-            log(it, window.means())
+            log(it, {**window.means(), "sigma2": torch.tensor(sigma2),
+                     "feedback_bits": torch.tensor(float(feedback.bits_sent))})
         progress(1)
     for it in range(cfg.iterations + 1, cfg.iterations + cfg.finetune_iterations + 1):
         window.add("rx_loss", receiver_step(tx, rx, channel, opt_rx, cfg.batch_size))

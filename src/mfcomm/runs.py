@@ -99,7 +99,7 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True) -> Run:
                 row["ser"] = learned_ser(tx, rx, channel.channel, 1, PROBE_MESSAGES, PROBE_MESSAGES).ser
             probing += time.perf_counter() - t
         run.metrics.append(row)
-        bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items()}, refresh=False)
+        bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items() if "loss" in k}, refresh=False)
 
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
     with tqdm(total=total, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
