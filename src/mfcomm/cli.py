@@ -1,4 +1,4 @@
-"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo`` (see README.md, "Command line").
+"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck`` (see README.md, "Command line").
 
 Every user error ends in one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -73,6 +73,64 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
+def _gradcheck_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gradcheck", help="the model-free gradient estimate against the true gradient",
+                       description="Bias, variance, cosine similarity and samples needed over sigma2 and batch "
+                       "sizes, on a differentiable channel. Writes DIR/gradcheck.csv and DIR/gradcheck.png.")
+    p.add_argument("--config", help="TOML file (system and channel settings)")
+    p.add_argument("--channel", choices=["awgn", "rbf"])
+    p.add_argument("--messages", type=int)
+    p.add_argument("--channel-uses", type=int)
+    p.add_argument("--snr-db", type=float)
+    p.add_argument("--sigma2", default="0.5,0.2,0.1,0.05,0.02,0.01", help="comma-separated sigma2 values")
+    p.add_argument("--batch-sizes", default="64,512", help="comma-separated transmissions per estimate")
+    p.add_argument("--variants", default="plain,batch,message,antithetic",
+                   help="comma-separated: plain, batch, running, message, antithetic, antithetic-message")
+    p.add_argument("--trials", type=int, default=200, help="independent estimates per point (default 200)")
+    p.add_argument("--pretrain-iterations", type=int, default=300,
+                   help="model-based iterations before measuring, for a typical operating point")
+    p.add_argument("--target-cosine", type=float, default=0.9)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", default="runs/gradcheck")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _floats(text: str, name: str) -> list[float]:
+    from mfcomm.errors import ConfigError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{name}: expected comma-separated numbers, not {text!r}") from None
+    if not values:
+        raise ConfigError(f"{name}: no values given")
+    return values
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from mfcomm import config, gradcheck
+    from mfcomm.errors import ConfigError
+
+    cfg = config.resolve(args.config, {k: getattr(args, k) for k in
+                                       ("channel", "messages", "channel_uses", "snr_db", "seed")})
+    sigma2s = _floats(args.sigma2, "--sigma2")
+    sizes = [int(v) for v in _floats(args.batch_sizes, "--batch-sizes")]
+    if not all(0 < s < 1 for s in sigma2s):
+        raise ConfigError("--sigma2 values must lie in (0, 1)")
+    if min(sizes) < 8 or args.trials < 10 or args.pretrain_iterations < 0 or not 0 < args.target_cosine < 1:
+        raise ConfigError("need batch sizes >= 8, --trials >= 10, --pretrain-iterations >= 0, 0 < --target-cosine < 1")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    out = Path(args.out)
+    rows = gradcheck.run_gradcheck(cfg, out, sigma2s, sizes, variants, args.trials, args.pretrain_iterations,
+                                   args.target_cosine, args.quiet)
+    for r in rows:
+        print(f"{r['variant']:>18} sigma2 {r['sigma2']:<6g} S {r['batch']:>5}  bias {r['bias']:.3e} "
+              f"(+-{r['bias_noise']:.1e})  cosine {r['cosine']:.3f}  S for cos {args.target_cosine}: "
+              f"{r['samples_for_cosine']:.3g}")
+    print(f"wrote {out / 'gradcheck.csv'} and {out / 'gradcheck.png'}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mfcomm import config, runs
 
@@ -132,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     _train_parser(sub)
     _evaluate_parser(sub)
     _demo_parser(sub)
+    _gradcheck_parser(sub)
     args = parser.parse_args(argv)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "demo": cmd_demo}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "demo": cmd_demo, "gradcheck": cmd_gradcheck}
     try:
         return commands[args.command](args)
     except MfcommError as err:

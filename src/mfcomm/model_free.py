@@ -39,27 +39,36 @@ def receiver_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.op
     return loss.detach()
 
 
-def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
-                     cfg: Config, sigma2: float, baseline: LossBaseline, feedback: FeedbackLink) -> torch.Tensor:
-    """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached).
+def estimate_transmitter_gradient(tx: Transmitter, rx: Receiver, channel: Channel, messages: int,
+                                  perturbations: int, antithetic: bool, sigma2: float, baseline: LossBaseline,
+                                  feedback: FeedbackLink) -> torch.Tensor:
+    """Accumulate the Eq. 8 estimate into the transmitter's ``.grad``; return the mean fed-back loss.
 
-    ``cfg.tx_batch`` messages, each sent with ``cfg.perturbations`` independent (or antithetic) perturbations.
+    ``messages`` random messages, each sent with ``perturbations`` independent (or antithetic) perturbations.
     """
-    k = cfg.perturbations
-    m = torch.randint(tx.messages, (cfg.tx_batch,), device=tx.all_messages.device)
+    k = perturbations
+    m = torch.randint(tx.messages, (messages,), device=tx.all_messages.device)
     m_k = m.repeat_interleave(k)
     xbar = tx(m_k)                                                           # transmitter
-    w = exploration((cfg.tx_batch, k, tx.channel_uses), sigma2, xbar.device, tx.real, cfg.antithetic)
+    w = exploration((messages, k, tx.channel_uses), sigma2, xbar.device, tx.real, antithetic)
     x_p = perturb(xbar, sigma2, tx.real, w.flatten(0, 1))                    # perturbation
     with torch.no_grad():
         y = channel(x_p)                                                     # channel (sampled only)
         losses = F.cross_entropy(rx(y), m_k, reduction="none")               # receiver: per-example losses
-    fed_back = feedback(losses).view(cfg.tx_batch, k)                        # feedback link: scalars only
+    fed_back = feedback(losses).view(messages, k)                            # feedback link: scalars only
     advantages = fed_back - baseline(fed_back, m)                            # variance reduction
-    opt.zero_grad(set_to_none=True)
     surrogate(advantages.flatten(), x_p, xbar, sigma2, tx.real).backward()   # estimator (Eq. 8)
-    opt.step()
     return fed_back.mean()
+
+
+def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
+                     cfg: Config, sigma2: float, baseline: LossBaseline, feedback: FeedbackLink) -> torch.Tensor:
+    """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
+    opt.zero_grad(set_to_none=True)
+    loss = estimate_transmitter_gradient(tx, rx, channel, cfg.tx_batch, cfg.perturbations, cfg.antithetic,
+                                         sigma2, baseline, feedback)
+    opt.step()
+    return loss
 
 
 def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """Write ``fig`` as PNG to a temporary name, then rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     plt.close(fig)
@@ -37,7 +38,7 @@ def plot_constellation(codebook: np.ndarray, path: Path, title: str = "", real: 
                xlabel="in-phase", ylabel="" if j else ("value" if real else "quadrature"))
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"learned codebook (M={messages}, n={uses})")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_learning_curve(losses: dict[str, tuple[Sequence[float], Sequence[float]]],
@@ -53,7 +54,7 @@ def plot_learning_curve(losses: dict[str, tuple[Sequence[float], Sequence[float]
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle(title or "learning curve")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_ser(curves: dict[str, dict[str, Sequence[float]]], path: Path, xlabel: str = "Es/N0 (dB)",
@@ -69,4 +70,4 @@ def plot_ser(curves: dict[str, dict[str, Sequence[float]]], path: Path, xlabel: 
     ax.set(xlabel=xlabel, ylabel="symbol (message) error rate", title=title or "SER")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
