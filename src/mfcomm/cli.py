@@ -42,6 +42,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feedback-bits", type=int, help="bits per loss with --feedback quantized")
     p.add_argument("--feedback-noise", type=float, help="noise std per loss with --feedback noisy")
     p.add_argument("--rx-steps", type=int, help="receiver steps per model-free iteration")
+    p.add_argument("--rx-on-tx-batch", action="store_true", default=None,
+                   help="the receiver also learns from the transmitter steps' transmissions")
     p.add_argument("--tx-steps", type=int, help="transmitter steps per model-free iteration")
     p.add_argument("--rx-lr", type=float)
     p.add_argument("--tx-lr", type=float)
@@ -137,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     keys = ["method", "channel", "messages", "channel_uses", "snr_db", "ebno_db", "signalling",
             "normalization", "iterations", "finetune_iterations", "batch_size", "sigma2", "rx_steps",
             "tx_steps", "rx_lr", "tx_lr", "equalizer", "seed", "device", "sigma2_final", "tx_batch_size",
-            "perturbations", "antithetic", "loss_baseline", "feedback", "feedback_bits", "feedback_noise"]
+            "perturbations", "antithetic", "loss_baseline", "feedback", "feedback_bits", "feedback_noise", "rx_on_tx_batch"]
     cfg = config.resolve(args.config, {k: getattr(args, k) for k in keys})
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     run = runs.train(cfg, quiet=args.quiet)

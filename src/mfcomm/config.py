@@ -91,6 +91,10 @@ class Config:
     """Standard deviation of the noise added to each loss with ``noisy`` feedback."""
     rx_steps: int = 1
     """Receiver steps per model-free iteration."""
+    rx_on_tx_batch: bool = False
+    """The receiver also learns from the transmitter steps' (perturbed) transmissions, whose messages it
+    knows: every transmission then trains both networks. Pair with ``rx_steps = 0`` to halve the channel
+    uses of an iteration, and with a ``sigma2_final`` and fine-tuning so the receiver ends on clean symbols."""
     tx_steps: int = 1
     """Transmitter steps per model-free iteration."""
     finetune_iterations: int = 0
@@ -100,6 +104,8 @@ class Config:
     ser_every: int = 0
     """Iterations between SER measurements during training (65,536 fresh messages each, not counted as
     channel uses spent); 0: none. Gives ``metrics.csv`` a ``ser`` column and the SER learning curve."""
+    ser_messages: int = 65536
+    """Fresh messages per SER measurement during training."""
     device: str = "cpu"
 
     # --- evaluation after training ----------------------------------------------------------------
@@ -223,6 +229,7 @@ def validate(cfg: Config) -> Config:
         _check(math.isfinite(value) and value > 0, f"{name} must be positive, not {value}")
     _check(math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1, f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
     _check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
+    _check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
     _check(cfg.sigma2_final is None or (math.isfinite(cfg.sigma2_final) and 0 < cfg.sigma2_final < 1),
            f"sigma2_final must lie in (0, 1), not {cfg.sigma2_final}")
     _check(cfg.tx_batch_size is None or cfg.tx_batch_size >= 2, "tx_batch_size must be at least 2")
@@ -239,6 +246,7 @@ def validate(cfg: Config) -> Config:
     _check(cfg.log_every >= 1, "log_every must be at least 1")
     _check(cfg.ser_every >= 0 and cfg.ser_every % cfg.log_every == 0,
            f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}")
+    _check(cfg.ser_messages >= 1024, f"ser_messages must be at least 1024, not {cfg.ser_messages}")
     _check(cfg.eval_messages >= 100_000, f"eval_messages must be at least 100000, not {cfg.eval_messages}")
     _check(cfg.eval_target_errors >= 1, "eval_target_errors must be at least 1")
     _check(cfg.eval_max_messages >= cfg.eval_messages, "eval_max_messages must be >= eval_messages")

@@ -41,10 +41,12 @@ def receiver_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.op
 
 def estimate_transmitter_gradient(tx: Transmitter, rx: Receiver, channel: Channel, messages: int,
                                   perturbations: int, antithetic: bool, sigma2: float, baseline: LossBaseline,
-                                  feedback: FeedbackLink) -> torch.Tensor:
+                                  feedback: FeedbackLink, rx_opt: torch.optim.Optimizer | None = None) -> torch.Tensor:
     """Accumulate the Eq. 8 estimate into the transmitter's ``.grad``; return the mean fed-back loss.
 
     ``messages`` random messages, each sent with ``perturbations`` independent (or antithetic) perturbations.
+    With ``rx_opt`` the receiver also takes a supervised step on these transmissions (it knows their
+    messages), after computing the losses it feeds back: the transmissions serve both networks.
     """
     k = perturbations
     m = torch.randint(tx.messages, (messages,), device=tx.all_messages.device)
@@ -54,7 +56,13 @@ def estimate_transmitter_gradient(tx: Transmitter, rx: Receiver, channel: Channe
     x_p = perturb(xbar, sigma2, tx.real, w.flatten(0, 1))                    # perturbation
     with torch.no_grad():
         y = channel(x_p)                                                     # channel (sampled only)
+    with torch.set_grad_enabled(rx_opt is not None):
         losses = F.cross_entropy(rx(y), m_k, reduction="none")               # receiver: per-example losses
+    if rx_opt is not None:
+        rx_opt.zero_grad(set_to_none=True)
+        losses.mean().backward()
+        rx_opt.step()
+        losses = losses.detach()
     fed_back = feedback(losses).view(messages, k)                            # feedback link: scalars only
     advantages = fed_back - baseline(fed_back, m)                            # variance reduction
     surrogate(advantages.flatten(), x_p, xbar, sigma2, tx.real).backward()   # estimator (Eq. 8)
@@ -62,11 +70,12 @@ def estimate_transmitter_gradient(tx: Transmitter, rx: Receiver, channel: Channe
 
 
 def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
-                     cfg: Config, sigma2: float, baseline: LossBaseline, feedback: FeedbackLink) -> torch.Tensor:
+                     cfg: Config, sigma2: float, baseline: LossBaseline, feedback: FeedbackLink,
+                     rx_opt: torch.optim.Optimizer | None = None) -> torch.Tensor:
     """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
     opt.zero_grad(set_to_none=True)
     loss = estimate_transmitter_gradient(tx, rx, channel, cfg.tx_batch, cfg.perturbations, cfg.antithetic,
-                                         sigma2, baseline, feedback)
+                                         sigma2, baseline, feedback, rx_opt)
     opt.step()
     return loss
 
@@ -84,7 +93,8 @@ def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Confi
             window.add("rx_loss", receiver_step(tx, rx, channel, opt_rx, cfg.batch_size))
         sigma2 = sigma2_at(it, cfg.iterations, cfg.sigma2, cfg.sigma2_final)
         for _ in range(cfg.tx_steps):
-            window.add("tx_loss", transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback))
+            window.add("tx_loss", transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback,
+                                                   opt_rx if cfg.rx_on_tx_batch else None))
         if it % cfg.log_every == 0 or it == cfg.iterations:
             log(it, {**window.means(), "sigma2": torch.tensor(sigma2),
                      "feedback_bits": torch.tensor(float(feedback.bits_sent))})

@@ -34,8 +34,6 @@ from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
 
 WEIGHTS = "model.safetensors"
-PROBE_MESSAGES = 1 << 16
-"""Fresh messages per SER measurement during training (``ser_every``)."""
 
 
 @dataclass
@@ -96,7 +94,7 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True) -> Run:
         if cfg.ser_every and (iteration % cfg.ser_every == 0 or iteration == total):
             t = time.perf_counter()
             with torch.random.fork_rng(devices=[]):  # probing leaves training's random stream as it was
-                row["ser"] = learned_ser(tx, rx, channel.channel, 1, PROBE_MESSAGES, PROBE_MESSAGES).ser
+                row["ser"] = learned_ser(tx, rx, channel.channel, 1, cfg.ser_messages, cfg.ser_messages).ser
             probing += time.perf_counter() - t
         run.metrics.append(row)
         bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items() if "loss" in k}, refresh=False)
