@@ -1,9 +1,10 @@
-# mfcomm: make demo (the main job), make test (the default tests), make bench (speed figures).
+# mfcomm: make demo (the main job), make test (the default tests), make bench (speed figures),
+# make bench-efficiency (channel uses to a target SER, about 10 minutes), make gradcheck (Theorem 1).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow bench bench-efficiency gradcheck clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +26,12 @@ test-slow: setup
 
 bench: setup
 	$(PY) benchmarks/bench.py
+
+bench-efficiency: setup
+	$(PY) benchmarks/efficiency.py
+
+gradcheck: setup
+	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -81,3 +81,29 @@ def test_train_then_evaluate_real_signalling_with_hamming_baseline(tmp_path):
 def test_evaluate_missing_run_is_one_line(tmp_path):
     _assert_one_line_error(mfcomm("evaluate", tmp_path / "nothing"))
     _assert_one_line_error(mfcomm("evaluate", tmp_path, "--snr-db", "5:1:1"))
+
+
+def test_gradcheck_writes_csv_and_png(tmp_path):
+    result = mfcomm("gradcheck", "--sigma2", "0.5,0.05", "--batch-sizes", "64", "--trials", "10", "--variants",
+                    "plain,batch", "--pretrain-iterations", "10", "--out", tmp_path / "gc", "--quiet")
+    assert result.returncode == 0, result.stderr
+    header, *rows = (tmp_path / "gc" / "gradcheck.csv").read_text().splitlines()
+    for column in ("variant", "sigma2", "batch", "bias", "variance", "cosine", "samples_for_cosine"):
+        assert column in header
+    assert len(rows) == 4 and (tmp_path / "gc" / "gradcheck.png").stat().st_size > 0
+    _assert_one_line_error(mfcomm("gradcheck", "--variants", "nosuch", "--out", tmp_path / "x"))
+    _assert_one_line_error(mfcomm("gradcheck", "--sigma2", "1.5", "--out", tmp_path / "x"))
+
+
+def test_estimator_options_from_the_command_line(tmp_path):
+    out = tmp_path / "vr"
+    result = mfcomm("train", "--iterations", "20", "--perturbations", "4", "--antithetic", "--loss-baseline",
+                    "message", "--feedback", "quantized", "--feedback-bits", "2", "--sigma2-final", "0.01",
+                    "--rx-steps", "0", "--rx-on-tx-batch", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    config = (out / "config.toml").read_text()
+    assert "antithetic = true" in config and 'feedback = "quantized"' in config and "rx_on_tx_batch = true" in config
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["channel_uses_spent"] == 20 * 512 * 4 * 2  # rx_steps 0: 512 messages x 4 perturbations x n
+    _assert_one_line_error(mfcomm("train", "--perturbations", "3", "--antithetic", "--out", tmp_path / "x"))
+    _assert_one_line_error(mfcomm("train", "--rx-steps", "0", "--out", tmp_path / "x"))

@@ -60,3 +60,11 @@ def test_same_seed_same_run():
     b = train(resolve(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
     assert torch.equal(a.tx.codebook(), b.tx.codebook())
     assert a.metrics[-1]["rx_loss"] == b.metrics[-1]["rx_loss"]
+
+
+def test_one_transmission_trains_both_networks_when_the_receiver_learns_from_it():
+    cfg = resolve(overrides={**AWGN_10DB, "iterations": 1500, "rx_steps": 0, "rx_on_tx_batch": True,
+                             "loss_baseline": "batch", "finetune_iterations": 300})
+    run = train(cfg, quiet=True)
+    assert run.channel_uses_spent == (1500 + 300) * cfg.batch_size * 2
+    assert run.ser.ser < 4e-3, run.ser  # the model-based bound above, with the same channel uses per iteration

@@ -138,20 +138,24 @@ def plot_study(rows: list[dict[str, Any]], path: Path, target_cosine: float) -> 
 
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     largest = max(r["batch"] for r in rows)
-    for variant in dict.fromkeys(r["variant"] for r in rows):
+    sizes = sorted({r["batch"] for r in rows}, reverse=True)
+    styles = dict(zip(sizes, ("-", "--", ":", "-.")))
+    for i, variant in enumerate(dict.fromkeys(r["variant"] for r in rows)):
         mine = [r for r in rows if r["variant"] == variant]
+        color = f"C{i}"
         big = sorted((r for r in mine if r["batch"] == max(x["batch"] for x in mine)), key=lambda r: r["sigma2"])
         s2 = [r["sigma2"] for r in big]
         axes[0].errorbar(s2, [r["bias"] for r in big], yerr=[r["bias_noise"] for r in big], marker="o",
-                         capsize=3, label=variant)
-        axes[1].plot(s2, [r["variance"] * r["batch"] for r in big], "o-", label=variant)
-        axes[3].plot(s2, [r["samples_for_cosine"] for r in big], "o-", label=variant)
+                         capsize=3, color=color, label=variant)
+        axes[1].plot(s2, [r["variance"] * r["batch"] for r in big], "o-", color=color, label=variant)
+        axes[3].plot(s2, [r["samples_for_cosine"] for r in big], "o-", color=color, label=variant)
         for size in sorted({r["batch"] for r in mine}):
             part = sorted((r for r in mine if r["batch"] == size), key=lambda r: r["sigma2"])
-            axes[2].plot([r["sigma2"] for r in part], [r["cosine"] for r in part], "o-",
-                         label=f"{variant}, S={size}")
+            axes[2].plot([r["sigma2"] for r in part], [r["cosine"] for r in part], marker="o", color=color,
+                         ls=styles.get(size, "-"), label=f"{variant}" if size == largest else None)
     titles = ("bias ||E[estimate] - true||", "variance x batch (per transmission)",
-              "cosine(estimate, true gradient)", f"transmissions for cosine {target_cosine}")
+              "cosine(estimate, true gradient); S: " + ", ".join(f"{styles[z]} {z}" for z in sizes[:4]),
+              f"transmissions for cosine {target_cosine}")
     for ax, title in zip(axes, titles):
         ax.set(xscale="log", xlabel="sigma^2", title=title)
         ax.grid(alpha=0.3, which="both")
