@@ -142,13 +142,18 @@ def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def make_channel(spec: str, n0: float | None, generator: torch.Generator | None = None) -> Channel:
-    """A channel from its spec: ``awgn``, ``rbf`` (both need ``n0``) or a user's ``PATH.py:FUNC``."""
+    """A channel from its spec: ``awgn``, ``rbf`` (both need ``n0``), an impairment chain such as
+    ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)`` (see :mod:`mfcomm.chain`) or a user's ``PATH.py:FUNC``."""
+    from mfcomm import chain  # chain builds on this module's channels
+
     if spec == "awgn":
         return AWGN(n0, generator)
     if spec == "rbf":
         return RayleighBlockFading(n0, generator)
+    if chain.is_chain(spec):
+        return chain.build(spec, n0, generator)
     if ":" not in spec:
-        raise ChannelError(f"unknown channel {spec!r}: use awgn, rbf or PATH.py:FUNC")
+        raise ChannelError(f"unknown channel {spec!r}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
     return BlackBox(load_user_function(spec), name=spec)
 
 

@@ -17,10 +17,13 @@ EXIT_USAGE = 2
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a transmitter and receiver, then measure the SER",
-                       description="Train over a built-in channel or a black box PATH.py:FUNC.")
+                       description="Train over a built-in channel, an impairment chain such as "
+                       "'rapp(p=2,sat=1.2) | awgn | adc(bits=3)', or a black box PATH.py:FUNC.")
     p.add_argument("--config", help="TOML file of configuration values (options below override it)")
     p.add_argument("--method", choices=["model-free", "model-based"])
-    p.add_argument("--channel", help="awgn, rbf, or PATH.py:FUNC (a function on complex64 arrays (batch, N))")
+    p.add_argument("--channel", help="awgn, rbf, a chain of stages separated by | (awgn, rbf, adc, rapp, saleh, "
+                   "phase_noise, cfo, iq, phase; e.g. 'rapp(p=2) | awgn | adc(bits=3)'), or PATH.py:FUNC "
+                   "(a function on complex64 arrays (batch, N))")
     p.add_argument("--messages", type=int, help="M, number of messages (default 16)")
     p.add_argument("--channel-uses", type=int, help="n, channel uses per message (default 2)")
     snr = p.add_mutually_exclusive_group()
@@ -152,7 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mfcomm import runs, sweep
+    from mfcomm import chain, runs, sweep
     from mfcomm.conventions import ebno_db_to_snr_db
     from mfcomm.errors import ConfigError
 
@@ -165,9 +168,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.ebno_db:
         snrs = [ebno_db_to_snr_db(e, run.cfg.bits, run.cfg.channel_uses) for e in sweep.parse_range(args.ebno_db)]
     else:
-        snrs = None if channel not in ("awgn", "rbf") else sweep.default_range(run)
-    if channel not in ("awgn", "rbf") and ":" not in channel:
-        raise ConfigError(f"unknown channel {channel!r}: use awgn, rbf or PATH.py:FUNC")
+        snrs = sweep.default_range(run) if chain.has_noise(channel) else None
+    if channel not in chain.NOISE_STAGES and not chain.is_chain(channel) and ":" not in channel:
+        raise ConfigError(f"unknown channel {channel!r}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
     rows = sweep.evaluate_run(run, Path(args.dir), snrs, channel, args.target_errors, args.max_messages,
                               args.quiet)
     for r in rows:

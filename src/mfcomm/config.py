@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mfcomm import chain
 from mfcomm.conventions import ebno_db_to_n0, ebno_db_to_snr_db, snr_db_to_n0
 from mfcomm.errors import ConfigError
 
@@ -37,13 +38,15 @@ class Config:
     method: str = "model-free"
     """``model-free`` (the paper's alternating algorithm) or ``model-based`` (back-propagation)."""
     channel: str = "awgn"
-    """``awgn``, ``rbf`` (Rayleigh block fading) or a user black box ``PATH.py:FUNC``."""
+    """``awgn``, ``rbf`` (Rayleigh block fading), an impairment chain such as ``rapp(p=2,sat=1.2) | awgn |
+    adc(bits=3)`` (see :mod:`mfcomm.chain`) or a user black box ``PATH.py:FUNC``."""
     messages: int = 16
     """M, the number of messages."""
     channel_uses: int = 2
     """n, complex (or, with real signalling, real) channel uses per message."""
     snr_db: float | None = None
-    """Es/N0 in dB for built-in channels. Default 10 dB when neither this nor ``ebno_db`` is set."""
+    """Es/N0 in dB for ``awgn``, ``rbf`` and chains with such a stage. Default 10 dB when neither this nor
+    ``ebno_db`` is set."""
     ebno_db: float | None = None
     """Eb/N0 in dB, the alternative to ``snr_db``."""
     signalling: str = "complex"
@@ -126,12 +129,18 @@ class Config:
 
     @property
     def is_user_channel(self) -> bool:
-        return self.channel not in BUILTIN_CHANNELS
+        """A user's black box ``PATH.py:FUNC`` (not a built-in channel or an impairment chain)."""
+        return self.channel not in BUILTIN_CHANNELS and not chain.is_chain(self.channel)
+
+    @property
+    def takes_snr(self) -> bool:
+        """The channel adds the run's noise: ``awgn``, ``rbf`` or a chain with such a stage."""
+        return chain.has_noise(self.channel)
 
     @property
     def resolved_snr_db(self) -> float | None:
-        """Es/N0 in dB, from ``snr_db`` or ``ebno_db``; None for user channels (they bring their noise)."""
-        if self.is_user_channel:
+        """Es/N0 in dB, from ``snr_db`` or ``ebno_db``; None for channels that bring their own noise."""
+        if not self.takes_snr:
             return None
         if self.ebno_db is not None:
             return ebno_db_to_snr_db(self.ebno_db, self.bits, self.channel_uses)
@@ -139,8 +148,8 @@ class Config:
 
     @property
     def n0(self) -> float | None:
-        """Noise variance per complex symbol (None for user channels)."""
-        if self.is_user_channel:
+        """Noise variance per complex symbol (None for channels that bring their own noise)."""
+        if not self.takes_snr:
             return None
         if self.ebno_db is not None:
             return ebno_db_to_n0(self.ebno_db, self.bits, self.channel_uses)
@@ -253,17 +262,35 @@ def validate(cfg: Config) -> Config:
     _check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"), f"device must be cpu or cuda, not {cfg.device!r}")
     if cfg.is_user_channel:
         _check(":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
-               f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)} or PATH.py:FUNC")
+               f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or "
+               "PATH.py:FUNC")
         path, func = cfg.channel.rsplit(":", 1)
         cfg.channel = f"{Path(path).expanduser().resolve()}:{func}"  # reproducible from any directory
         _check(cfg.method == "model-free",
                f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
                "differentiable channel (use --method model-free)")
-    elif cfg.snr_db is None and cfg.ebno_db is None:
+    elif cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
         cfg.snr_db = 10.0
+    if chain.is_chain(cfg.channel):
+        _validate_chain(cfg)
     _check(not (cfg.signalling == "real" and cfg.channel == "rbf"),
            "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
     return cfg
+
+
+def _validate_chain(cfg: Config) -> None:
+    """Build the impairment chain once (a malformed one raises a one-line ChannelError naming the stage),
+    check that an SNR is only given to a chain that adds noise, and that model-based training gets a
+    differentiable chain."""
+    built = chain.build(cfg.channel, cfg.n0)
+    _check(cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None),
+           f"channel {cfg.channel!r} has no awgn or rbf stage: snr_db and ebno_db do not apply to it")
+    if cfg.method == "model-based" and not built.differentiable:
+        stage = next(stage.name.partition("(")[0] for stage in built.stages if not stage.differentiable)
+        raise ConfigError(f"channel {cfg.channel!r} has no gradient (stage {stage} is not differentiable): "
+                          "model-based training needs a differentiable channel (use --method model-free)")
+    _check(not (cfg.signalling == "real" and any(stage.name == "rbf" for stage in built.stages)),
+           "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

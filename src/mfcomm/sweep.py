@@ -14,6 +14,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from mfcomm import chain
 from mfcomm.baselines import baseline_errors, classical_baseline, closed_form_ser
 from mfcomm.channels import make_channel
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
@@ -46,15 +47,18 @@ def ser_sweep(run: Run, snrs_db: list[float] | None, channel_spec: str, target_e
               max_messages: int, quiet: bool = False) -> list[dict[str, Any]]:
     """One row per Es/N0: the learned system's SER with CI, and the baseline's where one exists.
 
-    For a user channel (it brings its own noise) ``snrs_db`` must be None and there is one row.
+    For a channel that brings its own noise (a user's black box, a chain with no ``awgn`` or ``rbf``
+    stage) ``snrs_db`` must be None and there is one row. The baseline is sent through the same channel,
+    chains included (its detector is the AWGN one there: mismatched to the impairments).
     """
     cfg = run.cfg
-    user = channel_spec not in ("awgn", "rbf")
-    if user and snrs_db is not None:
+    noisy = chain.has_noise(channel_spec)
+    if not noisy and snrs_db is not None:
         raise ConfigError(f"channel {channel_spec} brings its own noise: an SNR sweep does not apply to it")
-    baseline = None if user else classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
+    black_box = channel_spec not in chain.NOISE_STAGES and not chain.is_chain(channel_spec)
+    baseline = None if black_box else classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
     rows = []
-    points = [None] if user else snrs_db
+    points = snrs_db if noisy else [None]
     with tqdm(total=len(points), desc="evaluate", disable=quiet, unit="snr") as bar:
         for snr_db in points:
             n0 = None if snr_db is None else snr_db_to_n0(snr_db)
@@ -81,8 +85,8 @@ def ser_sweep(run: Run, snrs_db: list[float] | None, channel_spec: str, target_e
 
 
 def default_range(run: Run) -> list[float]:
-    """Es/N0 from 10 dB below to 6 dB above the training point, in 2 dB steps."""
-    snr = run.cfg.resolved_snr_db
+    """Es/N0 from 10 dB below to 6 dB above the training point (10 dB if it had none), in 2 dB steps."""
+    snr = run.cfg.resolved_snr_db if run.cfg.resolved_snr_db is not None else 10.0
     return [snr + d for d in range(-10, 7, 2)]
 
 
@@ -96,7 +100,8 @@ def evaluate_run(run: Run, run_dir: Path, snrs_db: list[float] | None, channel_s
                                                "ci_low": [r["ci_low"] for r in rows],
                                                "ci_high": [r["ci_high"] for r in rows]}}
     if rows and "baseline_ser" in rows[0]:
-        name = rows[0]["baseline"] + (" (coherent, perfect CSI)" if channel_spec == "rbf" else "")
+        name = rows[0]["baseline"] + (" (coherent, perfect CSI)" if channel_spec == "rbf" else
+                                      " (AWGN detector)" if chain.is_chain(channel_spec) else "")
         curves[name] = {"x": x, "ser": [r["baseline_ser"] for r in rows], "style": "s--"}
         if "baseline_closed_form" in rows[0]:
             curves[f"{rows[0]['baseline']} closed form"] = {
