@@ -107,3 +107,31 @@ def test_estimator_options_from_the_command_line(tmp_path):
     assert summary["channel_uses_spent"] == 20 * 512 * 4 * 2  # rx_steps 0: 512 messages x 4 perturbations x n
     _assert_one_line_error(mfcomm("train", "--perturbations", "3", "--antithetic", "--out", tmp_path / "x"))
     _assert_one_line_error(mfcomm("train", "--rx-steps", "0", "--out", tmp_path / "x"))
+
+
+def test_hanging_black_box_times_out_with_one_line(tmp_path):
+    path = tmp_path / "slow.py"
+    path.write_text("import time\ncalls = 0\ndef f(x):\n    global calls\n    calls += 1\n"
+                    "    if calls > 3:\n        time.sleep(600)\n    return x\n")
+    result = mfcomm("train", "--channel", f"{path}:f", "--iterations", "50", "--channel-timeout", "1",
+                    "--out", tmp_path / "out", "--quiet")
+    _assert_one_line_error(result)
+    assert "did not answer within 1 s" in result.stderr and "slow.py:f" in result.stderr
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_failing_black_box_keeps_the_last_good_checkpoint(tmp_path):
+    from safetensors import safe_open
+
+    path = tmp_path / "flaky.py"
+    path.write_text("import numpy as np\ncalls = 0\ndef f(x):\n    global calls\n    calls += 1\n"
+                    "    return x if calls <= 100 else np.full_like(x, np.nan)\n")
+    out = tmp_path / "out"
+    result = mfcomm("train", "--channel", f"{path}:f", "--iterations", "200", "--checkpoint-every", "20",
+                    "--out", out, "--quiet")
+    _assert_one_line_error(result)  # 2 calls per iteration: the 101st call is in iteration 51
+    assert "non-finite" in result.stderr and "last good checkpoint" in result.stderr and "(iteration 40)" in result.stderr
+    assert not (out / "summary.json").exists()
+    with safe_open(out / "checkpoint.safetensors", "pt") as f:
+        assert f.metadata()["iteration"] == "40" and "flaky.py:f" in f.metadata()["config"]
+        assert any(k.startswith("tx.") for k in f.keys()) and any(k.startswith("rx.") for k in f.keys())

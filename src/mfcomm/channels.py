@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import queue
+import threading
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -89,23 +91,57 @@ class RayleighBlockFading:
 class BlackBox:
     """A user's channel: a Python function on complex64 NumPy arrays of shape (batch, n), sampled only.
 
-    Every call's output is checked (type, dtype, shape, finite values); a bad one raises a
-    :class:`ChannelError` naming the channel and the problem. Not differentiable.
+    Every call's output is checked (type, dtype, shape, finite values); a bad one, an exception, or no
+    answer within ``timeout`` seconds (None: wait forever) raises a :class:`ChannelError` naming the
+    channel and the problem. Not differentiable.
     """
 
     differentiable = False
 
-    def __init__(self, func: Callable[[np.ndarray], np.ndarray], name: str):
+    def __init__(self, func: Callable[[np.ndarray], np.ndarray], name: str, timeout: float | None = None):
         self.func = func
         self.name = name
+        self.timeout = timeout
+        self.worker = _Worker() if timeout else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy()
         try:
-            y = self.func(x_np)
+            y = self.worker.call(self.func, x_np, self.timeout) if self.worker else self.func(x_np)
+        except TimeoutError:
+            self.worker = _Worker()  # the hung call keeps its thread; later calls get a fresh one
+            raise ChannelError(f"channel {self.name} did not answer within {self.timeout:g} s") from None
         except Exception as err:  # a user's function may raise anything; report it in one line
             raise ChannelError(f"channel {self.name} raised {type(err).__name__}: {err}") from None
         return torch.from_numpy(check_output(self.name, x_np, y)).to(x.device)
+
+
+class _Worker:
+    """A daemon thread that runs a black box's calls, so that a call that hangs can be abandoned
+    (a daemon thread does not keep the process alive)."""
+
+    def __init__(self) -> None:
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, daemon=True, name="mfcomm-black-box").start()
+
+    def _serve(self) -> None:
+        while True:
+            func, arg = self.requests.get()
+            try:
+                self.results.put((True, func(arg)))
+            except Exception as err:
+                self.results.put((False, err))
+
+    def call(self, func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray, timeout: float) -> object:
+        self.requests.put((func, arg))
+        try:
+            ok, value = self.results.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError from None
+        if not ok:
+            raise value
+        return value
 
 
 def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
@@ -141,9 +177,11 @@ def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
     return func
 
 
-def make_channel(spec: str, n0: float | None, generator: torch.Generator | None = None) -> Channel:
+def make_channel(spec: str, n0: float | None, generator: torch.Generator | None = None,
+                 timeout: float | None = None) -> Channel:
     """A channel from its spec: ``awgn``, ``rbf`` (both need ``n0``), an impairment chain such as
-    ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)`` (see :mod:`mfcomm.chain`) or a user's ``PATH.py:FUNC``."""
+    ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)`` (see :mod:`mfcomm.chain`) or a user's ``PATH.py:FUNC``
+    (whose calls may each take at most ``timeout`` seconds)."""
     from mfcomm import chain  # chain builds on this module's channels
 
     if spec == "awgn":
@@ -154,7 +192,7 @@ def make_channel(spec: str, n0: float | None, generator: torch.Generator | None 
         return chain.build(spec, n0, generator)
     if ":" not in spec:
         raise ChannelError(f"unknown channel {spec!r}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
-    return BlackBox(load_user_function(spec), name=spec)
+    return BlackBox(load_user_function(spec), name=spec, timeout=timeout)
 
 
 class Counted:

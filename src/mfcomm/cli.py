@@ -53,6 +53,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--equalizer", choices=["auto", "on", "off"])
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu or cuda")
+    p.add_argument("--channel-timeout", type=float, help="seconds a black-box channel call may take (0: no limit)")
+    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (0: none)")
     p.add_argument("--out", help="output directory (default runs/<timestamp>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -142,11 +144,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     keys = ["method", "channel", "messages", "channel_uses", "snr_db", "ebno_db", "signalling",
             "normalization", "iterations", "finetune_iterations", "batch_size", "sigma2", "rx_steps",
             "tx_steps", "rx_lr", "tx_lr", "equalizer", "seed", "device", "sigma2_final", "tx_batch_size",
-            "perturbations", "antithetic", "loss_baseline", "feedback", "feedback_bits", "feedback_noise", "rx_on_tx_batch"]
+            "perturbations", "antithetic", "loss_baseline", "feedback", "feedback_bits", "feedback_noise", "rx_on_tx_batch",
+            "channel_timeout", "checkpoint_every"]
     cfg = config.resolve(args.config, {k: getattr(args, k) for k in keys})
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
-    run = runs.train(cfg, quiet=args.quiet)
+    checkpoint = out / "checkpoint.safetensors"
+    run = runs.train(cfg, quiet=args.quiet, checkpoint=checkpoint)
     runs.save(run, out)
+    checkpoint.unlink(missing_ok=True)  # the final weights supersede it
     s = run.summary()
     lo, hi = s["ser_ci"]
     print(f"{cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{lo:.2e}, {hi:.2e}] over {s['eval_messages']} "

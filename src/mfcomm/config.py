@@ -110,6 +110,11 @@ class Config:
     ser_messages: int = 65536
     """Fresh messages per SER measurement during training."""
     device: str = "cpu"
+    channel_timeout: float = 60.0
+    """Seconds a user's black-box channel may take for one call before training stops (0: no limit)."""
+    checkpoint_every: int = 500
+    """Iterations between checkpoints (``checkpoint.safetensors`` in the run directory, kept if training
+    stops on an error); 0: none. A multiple of ``log_every``."""
 
     # --- evaluation after training ----------------------------------------------------------------
     eval_messages: int = 100_000
@@ -255,6 +260,9 @@ def validate(cfg: Config) -> Config:
     _check(cfg.log_every >= 1, "log_every must be at least 1")
     _check(cfg.ser_every >= 0 and cfg.ser_every % cfg.log_every == 0,
            f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}")
+    _check(math.isfinite(cfg.channel_timeout) and cfg.channel_timeout >= 0, "channel_timeout must be >= 0")
+    _check(cfg.checkpoint_every >= 0 and cfg.checkpoint_every % cfg.log_every == 0,
+           f"checkpoint_every must be >= 0 and a multiple of log_every ({cfg.log_every})")
     _check(cfg.ser_messages >= 1024, f"ser_messages must be at least 1024, not {cfg.ser_messages}")
     _check(cfg.eval_messages >= 100_000, f"eval_messages must be at least 100000, not {cfg.eval_messages}")
     _check(cfg.eval_target_errors >= 1, "eval_target_errors must be at least 1")

@@ -77,11 +77,15 @@ def build_system(cfg: Config) -> tuple[Transmitter, Receiver]:
     return tx.to(device), rx.to(device)
 
 
-def train(cfg: Config, quiet: bool = False, evaluate: bool = True) -> Run:
-    """Train one system as ``cfg`` says, then (``evaluate``) measure its SER on the training channel."""
+def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: Path | None = None) -> Run:
+    """Train one system as ``cfg`` says, then (``evaluate``) measure its SER on the training channel.
+
+    With ``checkpoint``, the weights are written there every ``cfg.checkpoint_every`` iterations; if
+    training then stops on an error, the error names the last good checkpoint, which stays on disk.
+    """
     torch.manual_seed(cfg.seed)
     tx, rx = build_system(cfg)
-    channel = Counted(make_channel(cfg.channel, cfg.n0))
+    channel = Counted(make_channel(cfg.channel, cfg.n0, timeout=cfg.channel_timeout or None))
     run = Run(cfg, tx, rx)
     start = time.perf_counter()
     probing = 0.0  # seconds spent measuring SER during training, not counted as training time
@@ -97,13 +101,22 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True) -> Run:
                 row["ser"] = learned_ser(tx, rx, channel.channel, 1, cfg.ser_messages, cfg.ser_messages).ser
             probing += time.perf_counter() - t
         run.metrics.append(row)
+        if checkpoint and cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0:
+            save_weights(run, checkpoint, {"iteration": str(iteration), "config": config_module.to_toml(cfg)})
+            saved.append(iteration)
         bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items() if "loss" in k}, refresh=False)
 
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+    saved: list[int] = []
     with tqdm(total=total, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
               mininterval=0.5) as bar:
         trainer = train_model_free if cfg.method == "model-free" else train_model_based
-        trainer(tx, rx, channel, cfg, log, bar.update)
+        try:
+            trainer(tx, rx, channel, cfg, log, bar.update)
+        except MfcommError as err:
+            if not saved:
+                raise
+            raise type(err)(f"{err}; last good checkpoint: {checkpoint} (iteration {saved[-1]})") from None
     run.train_seconds = time.perf_counter() - start - probing
     run.channel_uses_spent = channel.uses
     if evaluate:
@@ -147,9 +160,7 @@ def save(run: Run, out: str | Path) -> Path:
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write_text(stage / "config.toml", config_module.to_toml(run.cfg))
-        weights = {f"tx.{k}": v for k, v in run.tx.state_dict().items()}
-        weights.update({f"rx.{k}": v for k, v in run.rx.state_dict().items()})
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, stage / WEIGHTS)
+        save_weights(run, stage / WEIGHTS)
         write_csv(stage / "metrics.csv", run.metrics)
         plot_learning_curve(*learning_curves(run.metrics), stage / "learning_curve.png",
                             title=f"{run.cfg.method} on {run.cfg.channel}")
@@ -165,6 +176,16 @@ def save(run: Run, out: str | Path) -> Path:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return out
+
+
+def save_weights(run: Run, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Transmitter and receiver weights (``tx.*``, ``rx.*``) as safetensors, written then renamed."""
+    weights = {f"tx.{k}": v for k, v in run.tx.state_dict().items()}
+    weights.update({f"rx.{k}": v for k, v in run.rx.state_dict().items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp, metadata=metadata)
+    os.replace(tmp, path)
 
 
 def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:

@@ -62,7 +62,7 @@ def ser_sweep(run: Run, snrs_db: list[float] | None, channel_spec: str, target_e
     with tqdm(total=len(points), desc="evaluate", disable=quiet, unit="snr") as bar:
         for snr_db in points:
             n0 = None if snr_db is None else snr_db_to_n0(snr_db)
-            channel = make_channel(channel_spec, n0)
+            channel = make_channel(channel_spec, n0, timeout=cfg.channel_timeout or None)
             est = monte_carlo(learned_errors(run.tx, run.rx, channel), target_errors, EVAL_BATCH, max_messages)
             row: dict[str, Any] = {
                 "snr_db": "" if snr_db is None else snr_db,
