@@ -202,3 +202,20 @@ def test_train_and_evaluate_through_a_chain_from_the_command_line(tmp_path):
     refused = _mfcomm("train", "--method", "model-based", "--channel", spec, "--out", tmp_path / "x", "--quiet")
     errors = [line for line in refused.stderr.splitlines() if "error" in line]
     assert refused.returncode != 0 and len(errors) == 1 and "adc" in errors[0] and not (tmp_path / "x").exists()
+
+
+def test_tdl_field_model_keeps_the_contract_and_at_most_unit_energy():
+    from mfcomm.chain import build
+
+    torch.manual_seed(0)
+    ch = build("tdl(model=B,delay_spread=50e-9) | awgn", n0=0.0)
+    assert ch.name.startswith("tdl(model=B,delay_spread=5e-08")
+    x = torch.exp(2j * torch.pi * torch.rand(20000, 8)).to(torch.complex64)
+    y = ch(x)
+    assert y.shape == x.shape and y.dtype == torch.complex64
+    energy = float(y.abs().square().mean())
+    assert 0.5 < energy <= 1.05  # unit-energy taps, less what spills outside the block
+    h = y[:, 0] / x[:, 0]  # a different channel for every block
+    assert float(h.abs().std()) > 0.1
+    with pytest.raises(ChannelError, match="model must be one of"):
+        build("tdl(model=Z)", n0=None)

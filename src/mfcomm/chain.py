@@ -5,7 +5,8 @@ Syntax: stages separated by ``|``, applied left to right (transmitter side first
 unnamed parameters keep their defaults. Stages: ``awgn`` and ``rbf`` (no parameters: their N0 comes from
 the run's ``snr_db`` or ``ebno_db``), and the impairments of :mod:`mfcomm.impairments`: ``adc(bits, clip,
 agc)``, ``rapp(p, sat)``, ``saleh(aa, ba, ap, bp)``, ``phase_noise(linewidth)``, ``cfo(offset,
-random_phase)``, ``iq(amplitude_db, phase_deg)``, ``phase(max_deg)``. A chain is differentiable only if
+random_phase)``, ``iq(amplitude_db, phase_deg)``, ``phase(max_deg)``; and the field model ``tdl(model,
+delay_spread, bandwidth, carrier_frequency, speed)`` of :mod:`mfcomm.field_models`. A chain is differentiable only if
 every stage is. Anything that does not parse raises a one-line :class:`~mfcomm.errors.ChannelError`
 naming the stage.
 
@@ -31,14 +32,18 @@ import torch
 
 from mfcomm.channels import AWGN, Channel, RayleighBlockFading
 from mfcomm.errors import ChannelError
+from mfcomm.field_models import FIELD_MODELS
 from mfcomm.impairments import IMPAIRMENTS
+
+STAGES = {**IMPAIRMENTS, **FIELD_MODELS}
+"""Every stage but the noise stages: the impairments and the field models (:mod:`mfcomm.field_models`)."""
 
 NOISE_STAGES = {"awgn": AWGN, "rbf": RayleighBlockFading}
 """Stages whose noise variance N0 is the run's (from ``snr_db`` or ``ebno_db``)."""
 
 STAGE = re.compile(r"^([A-Za-z_]\w*)\s*(?:\((.*)\))?$", re.DOTALL)
 
-Stage = tuple[str, dict[str, float | bool]]
+Stage = tuple[str, dict[str, float | bool | str]]
 
 
 def is_chain(spec: str) -> bool:
@@ -46,19 +51,23 @@ def is_chain(spec: str) -> bool:
     ``rbf`` or a user's ``PATH.py:FUNC``."""
     if spec.rpartition(":")[0].endswith(".py"):
         return False
-    return "|" in spec or "(" in spec or spec.strip() in IMPAIRMENTS
+    return "|" in spec or "(" in spec or spec.strip() in STAGES
 
 
-def parameters(name: str) -> dict[str, float | bool]:
+def parameters(name: str) -> dict[str, float | bool | str]:
     """A stage's parameters and their defaults (the keyword parameters of its class but ``generator``)."""
     if name in NOISE_STAGES:
         return {}
-    signature = inspect.signature(IMPAIRMENTS[name])
+    signature = inspect.signature(STAGES[name])
     return {k: p.default for k, p in signature.parameters.items() if k != "generator"}
 
 
-def _value(stage: str, key: str, text: str, default: float | bool) -> float | bool:
+def _value(stage: str, key: str, text: str, default: float | bool | str) -> float | bool | str:
     """``text`` as the type of ``default``, or a ChannelError naming the stage."""
+    if isinstance(default, str):
+        if not re.fullmatch(r"[\w.+-]+", text):
+            raise ChannelError(f"channel stage {stage}: {key} must be a word such as {default!r}, not {text!r}")
+        return text
     if isinstance(default, bool):
         if text.lower() not in ("true", "false"):
             raise ChannelError(f"channel stage {stage}: {key} must be true or false, not {text!r}")
@@ -87,8 +96,8 @@ def parse(spec: str) -> list[Stage]:
             raise ChannelError(f"channel {spec!r}: cannot parse stage {text!r} (expected name or "
                                "name(key=value, ...), stages separated by |)")
         name, args = match.group(1), match.group(2)
-        if name not in IMPAIRMENTS and name not in NOISE_STAGES:
-            known = ", ".join([*NOISE_STAGES, *IMPAIRMENTS])
+        if name not in STAGES and name not in NOISE_STAGES:
+            known = ", ".join([*NOISE_STAGES, *STAGES])
             raise ChannelError(f"channel {spec!r}: unknown stage {name!r} (known: {known})")
         allowed, values = parameters(name), {}
         for item in (args or "").split(","):
@@ -142,5 +151,5 @@ def build(spec: str, n0: float | None, generator: torch.Generator | None = None)
                 raise ChannelError(f"channel stage {name}: needs the noise level (set snr_db or ebno_db)")
             stages.append(NOISE_STAGES[name](n0, generator))
         else:
-            stages.append(IMPAIRMENTS[name](**values, generator=generator))
+            stages.append(STAGES[name](**values, generator=generator))
     return Chain(stages)
