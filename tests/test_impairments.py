@@ -124,7 +124,7 @@ def test_chain_parses_applies_in_order_and_round_trips():
     assert parse(spec) == [("rapp", {"p": 2.0, "sat": 1.2}), ("awgn", {}), ("adc", {"bits": 3, "agc": True})]
     ch = build(spec, 0.1, _gen())
     assert isinstance(ch, Chain) and not ch.differentiable
-    assert ch.name == "rapp(p=2,sat=1.2) | awgn | adc(bits=3,clip=1.5,agc=true)"
+    assert ch.name == "rapp(p=2,sat=1.2) | awgn | adc(bits=3,clip=1.5,agc=true,ste=false)"
     assert build(ch.name, 0.1).name == ch.name
     assert build("saleh(aa=2.1587, ba=1e-3) | phase_noise(linewidth=2.5e-4)", None).name == \
         "saleh(aa=2.1587,ba=0.001,ap=4.0033,bp=9.104) | phase_noise(linewidth=0.00025)"
@@ -219,3 +219,30 @@ def test_tdl_field_model_keeps_the_contract_and_at_most_unit_energy():
     assert float(h.abs().std()) > 0.1
     with pytest.raises(ChannelError, match="model must be one of"):
         build("tdl(model=Z)", n0=None)
+
+
+def test_straight_through_adc_quantises_forward_and_passes_gradients_back():
+    x = (_random_x(64, 2) * 2).requires_grad_(True)
+    plain, ste = ADC(bits=3, clip=1.5), ADC(bits=3, clip=1.5, ste=True)
+    assert ste.differentiable and not plain.differentiable
+    y = ste(x)
+    assert torch.equal(y, plain(x.detach()))
+    y.real.sum().backward()
+    inside = torch.view_as_real(x.detach()).abs()[..., 0] < 1.5 - ste.step / 2
+    assert torch.equal(x.grad.real != 0, inside)  # identity inside the range, zero where it clips
+
+
+def test_fiber_field_model_noise_follows_the_launch_power():
+    from mfcomm.chain import build
+
+    torch.manual_seed(0)
+    x = torch.exp(2j * torch.pi * torch.rand(4096, 4)).to(torch.complex64)
+    noise = {}
+    for power in (-10.0, 0.0):
+        ch = build(f"fiber(power_dbm={power:g})", n0=None)
+        y1, y2 = ch(x), ch(x)
+        assert y1.shape == x.shape and y1.dtype == torch.complex64
+        assert float(y1.abs().square().mean()) == pytest.approx(1.0, abs=0.05)  # the EDFA restores the span loss
+        noise[power] = float((y1 - y2).abs().square().mean()) / 2
+    # ASE noise is fixed in watts: 10 dB more launch power, 10x less noise relative to the signal
+    assert noise[-10.0] / noise[0.0] == pytest.approx(10.0, rel=0.1)

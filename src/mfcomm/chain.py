@@ -15,7 +15,7 @@ Example
 >>> import torch
 >>> ch = build("rapp(p=2, sat=1.2) | awgn | adc(bits=3)", n0=0.1)
 >>> ch.name, ch.differentiable
-('rapp(p=2,sat=1.2) | awgn | adc(bits=3,clip=1.5,agc=false)', False)
+('rapp(p=2,sat=1.2) | awgn | adc(bits=3,clip=1.5,agc=false,ste=false)', False)
 >>> ch(torch.ones(4, 2, dtype=torch.complex64)).shape
 torch.Size([4, 2])
 >>> build(ch.name, n0=0.1).name == ch.name

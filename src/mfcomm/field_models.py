@@ -19,6 +19,8 @@ torch.Size([3, 8])
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 TDL_MODELS = ("A", "B", "C", "D", "E", "A30", "B100", "C300")
@@ -70,3 +72,61 @@ class TDL:
 
 
 FIELD_MODELS = {"tdl": TDL}
+
+
+class Fiber:
+    """Standard single-mode fibre with lumped amplification (Sionna's ``SSFM`` and ``EDFA``), sampled.
+
+    The n symbols of a block are n samples at ``symbol_rate`` (one sample per symbol), launched at
+    ``power_dbm`` per symbol; each of ``spans`` spans propagates ``length`` km by the split-step Fourier
+    method (attenuation ``alpha`` 1/km, dispersion ``beta_2`` ps^2/km, Kerr nonlinearity ``gamma`` 1/(W km),
+    ``steps`` steps) and an EDFA restores the span loss, adding amplified spontaneous emission with
+    ``noise_figure_db``. The receiver side scales back by the launch amplitude. The noise is the EDFAs'
+    own: use this stage without ``awgn``; launch power trades noise against nonlinearity. Dispersion acts
+    on the block as on one period of a periodic signal (the FFT's boundary). Differentiable in ``x``.
+    Input ``x``: (batch, n) complex64. Output: (batch, n) complex64.
+    """
+
+    differentiable = True
+
+    def __init__(self, spans: int = 1, length: float = 80.0, power_dbm: float = 0.0, symbol_rate: float = 32e9,
+                 alpha: float = 0.046, beta_2: float = -21.67, gamma: float = 1.27, noise_figure_db: float = 5.0,
+                 steps: int = 20, generator: torch.Generator | None = None):
+        from mfcomm.errors import ChannelError
+
+        for key, value in (("spans", spans), ("length", length), ("symbol_rate", symbol_rate), ("steps", steps)):
+            if not value > 0:
+                raise ChannelError(f"channel stage fiber: {key} must be positive, not {value}")
+        if not (alpha >= 0 and gamma >= 0 and noise_figure_db >= 0):
+            raise ChannelError("channel stage fiber: alpha, gamma and noise_figure_db must be >= 0")
+        self.spans, self.steps = int(spans), int(steps)
+        self.amplitude = math.sqrt(10 ** (power_dbm / 10) / 1000)  # sqrt of the launch power in W
+        self.t_norm, self.period = 1e-12, 1.0 / symbol_rate
+        self.params = dict(alpha=alpha, beta_2=beta_2, gamma=gamma, length=length)
+        self.gain = math.exp(alpha * length)
+        self.noise_figure = 10 ** (noise_figure_db / 10)
+        self.name = (f"fiber(spans={spans:g},length={length:g},power_dbm={power_dbm:g},symbol_rate={symbol_rate:g},"
+                     f"alpha={alpha:g},beta_2={beta_2:g},gamma={gamma:g},noise_figure_db={noise_figure_db:g},"
+                     f"steps={steps:g})")
+        self._blocks: dict[str, tuple[object, object]] = {}
+
+    def _stages(self, device: torch.device) -> tuple[object, object]:
+        key = str(device)
+        if key not in self._blocks:
+            from sionna.phy.channel.optical import EDFA, SSFM
+
+            fiber = SSFM(**self.params, n_ssfm=self.steps, sample_duration=self.period / self.t_norm,
+                         t_norm=self.t_norm, with_amplification=False, device=key)
+            amplifier = EDFA(g=self.gain, f=self.noise_figure, dt=self.period, device=key)
+            self._blocks[key] = (fiber, amplifier)
+        return self._blocks[key]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        fiber, amplifier = self._stages(x.device)
+        signal = x * self.amplitude
+        for _ in range(self.spans):
+            signal = amplifier(fiber(signal))
+        return (signal / self.amplitude).to(torch.complex64)
+
+
+FIELD_MODELS["fiber"] = Fiber

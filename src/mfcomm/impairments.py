@@ -66,19 +66,23 @@ class ADC:
     With step ``d = 2 clip / 2^bits`` each real part ``v`` becomes ``d (floor(v/d) + 1/2)``, clipped to the
     outermost levels ``+-(clip - d/2)``: inputs beyond ``+-clip`` saturate. With ``agc`` (automatic gain
     control) each block (row) is first divided by its RMS amplitude ``sqrt(mean_k |x_k|^2)``, so ``clip``
-    is in units of that RMS; the output stays at that normalised scale. Not differentiable (piecewise constant).
+    is in units of that RMS; the output stays at that normalised scale. Not differentiable (piecewise
+    constant), unless ``ste``: the straight-through surrogate (Bengio et al. 2013) quantises in the forward
+    pass and passes the gradient of the clipping alone backwards, so that model-based training can run on
+    the surrogate for comparison.
     """
 
     differentiable = False
 
-    def __init__(self, bits: int = 3, clip: float = 1.5, agc: bool = False,
+    def __init__(self, bits: int = 3, clip: float = 1.5, agc: bool = False, ste: bool = False,
                  generator: torch.Generator | None = None):
         _require(float(bits).is_integer() and 1 <= bits <= 16, "adc",
                  f"bits must be an integer from 1 to 16, not {bits}")
         _require(math.isfinite(clip) and clip > 0, "adc", f"clip must be positive, not {clip}")
-        self.bits, self.clip, self.agc = int(bits), float(clip), bool(agc)
+        self.bits, self.clip, self.agc, self.ste = int(bits), float(clip), bool(agc), bool(ste)
+        self.differentiable = self.ste
         self.step = 2 * self.clip / 2**self.bits
-        self.name = _stage_name("adc", bits=self.bits, clip=self.clip, agc=self.agc)
+        self.name = _stage_name("adc", bits=self.bits, clip=self.clip, agc=self.agc, ste=self.ste)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.agc:
@@ -87,6 +91,9 @@ class ADC:
         top = self.clip - self.step / 2
         v = torch.view_as_real(x)
         q = (self.step * (torch.floor(v / self.step) + 0.5)).clamp(-top, top)
+        if self.ste:  # forward: q; backward: the gradient of v clipped to the quantiser's range
+            clipped = v.clamp(-top, top)
+            q = clipped + (q - clipped).detach()
         return torch.view_as_complex(q.contiguous())
 
 
