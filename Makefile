@@ -1,10 +1,11 @@
 # mfcomm: make demo (the main job), make test (the default tests), make bench (speed figures),
-# make bench-efficiency (channel uses to a target SER, about 10 minutes), make gradcheck (Theorem 1).
+# make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
+# and field models, about 10 minutes), make gradcheck (Theorem 1).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-efficiency gradcheck clean
+.PHONY: setup demo test test-slow bench bench-efficiency bench-channels gradcheck clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +30,9 @@ bench: setup
 
 bench-efficiency: setup
 	$(PY) benchmarks/efficiency.py
+
+bench-channels: setup
+	$(PY) benchmarks/impairments.py
 
 gradcheck: setup
 	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100
