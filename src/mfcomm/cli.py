@@ -180,7 +180,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                               args.quiet)
     for r in rows:
         base = f"  baseline {r['baseline_ser']:.3e}" if "baseline_ser" in r else ""
-        print(f"Es/N0 {r['snr_db']!s:>6} dB  SER {r['ser']:.3e} [{r['ci_low']:.2e}, {r['ci_high']:.2e}]{base}")
+        where = "the channel's own noise" if r["snr_db"] == "" else f"Es/N0 {r['snr_db']:>6g} dB"
+        print(f"{where}  SER {r['ser']:.3e} [{r['ci_low']:.2e}, {r['ci_high']:.2e}]{base}")
     print(f"wrote {Path(args.dir) / 'ser.csv'} and {Path(args.dir) / 'ser.png'}")
     return 0
 
