@@ -1,4 +1,4 @@
-"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck`` (see README.md, "Command line").
+"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck``, ``bitwise`` (see README.md, "Command line").
 
 Every user error ends in one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from mfcomm import cli_bitwise
 from mfcomm.errors import MfcommError
 
 EXIT_USAGE = 2
@@ -202,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     _evaluate_parser(sub)
     _demo_parser(sub)
     _gradcheck_parser(sub)
+    cli_bitwise.add_parser(sub)
     args = parser.parse_args(argv)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "demo": cmd_demo, "gradcheck": cmd_gradcheck}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "demo": cmd_demo, "gradcheck": cmd_gradcheck,
+                "bitwise": cli_bitwise.run}
     try:
         return commands[args.command](args)
     except MfcommError as err:

@@ -172,21 +172,24 @@ class Config:
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """Convert a TOML or CLI value to the field's type, or raise a one-line ConfigError."""
-    default = FIELDS[name].default
-    kind = FIELDS[name].type
+def coerce(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = None) -> Any:
+    """Convert a TOML or CLI value to the field's type (of ``fields``, default :class:`Config`'s), or raise
+    a one-line ConfigError."""
+    fields = fields or FIELDS
+    default = fields[name].default
+    kind = fields[name].type
     try:
         if "list" in kind:
             if not isinstance(value, (list, tuple)):
                 raise TypeError
-            return [int(v) for v in value]
+            item = float if "float" in kind else coerce_int
+            return [item(v) for v in value]
         if kind == "bool":
             if not isinstance(value, bool):
                 raise TypeError
             return value
         if kind == "int | None":
-            return None if value is None else _coerce_int(value)
+            return None if value is None else coerce_int(value)
         if kind == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise TypeError
@@ -206,82 +209,82 @@ def _coerce(name: str, value: Any) -> Any:
     return default
 
 
-def _coerce_int(value: Any) -> int:
+def coerce_int(value: Any) -> int:
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise TypeError
     return int(value)
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
 
 
 def validate(cfg: Config) -> Config:
     """Check every field's range and the combinations; return ``cfg`` or raise a ConfigError."""
-    _check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
-    _check(cfg.messages >= 2, f"messages must be at least 2, not {cfg.messages}")
-    _check(cfg.messages <= 65536, f"messages must be at most 65536, not {cfg.messages}")
-    _check(cfg.channel_uses >= 1, f"channel_uses must be at least 1, not {cfg.channel_uses}")
-    _check(cfg.channel_uses <= 1024, f"channel_uses must be at most 1024, not {cfg.channel_uses}")
+    check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
+    check(cfg.messages >= 2, f"messages must be at least 2, not {cfg.messages}")
+    check(cfg.messages <= 65536, f"messages must be at most 65536, not {cfg.messages}")
+    check(cfg.channel_uses >= 1, f"channel_uses must be at least 1, not {cfg.channel_uses}")
+    check(cfg.channel_uses <= 1024, f"channel_uses must be at most 1024, not {cfg.channel_uses}")
     for name in ("snr_db", "ebno_db"):
         value = getattr(cfg, name)
-        _check(value is None or math.isfinite(value), f"{name} must be a finite number, not {value}")
-    _check(cfg.snr_db is None or cfg.ebno_db is None, "give snr_db or ebno_db, not both")
-    _check(cfg.signalling in ("complex", "real"), f"signalling must be complex or real, not {cfg.signalling!r}")
-    _check(
+        check(value is None or math.isfinite(value), f"{name} must be a finite number, not {value}")
+    check(cfg.snr_db is None or cfg.ebno_db is None, "give snr_db or ebno_db, not both")
+    check(cfg.signalling in ("complex", "real"), f"signalling must be complex or real, not {cfg.signalling!r}")
+    check(
         cfg.normalization in ("average", "per-message"),
         f"normalization must be average or per-message, not {cfg.normalization!r}",
     )
-    _check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
-    _check(all(w >= 1 for w in cfg.tx_hidden), "tx_hidden widths must be positive")
-    _check(all(w >= 1 for w in cfg.rx_hidden), "rx_hidden widths must be positive")
-    _check(cfg.iterations >= 1, f"iterations must be at least 1, not {cfg.iterations}")
-    _check(cfg.batch_size >= 1, f"batch_size must be at least 1, not {cfg.batch_size}")
+    check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
+    check(all(w >= 1 for w in cfg.tx_hidden), "tx_hidden widths must be positive")
+    check(all(w >= 1 for w in cfg.rx_hidden), "rx_hidden widths must be positive")
+    check(cfg.iterations >= 1, f"iterations must be at least 1, not {cfg.iterations}")
+    check(cfg.batch_size >= 1, f"batch_size must be at least 1, not {cfg.batch_size}")
     for name in ("rx_lr", "tx_lr"):
         value = getattr(cfg, name)
-        _check(math.isfinite(value) and value > 0, f"{name} must be positive, not {value}")
-    _check(math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1, f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
-    _check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
-    _check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
-    _check(cfg.sigma2_final is None or (math.isfinite(cfg.sigma2_final) and 0 < cfg.sigma2_final < 1),
+        check(math.isfinite(value) and value > 0, f"{name} must be positive, not {value}")
+    check(math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1, f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
+    check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
+    check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
+    check(cfg.sigma2_final is None or (math.isfinite(cfg.sigma2_final) and 0 < cfg.sigma2_final < 1),
            f"sigma2_final must lie in (0, 1), not {cfg.sigma2_final}")
-    _check(cfg.tx_batch_size is None or cfg.tx_batch_size >= 2, "tx_batch_size must be at least 2")
-    _check(cfg.perturbations >= 1, f"perturbations must be at least 1, not {cfg.perturbations}")
-    _check(not cfg.antithetic or cfg.perturbations % 2 == 0,
+    check(cfg.tx_batch_size is None or cfg.tx_batch_size >= 2, "tx_batch_size must be at least 2")
+    check(cfg.perturbations >= 1, f"perturbations must be at least 1, not {cfg.perturbations}")
+    check(not cfg.antithetic or cfg.perturbations % 2 == 0,
            f"antithetic pairs need an even number of perturbations, not {cfg.perturbations}")
-    _check(cfg.loss_baseline in BASELINES, f"loss_baseline must be one of {', '.join(BASELINES)}")
-    _check(cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
+    check(cfg.loss_baseline in BASELINES, f"loss_baseline must be one of {', '.join(BASELINES)}")
+    check(cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
            "loss_baseline message needs perturbations >= 2 (>= 4 with antithetic pairs)")
-    _check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
-    _check(1 <= cfg.feedback_bits <= 16, f"feedback_bits must be 1 to 16, not {cfg.feedback_bits}")
-    _check(math.isfinite(cfg.feedback_noise) and cfg.feedback_noise >= 0, "feedback_noise must be >= 0")
-    _check(cfg.finetune_iterations >= 0, "finetune_iterations must be >= 0")
-    _check(cfg.log_every >= 1, "log_every must be at least 1")
-    _check(cfg.ser_every >= 0 and cfg.ser_every % cfg.log_every == 0,
+    check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
+    check(1 <= cfg.feedback_bits <= 16, f"feedback_bits must be 1 to 16, not {cfg.feedback_bits}")
+    check(math.isfinite(cfg.feedback_noise) and cfg.feedback_noise >= 0, "feedback_noise must be >= 0")
+    check(cfg.finetune_iterations >= 0, "finetune_iterations must be >= 0")
+    check(cfg.log_every >= 1, "log_every must be at least 1")
+    check(cfg.ser_every >= 0 and cfg.ser_every % cfg.log_every == 0,
            f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}")
-    _check(math.isfinite(cfg.channel_timeout) and cfg.channel_timeout >= 0, "channel_timeout must be >= 0")
-    _check(cfg.checkpoint_every >= 0 and cfg.checkpoint_every % cfg.log_every == 0,
+    check(math.isfinite(cfg.channel_timeout) and cfg.channel_timeout >= 0, "channel_timeout must be >= 0")
+    check(cfg.checkpoint_every >= 0 and cfg.checkpoint_every % cfg.log_every == 0,
            f"checkpoint_every must be >= 0 and a multiple of log_every ({cfg.log_every})")
-    _check(cfg.ser_messages >= 1024, f"ser_messages must be at least 1024, not {cfg.ser_messages}")
-    _check(cfg.eval_messages >= 100_000, f"eval_messages must be at least 100000, not {cfg.eval_messages}")
-    _check(cfg.eval_target_errors >= 1, "eval_target_errors must be at least 1")
-    _check(cfg.eval_max_messages >= cfg.eval_messages, "eval_max_messages must be >= eval_messages")
-    _check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"), f"device must be cpu or cuda, not {cfg.device!r}")
+    check(cfg.ser_messages >= 1024, f"ser_messages must be at least 1024, not {cfg.ser_messages}")
+    check(cfg.eval_messages >= 100_000, f"eval_messages must be at least 100000, not {cfg.eval_messages}")
+    check(cfg.eval_target_errors >= 1, "eval_target_errors must be at least 1")
+    check(cfg.eval_max_messages >= cfg.eval_messages, "eval_max_messages must be >= eval_messages")
+    check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"), f"device must be cpu or cuda, not {cfg.device!r}")
     if cfg.is_user_channel:
-        _check(":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
+        check(":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
                f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or "
                "PATH.py:FUNC")
         path, func = cfg.channel.rsplit(":", 1)
         cfg.channel = f"{Path(path).expanduser().resolve()}:{func}"  # reproducible from any directory
-        _check(cfg.method == "model-free",
+        check(cfg.method == "model-free",
                f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
                "differentiable channel (use --method model-free)")
     elif cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
         cfg.snr_db = 10.0
     if chain.is_chain(cfg.channel):
         _validate_chain(cfg)
-    _check(not (cfg.signalling == "real" and cfg.channel == "rbf"),
+    check(not (cfg.signalling == "real" and cfg.channel == "rbf"),
            "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
     return cfg
 
@@ -291,18 +294,19 @@ def _validate_chain(cfg: Config) -> None:
     check that an SNR is only given to a chain that adds noise, and that model-based training gets a
     differentiable chain."""
     built = chain.build(cfg.channel, cfg.n0)
-    _check(cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None),
+    check(cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None),
            f"channel {cfg.channel!r} has no awgn or rbf stage: snr_db and ebno_db do not apply to it")
     if cfg.method == "model-based" and not built.differentiable:
         stage = next(stage.name.partition("(")[0] for stage in built.stages if not stage.differentiable)
         raise ConfigError(f"channel {cfg.channel!r} has no gradient (stage {stage} is not differentiable): "
                           "model-based training needs a differentiable channel (use --method model-free)")
-    _check(not (cfg.signalling == "real" and any(stage.name == "rbf" for stage in built.stages)),
+    check(not (cfg.signalling == "real" and any(stage.name == "rbf" for stage in built.stages)),
            "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a config file into a dict of known keys; unknown keys are an error (typos are common)."""
+def load_toml(path: str | Path, fields: dict[str, dataclasses.Field] | None = None) -> dict[str, Any]:
+    """Read a config file into a dict of known keys (of ``fields``, default :class:`Config`'s); unknown keys
+    are an error (typos are common)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
@@ -310,7 +314,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path}: {err}") from None
-    unknown = sorted(set(data) - set(FIELDS))
+    unknown = sorted(set(data) - set(fields or FIELDS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}")
     return data
@@ -328,7 +332,7 @@ def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = N
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}")
-    cfg = Config(**{k: _coerce(k, v) for k, v in values.items()})
+    cfg = Config(**{k: coerce(k, v) for k, v in values.items()})
     return validate(cfg)
 
 

@@ -11,7 +11,7 @@ then optional receiver-only fine-tuning.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -87,20 +87,41 @@ def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Confi
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
     baseline = LossBaseline(cfg.loss_baseline, tx.messages, cfg.antithetic)
     feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise)
+    alternate(cfg, lambda: receiver_step(tx, rx, channel, opt_rx, cfg.batch_size),
+              lambda sigma2: transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback,
+                                              opt_rx if cfg.rx_on_tx_batch else None),
+              log, progress, lambda: {"feedback_bits": torch.tensor(float(feedback.bits_sent))})
+
+
+class Schedule(Protocol):
+    """The fields of a configuration that :func:`alternate` reads."""
+
+    iterations: int
+    finetune_iterations: int
+    rx_steps: int
+    tx_steps: int
+    sigma2: float
+    sigma2_final: float | None
+    log_every: int
+
+
+def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Callable[[float], torch.Tensor], log: Log,
+              progress: Callable[[int], None], extra: Callable[[], dict[str, torch.Tensor]] = dict) -> None:
+    """Algorithm 1's schedule: per iteration ``cfg.rx_steps`` receiver steps, then ``cfg.tx_steps``
+    transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps.
+    Each step returns its mean loss; ``extra`` adds values to every log row of the main loop."""
     window = LossWindow()
     for it in range(1, cfg.iterations + 1):
         for _ in range(cfg.rx_steps):
-            window.add("rx_loss", receiver_step(tx, rx, channel, opt_rx, cfg.batch_size))
+            window.add("rx_loss", rx_step())
         sigma2 = sigma2_at(it, cfg.iterations, cfg.sigma2, cfg.sigma2_final)
         for _ in range(cfg.tx_steps):
-            window.add("tx_loss", transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback,
-                                                   opt_rx if cfg.rx_on_tx_batch else None))
+            window.add("tx_loss", tx_step(sigma2))
         if it % cfg.log_every == 0 or it == cfg.iterations:
-            log(it, {**window.means(), "sigma2": torch.tensor(sigma2),
-                     "feedback_bits": torch.tensor(float(feedback.bits_sent))})
+            log(it, {**window.means(), "sigma2": torch.tensor(sigma2), **extra()})
         progress(1)
     for it in range(cfg.iterations + 1, cfg.iterations + cfg.finetune_iterations + 1):
-        window.add("rx_loss", receiver_step(tx, rx, channel, opt_rx, cfg.batch_size))
+        window.add("rx_loss", rx_step())
         if it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations:
             log(it, window.means())
         progress(1)

@@ -1,0 +1,155 @@
+"""A bit-wise run from configuration to result directory, and back.
+
+``train(cfg)`` trains a constellation and neural demapper and measures the BMD rate per Eb/N0;
+``save(run, dir)`` writes ``config.toml``, ``model.safetensors``, ``metrics.csv``, ``summary.json``,
+``constellation.csv`` and the figures, staged and renamed into place; ``load(dir)`` reads a run back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from mfcomm import bitwise_config
+from mfcomm.bitwise import LearnedConstellation, NeuralDemapper
+from mfcomm.bitwise_config import BitwiseConfig
+from mfcomm.bitwise_training import AwgnEbnoRange, BitChannel, fixed_ebno, train_bitwise
+from mfcomm.channels import make_channel
+from mfcomm.coded import LearnedModem, bmd_rate_at
+from mfcomm.conventions import ebno_db_to_n0
+from mfcomm.errors import MfcommError
+from mfcomm.export import plot_labelled_constellation, write_constellation_csv
+from mfcomm.plots import plot_learning_curve
+from mfcomm.runs import learning_curves, write_csv, write_text
+
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class BitwiseRun:
+    """A trained bit-wise system, how it was trained and what it achieves."""
+
+    cfg: BitwiseConfig
+    const: LearnedConstellation
+    demapper: NeuralDemapper
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    channel_uses_spent: int = 0
+    train_seconds: float = 0.0
+    bmd_rate: dict[float, float] = field(default_factory=dict)
+
+    @property
+    def modem(self) -> LearnedModem:
+        return LearnedModem(self.const, self.demapper)
+
+    def summary(self) -> dict[str, Any]:
+        cfg = self.cfg
+        return {"mode": "bitwise", "method": cfg.method, "channel": cfg.channel,
+                "bits_per_symbol": cfg.bits_per_symbol, "init": cfg.init,
+                "ebno_db_range": [cfg.ebno_db_min, cfg.ebno_db_max], "code_rate": cfg.code_rate,
+                "iterations": cfg.iterations,
+                "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
+                "seed": cfg.seed, "bmd_rate": {f"{e:g}": round(r, 5) for e, r in self.bmd_rate.items()},
+                "channel_uses_spent": self.channel_uses_spent, "train_seconds": round(self.train_seconds, 3)}
+
+
+def device_of(cfg: BitwiseConfig) -> torch.device:
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise MfcommError(f"device {cfg.device} requested but CUDA is not available (use --device cpu)")
+    return torch.device(cfg.device)
+
+
+def build(cfg: BitwiseConfig) -> tuple[LearnedConstellation, NeuralDemapper]:
+    """A fresh constellation and demapper on the config's device (seeded by ``cfg.seed``)."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    const = LearnedConstellation(cfg.bits_per_symbol, cfg.init, generator)
+    device = device_of(cfg)
+    return const.to(device), NeuralDemapper(cfg.bits_per_symbol, cfg.rx_hidden).to(device)
+
+
+def make_bit_channel(cfg: BitwiseConfig) -> BitChannel:
+    """AWGN over the Eb/N0 range, or any channel spec at ``ebno_db_min``."""
+    if cfg.channel == "awgn":
+        return AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate)
+    n0 = ebno_db_to_n0(cfg.ebno_db_min, cfg.bits_per_symbol * cfg.code_rate, 1)
+    channel = make_channel(cfg.channel, n0, timeout=cfg.channel_timeout or None)
+    return fixed_ebno(channel, cfg.ebno_db_min, cfg.bits_per_symbol, cfg.code_rate)
+
+
+def train(cfg: BitwiseConfig, quiet: bool = False) -> BitwiseRun:
+    """Train as ``cfg`` says, then estimate the BMD rate at ``cfg.eval_ebno_db`` on AWGN."""
+    torch.manual_seed(cfg.seed)
+    const, demapper = build(cfg)
+    channel = make_bit_channel(cfg)
+    run = BitwiseRun(cfg, const, demapper)
+    start = time.perf_counter()
+    total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+    with tqdm(total=total, desc=f"train bitwise {cfg.method}", disable=quiet, unit="it", mininterval=0.5) as bar:
+        def log(iteration: int, values: dict[str, torch.Tensor]) -> None:
+            run.metrics.append({"iteration": iteration, "channel_uses": channel.uses,
+                                "seconds": round(time.perf_counter() - start, 4),
+                                **{k: float(v) for k, v in values.items()}})
+            bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items() if "loss" in k}, refresh=False)
+
+        train_bitwise(const, demapper, channel, cfg, log, bar.update)
+    run.train_seconds = time.perf_counter() - start
+    run.channel_uses_spent = channel.uses
+    run.bmd_rate = {e: bmd_rate_at(run.modem, e, cfg.code_rate, device=cfg.device) for e in cfg.eval_ebno_db}
+    return run
+
+
+def save(run: BitwiseRun, out: str | Path) -> Path:
+    """Write the run into ``out`` (created if missing); ``summary.json`` lands last."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_text(stage / "config.toml", "# mfcomm bitwise train --config THIS_FILE reproduces the run\n"
+                   + tomli_w.dumps(run.cfg.to_dict()))
+        weights = {f"const.{k}": v for k, v in run.const.state_dict().items()}
+        weights.update({f"demapper.{k}": v for k, v in run.demapper.state_dict().items()})
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, stage / WEIGHTS)
+        write_csv(stage / "metrics.csv", run.metrics)
+        plot_learning_curve(*learning_curves(run.metrics), stage / "learning_curve.png",
+                            title=f"bit-wise, {run.cfg.method}")
+        points = run.const.points().detach().cpu().numpy()
+        write_constellation_csv(points, stage / "constellation.csv")
+        plot_labelled_constellation(points, stage / "constellation.png",
+                                    title=f"{run.cfg.method}: {len(points)} points, labels MSB first")
+        write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
+        out.mkdir(exist_ok=True)
+        names = sorted(p.name for p in stage.iterdir())
+        for name in [n for n in names if n != "summary.json"] + ["summary.json"]:
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out
+
+
+def load(run_dir: str | Path) -> BitwiseRun:
+    """Read a saved bit-wise run (weights via safetensors; nothing is unpickled)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MfcommError(f"run directory {run_dir} not found")
+    for name in ("config.toml", WEIGHTS):
+        if not (run_dir / name).is_file():
+            raise MfcommError(f"{run_dir} is not a finished bit-wise run: {name} is missing")
+    cfg = bitwise_config.resolve(run_dir / "config.toml")
+    const, demapper = build(cfg)
+    try:
+        weights = load_file(run_dir / WEIGHTS, device=str(device_of(cfg)))
+        const.load_state_dict({k[6:]: v for k, v in weights.items() if k.startswith("const.")})
+        demapper.load_state_dict({k[9:]: v for k, v in weights.items() if k.startswith("demapper.")})
+    except Exception as err:  # corrupt or mismatched file: one line, not a traceback
+        raise MfcommError(f"{run_dir / WEIGHTS}: cannot load weights ({type(err).__name__}: {err})") from None
+    return BitwiseRun(cfg, const, demapper)
