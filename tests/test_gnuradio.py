@@ -96,6 +96,16 @@ def test_cfo_sync_removes_a_frequency_offset_and_noise_stays_at_the_snr():
     assert _qpsk_ser(ch) < 0.05
 
 
+def test_fine_sync_estimates_the_offset_over_the_whole_frame():
+    stream = FakeStream(delay=-2, hold=24, freq_offset=-1.5e-3, gain=0.8j, n0=10 ** -1.5, seed=2)
+    ch = _channel(stream, snr_db=15, sync="fine", payload=512)
+    x = classical_baseline(16, 2).codebook[torch.randint(16, (2048,))]
+    error = ch(x) - x
+    assert abs(ch.deframer.cfo + 1.5e-3) < 5e-5
+    assert float(error.abs().square().mean()) < 1.2 * 10 ** -1.5 / 0.8**2  # N0 / |h|^2: the SNR after the gain
+    assert _qpsk_ser(ch) < 1e-3
+
+
 def test_gain_sync_leaves_the_frequency_offset_as_a_phase_drift():
     """Without CFO sync the phase runs on along the frame, 2 pi f per symbol, from the preamble's centre."""
     f, payload = 2e-3, 200

@@ -16,7 +16,11 @@ symbols is sent as a frame ``[preamble | payload | guard zeros]`` and found agai
    - ``gain``: and one complex gain ``h`` from the preamble (phase, amplitude), ``y = r / h``;
    - ``cfo``: and first the frequency offset, from the phase between the two copies
      (``f = angle(c2 conj(c1)) / (2 pi N)``, unambiguous for ``|f| < 1/62`` cycles per sample), removed from
-     the whole frame before ``h`` is estimated.
+     the whole frame before ``h`` is estimated;
+   - ``fine``: as ``cfo``, then a fine estimate of what is left of the offset from the phase between the
+     preamble and a postamble (one more copy after the payload): the lag is the frame, not 31 samples,
+     so the estimate is about ``L/31`` times finer (unambiguous while the coarse error is below
+     ``1/(2 lag)``); ``h`` from preamble and postamble together.
 The guard zeros flush what the stream holds back, so that a frame's last symbols arrive with it.
 
 Example
@@ -39,7 +43,7 @@ import numpy as np
 
 from mfcomm.errors import ChannelError
 
-SYNC_MODES = ("none", "gain", "cfo")
+SYNC_MODES = ("none", "gain", "cfo", "fine")
 
 
 def zadoff_chu(length: int, root: int) -> np.ndarray:
@@ -73,10 +77,21 @@ class Framer:
         """The preamble: the Zadoff-Chu sequence twice (energy 1 per sample, as the data symbols)."""
         return np.concatenate([self.half, self.half])
 
+    @property
+    def postamble(self) -> np.ndarray:
+        """One more copy of the sequence after the payload with ``sync=fine``; none otherwise."""
+        return self.half if self.sync == "fine" else self.half[:0]
+
+    @property
+    def overhead(self) -> int:
+        """Samples per frame that are not payload."""
+        return len(self.preamble) + len(self.postamble) + self.guard
+
     def frames(self, symbols: np.ndarray) -> list[np.ndarray]:
-        """``symbols`` (L,) complex64 cut into frames ``[preamble | up to payload symbols | guard zeros]``."""
+        """``symbols`` (L,) complex64 cut into frames ``[preamble | up to payload symbols | postamble |
+        guard zeros]``."""
         guard = np.zeros(self.guard, np.complex64)
-        return [np.concatenate([self.preamble, symbols[i:i + self.payload], guard])
+        return [np.concatenate([self.preamble, symbols[i:i + self.payload], self.postamble, guard])
                 for i in range(0, len(symbols), self.payload)]
 
     def deframer(self) -> Deframer:
@@ -116,7 +131,7 @@ class Deframer:
     def needed(self, sent: int, length: int) -> int:
         """Stream index the received samples must reach before the frame sent at ``sent`` with ``length``
         payload symbols can be extracted."""
-        return self._window(sent)[1] + len(self.framer.preamble) + length
+        return self._window(sent)[1] + len(self.framer.preamble) + length + len(self.framer.postamble)
 
     def extract(self, sent: int, length: int) -> np.ndarray:
         """The synchronised payload (length,) complex64 of the frame sent at ``sent``; drops the samples
@@ -138,20 +153,30 @@ class Deframer:
         if metric[best] < f.threshold:
             raise ChannelError(f"preamble not found for the frame sent at sample {sent} (best normalised "
                                f"correlation {metric[best]:.2f} < {f.threshold})")
-        t = lo + best
-        frame = self.buffer[t - self.start:t - self.start + p + length]
+        t, end = lo + best, lo + best + p + length + len(f.postamble)
+        frame = self.buffer[t - self.start:end - self.start]
         self.delay = t - sent
-        self.buffer = self.buffer[t - self.start + p + length:]
-        self.start = t + p + length
+        self.buffer = self.buffer[end - self.start:]
+        self.start = end
         return self.synchronise(frame, c1[best], c2[best])
 
     def synchronise(self, frame: np.ndarray, c1: complex, c2: complex) -> np.ndarray:
-        """The payload of ``frame`` (preamble first) after the framer's ``sync``."""
+        """The payload of ``frame`` (preamble first, postamble last) after the framer's ``sync``."""
         f = self.framer
-        n, p = len(f.half), len(f.preamble)
+        n, p, q = len(f.half), len(f.preamble), len(f.postamble)
+        payload = slice(p, len(frame) - q)
         if f.sync == "none":
-            return frame[p:]
-        self.cfo = float(np.angle(c2 * np.conj(c1)) / (2 * np.pi * n)) if f.sync == "cfo" else 0.0
-        frame = frame * np.exp(-2j * np.pi * self.cfo * np.arange(len(frame))).astype(np.complex64)
-        self.gain = complex(np.vdot(f.preamble, frame[:p]) / p)
-        return (frame[p:] / self.gain).astype(np.complex64)
+            return frame[payload]
+        self.cfo = float(np.angle(c2 * np.conj(c1)) / (2 * np.pi * n)) if f.sync in ("cfo", "fine") else 0.0
+        k = np.arange(len(frame))
+        frame = frame * np.exp(-2j * np.pi * self.cfo * k).astype(np.complex64)
+        pre = np.vdot(f.preamble, frame[:p]) / p
+        if f.sync == "fine":
+            post = np.vdot(f.postamble, frame[len(frame) - q:]) / q
+            lag = len(frame) - q / 2 - p / 2  # from the preamble's centre to the postamble's
+            residual = float(np.angle(post * np.conj(pre)) / (2 * np.pi * lag))
+            self.cfo += residual
+            frame = frame * np.exp(-2j * np.pi * residual * k).astype(np.complex64)
+            pre = (np.vdot(f.preamble, frame[:p]) + np.vdot(f.postamble, frame[len(frame) - q:])) / (p + q)
+        self.gain = complex(pre)
+        return (frame[payload] / self.gain).astype(np.complex64)

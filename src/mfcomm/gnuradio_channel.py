@@ -4,8 +4,8 @@ The chain stage ``gnuradio(snr_db, freq_offset, epsilon, taps, seed, sync, paylo
 :mod:`mfcomm.flowgraphs.gr_channel` under the system Python (``/usr/bin/python3``, or ``$MFCOMM_GR_PYTHON``)
 on its first call and stops it when the process exits. Each call's (batch, n) symbols are flattened
 row by row, cut into frames of ``payload`` symbols (:mod:`mfcomm.framing`: preamble, payload, guard zeros),
-pushed into the stream, found again by the delay search, synchronised (``sync``: ``none``, ``gain`` or
-``cfo``) and returned as (batch, n). The stream never stops between frames: while the flowgraph holds
+pushed into the stream, found again by the delay search, synchronised (``sync``: ``none``, ``gain``,
+``cfo`` or ``fine``) and returned as (batch, n). The stream never stops between frames: while the flowgraph holds
 samples back, filler zeros are pushed to flush them.
 
 Conventions (:mod:`mfcomm.conventions`): the symbols have unit average energy, and GNU Radio's complex
@@ -217,7 +217,7 @@ class GnuRadioChannel:
         in_flight = []
         for frame in self.framer.frames(symbols):
             stream.send(frame)
-            in_flight.append((self.sent, len(frame) - len(self.framer.preamble) - self.framer.guard))
+            in_flight.append((self.sent, len(frame) - self.framer.overhead))
             self.sent += len(frame)
         deadline = time.monotonic() + self.timeout
         payloads = []
