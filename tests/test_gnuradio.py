@@ -210,3 +210,23 @@ def test_qpsk_through_gnuradio_with_frequency_offset():
     finally:
         ch.close()
     assert process.returncode == 0
+
+
+@needs_gnuradio
+def test_model_free_training_through_gnuradio_beats_qpsk():
+    """Short end-to-end run (about 5 s): 300 iterations through the flowgraph at 15 dB with a frequency offset."""
+    from mfcomm import runs
+    from mfcomm.config import resolve
+    from mfcomm.evaluation import learned_ser
+
+    spec = "gnuradio(snr_db=15,freq_offset=1e-3,sync=cfo)"
+    cfg = resolve(overrides={"channel": spec, "iterations": 300, "rx_steps": 0, "rx_on_tx_batch": True,
+                             "loss_baseline": "batch", "finetune_iterations": 100, "channel_timeout": 20, "seed": 0})
+    run = runs.train(cfg, quiet=True, evaluate=False)
+    learned = learned_ser(run.tx, run.rx, make_channel(spec, None, timeout=20), 1, 20_000, 20_000)
+    ch = make_channel(spec, None, timeout=20).stages[0]
+    try:
+        qpsk = _qpsk_ser(ch, batches=20)
+    finally:
+        ch.close()
+    assert learned.ser < qpsk / 3
