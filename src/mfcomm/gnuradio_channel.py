@@ -170,7 +170,10 @@ class GnuRadioChannel:
         if not (math.isfinite(snr_db) and abs(freq_offset) < 0.5 and 0.5 < epsilon < 2.0):
             raise ChannelError("channel stage gnuradio: needs a finite snr_db, |freq_offset| < 0.5 (cycles per "
                                "sample) and 0.5 < epsilon < 2")
-        self.framer = Framer(payload=payload, sync=sync)
+        try:
+            self.framer = Framer(payload=payload, sync=sync)
+        except ChannelError as err:
+            raise ChannelError(f"channel stage gnuradio: {err}") from None
         self.noise_voltage = 10.0 ** (-snr_db / 20.0)
         self.args = ["--noise-voltage", repr(self.noise_voltage), "--freq-offset", repr(freq_offset),
                      "--epsilon", repr(epsilon), "--taps", ",".join(map(str, parse_taps(taps))), "--seed", str(seed)]
