@@ -1,11 +1,12 @@
 # mfcomm: make demo (the main job), make test (the default tests), make bench (speed figures),
 # make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
-# and field models, about 10 minutes), make gradcheck (Theorem 1).
+# and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
+# trains through its channel model and compares with QPSK x2, about 2 minutes).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-efficiency bench-channels gradcheck clean
+.PHONY: setup demo test test-slow bench bench-efficiency bench-channels gradcheck gnuradio clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +37,10 @@ bench-channels: setup
 
 gradcheck: setup
 	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100
+
+gnuradio: setup
+	scripts/install-gnuradio.sh
+	$(PY) benchmarks/gnuradio_channel.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -6,7 +6,9 @@ unnamed parameters keep their defaults. Stages: ``awgn`` and ``rbf`` (no paramet
 the run's ``snr_db`` or ``ebno_db``), and the impairments of :mod:`mfcomm.impairments`: ``adc(bits, clip,
 agc)``, ``rapp(p, sat)``, ``saleh(aa, ba, ap, bp)``, ``phase_noise(linewidth)``, ``cfo(offset,
 random_phase)``, ``iq(amplitude_db, phase_deg)``, ``phase(max_deg)``; and the field model ``tdl(model,
-delay_spread, bandwidth, carrier_frequency, speed)`` of :mod:`mfcomm.field_models`. A chain is differentiable only if
+delay_spread, bandwidth, carrier_frequency, speed)`` of :mod:`mfcomm.field_models`; and GNU Radio's channel model,
+``gnuradio(snr_db, freq_offset, epsilon, taps, seed, sync, payload)`` (:mod:`mfcomm.gnuradio_channel`; taps
+separated by ``/``, calls limited to the run's ``channel_timeout``). A chain is differentiable only if
 every stage is. Anything that does not parse raises a one-line :class:`~mfcomm.errors.ChannelError`
 naming the stage.
 
@@ -33,10 +35,12 @@ import torch
 from mfcomm.channels import AWGN, Channel, RayleighBlockFading
 from mfcomm.errors import ChannelError
 from mfcomm.field_models import FIELD_MODELS
+from mfcomm.gnuradio_channel import GnuRadioChannel
 from mfcomm.impairments import IMPAIRMENTS
 
-STAGES = {**IMPAIRMENTS, **FIELD_MODELS}
-"""Every stage but the noise stages: the impairments and the field models (:mod:`mfcomm.field_models`)."""
+STAGES = {**IMPAIRMENTS, **FIELD_MODELS, "gnuradio": GnuRadioChannel}
+"""Every stage but the noise stages: the impairments, the field models (:mod:`mfcomm.field_models`) and GNU
+Radio's channel model."""
 
 NOISE_STAGES = {"awgn": AWGN, "rbf": RayleighBlockFading}
 """Stages whose noise variance N0 is the run's (from ``snr_db`` or ``ebno_db``)."""
@@ -55,17 +59,18 @@ def is_chain(spec: str) -> bool:
 
 
 def parameters(name: str) -> dict[str, float | bool | str]:
-    """A stage's parameters and their defaults (the keyword parameters of its class but ``generator``)."""
+    """A stage's parameters and their defaults (the keyword parameters of its class but ``generator`` and
+    ``timeout``, which the run sets)."""
     if name in NOISE_STAGES:
         return {}
     signature = inspect.signature(STAGES[name])
-    return {k: p.default for k, p in signature.parameters.items() if k != "generator"}
+    return {k: p.default for k, p in signature.parameters.items() if k not in ("generator", "timeout")}
 
 
 def _value(stage: str, key: str, text: str, default: float | bool | str) -> float | bool | str:
     """``text`` as the type of ``default``, or a ChannelError naming the stage."""
     if isinstance(default, str):
-        if not re.fullmatch(r"[\w.+-]+", text):
+        if not re.fullmatch(r"[\w.+/-]+", text):
             raise ChannelError(f"channel stage {stage}: {key} must be a word such as {default!r}, not {text!r}")
         return text
     if isinstance(default, bool):
@@ -142,8 +147,10 @@ class Chain:
         return x
 
 
-def build(spec: str, n0: float | None, generator: torch.Generator | None = None) -> Chain:
-    """The chain for ``spec``; its ``awgn``/``rbf`` stages use noise variance ``n0`` (required if present)."""
+def build(spec: str, n0: float | None, generator: torch.Generator | None = None,
+          timeout: float | None = None) -> Chain:
+    """The chain for ``spec``; its ``awgn``/``rbf`` stages use noise variance ``n0`` (required if present),
+    stages that take a ``timeout`` (``gnuradio``) get ``timeout`` seconds per call."""
     stages: list[Channel] = []
     for name, values in parse(spec):
         if name in NOISE_STAGES:
@@ -151,5 +158,6 @@ def build(spec: str, n0: float | None, generator: torch.Generator | None = None)
                 raise ChannelError(f"channel stage {name}: needs the noise level (set snr_db or ebno_db)")
             stages.append(NOISE_STAGES[name](n0, generator))
         else:
-            stages.append(STAGES[name](**values, generator=generator))
+            timed = {"timeout": timeout} if "timeout" in inspect.signature(STAGES[name]).parameters else {}
+            stages.append(STAGES[name](**values, **timed, generator=generator))
     return Chain(stages)

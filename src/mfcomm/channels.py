@@ -189,7 +189,7 @@ def make_channel(spec: str, n0: float | None, generator: torch.Generator | None 
     if spec == "rbf":
         return RayleighBlockFading(n0, generator)
     if chain.is_chain(spec):
-        return chain.build(spec, n0, generator)
+        return chain.build(spec, n0, generator, timeout)
     if ":" not in spec:
         raise ChannelError(f"unknown channel {spec!r}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
     return BlackBox(load_user_function(spec), name=spec, timeout=timeout)
