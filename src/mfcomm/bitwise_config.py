@@ -57,8 +57,10 @@ class BitwiseConfig:
     feedback: str = "perfect"
     feedback_bits: int = 1
     feedback_noise: float = 0.1
-    rx_lr: float = 1e-3
-    tx_lr: float = 1e-3
+    rx_lr: float = 3e-3
+    tx_lr: float = 3e-3
+    rx_lr_final: float | None = 3e-4
+    """The receiver's learning rate decays geometrically to this over fine-tuning (None: constant)."""
     seed: int = 0
     device: str = "cpu"
     channel_timeout: float = 60.0
@@ -111,6 +113,8 @@ def validate(cfg: BitwiseConfig) -> BitwiseConfig:
     check(cfg.feedback_noise >= 0, "feedback_noise must be >= 0")
     for name in ("rx_lr", "tx_lr"):
         check(math.isfinite(getattr(cfg, name)) and getattr(cfg, name) > 0, f"{name} must be positive")
+    check(cfg.rx_lr_final is None or (math.isfinite(cfg.rx_lr_final) and cfg.rx_lr_final > 0),
+          "rx_lr_final must be positive")
     check(cfg.log_every >= 1, "log_every must be at least 1")
     check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"), f"device must be cpu or cuda, not {cfg.device!r}")
     check(all(math.isfinite(e) for e in cfg.eval_ebno_db), "eval_ebno_db must be finite numbers")

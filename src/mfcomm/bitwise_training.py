@@ -17,7 +17,7 @@ from mfcomm.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices
 from mfcomm.bitwise_config import BitwiseConfig
 from mfcomm.channels import Channel, complex_normal
 from mfcomm.conventions import ebno_db_to_n0
-from mfcomm.estimator import LossBaseline, perturb, surrogate
+from mfcomm.estimator import LossBaseline, geometric, perturb, surrogate
 from mfcomm.errors import ConfigError
 from mfcomm.feedback import FeedbackLink
 from mfcomm.model_free import Log, LossWindow, alternate
@@ -156,7 +156,13 @@ def train_bitwise(const: LearnedConstellation, demapper: NeuralDemapper, channel
     opt_tx = torch.optim.Adam(const.parameters(), lr=cfg.tx_lr)
     baseline = LossBaseline(cfg.loss_baseline, 2**const.bits_per_symbol)
     feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise)
+
+    def finetune_step(i: int) -> torch.Tensor:
+        for group in opt_rx.param_groups:
+            group["lr"] = geometric(i, cfg.finetune_iterations, cfg.rx_lr, cfg.rx_lr_final)
+        return receiver_step(const, demapper, channel, opt_rx, batch, symbols)
+
     alternate(cfg, lambda: receiver_step(const, demapper, channel, opt_rx, batch, symbols),
               lambda sigma2: transmitter_step(const, demapper, channel, opt_tx, batch, symbols, sigma2, baseline,
                                               feedback, opt_rx if cfg.rx_on_tx_batch else None),
-              log, progress)
+              log, progress, finetune_step=finetune_step)

@@ -109,8 +109,13 @@ class LossBaseline:
         return b
 
 
+def geometric(step: int, steps: int, start: float, final: float | None) -> float:
+    """A value at ``step`` (1-based) of ``steps``: constant, or geometric from ``start`` to ``final``."""
+    if final is None or steps <= 1:
+        return start
+    return start * (final / start) ** ((step - 1) / (steps - 1))
+
+
 def sigma2_at(iteration: int, iterations: int, start: float, final: float | None) -> float:
     """Perturbation variance at ``iteration`` (1-based): constant, or geometric from ``start`` to ``final``."""
-    if final is None or iterations <= 1:
-        return start
-    return start * (final / start) ** ((iteration - 1) / (iterations - 1))
+    return geometric(iteration, iterations, start, final)

@@ -106,10 +106,12 @@ class Schedule(Protocol):
 
 
 def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Callable[[float], torch.Tensor], log: Log,
-              progress: Callable[[int], None], extra: Callable[[], dict[str, torch.Tensor]] = dict) -> None:
+              progress: Callable[[int], None], extra: Callable[[], dict[str, torch.Tensor]] = dict,
+              finetune_step: Callable[[int], torch.Tensor] | None = None) -> None:
     """Algorithm 1's schedule: per iteration ``cfg.rx_steps`` receiver steps, then ``cfg.tx_steps``
-    transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps.
-    Each step returns its mean loss; ``extra`` adds values to every log row of the main loop."""
+    transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps
+    (``finetune_step(i)``, i = 1, 2, ..., default ``rx_step``). Each step returns its mean loss; ``extra``
+    adds values to every log row of the main loop."""
     window = LossWindow()
     for it in range(1, cfg.iterations + 1):
         for _ in range(cfg.rx_steps):
@@ -121,7 +123,7 @@ def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Calla
             log(it, {**window.means(), "sigma2": torch.tensor(sigma2), **extra()})
         progress(1)
     for it in range(cfg.iterations + 1, cfg.iterations + cfg.finetune_iterations + 1):
-        window.add("rx_loss", rx_step())
+        window.add("rx_loss", finetune_step(it - cfg.iterations) if finetune_step else rx_step())
         if it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations:
             log(it, window.means())
         progress(1)

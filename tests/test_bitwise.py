@@ -1,0 +1,222 @@
+"""Bit-wise mode: labelling, demapper, BMD rate against a closed form, the model-free gradient against the
+true one, coded evaluation against Sionna's published figure, export round trips, training, the CLI."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+
+from mfcomm import bitwise_config, bitwise_runs
+from mfcomm.bitwise import (LearnedConstellation, NeuralDemapper, bits_to_indices, bmd_rate, group_bits,
+                            indices_to_bits, qam_points, symbol_bce)
+from mfcomm.bitwise_training import AwgnEbnoRange, FixedNoise, random_bits, transmitter_step
+from mfcomm.chain import build
+from mfcomm.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
+from mfcomm.coded_sweep import ebno_at_bler
+from mfcomm.conventions import snr_db_to_n0
+from mfcomm.errors import ConfigError, MfcommError
+from mfcomm.estimator import LossBaseline
+from mfcomm.evaluation import clopper_pearson
+from mfcomm.export import read_constellation_csv, to_sionna_constellation, write_constellation_csv
+from mfcomm.feedback import FeedbackLink
+
+
+def test_labels_are_msb_first_and_invert():
+    idx = torch.arange(64)
+    bits = indices_to_bits(idx, 6)
+    assert bits[5].tolist() == [0, 0, 0, 1, 0, 1]
+    assert torch.equal(bits_to_indices(bits), idx)
+    assert group_bits(torch.zeros(3, 12), 6).shape == (3, 2, 6)
+
+
+def test_qam_init_is_sionnas_gray_qam_and_maps_like_sionnas_mapper():
+    from sionna.phy.mapping import Mapper
+
+    const = LearnedConstellation(6)
+    assert torch.allclose(const.points().detach(), qam_points(6), atol=1e-6)
+    bits = torch.randint(0, 2, (4, 60)).float()
+    ours = LearnedModem(const, NeuralDemapper(6)).modulate(bits)
+    assert torch.allclose(ours, QamModem(6).modulate(bits), atol=1e-6)
+    sionna_custom = Mapper(constellation=to_sionna_constellation(const.points().detach().numpy()))
+    assert torch.allclose(ours, sionna_custom(bits), atol=1e-6)
+
+
+def test_random_init_is_centred_unit_energy_and_seeded():
+    a = LearnedConstellation(4, "random", torch.Generator().manual_seed(1)).points().detach()
+    b = LearnedConstellation(4, "random", torch.Generator().manual_seed(1)).points().detach()
+    assert torch.equal(a, b)
+    assert abs(complex(a.mean())) < 1e-6 and abs(float(a.abs().square().mean()) - 1) < 1e-5
+
+
+def test_bmd_rate_limits():
+    bits = torch.randint(0, 2, (1000, 4)).float()
+    perfect = symbol_bce((2 * bits - 1) * 50, bits).mean()
+    clueless = symbol_bce(torch.zeros_like(bits), bits).mean()
+    assert bmd_rate(float(perfect), 4) == pytest.approx(4.0, abs=1e-5)  # float32 rounding
+    assert bmd_rate(float(clueless), 4) == pytest.approx(0.0, abs=1e-5)
+
+
+def _bpsk_capacity(amplitude: float, sigma2: float) -> float:
+    """Binary-input AWGN mutual information (bits), by numerical integration: the BMD rate of one QPSK axis."""
+    def integrand(y: float) -> float:
+        llr = 2 * amplitude * y / sigma2
+        pdf = math.exp(-(y - amplitude) ** 2 / (2 * sigma2)) / math.sqrt(2 * math.pi * sigma2)
+        return pdf * math.log2(1 + math.exp(-llr)) if llr > -500 else pdf * (-llr / math.log(2))
+    s = math.sqrt(sigma2)
+    return 1 - integrate.quad(integrand, amplitude - 12 * s, amplitude + 12 * s, limit=200)[0]
+
+
+def test_bmd_rate_of_qpsk_matches_closed_form():
+    """Monte Carlo BMD rate of Gray QPSK with Sionna's APP demapper within its 99.9% CI of the integral."""
+    torch.manual_seed(0)
+    ebno_db, rate, symbols = 2.0, 1.0, 200_000
+    n0 = 1 / (10 ** (ebno_db / 10) * 2 * rate)
+    reference = 2 * _bpsk_capacity(1 / math.sqrt(2), n0 / 2)
+    modem = QamModem(2)
+    bits = torch.randint(0, 2, (1, 2 * symbols)).float()
+    y = modem.modulate(bits) + torch.randn(1, symbols, dtype=torch.complex64) * math.sqrt(n0)
+    per_bit = torch.nn.functional.binary_cross_entropy_with_logits(modem.demap(y, torch.tensor(n0)), bits,
+                                                                   reduction="none") / math.log(2)
+    estimate = 2 * (1 - float(per_bit.mean()))
+    half_width = 3.29 * 2 * float(per_bit.std()) / math.sqrt(per_bit.numel())
+    assert abs(estimate - reference) < half_width
+    torch.manual_seed(0)
+    assert bmd_rate_at(modem, ebno_db, rate, symbols) == pytest.approx(estimate, abs=3 * half_width)
+
+
+def test_model_free_gradient_matches_true_gradient():
+    """The mean of 100 Eq. 8 estimates (from fed-back per-symbol BCEs only) equals the true BCE gradient w.r.t.
+    the constellation up to its own sampling error: the squared distance stays below 4x the estimated
+    variance of the mean (about 1x expected for an unbiased estimator; sigma2 = 0.01 makes the bias negligible)."""
+    torch.manual_seed(0)
+    const, demapper = LearnedConstellation(4), NeuralDemapper(4, [32])
+    channel = FixedNoise(build("awgn", snr_db_to_n0(8.0)), snr_db_to_n0(8.0))
+    for _ in range(16):  # the true gradient of the expected BCE, from 262,144 symbols
+        bits = random_bits(256, 64, 4, "cpu")
+        y, n0 = channel(const(bits_to_indices(bits)))
+        (symbol_bce(demapper(y, n0), bits).mean() / 16).backward()
+    true = const.raw.grad.clone()
+    opt = torch.optim.SGD(const.parameters(), lr=0.0)
+    estimates = []
+    for _ in range(100):
+        transmitter_step(const, demapper, channel, opt, 256, 64, 1e-2, LossBaseline("batch", 16), FeedbackLink())
+        estimates.append(const.raw.grad.clone())
+    e = torch.stack(estimates)
+    squared_error = float((e.mean(0) - true).square().sum())
+    variance_of_mean = float(e.var(0).sum()) / len(estimates)
+    assert squared_error < 4 * variance_of_mean, (squared_error, variance_of_mean)
+    assert float(torch.nn.functional.cosine_similarity(e.mean(0).flatten(), true.flatten(), dim=0)) > 0.99
+
+
+def test_coded_qam_matches_sionna_tutorial_baseline():
+    """Gray 64-QAM + APP + 5G LDPC (750, 1500) at Eb/N0 6 dB: Sionna's tutorial measured BLER 0.1084."""
+    torch.manual_seed(1)
+    point = simulate_coded(QamModem(6), LdpcCode(750, 1500, 6), 6.0, target_block_errors=10**9, max_blocks=1500,
+                           batch=500)
+    est = clopper_pearson(point.block_errors, point.blocks, confidence=0.999)
+    assert est.ci_low <= 0.1084 <= est.ci_high
+    assert point.ber < point.bler
+
+
+def test_ebno_at_bler_interpolates_and_declines():
+    from mfcomm.coded import CodedPoint
+
+    pts = [CodedPoint(4.0, 0, 1, 100, 100), CodedPoint(5.0, 0, 1, 10, 1000), CodedPoint(6.0, 0, 1, 1, 1000)]
+    assert ebno_at_bler(pts) == pytest.approx(5.0)
+    assert ebno_at_bler(pts, 2e-3) == pytest.approx(5.0 + math.log10(5))
+    assert ebno_at_bler(pts[:1]) is None
+
+
+def test_export_round_trip_and_bad_csv(tmp_path):
+    points = LearnedConstellation(4, "random", torch.Generator().manual_seed(3)).points().detach().numpy()
+    write_constellation_csv(points, tmp_path / "c.csv")
+    back = read_constellation_csv(tmp_path / "c.csv")
+    assert np.allclose(back, points, atol=1e-7)
+    sionna_const = to_sionna_constellation(back)
+    assert np.allclose(sionna_const().numpy(), points, atol=1e-6)
+    (tmp_path / "bad.csv").write_text("index,label,real,imag\n0,0,x,1\n")
+    with pytest.raises(MfcommError, match="not a constellation CSV"):
+        read_constellation_csv(tmp_path / "bad.csv")
+    with pytest.raises(MfcommError, match="no such file"):
+        read_constellation_csv(tmp_path / "missing.csv")
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="even bits_per_symbol"):
+        bitwise_config.resolve(overrides={"bits_per_symbol": 3})
+    with pytest.raises(ConfigError, match="multiple of bits_per_symbol"):
+        bitwise_config.resolve(overrides={"codeword_bits": 1501})
+    with pytest.raises(ConfigError, match="ebno_db_min = ebno_db_max"):
+        bitwise_config.resolve(overrides={"channel": "awgn | adc(bits=4)"})
+    with pytest.raises(ConfigError, match="unknown option"):
+        bitwise_config.resolve(overrides={"snr": 3})
+
+
+def _small(**kw) -> bitwise_config.BitwiseConfig:
+    base = dict(bits_per_symbol=4, codeword_bits=400, batch_size=16, iterations=150, finetune_iterations=50,
+                ebno_db_min=8.0, ebno_db_max=8.0, rx_lr=3e-3, tx_lr=3e-3, eval_ebno_db=[8.0])
+    return bitwise_config.resolve(overrides={**base, **kw})
+
+
+@pytest.mark.parametrize("method", ["model-free", "model-based"])
+def test_training_from_random_points_learns(method):
+    """From a random constellation, training reaches most of 16-QAM's BMD rate at 8 dB (3.45 bit/symbol)."""
+    run = bitwise_runs.train(_small(method=method, init="random"), quiet=True)
+    assert run.bmd_rate[8.0] > 3.0
+    assert run.channel_uses_spent == 100 * 16 * (200 if method == "model-free" else 150)
+
+
+def test_model_free_trains_through_a_non_differentiable_chain():
+    run = bitwise_runs.train(_small(channel="awgn | adc(bits=5)", iterations=60, finetune_iterations=20), quiet=True)
+    assert run.bmd_rate[8.0] > 2.5
+    with pytest.raises(MfcommError, match="no gradient"):
+        bitwise_runs.train(_small(channel="awgn | adc(bits=5)", method="model-based"), quiet=True)
+
+
+def test_awgn_range_draws_one_snr_per_codeword():
+    ch = AwgnEbnoRange(4.0, 8.0, 6, 0.5, torch.Generator().manual_seed(0))
+    y, n0 = ch(torch.zeros(1000, 10, dtype=torch.complex64))
+    ebno = 10 * torch.log10(1 / (n0 * 3))
+    assert n0.shape == (1000, 1) and 4.0 <= float(ebno.min()) and float(ebno.max()) <= 8.0
+    assert ch.uses == 10_000
+
+
+def test_cli_train_evaluate_export(tmp_path):
+    out = tmp_path / "run"
+    cli = [sys.executable, "-m", "mfcomm.cli", "bitwise"]
+    r = subprocess.run(cli + ["train", "--bits-per-symbol", "2", "--codeword-bits", "120", "--ebno-db", "3:5",
+                              "--iterations", "20", "--finetune-iterations", "5", "--batch-size", "8", "--quiet",
+                              "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert {"config.toml", "model.safetensors", "constellation.csv", "constellation.png", "summary.json",
+            "metrics.csv"} <= {p.name for p in out.iterdir()}
+    r = subprocess.run(cli + ["evaluate", str(out), "--ebno-db", "8:9:1", "--max-blocks", "50", "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (out / "coded.csv").read_text().count("\n") == 5 and (out / "coded.png").is_file()
+    r = subprocess.run(cli + ["export", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0 and "to_sionna_constellation" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--bits-per-symbol", "5"], "even bits_per_symbol"),
+    (["train", "--ebno-db", "4:x"], "--ebno-db"),
+    (["train", "--codeword-bits", "12", "--bits-per-symbol", "2", "--iterations", "1",
+      "--finetune-iterations", "0", "--quiet", "--ebno-db", "5"], None),
+    (["evaluate", "no/such/run"], "not found"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, args, message):
+    r = subprocess.run([sys.executable, "-m", "mfcomm.cli", "bitwise", *args, *(["--out", str(tmp_path / "o")]
+                        if args[0] == "train" else [])], capture_output=True, text=True)
+    if message is None:
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([sys.executable, "-m", "mfcomm.cli", "bitwise", "evaluate", str(tmp_path / "o"),
+                            "--quiet"], capture_output=True, text=True)
+        message = "5G LDPC"
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
