@@ -1,11 +1,12 @@
 # mfcomm: make demo (the main job), make test (the default tests), make bench (speed figures),
+# make bench-nodes (three-process against in-process training, about 1 minute),
 # make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
 # and field models, about 10 minutes), make gradcheck (Theorem 1).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow bench bench-efficiency bench-channels gradcheck clean
+.PHONY: setup demo test test-slow bench bench-nodes bench-efficiency bench-channels gradcheck clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +28,9 @@ test-slow: setup
 
 bench: setup
 	$(PY) benchmarks/bench.py
+
+bench-nodes: setup
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) benchmarks/nodes.py
 
 bench-efficiency: setup
 	$(PY) benchmarks/efficiency.py

@@ -99,15 +99,17 @@ def same_training(run_dir_or_run, cfg):
 
 def data_frames(x=None, **changes):
     x = torch.zeros(4, 2, dtype=torch.complex64) if x is None else x
-    frames = wire.encode("data", x, epoch=1, iteration=1, step=0, kind="rx", last=False, reply=False)
+    frames = wire.encode("data", x, epoch=1, iteration=1, step=0, kinds=["rx"], blocks=[x.shape[0]], last=False,
+                         reply=False)
     header = {**json.loads(frames[0]), **changes}
     return [json.dumps(header).encode(), frames[1]]
 
 
 def test_round_trip_keeps_every_bit():
     x = torch.randn(512, 2, dtype=torch.complex64)
-    msg = wire.decode(wire.encode("data", x, epoch=3, iteration=7, step=1, kind="tx", last=True, reply=True), 1 << 20)
-    assert msg.type == "data" and msg["iteration"] == 7 and msg["last"] is True
+    msg = wire.decode(wire.encode("data", x, epoch=3, iteration=7, step=0, kinds=["rx", "tx"], blocks=[256, 256],
+                                  last=True, reply=True), 1 << 20)
+    assert msg.type == "data" and msg["iteration"] == 7 and msg["last"] is True and msg["kinds"] == ["rx", "tx"]
     assert torch.equal(msg.array, x)
 
 
@@ -126,7 +128,11 @@ def test_round_trip_keeps_every_bit():
     (data_frames(dtype="float64"), "dtype"),
     (data_frames(shape=[4, 3]), "does not hold shape"),
     (data_frames(shape=[8]), "expected 2 non-negative integers"),
-    (data_frames(kind="steal"), "data kind"),
+    (data_frames(kinds=["steal"]), "data kinds"),
+    (data_frames(kinds=[]), "data kinds"),
+    (data_frames(kinds=["rx", "tx"]), "data kinds"),
+    (data_frames(kinds=[1]), "not a valid list"),
+    (data_frames(blocks=[3]), "do not add up"),
     (data_frames()[:1], "no payload frame"),
     (data_frames(torch.full((4, 2), float("nan"), dtype=torch.complex64)), "non-finite"),
 ])
@@ -143,7 +149,8 @@ def test_oversized_message_is_an_error():
 
 def test_encode_refuses_the_wrong_dtype():
     with pytest.raises(NodeError, match="expected complex64"):
-        wire.encode("data", torch.zeros(4, 2), epoch=1, iteration=1, step=0, kind="rx", last=False, reply=False)
+        wire.encode("data", torch.zeros(4, 2), epoch=1, iteration=1, step=0, kinds=["rx"], blocks=[4], last=False,
+                    reply=False)
 
 
 # --- time-outs and errors between peers ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 It builds its channel with :func:`mfcomm.channels.make_channel`, so any spec works here (``awgn``,
 ``rbf``, impairment chains, black boxes ``PATH.py:FUNC``), and knows nothing of the networks: complex64
-blocks (batch, n) in, complex64 blocks of the same shape out. Its checkpoints hold the state of its noise
+blocks (batch, n) in, complex64 blocks of the same shape out, one channel call per block. Its checkpoints hold the state of its noise
 generator (a black box's own random state is the black box's business and is not restored).
 """
 
@@ -42,12 +42,12 @@ class ChannelNode:
         x = msg.array
         if x.shape[1] != self.cfg.channel_uses:
             raise NodeError(f"channel node received blocks of {x.shape[1]} symbols, expected {self.cfg.channel_uses}")
-        with torch.no_grad():
-            y = self.channel(x)
-        fields = {k: msg[k] for k in ("epoch", "iteration", "step", "kind", "last", "reply")}
+        with torch.no_grad():  # one channel call per step's block, as in one process
+            y = torch.cat([self.channel(block) for block in x.split(msg["blocks"])])
+        fields = {k: msg[k] for k in ("epoch", "iteration", "step", "kinds", "blocks", "last", "reply")}
         self.link.send(wire.encode("data", y, **fields))
         it = msg["iteration"]
-        if msg["last"] and msg["kind"] != "eval" and self.cfg.checkpoint_every and it % self.cfg.checkpoint_every == 0:
+        if msg["last"] and "eval" not in msg["kinds"] and self.cfg.checkpoint_every and it % self.cfg.checkpoint_every == 0:
             self.store.save(it, None, {"generator": self.generator.get_state()})
 
     def finish(self) -> None:

@@ -1,7 +1,7 @@
 """The rx node: the receiver. It learns from what the channel node delivers and feeds back only losses.
 
-For each block ``y`` it draws the block's messages from the training-message stream it shares (by seed)
-with the tx node, then, by the data message's kind:
+For each block ``y`` of a data message it draws the block's messages from the training-message stream it
+shares (by seed) with the tx node, then, by the block's kind:
 
 - ``rx``: a supervised receiver step (:func:`mfcomm.model_free.receiver_update`);
 - ``tx``: per-example losses (:func:`mfcomm.model_free.per_example_losses`), through the feedback link
@@ -27,7 +27,7 @@ from mfcomm.nodes.streams import generator, seeded_receiver
 
 
 def expected_kind(cfg: Config, iteration: int, step: int) -> str | None:
-    """The kind of data message (``iteration``, ``step``) must be, or None if there is no such step."""
+    """The kind the block of (``iteration``, ``step``) must have, or None if there is no such step."""
     if iteration <= cfg.iterations:
         if step < cfg.rx_steps:
             return "rx"
@@ -68,31 +68,41 @@ class RxNode:
         self.errors = self.received = 0
 
     def handle(self, msg: wire.Message, epoch: int) -> None:
-        cfg, y = self.cfg, msg.array
-        it, step, kind = msg["iteration"], msg["step"], msg["kind"]
-        if (it, step) != self.next or kind != expected_kind(cfg, it, step) or y.shape[1] != cfg.channel_uses:
-            raise NodeError(f"rx node expected data for iteration {self.next[0]} step {self.next[1]} "
-                            f"({expected_kind(cfg, *self.next)}, n = {cfg.channel_uses}), received {kind} for "
-                            f"iteration {it} step {step} with n = {y.shape[1]}")
-        self.next = (it + 1, 0) if msg["last"] else (it, step + 1)
-        if kind == "eval":
-            self.count_errors(y, msg, epoch)
-            return
+        """The blocks of a data message, step after step; then the reply, if the tx node waits for one."""
+        cfg, it = self.cfg, msg["iteration"]
+        if msg.array.shape[1] != cfg.channel_uses:
+            raise NodeError(f"rx node received blocks of {msg.array.shape[1]} symbols, expected {cfg.channel_uses}")
+        reply = torch.empty(0)
+        for step, kind, y in zip(range(msg["step"], msg["step"] + len(msg["kinds"])), msg["kinds"],
+                                 msg.array.split(msg["blocks"])):
+            if (it, step) != self.next or kind != expected_kind(cfg, it, step):
+                raise NodeError(f"rx node expected data for iteration {self.next[0]} step {self.next[1]} "
+                                f"({expected_kind(cfg, *self.next)}), received {kind} for iteration {it} step {step}")
+            self.next = (it, step + 1)
+            if kind == "eval":
+                reply = self.count_errors(y)
+            else:
+                reply = self.learn(kind, y)
+        if msg["last"]:
+            self.next = (it + 1, 0)
+            self.end_iteration(it)
+        if msg["reply"]:
+            msg_type = "count" if reply.dtype == torch.int64 else "feedback"
+            self.link.send(wire.encode(msg_type, reply, epoch=epoch, iteration=it, step=step))
+
+    def learn(self, kind: str, y: torch.Tensor) -> torch.Tensor:
+        """A receiver step (returns no losses) or a transmitter step's losses through the feedback link."""
+        cfg = self.cfg
         batch = cfg.batch_size if kind == "rx" else cfg.tx_batch * cfg.perturbations
         if y.shape[0] != batch:
             raise NodeError(f"rx node expected {batch} blocks for a {kind} step, received {y.shape[0]}")
         m = draw_messages(cfg.messages, batch // (1 if kind == "rx" else cfg.perturbations), y.device, self.messages)
         if kind == "rx":
             self.window.add("rx_loss", receiver_update(self.rx, self.opt, y, m))
-            reply = torch.empty(0)
-        else:
-            losses = per_example_losses(self.rx, y, m.repeat_interleave(cfg.perturbations),
-                                        self.opt if cfg.rx_on_tx_batch else None)
-            reply = self.feedback(losses)                                    # the feedback link
-        if msg["last"]:
-            self.end_iteration(it)
-        if msg["reply"]:
-            self.link.send(wire.encode("feedback", reply, epoch=epoch, iteration=it, step=step))
+            return torch.empty(0)
+        losses = per_example_losses(self.rx, y, m.repeat_interleave(cfg.perturbations),
+                                    self.opt if cfg.rx_on_tx_batch else None)
+        return self.feedback(losses)                                         # the feedback link
 
     def end_iteration(self, it: int) -> None:
         """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""
@@ -108,8 +118,8 @@ class RxNode:
                 "feedback": self.feedback.generator.get_state(), "bits_sent": self.feedback.bits_sent,
                 "metrics": self.metrics})
 
-    def count_errors(self, y: torch.Tensor, msg: wire.Message, epoch: int) -> None:
-        """Errors of the learned system on an evaluation block; replies with the running count."""
+    def count_errors(self, y: torch.Tensor) -> torch.Tensor:
+        """Errors of the learned system on an evaluation block; returns the running (errors, messages)."""
         m = draw_messages(self.cfg.messages, y.shape[0], y.device, self.messages)
         self.rx.eval()
         with torch.inference_mode():
@@ -118,8 +128,7 @@ class RxNode:
                 self.errors += int((m_hat != m[start:start + EVAL_BATCH]).sum())
         self.rx.train()
         self.received += y.shape[0]
-        counts = torch.tensor([self.errors, self.received], dtype=torch.int64)
-        self.link.send(wire.encode("count", counts, epoch=epoch, iteration=msg["iteration"], step=msg["step"]))
+        return torch.tensor([self.errors, self.received], dtype=torch.int64)
 
     def finish(self) -> None:
         self.store.finish(self.rx.state_dict(), {

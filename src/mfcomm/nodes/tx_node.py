@@ -2,7 +2,7 @@
 
 Each iteration reads like the paper's algorithm (and like :func:`mfcomm.model_free.train_model_free`):
 
-1. receiver steps: send ``x = f_T(m)``; the channel and rx nodes do the rest (no reply);
+1. receiver steps: ``x = f_T(m)`` for the channel and rx nodes (sent with the first transmitter step's block);
 2. transmitter steps: perturb ``f_T(m)`` and send it, wait for the fed-back per-example losses, subtract
    the baseline, descend the Eq. 8 estimate.
 
@@ -61,11 +61,14 @@ class TxNode:
         self.store.drop_after(iteration)
         self.window = LossWindow()
 
-    def send(self, iteration: int, step: int, kind: str, x: torch.Tensor, last: bool, reply: bool) -> None:
-        """Symbols to the channel node (dropped if it is down: its restart triggers a handshake)."""
-        self.link.send(wire.encode("data", x, epoch=self.epoch, iteration=iteration, step=step, kind=kind,
-                                   last=last, reply=reply))
-        if kind != "eval":
+    def send(self, iteration: int, step: int, kinds: list[str], blocks: list[torch.Tensor], last: bool,
+             reply: bool) -> None:
+        """The blocks of steps ``step, step + 1, ...`` to the channel node, as one message (dropped if the
+        channel node is down: its restart triggers a handshake)."""
+        x = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+        self.link.send(wire.encode("data", x, epoch=self.epoch, iteration=iteration, step=step, kinds=kinds,
+                                   blocks=[b.shape[0] for b in blocks], last=last, reply=reply))
+        if "eval" not in kinds:
             self.uses += x.numel()
 
     def iterate(self, it: int) -> None:
@@ -73,11 +76,12 @@ class TxNode:
         checkpointed as ``mfcomm train`` does."""
         cfg, start = self.cfg, time.perf_counter()
         if it <= cfg.iterations:
-            for step in range(cfg.rx_steps):                                         # receiver steps
+            kinds, blocks = [], []
+            for _ in range(cfg.rx_steps):                                            # receiver steps
                 m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
                 with torch.no_grad():
-                    x = self.tx(m)
-                self.send(it, step, "rx", x, last=False, reply=False)
+                    blocks.append(self.tx(m))
+                kinds.append("rx")
             sigma2 = sigma2_at(it, cfg.iterations, cfg.sigma2, cfg.sigma2_final)
             for s in range(cfg.tx_steps):                                            # transmitter steps
                 step = cfg.rx_steps + s
@@ -85,7 +89,9 @@ class TxNode:
                 m = draw_messages(cfg.messages, cfg.tx_batch, "cpu", self.messages)
                 m_k, xbar, x_p = perturbed_transmission(self.tx, m, cfg.perturbations, cfg.antithetic, sigma2,
                                                         self.exploration)              # perturbation
-                self.send(it, step, "tx", x_p, last=s == cfg.tx_steps - 1, reply=True)
+                # the receiver steps' blocks travel with the first transmitter step's: one round trip
+                self.send(it, step - len(kinds), kinds + ["tx"], blocks + [x_p], last=s == cfg.tx_steps - 1, reply=True)
+                kinds, blocks = [], []
                 fed_back = await_reply(self.link, self.epoch, "feedback", it, step).array  # losses only
                 if fed_back.shape != (m_k.shape[0],):
                     raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
@@ -98,7 +104,7 @@ class TxNode:
         else:                                                                        # receiver fine-tuning
             m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
             with torch.no_grad():
-                self.send(it, 0, "rx", self.tx(m), last=True, reply=True)
+                self.send(it, 0, ["rx"], [self.tx(m)], last=True, reply=True)
             await_reply(self.link, self.epoch, "feedback", it, 0)
             logged = it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations
             extra = {}
@@ -124,7 +130,7 @@ class TxNode:
         errors = messages = step = 0
         while messages < cfg.eval_max_messages and (messages < cfg.eval_messages or errors < cfg.eval_target_errors):
             m = draw_messages(cfg.messages, min(block, cfg.eval_max_messages - messages), "cpu", self.messages)
-            self.send(iteration, step, "eval", codebook[m], last=False, reply=True)
+            self.send(iteration, step, ["eval"], [codebook[m]], last=False, reply=True)
             errors, messages = await_reply(self.link, self.epoch, "count", iteration, step).array.tolist()
             step += 1
         return errors, messages

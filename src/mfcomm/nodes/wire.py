@@ -12,7 +12,8 @@ type          fields                                      array
 ``hello``     role (a node that has just started)         --
 ``sync``      epoch, fingerprint, have (checkpoints)      --
 ``resume``    epoch, iteration (checkpoint to restore)    --
-``data``      epoch, iteration, step, kind, last, reply   complex64 (batch, n): symbols x or y
+``data``      epoch, iteration, step, kinds, blocks,      complex64 (batch, n): symbols x or y, the
+              last, reply                                 blocks of consecutive steps one after another
 ``feedback``  epoch, iteration, step                      float32 (batch,): per-example losses
 ``count``     epoch, iteration, step                      int64 (2,): errors and messages so far
 ``done``      epoch                                       --
@@ -49,15 +50,16 @@ HEADER_LIMIT = 4096
 """Bytes a header may take."""
 ROLES = ("tx", "channel", "rx")
 KINDS = ("rx", "tx", "eval")
-"""What a ``data`` message is for: a receiver step, a transmitter step, or final evaluation."""
+"""What a block of a ``data`` message is for: a receiver step, a transmitter step, or final evaluation.
+A data message holds the blocks of steps ``step, step + 1, ...`` (``kinds`` and ``blocks``, their rows)."""
 
 DTYPES = {"complex64": torch.complex64, "float32": torch.float32, "int64": torch.int64}
 SCHEMA: dict[str, tuple[dict[str, type], tuple[str, int] | None]] = {
     "hello": ({"role": str}, None),
     "sync": ({"epoch": int, "fingerprint": str, "have": list}, None),
     "resume": ({"epoch": int, "iteration": int}, None),
-    "data": ({"epoch": int, "iteration": int, "step": int, "kind": str, "last": bool, "reply": bool},
-             ("complex64", 2)),
+    "data": ({"epoch": int, "iteration": int, "step": int, "kinds": list, "blocks": list, "last": bool,
+              "reply": bool}, ("complex64", 2)),
     "feedback": ({"epoch": int, "iteration": int, "step": int}, ("float32", 1)),
     "count": ({"epoch": int, "iteration": int, "step": int}, ("int64", 1)),
     "done": ({"epoch": int}, None),
@@ -126,11 +128,15 @@ def decode(frames: list[bytes], max_bytes: int) -> Message:
         raise _malformed(f"{msg_type} header has fields {sorted(header)}, expected {sorted(expected)}")
     for name, typ in names.items():
         _check_field(msg_type, name, header[name], typ)
-    if msg_type == "data" and header["kind"] not in KINDS:
-        raise _malformed(f"data kind {header['kind']!r}, expected one of {', '.join(KINDS)}")
+    if msg_type == "data" and not (header["kinds"] and all(k in KINDS for k in header["kinds"])
+                                   and len(header["blocks"]) == len(header["kinds"])):
+        raise _malformed(f"data kinds {header['kinds']!r} with blocks {header['blocks']!r}: expected one or more "
+                         f"of {', '.join(KINDS)} and as many row counts")
     if msg_type in ("hello", "error") and header["role"] not in ROLES:
         raise _malformed(f"role {header['role']!r}, expected one of {', '.join(ROLES)}")
     array = _array(msg_type, header, frames, spec) if spec else None
+    if msg_type == "data" and sum(header["blocks"]) != array.shape[0]:
+        raise _malformed(f"data blocks {header['blocks']} do not add up to its {array.shape[0]} rows")
     if not spec and len(frames) != 1:
         raise _malformed(f"{msg_type} message carries a payload it should not have")
     return Message(header, array, frames)
@@ -138,8 +144,9 @@ def decode(frames: list[bytes], max_bytes: int) -> Message:
 
 def _check_field(msg_type: str, name: str, value: Any, typ: type) -> None:
     ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
-    if ok and typ is list:
-        ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    if ok and typ is list:  # of kinds, or of non-negative integers
+        ok = all(isinstance(v, str) for v in value) if name == "kinds" else \
+            all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
     if ok and typ is int:
         ok = value >= 0
     if not ok:
