@@ -58,7 +58,10 @@ def main() -> None:
             results = {}
             for name in names:
                 start = time.perf_counter()
-                run = runs.train(cfg, quiet=True) if name == "in-process" else run_all(cfg, scratch / f"{seed}", quiet=True)
+                if name == "in-process":
+                    run = runs.train(cfg, quiet=True)
+                else:
+                    run = run_all(cfg, scratch / f"{seed}", quiet=True)
                 results[name] = (run, time.perf_counter() - start)
                 rates[name].append(cfg.iterations / run.train_seconds)
             rows.append((seed, results))
@@ -66,8 +69,8 @@ def main() -> None:
                                                for n in names), flush=True)
         tx, rx, _ = train_in_process(cfg)
         nodes = results["three processes"][0]
-        identical = all(torch.equal(a, b) for a, b in zip([*tx.state_dict().values(), *rx.state_dict().values()],
-                                                          [*nodes.tx.state_dict().values(), *nodes.rx.state_dict().values()]))
+        ours = [*nodes.tx.state_dict().values(), *nodes.rx.state_dict().values()]
+        identical = all(torch.equal(a, b) for a, b in zip([*tx.state_dict().values(), *rx.state_dict().values()], ours))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     median = {n: statistics.median(rates[n]) for n in names}

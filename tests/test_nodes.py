@@ -239,7 +239,8 @@ def test_kill_a_node_mid_run_and_restart_it_loses_nothing(tmp_path):
     held, release = tmp_path / "held", tmp_path / "release"
     env = {**ENV, "MFCOMM_TEST_HOLD_AT": str(2 * 150 + 1), "MFCOMM_TEST_HELD": str(held),
            "MFCOMM_TEST_RELEASE": str(release)}  # hold the first channel call of iteration 151
-    addresses = [a for r, port in zip(("tx", "channel", "rx"), free_ports(3)) for a in (f"--{r}-addr", f"127.0.0.1:{port}")]
+    addresses = [a for r, port in zip(("tx", "channel", "rx"), free_ports(3))
+                 for a in (f"--{r}-addr", f"127.0.0.1:{port}")]
 
     def start(role):
         return subprocess.Popen([sys.executable, "-m", "mfcomm.cli", "node", role, "--config", str(cfg_file),

@@ -2,8 +2,8 @@
 
 It builds its channel with :func:`mfcomm.channels.make_channel`, so any spec works here (``awgn``,
 ``rbf``, impairment chains, black boxes ``PATH.py:FUNC``), and knows nothing of the networks: complex64
-blocks (batch, n) in, complex64 blocks of the same shape out, one channel call per block. Its checkpoints hold the state of its noise
-generator (a black box's own random state is the black box's business and is not restored).
+blocks (batch, n) in, complex64 blocks of the same shape out, one channel call per block. Its checkpoints
+hold the state of its noise generator (a black box's own random state is the black box's business and is not restored).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class ChannelNode:
             y = torch.cat([self.channel(block) for block in x.split(msg["blocks"])])
         fields = {k: msg[k] for k in ("epoch", "iteration", "step", "kinds", "blocks", "last", "reply")}
         self.link.send(wire.encode("data", y, **fields))
-        it = msg["iteration"]
-        if msg["last"] and "eval" not in msg["kinds"] and self.cfg.checkpoint_every and it % self.cfg.checkpoint_every == 0:
+        it, every = msg["iteration"], self.cfg.checkpoint_every
+        if msg["last"] and "eval" not in msg["kinds"] and every and it % every == 0:
             self.store.save(it, None, {"generator": self.generator.get_state()})
 
     def finish(self) -> None:

@@ -52,7 +52,8 @@ class RxNode:
         self.rx = seeded_receiver(cfg)
         self.opt = torch.optim.Adam(self.rx.parameters(), lr=cfg.rx_lr)
         self.messages = generator(cfg.seed, "messages")
-        self.feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, generator(cfg.seed, "feedback"))
+        self.feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise,
+                                     generator(cfg.seed, "feedback"))
         self.metrics: list[dict[str, float]] = []
         if iteration:
             weights, state = self.store.load(iteration)
