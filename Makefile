@@ -1,12 +1,15 @@
 # mfcomm: make demo (the main job), make test (the default tests), make bench (speed figures),
+# make bench-nodes (three-process against in-process training, about 1 minute),
 # make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
 # and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
-# trains through its channel model and compares with QPSK x2, about 2 minutes).
+# trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-tutorial DEVICE=cuda
+# (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+DEVICE ?= cpu
 
-.PHONY: setup demo test test-slow bench bench-efficiency bench-channels gradcheck gnuradio clean
+.PHONY: setup demo test test-slow bench bench-nodes bench-efficiency bench-channels bench-tutorial gradcheck gnuradio clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +32,9 @@ test-slow: setup
 bench: setup
 	$(PY) benchmarks/bench.py
 
+bench-nodes: setup
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) benchmarks/nodes.py
+
 bench-efficiency: setup
 	$(PY) benchmarks/efficiency.py
 
@@ -37,6 +43,9 @@ bench-channels: setup
 
 gradcheck: setup
 	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100
+
+bench-tutorial: setup
+	$(PY) benchmarks/tutorial.py --device $(DEVICE)
 
 gnuradio: setup
 	scripts/install-gnuradio.sh

@@ -1,4 +1,5 @@
-"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck``, ``bitwise`` (see README.md, "Command line").
+"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck``, ``node``, ``bitwise`` (see README.md,
+"Command line").
 
 Every user error ends in one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -20,6 +21,13 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a transmitter and receiver, then measure the SER",
                        description="Train over a built-in channel, an impairment chain such as "
                        "'rapp(p=2,sat=1.2) | awgn | adc(bits=3)', or a black box PATH.py:FUNC.")
+    _training_options(p)
+    p.add_argument("--out", help="output directory (default runs/<timestamp>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _training_options(p: argparse.ArgumentParser) -> None:
+    """The configuration options of ``train``, shared with ``node``."""
     p.add_argument("--config", help="TOML file of configuration values (options below override it)")
     p.add_argument("--method", choices=["model-free", "model-based"])
     p.add_argument("--channel", help="awgn, rbf, a chain of stages separated by | (awgn, rbf, adc, rapp, saleh, "
@@ -56,8 +64,6 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu or cuda")
     p.add_argument("--channel-timeout", type=float, help="seconds a black-box channel call may take (0: no limit)")
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (0: none)")
-    p.add_argument("--out", help="output directory (default runs/<timestamp>)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +107,51 @@ def _gradcheck_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", default="runs/gradcheck")
     p.add_argument("--quiet", action="store_true")
+
+
+def _node_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("node", help="three-process training: the tx, channel or rx node, or all three",
+                       description="Model-free training with the transmitter, the channel and the receiver in "
+                       "separate processes, connected over ZeroMQ (tx -> channel -> rx -> tx). Start each role with "
+                       "the same configuration, or 'all' for three processes on this machine.")
+    p.add_argument("role", choices=["tx", "channel", "rx", "all"])
+    _training_options(p)
+    g = p.add_argument_group("nodes")
+    g.add_argument("--tx-addr", default="127.0.0.1:5555", help="HOST:PORT of the tx node (default 127.0.0.1:5555)")
+    g.add_argument("--channel-addr", default="127.0.0.1:5556", help="HOST:PORT of the channel node")
+    g.add_argument("--rx-addr", default="127.0.0.1:5557", help="HOST:PORT of the rx node")
+    g.add_argument("--bind", help="interface this node listens on (default: the host of its own address)")
+    g.add_argument("--state", help="this node's checkpoints and results (default runs/nodes/ROLE); a restarted "
+                   "node resumes from it")
+    g.add_argument("--peer-timeout", type=float, default=30.0, help="seconds of silence from the peers before "
+                   "stopping with an error (default 30)")
+    g.add_argument("--max-message-mb", type=float, default=64.0, help="largest message accepted (default 64 MiB)")
+    p.add_argument("--out", help="with 'all': the run directory, as mfcomm train writes it (default runs/<timestamp>)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from mfcomm import config
+    from mfcomm.nodes import node
+    from mfcomm.nodes.link import NodeOptions
+
+    cfg = config.resolve(args.config, {k: v for k, v in vars(args).items() if k in config.FIELDS})
+    options = NodeOptions(args.tx_addr, args.channel_addr, args.rx_addr, args.bind, args.peer_timeout,
+                          int(args.max_message_mb * 2**20)).validate()
+    if args.role == "all":
+        from mfcomm.nodes import launcher
+
+        out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
+        s = launcher.run_all(cfg, out, options.peer_timeout, options.max_bytes, args.quiet).summary()
+        print(f"three-process {cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{s['ser_ci'][0]:.2e}, "
+              f"{s['ser_ci'][1]:.2e}] over {s['eval_messages']} messages; {s['channel_uses_spent']} channel uses, "
+              f"{s['train_seconds']:.1f} s; wrote {out}")
+        return 0
+    state = node.node_state(args.role, args.state)
+    result = node.run_node(args.role, cfg, options, state, args.quiet)
+    ser = f"; SER {result['ser']:.3e} over {result['eval_messages']} messages" if result.get("ser") is not None else ""
+    print(f"{args.role} node: done{ser}; wrote {state}")
+    return 0
 
 
 def _floats(text: str, name: str) -> list[float]:
@@ -203,10 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     _evaluate_parser(sub)
     _demo_parser(sub)
     _gradcheck_parser(sub)
+    _node_parser(sub)
     cli_bitwise.add_parser(sub)
     args = parser.parse_args(argv)
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "demo": cmd_demo, "gradcheck": cmd_gradcheck,
-                "bitwise": cli_bitwise.run}
+                "node": cmd_node, "bitwise": cli_bitwise.run}
     try:
         return commands[args.command](args)
     except MfcommError as err:

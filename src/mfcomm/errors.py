@@ -11,3 +11,7 @@ class ConfigError(MfcommError):
 
 class ChannelError(MfcommError):
     """A channel could not be loaded, or returned something that breaks the channel contract."""
+
+
+class NodeError(MfcommError):
+    """Three-process training: a peer timed out, failed, or sent a malformed or oversized message."""

@@ -30,7 +30,7 @@ from mfcomm.channels import complex_normal
 
 
 def exploration(shape: tuple[int, int, int], sigma2: float, device: torch.device | str, real: bool = False,
-                antithetic: bool = False) -> torch.Tensor:
+                antithetic: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """Policy noise ``w`` of shape (messages, K, n): CN(0, sigma2) (real: N(0, sigma2)) per symbol.
 
     With ``antithetic`` the second half of the K perturbations of each message is the negated first half.
@@ -38,9 +38,10 @@ def exploration(shape: tuple[int, int, int], sigma2: float, device: torch.device
     b, k, n = shape
     drawn = (b, k // 2 if antithetic else k, n)
     if real:
-        w = torch.complex(torch.randn(drawn, device=device) * math.sqrt(sigma2), torch.zeros(drawn, device=device))
+        w = torch.complex(torch.randn(drawn, device=device, generator=generator) * math.sqrt(sigma2),
+                          torch.zeros(drawn, device=device))
     else:
-        w = complex_normal(drawn, sigma2, device)
+        w = complex_normal(drawn, sigma2, device, generator)
     return torch.cat([w, -w], dim=1) if antithetic else w
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from scipy.stats import beta
 
 from mfcomm.channels import Channel
 from mfcomm.receiver import Receiver
@@ -40,6 +39,8 @@ class SerEstimate:
 
 def clopper_pearson(errors: int, messages: int, confidence: float = 0.95) -> SerEstimate:
     """Exact binomial confidence interval for ``errors`` out of ``messages``."""
+    from scipy.stats import beta  # here: scipy.stats takes longer to import than a node takes to start
+
     alpha = 1.0 - confidence
     low = 0.0 if errors == 0 else float(beta.ppf(alpha / 2, errors, messages - errors + 1))
     high = 1.0 if errors == messages else float(beta.ppf(1 - alpha / 2, errors + 1, messages - errors))

@@ -68,13 +68,22 @@ def device_of(cfg: Config) -> torch.device:
     return torch.device(cfg.device)
 
 
+def build_transmitter(cfg: Config) -> Transmitter:
+    """A fresh transmitter for ``cfg`` on its device (initialised from torch's global generator)."""
+    tx = Transmitter(cfg.messages, cfg.channel_uses, cfg.tx_hidden, cfg.normalization, cfg.signalling == "real")
+    return tx.to(device_of(cfg))
+
+
+def build_receiver(cfg: Config) -> Receiver:
+    """A fresh receiver for ``cfg`` on its device (initialised from torch's global generator)."""
+    rx = Receiver(cfg.messages, cfg.channel_uses, cfg.rx_hidden, cfg.use_equalizer, cfg.signalling == "real")
+    return rx.to(device_of(cfg))
+
+
 def build_system(cfg: Config) -> tuple[Transmitter, Receiver]:
     """Fresh transmitter and receiver for ``cfg`` on its device."""
-    real = cfg.signalling == "real"
-    tx = Transmitter(cfg.messages, cfg.channel_uses, cfg.tx_hidden, cfg.normalization, real)
-    rx = Receiver(cfg.messages, cfg.channel_uses, cfg.rx_hidden, cfg.use_equalizer, real)
-    device = device_of(cfg)
-    return tx.to(device), rx.to(device)
+    tx = build_transmitter(cfg)
+    return tx, build_receiver(cfg)
 
 
 def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: Path | None = None) -> Run:

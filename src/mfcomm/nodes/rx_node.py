@@ -1,0 +1,144 @@
+"""The rx node: the receiver. It learns from what the channel node delivers and feeds back only losses.
+
+For each block ``y`` of a data message it draws the block's messages from the training-message stream it
+shares (by seed) with the tx node, then, by the block's kind:
+
+- ``rx``: a supervised receiver step (:func:`mfcomm.model_free.receiver_update`);
+- ``tx``: per-example losses (:func:`mfcomm.model_free.per_example_losses`), through the feedback link
+  (:class:`mfcomm.feedback.FeedbackLink`: perfect, noisy or quantised), sent back to the tx node: the
+  only thing the transmitter ever learns from the receiver;
+- ``eval``: errors of the final SER measurement, counted here and reported as a running count.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mfcomm.config import Config
+from mfcomm.errors import NodeError
+from mfcomm.evaluation import EVAL_BATCH
+from mfcomm.feedback import FeedbackLink
+from mfcomm.model_free import LossWindow, draw_messages, per_example_losses, receiver_update
+from mfcomm.nodes import wire
+from mfcomm.nodes.checkpoints import Store
+from mfcomm.nodes.link import Link
+from mfcomm.nodes.protocol import serve
+from mfcomm.nodes.streams import generator, seeded_receiver
+
+
+def expected_kind(cfg: Config, iteration: int, step: int) -> str | None:
+    """The kind the block of (``iteration``, ``step``) must have, or None if there is no such step."""
+    if iteration <= cfg.iterations:
+        if step < cfg.rx_steps:
+            return "rx"
+        return "tx" if step < cfg.rx_steps + cfg.tx_steps else None
+    if iteration <= cfg.iterations + cfg.finetune_iterations:
+        return "rx" if step == 0 else None
+    return "eval" if iteration == cfg.iterations + cfg.finetune_iterations + 1 else None
+
+
+class RxNode:
+    """The receiver, its optimiser, its end of the feedback link and its streams."""
+
+    def __init__(self, cfg: Config, store: Store, link: Link):
+        self.cfg, self.store, self.link = cfg, store, link
+        self.restore(0)
+
+    def checkpoints(self) -> list[int]:
+        return self.store.iterations()
+
+    def restore(self, iteration: int) -> None:
+        cfg = self.cfg
+        self.rx = seeded_receiver(cfg)
+        self.opt = torch.optim.Adam(self.rx.parameters(), lr=cfg.rx_lr)
+        self.messages = generator(cfg.seed, "messages")
+        self.feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise,
+                                     generator(cfg.seed, "feedback"))
+        self.metrics: list[dict[str, float]] = []
+        if iteration:
+            weights, state = self.store.load(iteration)
+            self.rx.load_state_dict(weights)
+            self.opt.load_state_dict(state["optimizer"])
+            self.messages.set_state(state["messages"])
+            self.feedback.generator.set_state(state["feedback"])
+            self.feedback.bits_sent = state["bits_sent"]
+            self.metrics = state["metrics"]
+        self.store.drop_after(iteration)
+        self.window = LossWindow()
+        self.next = (iteration + 1, 0)
+        self.errors = self.received = 0
+
+    def handle(self, msg: wire.Message, epoch: int) -> None:
+        """The blocks of a data message, step after step; then the reply, if the tx node waits for one."""
+        cfg, it = self.cfg, msg["iteration"]
+        if msg.array.shape[1] != cfg.channel_uses:
+            raise NodeError(f"rx node received blocks of {msg.array.shape[1]} symbols, expected {cfg.channel_uses}")
+        reply = torch.empty(0)
+        for step, kind, y in zip(range(msg["step"], msg["step"] + len(msg["kinds"])), msg["kinds"],
+                                 msg.array.split(msg["blocks"])):
+            if (it, step) != self.next or kind != expected_kind(cfg, it, step):
+                raise NodeError(f"rx node expected data for iteration {self.next[0]} step {self.next[1]} "
+                                f"({expected_kind(cfg, *self.next)}), received {kind} for iteration {it} step {step}")
+            self.next = (it, step + 1)
+            if kind == "eval":
+                reply = self.count_errors(y)
+            else:
+                reply = self.learn(kind, y)
+        if msg["last"]:
+            self.next = (it + 1, 0)
+            self.end_iteration(it)
+        if msg["reply"]:
+            msg_type = "count" if reply.dtype == torch.int64 else "feedback"
+            self.link.send(wire.encode(msg_type, reply, epoch=epoch, iteration=it, step=step))
+
+    def learn(self, kind: str, y: torch.Tensor) -> torch.Tensor:
+        """A receiver step (returns no losses) or a transmitter step's losses through the feedback link."""
+        cfg = self.cfg
+        batch = cfg.batch_size if kind == "rx" else cfg.tx_batch * cfg.perturbations
+        if y.shape[0] != batch:
+            raise NodeError(f"rx node expected {batch} blocks for a {kind} step, received {y.shape[0]}")
+        m = draw_messages(cfg.messages, batch // (1 if kind == "rx" else cfg.perturbations), y.device, self.messages)
+        if kind == "rx":
+            self.window.add("rx_loss", receiver_update(self.rx, self.opt, y, m))
+            return torch.empty(0)
+        losses = per_example_losses(self.rx, y, m.repeat_interleave(cfg.perturbations),
+                                    self.opt if cfg.rx_on_tx_batch else None)
+        return self.feedback(losses)                                         # the feedback link
+
+    def end_iteration(self, it: int) -> None:
+        """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""
+        cfg, total = self.cfg, self.cfg.iterations + self.cfg.finetune_iterations
+        if it % cfg.log_every == 0 or it in (cfg.iterations, total):
+            row = {"iteration": it, **{k: float(v) for k, v in self.window.means().items()}}
+            if it <= cfg.iterations:
+                row["feedback_bits"] = float(self.feedback.bits_sent)
+            self.metrics.append(row)
+        if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
+            self.store.save(it, self.rx.state_dict(), {
+                "optimizer": self.opt.state_dict(), "messages": self.messages.get_state(),
+                "feedback": self.feedback.generator.get_state(), "bits_sent": self.feedback.bits_sent,
+                "metrics": self.metrics})
+
+    def count_errors(self, y: torch.Tensor) -> torch.Tensor:
+        """Errors of the learned system on an evaluation block; returns the running (errors, messages)."""
+        m = draw_messages(self.cfg.messages, y.shape[0], y.device, self.messages)
+        self.rx.eval()
+        with torch.inference_mode():
+            for start in range(0, y.shape[0], EVAL_BATCH):
+                m_hat = self.rx(y[start:start + EVAL_BATCH]).argmax(dim=1)
+                self.errors += int((m_hat != m[start:start + EVAL_BATCH]).sum())
+        self.rx.train()
+        self.received += y.shape[0]
+        return torch.tensor([self.errors, self.received], dtype=torch.int64)
+
+    def finish(self) -> None:
+        self.store.finish(self.rx.state_dict(), {
+            "role": "rx", "metrics": self.metrics, "eval_errors": self.errors, "eval_messages": self.received,
+            "ser": self.errors / self.received if self.received else None})
+
+
+def run(cfg: Config, link: Link, store: Store) -> RxNode:
+    """Serve the ring until the tx node says ``done``; returns the node (for its result)."""
+    node = RxNode(cfg, store, link)
+    serve(link, node, store.fingerprint)
+    return node

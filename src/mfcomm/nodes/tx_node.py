@@ -1,0 +1,172 @@
+"""The tx node: the transmitter, and the lead of the ring. It never sees the channel or the receiver.
+
+Each iteration reads like the paper's algorithm (and like :func:`mfcomm.model_free.train_model_free`):
+
+1. receiver steps: ``x = f_T(m)`` for the channel and rx nodes (sent with the first transmitter step's block);
+2. transmitter steps: perturb ``f_T(m)`` and send it, wait for the fed-back per-example losses, subtract
+   the baseline, descend the Eq. 8 estimate.
+
+Then optional receiver fine-tuning (one acknowledged block per iteration), the final SER measurement
+(codebook blocks that the rx node scores), and ``done``. One round trip per transmitter step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm import tqdm
+
+from mfcomm.config import Config
+from mfcomm.errors import NodeError
+from mfcomm.estimator import LossBaseline, sigma2_at
+from mfcomm.model_free import LossWindow, accumulate_estimate, draw_messages, perturbed_transmission
+from mfcomm.nodes import wire
+from mfcomm.nodes.checkpoints import Store
+from mfcomm.nodes.link import Link
+from mfcomm.nodes.protocol import Resync, await_reply, synchronise
+from mfcomm.nodes.streams import generator, seeded_transmitter
+
+EVAL_BLOCK = 16384
+"""Messages per evaluation block (fewer if a block would exceed the message size limit)."""
+
+
+class TxNode:
+    """The transmitter, its optimiser and baseline, its streams, and the counters of the run."""
+
+    def __init__(self, cfg: Config, store: Store, link: Link):
+        self.cfg, self.store, self.link = cfg, store, link
+        self.epoch = 0
+        self.restore(0)
+
+    def checkpoints(self) -> list[int]:
+        return self.store.iterations()
+
+    def restore(self, iteration: int) -> None:
+        cfg = self.cfg
+        self.tx = seeded_transmitter(cfg)
+        self.opt = torch.optim.Adam(self.tx.parameters(), lr=cfg.tx_lr)
+        self.baseline = LossBaseline(cfg.loss_baseline, cfg.messages, cfg.antithetic)
+        self.messages = generator(cfg.seed, "messages")
+        self.exploration = generator(cfg.seed, "exploration")
+        self.uses, self.seconds, self.metrics = 0, 0.0, []
+        if iteration:
+            weights, state = self.store.load(iteration)
+            self.tx.load_state_dict(weights)
+            self.opt.load_state_dict(state["optimizer"])
+            self.messages.set_state(state["messages"])
+            self.exploration.set_state(state["exploration"])
+            self.baseline.running, self.baseline.seen = state["baseline_running"], state["baseline_seen"]
+            self.uses, self.seconds, self.metrics = state["uses"], state["seconds"], state["metrics"]
+        self.store.drop_after(iteration)
+        self.window = LossWindow()
+
+    def send(self, iteration: int, step: int, kinds: list[str], blocks: list[torch.Tensor], last: bool,
+             reply: bool) -> None:
+        """The blocks of steps ``step, step + 1, ...`` to the channel node, as one message (dropped if the
+        channel node is down: its restart triggers a handshake)."""
+        x = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+        self.link.send(wire.encode("data", x, epoch=self.epoch, iteration=iteration, step=step, kinds=kinds,
+                                   blocks=[b.shape[0] for b in blocks], last=last, reply=reply))
+        if "eval" not in kinds:
+            self.uses += x.numel()
+
+    def iterate(self, it: int) -> None:
+        """One training iteration (receiver and transmitter steps, or a fine-tuning step), logged and
+        checkpointed as ``mfcomm train`` does."""
+        cfg, start = self.cfg, time.perf_counter()
+        if it <= cfg.iterations:
+            kinds, blocks = [], []
+            for _ in range(cfg.rx_steps):                                            # receiver steps
+                m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
+                with torch.no_grad():
+                    blocks.append(self.tx(m))
+                kinds.append("rx")
+            sigma2 = sigma2_at(it, cfg.iterations, cfg.sigma2, cfg.sigma2_final)
+            for s in range(cfg.tx_steps):                                            # transmitter steps
+                step = cfg.rx_steps + s
+                self.opt.zero_grad(set_to_none=True)
+                m = draw_messages(cfg.messages, cfg.tx_batch, "cpu", self.messages)
+                m_k, xbar, x_p = perturbed_transmission(self.tx, m, cfg.perturbations, cfg.antithetic, sigma2,
+                                                        self.exploration)              # perturbation
+                # the receiver steps' blocks travel with the first transmitter step's: one round trip
+                self.send(it, step - len(kinds), kinds + ["tx"], blocks + [x_p], last=s == cfg.tx_steps - 1, reply=True)
+                kinds, blocks = [], []
+                fed_back = await_reply(self.link, self.epoch, "feedback", it, step).array  # losses only
+                if fed_back.shape != (m_k.shape[0],):
+                    raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
+                fed_back = fed_back.view(cfg.tx_batch, cfg.perturbations)
+                accumulate_estimate(fed_back, m, x_p, xbar, sigma2, self.baseline, self.tx.real)  # Eq. 8
+                self.opt.step()
+                self.window.add("tx_loss", fed_back.mean())
+            logged = it % cfg.log_every == 0 or it == cfg.iterations
+            extra = {"sigma2": float(torch.tensor(sigma2))}  # float32, as mfcomm train logs it
+        else:                                                                        # receiver fine-tuning
+            m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
+            with torch.no_grad():
+                self.send(it, 0, ["rx"], [self.tx(m)], last=True, reply=True)
+            await_reply(self.link, self.epoch, "feedback", it, 0)
+            logged = it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations
+            extra = {}
+        self.seconds += time.perf_counter() - start
+        if logged:
+            means = {k: float(v) for k, v in self.window.means().items()}
+            self.metrics.append({"iteration": it, "channel_uses": self.uses, "seconds": round(self.seconds, 4),
+                                 **means, **extra})
+        if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
+            self.store.save(it, self.tx.state_dict(), {
+                "optimizer": self.opt.state_dict(), "messages": self.messages.get_state(),
+                "exploration": self.exploration.get_state(), "baseline_running": self.baseline.running,
+                "baseline_seen": self.baseline.seen, "uses": self.uses, "seconds": self.seconds,
+                "metrics": self.metrics})
+
+    def evaluate(self, iteration: int) -> tuple[int, int]:
+        """The final SER measurement's (errors, messages): codebook blocks of fresh messages until the stop
+        rule of :func:`mfcomm.evaluation.monte_carlo` holds, scored by the rx node."""
+        cfg = self.cfg
+        block = max(1, min(EVAL_BLOCK, (self.link.options.max_bytes - wire.HEADER_LIMIT) // (8 * cfg.channel_uses)))
+        with torch.inference_mode():
+            codebook = self.tx.codebook()
+        errors = messages = step = 0
+        while messages < cfg.eval_max_messages and (messages < cfg.eval_messages or errors < cfg.eval_target_errors):
+            m = draw_messages(cfg.messages, min(block, cfg.eval_max_messages - messages), "cpu", self.messages)
+            self.send(iteration, step, ["eval"], [codebook[m]], last=False, reply=True)
+            errors, messages = await_reply(self.link, self.epoch, "count", iteration, step).array.tolist()
+            step += 1
+        return errors, messages
+
+    def finish(self) -> None:
+        """Tell the ring training is over and wait for the message to come round (all results written)."""
+        self.link.send(wire.encode("done", epoch=self.epoch))
+        while True:
+            msg = self.link.receive("the other nodes to finish")
+            if msg.type == "hello":
+                raise Resync
+            if msg.type == "error":
+                raise self.link.pass_on_error(msg)
+            if msg.type == "done" and msg["epoch"] == self.epoch:
+                return
+
+
+def run(cfg: Config, link: Link, store: Store, quiet: bool = True) -> dict:
+    """Lead the ring through training, evaluation and ``done``; write and return the tx node's result."""
+    node = TxNode(cfg, store, link)
+    total = cfg.iterations + cfg.finetune_iterations
+    with tqdm(total=total, desc="tx node", disable=quiet, unit="it", mininterval=0.5) as bar:
+        while True:
+            try:
+                node.epoch, done = synchronise(link, node, store.fingerprint)
+                bar.reset(total)
+                bar.update(done)
+                for it in range(done + 1, total + 1):
+                    node.iterate(it)
+                    bar.update(1)
+                errors, messages = node.evaluate(total + 1)
+                node.finish()
+                break
+            except Resync:
+                continue
+    result = {"role": "tx", "metrics": node.metrics, "channel_uses_spent": node.uses,
+              "train_seconds": round(node.seconds, 3), "eval_errors": errors, "eval_messages": messages}
+    store.finish(node.tx.state_dict(), result)
+    return result
