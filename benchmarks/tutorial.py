@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -79,6 +80,56 @@ class Stopwatch:
         self.started = time.perf_counter()
 
 
+def parse_schedules(text: str) -> list[tuple[int, int]]:
+    """``"2000:1000,6000:2000"`` -> [(2000, 1000), (6000, 2000)]."""
+    try:
+        pairs = [tuple(int(v) for v in item.split(":")) for item in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--schedules: expected ITERATIONS:FINETUNE[,...], not {text!r}") from None
+    if not pairs or any(len(p) != 2 or p[0] < 1 or p[1] < 0 for p in pairs):
+        raise SystemExit(f"--schedules: expected ITERATIONS:FINETUNE[,...], not {text!r}")
+    return pairs
+
+
+def run_mfcomm(cfg: BitwiseConfig, check_every: int, bler: Callable[[LearnedModem], CodedPoint],
+               target: CodedPoint, recipe_uses: int, recipe_seconds: float,
+               on_check: Callable[[dict], None]) -> tuple[LearnedModem, dict]:
+    """Train model-free with BLER checks every ``check_every`` steps (and at the end), paused out of the
+    wall time; returns the modem and a record with the first check at or below ``target``'s BLER."""
+    torch.manual_seed(cfg.seed)
+    const = LearnedConstellation(cfg.bits_per_symbol, cfg.init).to(cfg.device)
+    demapper = NeuralDemapper(cfg.bits_per_symbol, cfg.rx_hidden).to(cfg.device)
+    channel = AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate)
+    modem = LearnedModem(const, demapper)
+    record: dict = {"config": cfg.to_dict(), "checks": []}
+    watch = Stopwatch(cfg.device)
+    total, done = cfg.iterations + cfg.finetune_iterations, 0
+
+    def check(_: int) -> None:
+        nonlocal done
+        done += 1
+        if done % check_every and done != total:
+            return
+        seconds = watch.pause()
+        point = bler(modem)
+        record["checks"].append({"step": done, "channel_uses": channel.uses, "seconds": seconds,
+                                 "bler": point.bler, "bler_ci": point.bler_ci(), "block_errors": point.block_errors,
+                                 "blocks": point.blocks})
+        print(f"mfcomm {cfg.iterations}+{cfg.finetune_iterations} step {done}: {channel.uses:.3g} uses, "
+              f"{seconds:.1f} s, BLER {point.bler:.3e}", flush=True)
+        on_check(record)
+        watch.resume()
+
+    watch.resume()
+    train_bitwise(const, demapper, channel, cfg, log=lambda it, row: None, progress=check)
+    reached = next((c for c in record["checks"] if c["bler"] <= target.bler), None)
+    record["reached"] = reached
+    if reached:
+        record["uses_ratio"] = reached["channel_uses"] / recipe_uses
+        record["time_ratio"] = reached["seconds"] / recipe_seconds
+    return modem, record
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
@@ -86,7 +137,10 @@ def main() -> None:
     ap.add_argument("--out", default="runs/tutorial")
     ap.add_argument("--ebno-db", type=float, default=6.0, help="Eb/N0 of the BLER target (default 6 dB)")
     ap.add_argument("--check-blocks", type=int, default=20000, help="codewords per BLER check")
-    ap.add_argument("--check-every", type=int, default=100, help="mfcomm iterations between BLER checks")
+    ap.add_argument("--check-every", type=int, default=500, help="mfcomm steps between BLER checks")
+    ap.add_argument("--schedules", default="2000:1000,6000:2000",
+                    help="mfcomm model-free runs, ITERATIONS:FINETUNE each (default: the library's default and a "
+                    "longer one)")
     ap.add_argument("--curve-target-errors", type=int, default=200)
     ap.add_argument("--curve-max-blocks", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
@@ -94,14 +148,17 @@ def main() -> None:
     device, out = args.device, Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     recipe = Recipe()
-    cfg = validate(BitwiseConfig(device=device, seed=args.seed))
-    mb_cfg = validate(BitwiseConfig(method="model-based", iterations=10000, finetune_iterations=0,
-                                    device=device, seed=args.seed))
+    cfgs = [validate(BitwiseConfig(device=device, seed=args.seed, iterations=i, finetune_iterations=f))
+            for i, f in parse_schedules(args.schedules)]
+    mb_cfg = validate(BitwiseConfig(method="model-based", iterations=10000, finetune_iterations=0, rx_lr=1e-3,
+                                    tx_lr=1e-3, device=device, seed=args.seed))
     if args.quick:
         recipe = replace(recipe, alternating_iterations=3, finetune_iterations=3, batch_size=8)
-        cfg = replace(cfg, iterations=6, finetune_iterations=4, batch_size=8)
+        cfgs = [replace(c, iterations=6, finetune_iterations=4, batch_size=8) for c in cfgs[:1]]
         mb_cfg = replace(mb_cfg, iterations=5, batch_size=8)
         args.check_blocks, args.check_every, args.curve_max_blocks = 100, 5, 100
+    if args.check_every < 1 or args.check_blocks < 100:
+        ap.error("--check-every must be >= 1 and --check-blocks >= 100")
     code = LdpcCode(750, 1500, recipe.bits_per_symbol, device=device)
     batch = 10000 if device.startswith("cuda") else 500
     recipe_uses = recipe.batch_size * recipe.symbols * (
@@ -111,56 +168,47 @@ def main() -> None:
         return simulate_coded(modem, code, args.ebno_db, target_block_errors=10**9, max_blocks=args.check_blocks,
                               batch=batch, device=device)
 
-    # 1. the tutorial's recipe
+    # 1. the tutorial's recipe, and its final BLER
     torch.manual_seed(args.seed)
     system = RecipeSystem(recipe, device)
     recipe_seconds = train_recipe(system)
     recipe_modem = RecipeModem(system)
     target = bler(recipe_modem)
+    results: dict = {"device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+                     "ebno_db": args.ebno_db,
+                     "recipe": {**asdict(recipe), "seconds": recipe_seconds, "channel_uses": recipe_uses,
+                                "bler": target.bler, "bler_ci": target.bler_ci(), "blocks": target.blocks},
+                     "mfcomm": {}}
+    save(results, out)
     print(f"recipe: {recipe_seconds:.1f} s, {recipe_uses:.3g} channel uses, BLER {target.bler:.3e} "
           f"at {args.ebno_db} dB ({target.block_errors}/{target.blocks})", flush=True)
 
     # 2. mfcomm, model-free, with BLER checks
+    systems: dict = {"QAM + APP demapper": QamModem(recipe.bits_per_symbol, device), "tutorial recipe": recipe_modem}
+    for cfg in cfgs:
+        label = f"mfcomm model-free {cfg.iterations}+{cfg.finetune_iterations}"
+
+        def on_check(record: dict, label: str = label) -> None:
+            results["mfcomm"][label] = record
+            save(results, out)
+
+        systems[label], results["mfcomm"][label] = run_mfcomm(cfg, args.check_every, bler, target, recipe_uses,
+                                                              recipe_seconds, on_check)
+        save(results, out)
+
+    # 3. mfcomm, model-based (the tutorial's conventional training: 10,000 steps, Adam 1e-3)
     torch.manual_seed(args.seed)
-    const = LearnedConstellation(cfg.bits_per_symbol, cfg.init).to(device)
-    demapper = NeuralDemapper(cfg.bits_per_symbol, cfg.rx_hidden).to(device)
-    channel = AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate)
-    modem = LearnedModem(const, demapper)
-    checks: list[dict] = []
+    mb_const = LearnedConstellation(mb_cfg.bits_per_symbol, mb_cfg.init).to(device)
+    mb_demapper = NeuralDemapper(mb_cfg.bits_per_symbol, mb_cfg.rx_hidden).to(device)
+    mb_channel = AwgnEbnoRange(mb_cfg.ebno_db_min, mb_cfg.ebno_db_max, mb_cfg.bits_per_symbol, mb_cfg.code_rate)
     watch = Stopwatch(device)
-    done = 0
-
-    def check(_: int) -> None:
-        nonlocal done
-        done += 1
-        if done % args.check_every and done != cfg.iterations + cfg.finetune_iterations:
-            return
-        seconds = watch.pause()
-        point = bler(modem)
-        checks.append({"iteration": done, "channel_uses": channel.uses, "seconds": seconds, "bler": point.bler,
-                       "bler_ci": point.bler_ci(), "block_errors": point.block_errors, "blocks": point.blocks})
-        print(f"mfcomm it {done}: {channel.uses:.3g} uses, {seconds:.1f} s, BLER {point.bler:.3e}", flush=True)
-        watch.resume()
-
-    watch.resume()
-    train_bitwise(const, demapper, channel, cfg, log=lambda it, row: None, progress=check)
-    reached = next((c for c in checks if c["bler"] <= target.bler), None)
-
-    # 3. mfcomm, model-based
-    torch.manual_seed(args.seed)
-    mb_const = LearnedConstellation(cfg.bits_per_symbol, cfg.init).to(device)
-    mb_demapper = NeuralDemapper(cfg.bits_per_symbol, cfg.rx_hidden).to(device)
-    mb_channel = AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate)
-    start = time.perf_counter()
     train_bitwise(mb_const, mb_demapper, mb_channel, mb_cfg, log=lambda it, row: None)
-    mb_seconds = time.perf_counter() - start
+    results["mfcomm_model_based"] = {"iterations": mb_cfg.iterations, "seconds": watch.pause(),
+                                     "channel_uses": mb_channel.uses}
+    systems["mfcomm model-based"] = LearnedModem(mb_const, mb_demapper)
 
     # 4. coded curves, BLER 1e-2 crossings, BMD rates
-    grid = [float(e) for e in np.arange(4.0, 8.01, 0.5)]
-    if args.quick:
-        grid = [6.0, 7.0]
-    systems = {"QAM + APP demapper": QamModem(recipe.bits_per_symbol, device), "tutorial recipe": recipe_modem,
-               "mfcomm model-free": modem, "mfcomm model-based": LearnedModem(mb_const, mb_demapper)}
+    grid = [6.0, 7.0] if args.quick else [float(e) for e in np.arange(4.0, 8.01, 0.5)]
     curves, crossings, rates = {}, {}, {}
     for name, m in systems.items():
         curves[name] = [simulate_coded(m, code, e, args.curve_target_errors, args.curve_max_blocks, batch, device)
@@ -168,27 +216,22 @@ def main() -> None:
         crossings[name] = ebno_at_bler(curves[name])
         rates[name] = {e: bmd_rate_at(m, e, code.rate, device=device) for e in (4.0, 6.0, 8.0)}
         print(f"{name}: Eb/N0 at BLER 1e-2 = {crossings[name]}, BMD rate {rates[name]}", flush=True)
-
-    results = {
-        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
-        "ebno_db": args.ebno_db, "recipe": {**asdict(recipe), "seconds": recipe_seconds, "channel_uses": recipe_uses,
-                                            "bler": target.bler, "bler_ci": target.bler_ci(),
-                                            "blocks": target.blocks},
-        "mfcomm": {"config": cfg.to_dict(), "checks": checks, "reached": reached},
-        "mfcomm_model_based": {"iterations": mb_cfg.iterations, "seconds": mb_seconds,
-                               "channel_uses": mb_channel.uses},
-        "curves": {name: [asdict(p) for p in pts] for name, pts in curves.items()},
-        "ebno_at_bler_1e-2": crossings, "bmd_rate": rates,
-    }
-    if reached:
-        results["mfcomm"]["uses_ratio"] = reached["channel_uses"] / recipe_uses
-        results["mfcomm"]["time_ratio"] = reached["seconds"] / recipe_seconds
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    write_constellation_csv(const.points().detach().cpu().numpy(), out / "constellation.csv")
-    plot_labelled_constellation(const.points().detach().cpu().numpy(), out / "constellation.png",
-                                title="mfcomm model-free, 64 points")
+        results.update({"curves": {k: [asdict(p) for p in pts] for k, pts in curves.items()},
+                        "ebno_at_bler_1e-2": crossings, "bmd_rate": rates})
+        save(results, out)
+    first = next(iter(systems[k] for k in systems if k.startswith("mfcomm model-free")))
+    points = first.const.points().detach().cpu().numpy()
+    write_constellation_csv(points, out / "constellation.csv")
+    plot_labelled_constellation(points, out / "constellation.png", title="mfcomm model-free, 64 points")
     plot_curves(grid, curves, out / "bler.png")
     report(results)
+
+
+def save(results: dict, out: Path) -> None:
+    """``results.json``, rewritten after every stage so that a cut-short run keeps what it measured."""
+    tmp = out / ".results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(out / "results.json")
 
 
 def plot_curves(grid: list[float], curves: dict[str, list[CodedPoint]], path: Path) -> None:
@@ -209,20 +252,22 @@ def plot_curves(grid: list[float], curves: dict[str, list[CodedPoint]], path: Pa
 
 def report(results: dict) -> None:
     """The side-by-side table."""
-    r, m = results["recipe"], results["mfcomm"]
+    r = results["recipe"]
     print(f"\ndevice: {results['device']}; BLER target at Eb/N0 = {results['ebno_db']} dB")
-    print(f"{'':28s} {'channel uses':>14s} {'wall time (s)':>14s} {'BLER':>10s}")
-    print(f"{'tutorial recipe (final)':28s} {r['channel_uses']:14.3g} {r['seconds']:14.1f} {r['bler']:10.3e}")
-    if m["reached"]:
-        c = m["reached"]
-        print(f"{'mfcomm (first check <=)':28s} {c['channel_uses']:14.3g} {c['seconds']:14.1f} {c['bler']:10.3e}")
-        print(f"ratios mfcomm / recipe: channel uses {m['uses_ratio']:.3f}, wall time {m['time_ratio']:.3f}")
-    else:
-        last = m["checks"][-1]
-        print(f"mfcomm did not reach the recipe's BLER: final {last['bler']:.3e} after {last['channel_uses']:.3g} uses")
+    print(f"{'':34s} {'channel uses':>14s} {'wall time (s)':>14s} {'BLER':>10s}")
+    print(f"{'tutorial recipe (final)':34s} {r['channel_uses']:14.3g} {r['seconds']:14.1f} {r['bler']:10.3e}")
+    for label, m in results["mfcomm"].items():
+        c = m.get("reached")
+        if c:
+            print(f"{label + ' (reached)':34s} {c['channel_uses']:14.3g} {c['seconds']:14.1f} {c['bler']:10.3e}"
+                  f"   ratios: uses {m['uses_ratio']:.3f}, time {m['time_ratio']:.3f}")
+        else:
+            last = m["checks"][-1]
+            print(f"{label + ' (not reached)':34s} {last['channel_uses']:14.3g} {last['seconds']:14.1f} "
+                  f"{last['bler']:10.3e}")
     print("\nEb/N0 (dB) at BLER 1e-2:")
     for name, e in results["ebno_at_bler_1e-2"].items():
-        print(f"  {name:24s} {'n/a' if e is None else f'{e:.2f}'}")
+        print(f"  {name:34s} {'n/a' if e is None else f'{e:.2f}'}")
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ class BitwiseConfig:
     codeword_bits: int = 1500
     """Coded bits per codeword (a multiple of ``bits_per_symbol``); a batch row is one codeword."""
     rx_hidden: list[int] = field(default_factory=lambda: [128, 128])
-    iterations: int = 1000
-    finetune_iterations: int = 500
+    iterations: int = 2000
+    finetune_iterations: int = 1000
     batch_size: int = 128
     """Codewords per step."""
     rx_steps: int = 0
