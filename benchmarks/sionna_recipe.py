@@ -64,7 +64,10 @@ class RecipeSystem(nn.Module):
         from sionna.phy.channel import AWGN
         from sionna.phy.mapping import BinarySource, Constellation, Mapper
 
+        from mfcomm.coded import sionna_device
+
         self.recipe, self.device = recipe, device
+        device = sionna_device(device)
         qam_points = Constellation("qam", recipe.bits_per_symbol, device=device).points
         self.constellation = Constellation("custom", recipe.bits_per_symbol, points=qam_points, normalize=True,
                                            center=True, device=device)

@@ -32,6 +32,11 @@ from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.evaluation import clopper_pearson
 
 
+def sionna_device(device: str) -> str:
+    """Sionna names devices exactly (``cuda:0``, not ``cuda``)."""
+    return f"cuda:{torch.cuda.current_device()}" if device == "cuda" else device
+
+
 class Modem(Protocol):
     """Coded bits to symbols and back to LLRs."""
 
@@ -69,6 +74,7 @@ class QamModem:
         from sionna.phy.mapping import Constellation, Demapper, Mapper
 
         self.bits_per_symbol = bits_per_symbol
+        device = sionna_device(device)
         self.constellation = Constellation("qam", bits_per_symbol, device=device)
         self.mapper = Mapper(constellation=self.constellation, device=device)
         self.demapper = Demapper("app", constellation=self.constellation, device=device)
@@ -89,6 +95,7 @@ class LdpcCode:
         from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 
         self.k, self.n = k, n
+        device = sionna_device(device)
         self.encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device=device)
         self.decoder = LDPC5GDecoder(self.encoder, hard_out=True, num_iter=iterations, device=device)
 
