@@ -16,13 +16,12 @@ import torch
 import zmq
 from safetensors.torch import load_file
 
-from mfcomm import config
+from mfcomm import config, runs
 from mfcomm.errors import NodeError
 from mfcomm.nodes import wire
 from mfcomm.nodes.launcher import assemble, free_ports
 from mfcomm.nodes.link import NodeOptions
 from mfcomm.nodes.node import run_node
-from mfcomm.nodes.streams import train_in_process
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 DEADLINE = 300  # seconds: only a guard against a hang, never a performance assertion
@@ -69,14 +68,16 @@ def options(timeout=60.0, max_bytes=64 << 20):
 
 
 def same_training(run_dir_or_run, cfg):
-    """The three-process result equals in-process training with the same streams, bit for bit (on one
-    thread, as the nodes run)."""
+    """The three-process result equals ``mfcomm train``'s in-process training with the same seed, bit for bit
+    (on one thread, as the nodes run)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        tx, rx, rows = train_in_process(cfg)
+        reference = runs.train(cfg, quiet=True, evaluate=False)
     finally:
         torch.set_num_threads(threads)
+    tx, rx = reference.tx, reference.rx
+    rows = [{k: v for k, v in r.items() if k != "seconds"} for r in reference.metrics]
     if isinstance(run_dir_or_run, Path):
         weights = load_file(run_dir_or_run / "model.safetensors")
         with open(run_dir_or_run / "metrics.csv") as f:

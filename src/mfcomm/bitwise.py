@@ -16,7 +16,7 @@ Example
 >>> x = const(bits_to_indices(torch.tensor([[0., 0., 1., 1.]])))
 >>> x.shape, x.dtype
 (torch.Size([1]), torch.complex64)
->>> round(float(const.points().abs().square().mean()), 5)
+>>> round(float(const.points().detach().abs().square().mean()), 5)
 1.0
 >>> llr = NeuralDemapper(4)(x.view(1, 1), torch.tensor([[0.1]]))
 >>> llr.shape

@@ -3,8 +3,8 @@
 Example
 -------
 >>> from mfcomm.coded import CodedPoint
->>> ebno_at_bler([CodedPoint(5.0, 0, 1, 50, 100), CodedPoint(6.0, 0, 1, 1, 1000)])
-5.8
+>>> ebno_at_bler([CodedPoint(5.0, 0, 1, 10, 100), CodedPoint(6.0, 0, 1, 1, 1000)])
+5.5
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from mfcomm.config import Config
 from mfcomm.errors import MfcommError
 from mfcomm.evaluation import SerEstimate, learned_ser
 from mfcomm.model_based import train_model_based
-from mfcomm.model_free import train_model_free
+from mfcomm.model_free import Streams, train_model_free
 from mfcomm.plots import plot_constellation, plot_learning_curve
 from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
@@ -93,8 +93,16 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
     training then stops on an error, the error names the last good checkpoint, which stays on disk.
     """
     torch.manual_seed(cfg.seed)
-    tx, rx = build_system(cfg)
-    channel = Counted(make_channel(cfg.channel, cfg.n0, timeout=cfg.channel_timeout or None))
+    streams, channel_generator = Streams(), None
+    if cfg.method == "model-free" and device_of(cfg).type == "cpu":
+        # the three nodes' per-role streams: one seed gives the same system in one process or in three
+        from mfcomm.nodes import streams as roles
+
+        tx, rx = roles.seeded_transmitter(cfg), roles.seeded_receiver(cfg)
+        streams, channel_generator = roles.training_streams(cfg.seed), roles.generator(cfg.seed, "channel")
+    else:
+        tx, rx = build_system(cfg)
+    channel = Counted(make_channel(cfg.channel, cfg.n0, channel_generator, timeout=cfg.channel_timeout or None))
     run = Run(cfg, tx, rx)
     start = time.perf_counter()
     probing = 0.0  # seconds spent measuring SER during training, not counted as training time
@@ -119,9 +127,11 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
     saved: list[int] = []
     with tqdm(total=total, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
               mininterval=0.5) as bar:
-        trainer = train_model_free if cfg.method == "model-free" else train_model_based
         try:
-            trainer(tx, rx, channel, cfg, log, bar.update)
+            if cfg.method == "model-free":
+                train_model_free(tx, rx, channel, cfg, log, bar.update, streams)
+            else:
+                train_model_based(tx, rx, channel, cfg, log, bar.update)
         except MfcommError as err:
             if not saved:
                 raise
