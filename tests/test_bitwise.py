@@ -221,3 +221,20 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message):
                             "--quiet"], capture_output=True, text=True)
         message = "5G LDPC"
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+
+
+def test_coded_sweep_runs_on_the_training_chain_and_own_noise_channels(tmp_path):
+    from mfcomm.coded_sweep import coded_sweep
+
+    chain_run = bitwise_runs.train(_small(bits_per_symbol=2, codeword_bits=120, iterations=20, finetune_iterations=5,
+                                          channel="awgn | adc(bits=5)"), quiet=True)
+    curves = coded_sweep(chain_run, tmp_path, [8.0, 9.0], 10, 40, batch=20, quiet=True)
+    assert [p.ebno_db for p in curves["learned"]] == [8.0, 9.0] and "qam" in curves
+    assert (tmp_path / "coded.csv").read_text().count("\n") == 5 and (tmp_path / "coded.png").is_file()
+    (tmp_path / "box.py").write_text("import numpy as np\n"
+                                     "def f(x):\n    return x + 0.1 * (np.random.randn(*x.shape) + 1j * "
+                                     "np.random.randn(*x.shape)).astype(np.complex64)\n")
+    box_run = bitwise_runs.train(_small(bits_per_symbol=2, codeword_bits=120, iterations=20, finetune_iterations=5,
+                                        channel=f"{tmp_path / 'box.py'}:f"), quiet=True)
+    curves = coded_sweep(box_run, tmp_path, [4.0, 5.0, 6.0], 10, 40, batch=20, quiet=True)
+    assert [p.ebno_db for p in curves["learned"]] == [8.0]  # only where the demapper was told N0

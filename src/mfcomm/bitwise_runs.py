@@ -8,9 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +15,6 @@ from typing import Any
 
 import tomli_w
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from mfcomm import bitwise_config
@@ -28,13 +24,10 @@ from mfcomm.bitwise_training import AwgnEbnoRange, BitChannel, fixed_ebno, train
 from mfcomm.channels import make_channel
 from mfcomm.coded import LearnedModem, bmd_rate_at
 from mfcomm.conventions import ebno_db_to_n0
-from mfcomm.errors import MfcommError
 from mfcomm.export import plot_labelled_constellation, write_constellation_csv
 from mfcomm.plots import plot_learning_curve
-from mfcomm.runs import learning_curves, write_csv, write_text
-
-WEIGHTS = "model.safetensors"
-
+from mfcomm.runs import (WEIGHTS, device_of, finished_run_dir, learning_curves, load_modules, publish, save_modules, write_csv,
+                         write_text)
 
 @dataclass
 class BitwiseRun:
@@ -61,12 +54,6 @@ class BitwiseRun:
                 "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
                 "seed": cfg.seed, "bmd_rate": {f"{e:g}": round(r, 5) for e, r in self.bmd_rate.items()},
                 "channel_uses_spent": self.channel_uses_spent, "train_seconds": round(self.train_seconds, 3)}
-
-
-def device_of(cfg: BitwiseConfig) -> torch.device:
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise MfcommError(f"device {cfg.device} requested but CUDA is not available (use --device cpu)")
-    return torch.device(cfg.device)
 
 
 def build(cfg: BitwiseConfig) -> tuple[LearnedConstellation, NeuralDemapper]:
@@ -109,16 +96,11 @@ def train(cfg: BitwiseConfig, quiet: bool = False) -> BitwiseRun:
 
 
 def save(run: BitwiseRun, out: str | Path) -> Path:
-    """Write the run into ``out`` (created if missing); ``summary.json`` lands last."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    """Write the run into ``out``: config, weights, learning curve, constellation (CSV and figure), summary."""
+    def write(stage: Path) -> None:
         write_text(stage / "config.toml", "# mfcomm bitwise train --config THIS_FILE reproduces the run\n"
                    + tomli_w.dumps(run.cfg.to_dict()))
-        weights = {f"const.{k}": v for k, v in run.const.state_dict().items()}
-        weights.update({f"demapper.{k}": v for k, v in run.demapper.state_dict().items()})
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, stage / WEIGHTS)
+        save_modules(stage / WEIGHTS, {"const": run.const, "demapper": run.demapper})
         write_csv(stage / "metrics.csv", run.metrics)
         plot_learning_curve(*learning_curves(run.metrics), stage / "learning_curve.png",
                             title=f"bit-wise, {run.cfg.method}")
@@ -127,29 +109,14 @@ def save(run: BitwiseRun, out: str | Path) -> Path:
         plot_labelled_constellation(points, stage / "constellation.png",
                                     title=f"{run.cfg.method}: {len(points)} points, labels MSB first")
         write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
-        out.mkdir(exist_ok=True)
-        names = sorted(p.name for p in stage.iterdir())
-        for name in [n for n in names if n != "summary.json"] + ["summary.json"]:
-            os.replace(stage / name, out / name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return out
+
+    return publish(out, write)
 
 
 def load(run_dir: str | Path) -> BitwiseRun:
-    """Read a saved bit-wise run (weights via safetensors; nothing is unpickled)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise MfcommError(f"run directory {run_dir} not found")
-    for name in ("config.toml", WEIGHTS):
-        if not (run_dir / name).is_file():
-            raise MfcommError(f"{run_dir} is not a finished bit-wise run: {name} is missing")
+    """Read a saved bit-wise run: its config and weights."""
+    run_dir = finished_run_dir(run_dir, "bit-wise run")
     cfg = bitwise_config.resolve(run_dir / "config.toml")
     const, demapper = build(cfg)
-    try:
-        weights = load_file(run_dir / WEIGHTS, device=str(device_of(cfg)))
-        const.load_state_dict({k[6:]: v for k, v in weights.items() if k.startswith("const.")})
-        demapper.load_state_dict({k[9:]: v for k, v in weights.items() if k.startswith("demapper.")})
-    except Exception as err:  # corrupt or mismatched file: one line, not a traceback
-        raise MfcommError(f"{run_dir / WEIGHTS}: cannot load weights ({type(err).__name__}: {err})") from None
+    load_modules(run_dir / WEIGHTS, {"const": const, "demapper": demapper}, device_of(cfg))
     return BitwiseRun(cfg, const, demapper)

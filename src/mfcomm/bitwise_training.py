@@ -82,11 +82,13 @@ def random_bits(batch: int, symbols: int, bits_per_symbol: int, device: torch.de
 
 
 def receiver_step(const: LearnedConstellation, demapper: NeuralDemapper, channel: BitChannel,
-                  opt: torch.optim.Optimizer, batch: int, symbols: int) -> torch.Tensor:
-    """One supervised demapper step on the mean BCE (the transmitter is held fixed)."""
+                  opt: torch.optim.Optimizer, batch: int, symbols: int, joint: bool = False) -> torch.Tensor:
+    """One step on the mean BCE: the demapper's supervised step (the transmitter held fixed), or with
+    ``joint`` a model-based step that back-propagates through the channel into the constellation too."""
     bits = random_bits(batch, symbols, const.bits_per_symbol, const.raw.device)
-    with torch.no_grad():
-        y, n0 = channel(const(bits_to_indices(bits)))
+    with torch.set_grad_enabled(joint):
+        x = const(bits_to_indices(bits))
+        y, n0 = channel(x)
     loss = symbol_bce(demapper(y, n0), bits).mean()
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -123,18 +125,6 @@ def transmitter_step(const: LearnedConstellation, demapper: NeuralDemapper, chan
     return fed_back.mean()
 
 
-def model_based_step(const: LearnedConstellation, demapper: NeuralDemapper, channel: BitChannel,
-                     opt: torch.optim.Optimizer, batch: int, symbols: int) -> torch.Tensor:
-    """One joint step, back-propagating the mean BCE through the channel."""
-    bits = random_bits(batch, symbols, const.bits_per_symbol, const.raw.device)
-    y, n0 = channel(const(bits_to_indices(bits)))
-    loss = symbol_bce(demapper(y, n0), bits).mean()
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss.detach()
-
-
 def train_bitwise(const: LearnedConstellation, demapper: NeuralDemapper, channel: BitChannel, cfg: BitwiseConfig,
                   log: Log, progress: Callable[[int], None] = lambda _: None) -> None:
     """Train with ``cfg.method``: model-based steps, or Algorithm 1 then receiver fine-tuning."""
@@ -147,7 +137,7 @@ def train_bitwise(const: LearnedConstellation, demapper: NeuralDemapper, channel
                                 {"params": demapper.parameters(), "lr": cfg.rx_lr}])
         window = LossWindow()
         for it in range(1, cfg.iterations + 1):
-            window.add("loss", model_based_step(const, demapper, channel, opt, batch, symbols))
+            window.add("loss", receiver_step(const, demapper, channel, opt, batch, symbols, joint=True))
             if it % cfg.log_every == 0 or it == cfg.iterations:
                 log(it, window.means())
             progress(1)

@@ -158,8 +158,8 @@ def simulate_coded(modem: Modem, code: LdpcCode, ebno_db: float, target_block_er
 
 @torch.no_grad()
 def bmd_rate_at(modem: Modem, ebno_db: float, code_rate: float, symbols: int = 200_000,
-                device: str = "cpu") -> float:
-    """Estimated BMD rate (bits per channel use) of ``modem`` on AWGN at Eb/N0 = ``ebno_db``.
+                device: str = "cpu", channel: Callable[[torch.Tensor, float], torch.Tensor] = awgn) -> float:
+    """Estimated BMD rate (bits per channel use) of ``modem`` on ``channel`` (AWGN) at Eb/N0 = ``ebno_db``.
 
     ``b - sum_i E[BCE_i] / ln 2`` over uncoded uniform bits; Eb/N0 counts ``b * code_rate`` information bits
     per symbol, as the coded curves do.
@@ -167,5 +167,5 @@ def bmd_rate_at(modem: Modem, ebno_db: float, code_rate: float, symbols: int = 2
     b = modem.bits_per_symbol
     n0 = ebno_db_to_n0(ebno_db, b * code_rate, 1)
     bits = torch.randint(0, 2, (1, symbols * b), device=device).float()
-    llr = modem.demap(awgn(modem.modulate(bits), n0), torch.tensor(n0, device=device))
+    llr = modem.demap(channel(modem.modulate(bits), n0), torch.tensor(n0, device=device))
     return bmd_rate(float(symbol_bce(group_bits(llr, b), group_bits(bits, b)).mean()), b)

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
+import torch
 from tqdm import tqdm
 
+from mfcomm import chain
 from mfcomm.bitwise_runs import BitwiseRun
-from mfcomm.coded import CodedPoint, LdpcCode, Modem, QamModem, bmd_rate_at, simulate_coded
+from mfcomm.channels import Channel, make_channel
+from mfcomm.coded import CodedPoint, LdpcCode, Modem, QamModem, awgn, bmd_rate_at, simulate_coded
 from mfcomm.errors import MfcommError
 from mfcomm.plots import save_figure
 from mfcomm.runs import write_csv
@@ -42,11 +46,33 @@ def make_code(run: BitwiseRun) -> LdpcCode:
         raise MfcommError(f"no 5G LDPC code with k={cfg.info_bits}, n={cfg.codeword_bits}: {err}") from None
 
 
+def run_channel(run: BitwiseRun, grid: list[float]) -> tuple[Callable[[torch.Tensor, float], torch.Tensor], list[float]]:
+    """The run's channel as ``y = channel(x, n0)`` for the coded simulation, and the Eb/N0 points it can take:
+    AWGN and chains with a noise stage at every point of ``grid``; a channel with its own noise (a chain
+    without one, a black box) only at the Eb/N0 the demapper was trained with."""
+    cfg = run.cfg
+    if cfg.channel == "awgn":
+        return awgn, grid
+    if chain.has_noise(cfg.channel):
+        built: dict[float, Channel] = {}  # one channel per N0, built once
+
+        def at(x: torch.Tensor, n0: float) -> torch.Tensor:
+            if n0 not in built:
+                built[n0] = make_channel(cfg.channel, n0, timeout=cfg.channel_timeout or None)
+            return built[n0](x)
+
+        return at, grid
+    own = make_channel(cfg.channel, None, timeout=cfg.channel_timeout or None)
+    return lambda x, n0: own(x), [cfg.ebno_db_min]
+
+
 def coded_sweep(run: BitwiseRun, out: Path, grid: list[float], target_block_errors: int, max_blocks: int,
                 batch: int = 1000, quiet: bool = False) -> dict[str, list[CodedPoint]]:
-    """Simulate the learned system and the QAM baseline on ``grid``; write ``coded.csv`` and ``coded.png``."""
+    """Simulate the learned system and the QAM baseline on the run's channel over ``grid``; write
+    ``coded.csv`` and ``coded.png``."""
     cfg = run.cfg
     code = make_code(run)
+    channel, grid = run_channel(run, grid)
     systems: dict[str, Modem] = {"learned": run.modem}
     if cfg.bits_per_symbol % 2 == 0:
         systems["qam"] = QamModem(cfg.bits_per_symbol, cfg.device)
@@ -55,16 +81,16 @@ def coded_sweep(run: BitwiseRun, out: Path, grid: list[float], target_block_erro
     with tqdm(total=len(grid) * len(systems), desc="coded evaluation", disable=quiet, unit="point") as bar:
         for name, modem in systems.items():
             for e in grid:
-                p = simulate_coded(modem, code, e, target_block_errors, max_blocks, batch, cfg.device)
+                p = simulate_coded(modem, code, e, target_block_errors, max_blocks, batch, cfg.device, channel)
                 curves[name].append(p)
                 (ber_lo, ber_hi), (bler_lo, bler_hi) = p.ber_ci(), p.bler_ci()
                 rows.append({"system": name, "ebno_db": e, "ber": p.ber, "ber_ci_low": ber_lo, "ber_ci_high": ber_hi,
                              "bler": p.bler, "bler_ci_low": bler_lo, "bler_ci_high": bler_hi,
                              "bit_errors": p.bit_errors, "block_errors": p.block_errors, "blocks": p.blocks,
-                             "bmd_rate": bmd_rate_at(modem, e, code.rate, device=cfg.device)})
+                             "bmd_rate": bmd_rate_at(modem, e, code.rate, device=cfg.device, channel=channel)})
                 bar.update(1)
     write_csv(out / "coded.csv", rows)
-    plot_coded(curves, out / "coded.png", f"5G LDPC ({code.k}, {code.n}), {2**cfg.bits_per_symbol} points, AWGN")
+    plot_coded(curves, out / "coded.png", f"5G LDPC ({code.k}, {code.n}), {2**cfg.bits_per_symbol} points, {cfg.channel}")
     return curves
 
 
@@ -86,10 +112,13 @@ def plot_coded(curves: dict[str, list[CodedPoint]], path: Path, title: str) -> N
             ax.errorbar(x, y, yerr=[lo, hi], fmt="o-" if name == "qam" else "s--", capsize=2,
                         label=labels.get(name, name))
     for ax, name in zip(axes, ("BER", "BLER")):
-        ax.set_yscale("log")
         ax.set(xlabel="Eb/N0 (dB)", ylabel=name)
         ax.grid(which="both", alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.set_yscale("log")
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no errors measured", ha="center", va="center", transform=ax.transAxes)
     axes[1].axhline(1e-2, color="grey", lw=0.8, ls=":")
     fig.suptitle(title)
     save_figure(fig, path)

@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -61,7 +61,7 @@ class Run:
         }
 
 
-def device_of(cfg: Config) -> torch.device:
+def device_of(cfg: Any) -> torch.device:
     """The torch device, or a one-line error when CUDA is asked for and absent."""
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise MfcommError(f"device {cfg.device} requested but CUDA is not available (use --device cpu)")
@@ -172,12 +172,26 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save(run: Run, out: str | Path) -> Path:
-    """Write the run into ``out`` (created if missing); ``summary.json`` lands last."""
+def publish(out: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write a result directory: ``write(stage)`` fills a staging folder beside ``out``, whose files are then
+    renamed into ``out`` (created if missing), ``summary.json`` last; a failure leaves nothing in ``out``."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        write(stage)
+        out.mkdir(exist_ok=True)
+        names = sorted(p.name for p in stage.iterdir())
+        for name in [n for n in names if n != "summary.json"] + ["summary.json"]:
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out
+
+
+def save(run: Run, out: str | Path) -> Path:
+    """Write the run into ``out``: config, weights, learning curve, codebook figure, summary."""
+    def write(stage: Path) -> None:
         write_text(stage / "config.toml", config_module.to_toml(run.cfg))
         save_weights(run, stage / WEIGHTS)
         write_csv(stage / "metrics.csv", run.metrics)
@@ -188,23 +202,43 @@ def save(run: Run, out: str | Path) -> Path:
         plot_constellation(codebook, stage / "constellation.png", real=run.tx.real,
                            title=f"{run.cfg.method}, {run.cfg.channel}: learned codebook")
         write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
-        out.mkdir(exist_ok=True)
-        names = sorted(p.name for p in stage.iterdir())
-        for name in [n for n in names if n != "summary.json"] + ["summary.json"]:
-            os.replace(stage / name, out / name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return out
+
+    return publish(out, write)
 
 
-def save_weights(run: Run, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Transmitter and receiver weights (``tx.*``, ``rx.*``) as safetensors, written then renamed."""
-    weights = {f"tx.{k}": v for k, v in run.tx.state_dict().items()}
-    weights.update({f"rx.{k}": v for k, v in run.rx.state_dict().items()})
+def save_modules(path: Path, modules: dict[str, torch.nn.Module], metadata: dict[str, str] | None = None) -> None:
+    """Each module's weights under its name as prefix (``tx.*``, ``rx.*``) as safetensors, written then renamed."""
+    weights = {f"{name}.{k}": v for name, module in modules.items() for k, v in module.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp, metadata=metadata)
     os.replace(tmp, path)
+
+
+def save_weights(run: Run, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Transmitter and receiver weights (``tx.*``, ``rx.*``) as safetensors, written then renamed."""
+    save_modules(path, {"tx": run.tx, "rx": run.rx}, metadata)
+
+
+def finished_run_dir(run_dir: str | Path, what: str = "run") -> Path:
+    """``run_dir`` if it holds ``config.toml`` and the weights, else a one-line error."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MfcommError(f"run directory {run_dir} not found")
+    for name in ("config.toml", WEIGHTS):
+        if not (run_dir / name).is_file():
+            raise MfcommError(f"{run_dir} is not a finished {what}: {name} is missing")
+    return run_dir
+
+
+def load_modules(path: Path, modules: dict[str, torch.nn.Module], device: torch.device) -> None:
+    """Load weights written by :func:`save_modules` into ``modules`` (safetensors: nothing is unpickled)."""
+    try:
+        weights = load_file(path, device=str(device))
+        for name, module in modules.items():
+            module.load_state_dict({k[len(name) + 1:]: v for k, v in weights.items() if k.startswith(f"{name}.")})
+    except Exception as err:  # corrupt or mismatched file: one line, not a traceback
+        raise MfcommError(f"{path}: cannot load weights ({type(err).__name__}: {err})") from None
 
 
 def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
@@ -220,19 +254,9 @@ def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
 
 
 def load(run_dir: str | Path) -> Run:
-    """Read a saved run: its config and weights (safetensors; nothing is unpickled)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise MfcommError(f"run directory {run_dir} not found")
-    for name in ("config.toml", WEIGHTS):
-        if not (run_dir / name).is_file():
-            raise MfcommError(f"{run_dir} is not a finished run: {name} is missing")
+    """Read a saved run: its config and weights."""
+    run_dir = finished_run_dir(run_dir)
     cfg = config_module.resolve(run_dir / "config.toml")
     tx, rx = build_system(cfg)
-    try:
-        weights = load_file(run_dir / WEIGHTS, device=str(device_of(cfg)))
-        tx.load_state_dict({k[3:]: v for k, v in weights.items() if k.startswith("tx.")})
-        rx.load_state_dict({k[3:]: v for k, v in weights.items() if k.startswith("rx.")})
-    except Exception as err:  # corrupt or mismatched file: one line, not a traceback
-        raise MfcommError(f"{run_dir / WEIGHTS}: cannot load weights ({type(err).__name__}: {err})") from None
+    load_modules(run_dir / WEIGHTS, {"tx": tx, "rx": rx}, device_of(cfg))
     return Run(cfg, tx, rx)
