@@ -238,3 +238,17 @@ def test_coded_sweep_runs_on_the_training_chain_and_own_noise_channels(tmp_path)
                                         channel=f"{tmp_path / 'box.py'}:f"), quiet=True)
     curves = coded_sweep(box_run, tmp_path, [4.0, 5.0, 6.0], 10, 40, batch=20, quiet=True)
     assert [p.ebno_db for p in curves["learned"]] == [8.0]  # only where the demapper was told N0
+
+
+def test_peer_benchmark_runs_end_to_end(tmp_path):
+    """``benchmarks/tutorial.py --quick``: the recipe, mfcomm (model-free and model-based), curves and report."""
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "tutorial.py"
+    r = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["recipe"]["channel_uses"] == 8 * 250 * (3 * 11 + 3)
+    assert {"QAM + APP demapper", "tutorial recipe", "mfcomm model-based"} <= set(results["curves"])
+    assert {"bler.png", "constellation.png", "constellation.csv"} <= {p.name for p in tmp_path.iterdir()}
