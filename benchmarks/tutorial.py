@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sionna_recipe import Recipe, RecipeSystem, train_recipe  # noqa: E402
 
-from mfcomm.bitwise import LearnedConstellation, NeuralDemapper  # noqa: E402
+from mfcomm.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices, group_bits  # noqa: E402
 from mfcomm.bitwise_config import BitwiseConfig, validate  # noqa: E402
 from mfcomm.bitwise_training import AwgnEbnoRange, train_bitwise  # noqa: E402
 from mfcomm.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded  # noqa: E402
@@ -52,9 +52,7 @@ class RecipeModem:
 
     @torch.no_grad()
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
-        b = self.bits_per_symbol
-        weights = 2 ** torch.arange(b - 1, -1, -1, device=bits.device)
-        return self.points[(bits.view(*bits.shape[:-1], -1, b).long() * weights).sum(-1)]
+        return self.points[bits_to_indices(group_bits(bits, self.bits_per_symbol))]
 
     @torch.no_grad()
     def demap(self, y: torch.Tensor, n0: torch.Tensor) -> torch.Tensor:

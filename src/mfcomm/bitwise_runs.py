@@ -26,8 +26,8 @@ from mfcomm.coded import LearnedModem, bmd_rate_at
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.export import plot_labelled_constellation, write_constellation_csv
 from mfcomm.plots import plot_learning_curve
-from mfcomm.runs import (WEIGHTS, device_of, finished_run_dir, learning_curves, load_modules, publish, save_modules, write_csv,
-                         write_text)
+from mfcomm.runs import (WEIGHTS, device_of, finished_run_dir, learning_curves, load_modules, publish, save_modules,
+                         write_csv, write_text)
 
 @dataclass
 class BitwiseRun:

@@ -17,10 +17,10 @@ from mfcomm.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices
 from mfcomm.bitwise_config import BitwiseConfig
 from mfcomm.channels import Channel, complex_normal
 from mfcomm.conventions import ebno_db_to_n0
-from mfcomm.estimator import LossBaseline, geometric, perturb, surrogate
-from mfcomm.errors import ConfigError
+from mfcomm.estimator import LossBaseline, geometric, perturb
 from mfcomm.feedback import FeedbackLink
-from mfcomm.model_free import Log, LossWindow, alternate
+from mfcomm.model_based import train_jointly
+from mfcomm.model_free import Log, accumulate_estimate, alternate, learn_from
 
 
 class BitChannel(Protocol):
@@ -111,16 +111,10 @@ def transmitter_step(const: LearnedConstellation, demapper: NeuralDemapper, chan
     with torch.no_grad():
         y, n0 = channel(x_p.view(batch, symbols))                             # channel (sampled only)
     with torch.set_grad_enabled(rx_opt is not None):
-        losses = symbol_bce(demapper(y, n0), bits)                            # receiver: per-symbol BCE
-    if rx_opt is not None:
-        rx_opt.zero_grad(set_to_none=True)
-        losses.mean().backward()
-        rx_opt.step()
-        losses = losses.detach()
+        losses = learn_from(symbol_bce(demapper(y, n0), bits), rx_opt)        # receiver: per-symbol BCE
     fed_back = feedback(losses.flatten()).view(-1, 1)                         # feedback link: scalars only
-    advantages = fed_back - baseline(fed_back, indices.flatten())             # variance reduction
     opt.zero_grad(set_to_none=True)
-    surrogate(advantages.flatten(), x_p, xbar, sigma2).backward()             # estimator (Eq. 8)
+    accumulate_estimate(fed_back, indices.flatten(), x_p, xbar, sigma2, baseline, False)  # baseline, Eq. 8
     opt.step()
     return fed_back.mean()
 
@@ -130,17 +124,9 @@ def train_bitwise(const: LearnedConstellation, demapper: NeuralDemapper, channel
     """Train with ``cfg.method``: model-based steps, or Algorithm 1 then receiver fine-tuning."""
     batch, symbols = cfg.batch_size, cfg.symbols
     if cfg.method == "model-based":
-        if not channel.differentiable:
-            raise ConfigError(f"channel {channel.name} has no gradient: model-based training needs a "
-                              "differentiable channel (use --method model-free)")
-        opt = torch.optim.Adam([{"params": const.parameters(), "lr": cfg.tx_lr},
-                                {"params": demapper.parameters(), "lr": cfg.rx_lr}])
-        window = LossWindow()
-        for it in range(1, cfg.iterations + 1):
-            window.add("loss", receiver_step(const, demapper, channel, opt, batch, symbols, joint=True))
-            if it % cfg.log_every == 0 or it == cfg.iterations:
-                log(it, window.means())
-            progress(1)
+        train_jointly(const, demapper, channel, cfg,
+                      lambda opt: receiver_step(const, demapper, channel, opt, batch, symbols, joint=True),
+                      log, progress)
         return
     opt_rx = torch.optim.Adam(demapper.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(const.parameters(), lr=cfg.tx_lr)

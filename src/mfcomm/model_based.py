@@ -5,10 +5,11 @@ This is the baseline the paper compares against; it needs ``channel.differentiab
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mfcomm.channels import Channel
 from mfcomm.config import Config
@@ -21,6 +22,22 @@ from mfcomm.transmitter import Transmitter
 def train_model_based(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
                       progress: Callable[[int], None] = lambda _: None) -> None:
     """Joint gradient steps on theta_T and theta_R for ``cfg.iterations``."""
+    def step(opt: torch.optim.Optimizer) -> torch.Tensor:
+        m = torch.randint(tx.messages, (cfg.batch_size,), device=tx.all_messages.device)
+        loss = F.cross_entropy(rx(channel(tx(m))), m)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    train_jointly(tx, rx, channel, cfg, step, log, progress)
+
+
+def train_jointly(tx: nn.Module, rx: nn.Module, channel: Any, cfg: Any,
+                  step: Callable[[torch.optim.Optimizer], torch.Tensor], log: Log,
+                  progress: Callable[[int], None]) -> None:
+    """``cfg.iterations`` calls of ``step(opt)``, one Adam over both networks (``cfg.tx_lr``, ``cfg.rx_lr``),
+    each returning its loss; refused unless ``channel.differentiable``."""
     if not channel.differentiable:
         raise ConfigError(f"channel {channel.name} has no gradient: model-based training needs a "
                           "differentiable channel (use --method model-free)")
@@ -28,12 +45,7 @@ def train_model_based(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Conf
                             {"params": rx.parameters(), "lr": cfg.rx_lr}])
     window = LossWindow()
     for it in range(1, cfg.iterations + 1):
-        m = torch.randint(tx.messages, (cfg.batch_size,), device=tx.all_messages.device)
-        loss = F.cross_entropy(rx(channel(tx(m))), m)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        window.add("loss", loss.detach())
+        window.add("loss", step(opt))
         if it % cfg.log_every == 0 or it == cfg.iterations:
             log(it, window.means())
         progress(1)

@@ -29,7 +29,7 @@ Log = Callable[[int, dict[str, torch.Tensor]], None]
 
 @dataclass
 class Streams:
-    """Random generators by role (None: torch's global generator, which ``mfcomm train`` uses).
+    """Random generators by role (None: torch's global generator, which ``mfcomm train`` uses on CUDA).
 
     Three-process training (:mod:`mfcomm.nodes`) gives each role its own: ``messages`` (the training
     messages, drawn by the transmitter and, from the same seed, by the receiver that must know them),
@@ -84,6 +84,12 @@ def per_example_losses(rx: Receiver, y: torch.Tensor, m_k: torch.Tensor,
     """
     with torch.set_grad_enabled(rx_opt is not None):
         losses = F.cross_entropy(rx(y), m_k, reduction="none")
+    return learn_from(losses, rx_opt)
+
+
+def learn_from(losses: torch.Tensor, rx_opt: torch.optim.Optimizer | None) -> torch.Tensor:
+    """Per-example losses, detached for the feedback link; with ``rx_opt`` (the losses then carry their
+    graph) the receiver first takes a supervised step on their mean."""
     if rx_opt is not None:
         rx_opt.zero_grad(set_to_none=True)
         losses.mean().backward()
