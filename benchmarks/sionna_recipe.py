@@ -61,30 +61,29 @@ class RecipeSystem(nn.Module):
 
     def __init__(self, recipe: Recipe, device: str):
         super().__init__()
-        from sionna.phy.channel import AWGN
-        from sionna.phy.mapping import BinarySource, Constellation, Mapper
-
         from mfcomm.coded import sionna_device
+        from mfcomm.sionna_import import phy
 
+        mapping = phy().mapping
         self.recipe, self.device = recipe, device
         device = sionna_device(device)
-        qam_points = Constellation("qam", recipe.bits_per_symbol, device=device).points
-        self.constellation = Constellation("custom", recipe.bits_per_symbol, points=qam_points, normalize=True,
+        qam_points = mapping.Constellation("qam", recipe.bits_per_symbol, device=device).points
+        self.constellation = mapping.Constellation("custom", recipe.bits_per_symbol, points=qam_points, normalize=True,
                                            center=True, device=device)
         self.points_r = nn.Parameter(qam_points.real.clone())
         self.points_i = nn.Parameter(qam_points.imag.clone())
-        self.mapper = Mapper(constellation=self.constellation, device=device)
-        self.binary_source = BinarySource(device=device)
-        self.channel = AWGN(device=device)
+        self.mapper = mapping.Mapper(constellation=self.constellation, device=device)
+        self.binary_source = mapping.BinarySource(device=device)
+        self.channel = phy().channel.AWGN(device=device)
         self.demapper = RecipeDemapper(recipe.bits_per_symbol).to(device)
 
     def forward(self, perturbation_variance: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch: returns ``(tx_loss, rx_loss)`` as the notebook's ``call`` does."""
-        from sionna.phy.utils import ebnodb2no
+        from mfcomm.sionna_import import phy
 
         r = self.recipe
         ebno_db = r.ebno_db_min + (r.ebno_db_max - r.ebno_db_min) * torch.rand(r.batch_size, device=self.device)
-        no = ebnodb2no(ebno_db, r.bits_per_symbol, r.code_rate).unsqueeze(1)
+        no = phy().utils.ebnodb2no(ebno_db, r.bits_per_symbol, r.code_rate).unsqueeze(1)
         c = self.binary_source([r.batch_size, r.codeword_bits])
         self.constellation.points = torch.complex(self.points_r, self.points_i)
         x = self.mapper(c)

@@ -13,8 +13,9 @@ import torch
 from scipy import integrate
 
 from mfcomm import bitwise_config, bitwise_runs
+from mfcomm.baselines import qam_points
 from mfcomm.bitwise import (LearnedConstellation, NeuralDemapper, bits_to_indices, bmd_rate, group_bits,
-                            indices_to_bits, qam_points, symbol_bce)
+                            indices_to_bits, symbol_bce)
 from mfcomm.bitwise_training import AwgnEbnoRange, FixedNoise, random_bits, transmitter_step
 from mfcomm.chain import build
 from mfcomm.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
@@ -25,6 +26,7 @@ from mfcomm.estimator import LossBaseline
 from mfcomm.evaluation import clopper_pearson
 from mfcomm.export import read_constellation_csv, to_sionna_constellation, write_constellation_csv
 from mfcomm.feedback import FeedbackLink
+from mfcomm.sionna_import import phy
 
 
 def test_labels_are_msb_first_and_invert():
@@ -36,14 +38,12 @@ def test_labels_are_msb_first_and_invert():
 
 
 def test_qam_init_is_sionnas_gray_qam_and_maps_like_sionnas_mapper():
-    from sionna.phy.mapping import Mapper
-
     const = LearnedConstellation(6)
     assert torch.allclose(const.points().detach(), qam_points(6), atol=1e-6)
     bits = torch.randint(0, 2, (4, 60)).float()
     ours = LearnedModem(const, NeuralDemapper(6)).modulate(bits)
     assert torch.allclose(ours, QamModem(6).modulate(bits), atol=1e-6)
-    sionna_custom = Mapper(constellation=to_sionna_constellation(const.points().detach().numpy()))
+    sionna_custom = phy().mapping.Mapper(constellation=to_sionna_constellation(const.points().detach().numpy()))
     assert torch.allclose(ours, sionna_custom(bits), atol=1e-6)
 
 

@@ -25,6 +25,7 @@ from scipy import integrate
 from scipy.stats import norm
 
 from mfcomm.channels import Channel, RayleighBlockFading
+from mfcomm.sionna_import import phy
 
 HAMMING74_G = np.array([[1, 0, 0, 0, 1, 1, 0],
                         [0, 1, 0, 0, 1, 0, 1],
@@ -48,22 +49,18 @@ class Baseline:
 
 def qam_points(bits_per_symbol: int) -> torch.Tensor:
     """Sionna's unit-energy Gray-labelled constellation: BPSK for 1 bit, square QAM for even bits."""
-    from sionna.phy.mapping import Constellation
-
     kind = "pam" if bits_per_symbol == 1 else "qam"
-    return Constellation(kind, bits_per_symbol, device="cpu")().detach().to(torch.complex64)
+    return phy().mapping.Constellation(kind, bits_per_symbol, device="cpu")().detach().to(torch.complex64)
 
 
 def per_symbol_baseline(messages: int, channel_uses: int, bits_per_symbol: int) -> Baseline:
     """Message bits split over the n uses, ``bits_per_symbol`` each, mapped with Sionna's constellation."""
-    from sionna.phy.mapping import SymbolDemapper
-
     points = qam_points(bits_per_symbol)
     shifts = bits_per_symbol * torch.arange(channel_uses - 1, -1, -1)
     mask = (1 << bits_per_symbol) - 1
     indices = (torch.arange(messages).unsqueeze(1) >> shifts) & mask
     kind = "pam" if bits_per_symbol == 1 else "qam"
-    demapper = SymbolDemapper(kind, bits_per_symbol, hard_out=True, device="cpu")
+    demapper = phy().mapping.SymbolDemapper(kind, bits_per_symbol, hard_out=True, device="cpu")
 
     def detect(y: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
         y_eq = y if h is None else y / h  # coherent: per-symbol ML on y/h is ML on y = h x + w

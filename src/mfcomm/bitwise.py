@@ -31,18 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mfcomm.baselines import qam_points
 from mfcomm.transmitter import mlp
 
 INITS = ("qam", "random")
-
-
-def qam_points(bits_per_symbol: int) -> torch.Tensor:
-    """Sionna's Gray-labelled square QAM (unit energy) for even ``bits_per_symbol``, PAM for 1 bit."""
-    from sionna.phy.mapping import pam, qam
-
-    if bits_per_symbol == 1:
-        return torch.as_tensor(pam(1), dtype=torch.complex64).cpu()
-    return torch.as_tensor(qam(bits_per_symbol), dtype=torch.complex64).cpu()
 
 
 class LearnedConstellation(nn.Module):

@@ -27,9 +27,10 @@ from typing import Callable, Protocol
 import torch
 
 from mfcomm.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices, bmd_rate, group_bits, symbol_bce
-from mfcomm.channels import complex_normal
+from mfcomm.channels import AWGN
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.evaluation import clopper_pearson
+from mfcomm.sionna_import import phy
 
 
 def sionna_device(device: str) -> str:
@@ -71,13 +72,12 @@ class QamModem:
     """The baseline: Gray-labelled square QAM with Sionna's APP (exact) demapper."""
 
     def __init__(self, bits_per_symbol: int, device: str = "cpu"):
-        from sionna.phy.mapping import Constellation, Demapper, Mapper
-
         self.bits_per_symbol = bits_per_symbol
         device = sionna_device(device)
-        self.constellation = Constellation("qam", bits_per_symbol, device=device)
-        self.mapper = Mapper(constellation=self.constellation, device=device)
-        self.demapper = Demapper("app", constellation=self.constellation, device=device)
+        mapping = phy().mapping
+        self.constellation = mapping.Constellation("qam", bits_per_symbol, device=device)
+        self.mapper = mapping.Mapper(constellation=self.constellation, device=device)
+        self.demapper = mapping.Demapper("app", constellation=self.constellation, device=device)
 
     @torch.no_grad()
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
@@ -92,12 +92,11 @@ class LdpcCode:
     """Sionna's 5G NR LDPC code with ``k`` information bits per ``n``-bit codeword."""
 
     def __init__(self, k: int, n: int, bits_per_symbol: int, device: str = "cpu", iterations: int = 20):
-        from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
-
         self.k, self.n = k, n
         device = sionna_device(device)
-        self.encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device=device)
-        self.decoder = LDPC5GDecoder(self.encoder, hard_out=True, num_iter=iterations, device=device)
+        ldpc = phy().fec.ldpc
+        self.encoder = ldpc.LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, device=device)
+        self.decoder = ldpc.LDPC5GDecoder(self.encoder, hard_out=True, num_iter=iterations, device=device)
 
     @property
     def rate(self) -> float:
@@ -132,8 +131,8 @@ class CodedPoint:
 
 
 def awgn(x: torch.Tensor, n0: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``x + CN(0, n0)`` noise."""
-    return x + complex_normal(tuple(x.shape), n0, x.device, generator)
+    """``x + CN(0, n0)`` noise (:class:`mfcomm.channels.AWGN` at ``n0``)."""
+    return AWGN(n0, generator)(x)
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ import numpy as np
 
 from mfcomm.errors import MfcommError
 from mfcomm.plots import save_figure
+from mfcomm.sionna_import import phy
 
 
 def _bits(points: np.ndarray) -> int:
@@ -66,9 +67,8 @@ def read_constellation_csv(path: Path) -> np.ndarray:
 
 def to_sionna_constellation(points: np.ndarray, device: str | None = None):
     """A Sionna ``Constellation("custom", b, points)`` with the learned points and labelling."""
-    from sionna.phy.mapping import Constellation
-
-    return Constellation("custom", _bits(points), points=np.asarray(points, dtype=np.complex64), device=device)
+    points = np.asarray(points, dtype=np.complex64)
+    return phy().mapping.Constellation("custom", _bits(points), points=points, device=device)
 
 
 def plot_labelled_constellation(points: np.ndarray, path: Path, title: str = "") -> None:

@@ -23,6 +23,8 @@ import math
 
 import torch
 
+from mfcomm.sionna_import import phy
+
 TDL_MODELS = ("A", "B", "C", "D", "E", "A30", "B100", "C300")
 
 
@@ -54,13 +56,12 @@ class TDL:
     def _channel(self, n: int, device: torch.device) -> object:
         key = (n, str(device))
         if key not in self._channels:  # Sionna's TimeChannel is built for a fixed block length
-            from sionna.phy.channel import TimeChannel
-            from sionna.phy.channel.tr38901 import TDL as SionnaTDL
-
-            model = SionnaTDL(self.model, self.delay_spread, self.carrier_frequency, min_speed=self.speed,
-                              max_speed=self.speed, device=str(device))
-            self._channels[key] = TimeChannel(model, self.bandwidth, n, maximum_delay_spread=8 * self.delay_spread,
-                                              normalize_channel=True, device=str(device))
+            channel = phy().channel
+            model = channel.tr38901.TDL(self.model, self.delay_spread, self.carrier_frequency,
+                                        min_speed=self.speed, max_speed=self.speed, device=str(device))
+            self._channels[key] = channel.TimeChannel(model, self.bandwidth, n,
+                                                      maximum_delay_spread=8 * self.delay_spread,
+                                                      normalize_channel=True, device=str(device))
         return self._channels[key]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,11 +114,10 @@ class Fiber:
     def _stages(self, device: torch.device) -> tuple[object, object]:
         key = str(device)
         if key not in self._blocks:
-            from sionna.phy.channel.optical import EDFA, SSFM
-
-            fiber = SSFM(**self.params, n_ssfm=self.steps, sample_duration=self.period / self.t_norm,
+            optical = phy().channel.optical
+            fiber = optical.SSFM(**self.params, n_ssfm=self.steps, sample_duration=self.period / self.t_norm,
                          t_norm=self.t_norm, with_amplification=False, device=key)
-            amplifier = EDFA(g=self.gain, f=self.noise_figure, dt=self.period, device=key)
+            amplifier = optical.EDFA(g=self.gain, f=self.noise_figure, dt=self.period, device=key)
             self._blocks[key] = (fiber, amplifier)
         return self._blocks[key]
 
