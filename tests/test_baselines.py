@@ -59,6 +59,6 @@ def test_hamming74_soft_ml_is_nearest_codeword_and_within_its_bounds():
 
 def test_no_baseline_where_none_is_defined():
     assert classical_baseline(16, 3) is None  # 4 bits do not split over 3 uses
-    assert classical_baseline(8, 1) is None   # 8-QAM is not square
+    assert classical_baseline(8, 1).name == "8-PSK"  # odd bits per use: PSK (8-QAM is not square)
     assert classical_baseline(16, 7, "real").name.startswith("Hamming")
     assert classical_baseline(16, 6, "real") is None

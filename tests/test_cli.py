@@ -97,16 +97,17 @@ def test_gradcheck_writes_csv_and_png(tmp_path):
 
 def test_estimator_options_from_the_command_line(tmp_path):
     out = tmp_path / "vr"
-    result = mfcomm("train", "--iterations", "20", "--perturbations", "4", "--antithetic", "--loss-baseline",
+    result = mfcomm("train", "--iterations", "20", "--batch-size", "512", "--perturbations", "4", "--antithetic", "--loss-baseline",
                     "message", "--feedback", "quantized", "--feedback-bits", "2", "--sigma2-final", "0.01",
-                    "--rx-steps", "0", "--rx-on-tx-batch", "--out", out, "--quiet")
+                    "--rx-steps", "0", "--rx-on-tx-batch", "--no-keep-best", "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr
     config = (out / "config.toml").read_text()
     assert "antithetic = true" in config and 'feedback = "quantized"' in config and "rx_on_tx_batch = true" in config
     summary = json.loads((out / "summary.json").read_text())
     assert summary["channel_uses_spent"] == 20 * 512 * 4 * 2  # rx_steps 0: 512 messages x 4 perturbations x n
     _assert_one_line_error(mfcomm("train", "--perturbations", "3", "--antithetic", "--out", tmp_path / "x"))
-    _assert_one_line_error(mfcomm("train", "--rx-steps", "0", "--out", tmp_path / "x"))
+    # rx_steps 0 without rx_on_tx_batch (the paper recipe's; the default has it on): the receiver never learns
+    _assert_one_line_error(mfcomm("train", "--recipe", "paper", "--rx-steps", "0", "--out", tmp_path / "x"))
 
 
 def test_hanging_black_box_times_out_with_one_line(tmp_path):
@@ -128,8 +129,8 @@ def test_failing_black_box_keeps_the_last_good_checkpoint(tmp_path):
                     "    return x if calls <= 100 else np.full_like(x, np.nan)\n")
     out = tmp_path / "out"
     result = mfcomm("train", "--channel", f"{path}:f", "--iterations", "200", "--checkpoint-every", "20",
-                    "--out", out, "--quiet")
-    _assert_one_line_error(result)  # 2 calls per iteration: the 101st call is in iteration 51
+                    "--rx-steps", "1", "--out", out, "--quiet")
+    _assert_one_line_error(result)  # 2 calls per iteration (rx, tx): the 101st call is in iteration 51
     assert "non-finite" in result.stderr and "last good checkpoint" in result.stderr and "(iteration 40)" in result.stderr
     assert not (out / "summary.json").exists()
     with safe_open(out / "checkpoint.safetensors", "pt") as f:

@@ -11,7 +11,8 @@ from mfcomm.evaluation import learned_ser
 from mfcomm.model_based import train_model_based
 from mfcomm.runs import build_system, train
 
-AWGN_10DB = {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "iterations": 1500}
+AWGN_10DB = {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "iterations": 1500,
+             "keep_best": False}  # the learned systems themselves, never swapped for the classical one
 
 
 def _ser(method, **extra):
@@ -25,8 +26,9 @@ def test_model_free_is_within_a_factor_of_model_based_on_awgn():
     assert mf.ser.ci_low <= 1.5 * mb.ser.ci_high, (mf.ser, mb.ser)
     # both beat QPSK x2 (the same rate), whose closed-form SER at 10 dB is 3.1e-3, or come close
     assert mb.ser.ser < 4e-3 and mf.ser.ser < 6e-3
-    batch = mf.cfg.batch_size
-    assert mf.channel_uses_spent == 2 * 1500 * batch * 2  # receiver and transmitter steps, n symbols each
+    c = mf.cfg  # receiver steps and transmitter steps (tx_batch x K transmissions), n symbols each
+    assert mf.channel_uses_spent == 1500 * (c.rx_steps * c.batch_size + c.tx_steps * c.tx_batch * c.perturbations) * 2
+    batch = mb.cfg.batch_size
     assert mb.channel_uses_spent == 1500 * batch * 2
 
 
@@ -59,7 +61,8 @@ def test_same_seed_same_run():
     a = train(resolve(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
     b = train(resolve(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
     assert torch.equal(a.tx.codebook(), b.tx.codebook())
-    assert a.metrics[-1]["rx_loss"] == b.metrics[-1]["rx_loss"]
+    assert {k: v for k, v in a.metrics[-1].items() if k != "seconds"} == {
+        k: v for k, v in b.metrics[-1].items() if k != "seconds"}
 
 
 def test_one_transmission_trains_both_networks_when_the_receiver_learns_from_it():

@@ -2,6 +2,7 @@
 
 - ``k/n`` bits per complex use, even: square QAM on each use (16-QAM for M=16, n=1; QPSK twice for
   M=16, n=2); ``k/n = 1``: BPSK on each use. Points and hard ML decisions come from Sionna PHY.
+  Odd ``k/n >= 3``: PSK on each use (8-PSK for M=64, n=2), nearest-point (ML) decisions.
 - Real signalling with M=16, n=7: Hamming(7,4) with BPSK and soft ML (brute-force nearest codeword),
   the classic AE(7,4) comparison.
 On Rayleigh block fading the detector is coherent: it knows ``h`` (a bound for a receiver that does not).
@@ -88,6 +89,22 @@ def hamming74_baseline() -> Baseline:
     return Baseline("Hamming(7,4) soft ML", codebook, detect)
 
 
+def psk_baseline(messages: int, channel_uses: int, bits_per_symbol: int) -> Baseline:
+    """2^b-PSK on each of the n uses (unit energy), with nearest-point (ML on AWGN) decisions per use."""
+    order = 1 << bits_per_symbol
+    points = torch.polar(torch.ones(order), 2 * math.pi * torch.arange(order) / order).to(torch.complex64)
+    shifts = bits_per_symbol * torch.arange(channel_uses - 1, -1, -1)
+    indices = (torch.arange(messages).unsqueeze(1) >> shifts) & (order - 1)
+
+    def detect(y: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
+        y_eq = y if h is None else y / h
+        symbol_hat = (y_eq.unsqueeze(-1) - points.to(y.device)).abs().argmin(dim=-1)
+        return (symbol_hat << shifts.to(y.device)).sum(dim=1)
+
+    name = f"{order}-PSK" + (f" x{channel_uses}" if channel_uses > 1 else "")
+    return Baseline(name, points[indices], detect)
+
+
 def classical_baseline(messages: int, channel_uses: int, signalling: str = "complex") -> Baseline | None:
     """The baseline for (M, n), or None where none is defined."""
     if signalling == "real":
@@ -98,15 +115,17 @@ def classical_baseline(messages: int, channel_uses: int, signalling: str = "comp
     per_use = int(bits) // channel_uses
     if per_use == 1 or per_use % 2 == 0:
         return per_symbol_baseline(messages, channel_uses, per_use)
-    return None
+    return psk_baseline(messages, channel_uses, per_use)
 
 
-def baseline_errors(baseline: Baseline, channel: Channel) -> Callable[[int], int]:
-    """Error counter for ``monte_carlo``: coherent detection where the channel reveals ``h``."""
+def baseline_errors(baseline: Baseline, channel: Channel,
+                    generator: torch.Generator | None = None) -> Callable[[int], int]:
+    """Error counter for ``monte_carlo``: coherent detection where the channel reveals ``h``. Messages
+    come from ``generator`` (a CPU one; None: torch's global generator)."""
     codebook = baseline.codebook
 
     def count(batch: int) -> int:
-        m = torch.randint(len(codebook), (batch,))
+        m = torch.randint(len(codebook), (batch,), generator=generator)
         x = codebook[m]
         if isinstance(channel, RayleighBlockFading):
             y, h = channel.sample(x)

@@ -69,6 +69,11 @@ class BitwiseConfig:
     """Eb/N0 points of the BMD rate in ``summary.json``."""
 
     @property
+    def exploration_sigma2(self) -> float:
+        """sigma2 at the start of training."""
+        return self.sigma2
+
+    @property
     def symbols(self) -> int:
         """Symbols per codeword."""
         return self.codeword_bits // self.bits_per_symbol

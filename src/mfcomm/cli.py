@@ -23,6 +23,10 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                        "'rapp(p=2,sat=1.2) | awgn | adc(bits=3)', or a black box PATH.py:FUNC.")
     _training_options(p)
     p.add_argument("--out", help="output directory (default runs/<timestamp>)")
+    p.add_argument("--no-keep-best", dest="keep_best", action="store_false", default=None,
+                   help="return the trained system even when the classical one measures better")
+    p.add_argument("--no-baseline", dest="compare_baseline", action="store_false", default=None,
+                   help="do not measure the same-rate classical system on the same channel after training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -30,6 +34,8 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     """The configuration options of ``train``, shared with ``node``."""
     p.add_argument("--config", help="TOML file of configuration values (options below override it)")
     p.add_argument("--method", choices=["model-free", "model-based"])
+    p.add_argument("--recipe", choices=["default", "paper"], help="default: the best measured recipe; paper: the "
+                   "paper's Algorithm 1 as published (options given explicitly override either)")
     p.add_argument("--channel", help="awgn, rbf, a chain of stages separated by | (awgn, rbf, adc, rapp, saleh, "
                    "phase_noise, cfo, iq, phase; e.g. 'rapp(p=2) | awgn | adc(bits=3)'), or PATH.py:FUNC "
                    "(a function on complex64 arrays (batch, N))")
@@ -60,6 +66,19 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rx-lr", type=float)
     p.add_argument("--tx-lr", type=float)
     p.add_argument("--equalizer", choices=["auto", "on", "off"])
+    p.add_argument("--init", help="where training starts: random, classical (the same-rate classical codebook) or "
+                   "RUN_DIR (an earlier run with the same M and n: transmitter and receiver start from its weights)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], help="learning-rate schedule over the iterations")
+    p.add_argument("--tx-warmup", type=int, help="iterations over which the transmitter's learning rate ramps up "
+                   "from 0 (default 200)")
+    p.add_argument("--lr-final-ratio", type=float, help="final over initial learning rate with --lr-schedule cosine")
+    p.add_argument("--candidates", type=int, help="candidate systems trained briefly before the main training, "
+                   "which goes on from the best on held-out messages (1: none)")
+    p.add_argument("--candidate-iterations", type=int, help="iterations each candidate trains before the selection")
+    p.add_argument("--patience", type=int, help="iterations without a 1%% better held-out loss after which training "
+                   "counts as converged (default 1000; 0: not watched)")
+    p.add_argument("--stop-early", action="store_true", default=None, help="end training once it has converged "
+                   "(--iterations stays the cap)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu or cuda")
     p.add_argument("--channel-timeout", type=float, help="seconds a black-box channel call may take (0: no limit)")
@@ -132,10 +151,14 @@ def _node_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_node(args: argparse.Namespace) -> int:
     from mfcomm import config
+    from mfcomm.errors import ConfigError
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
 
     cfg = config.resolve(args.config, {k: v for k, v in vars(args).items() if k in config.FIELDS})
+    if cfg.candidates > 1 or cfg.stop_early:
+        raise ConfigError("the nodes train one system to the iteration cap: --candidates and --stop-early are for "
+                          "mfcomm train")
     options = NodeOptions(args.tx_addr, args.channel_addr, args.rx_addr, args.bind, args.peer_timeout,
                           int(args.max_message_mb * 2**20)).validate()
     if args.role == "all":
@@ -146,6 +169,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         print(f"three-process {cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{s['ser_ci'][0]:.2e}, "
               f"{s['ser_ci'][1]:.2e}] over {s['eval_messages']} messages; {s['channel_uses_spent']} channel uses, "
               f"{s['train_seconds']:.1f} s; wrote {out}")
+        _print_baseline(s)
         return 0
     state = node.node_state(args.role, args.state)
     result = node.run_node(args.role, cfg, options, state, args.quiet)
@@ -197,7 +221,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             "normalization", "iterations", "finetune_iterations", "batch_size", "sigma2", "rx_steps",
             "tx_steps", "rx_lr", "tx_lr", "equalizer", "seed", "device", "sigma2_final", "tx_batch_size",
             "perturbations", "antithetic", "loss_baseline", "feedback", "feedback_bits", "feedback_noise", "rx_on_tx_batch",
-            "channel_timeout", "checkpoint_every"]
+            "channel_timeout", "checkpoint_every", "init", "lr_schedule", "lr_final_ratio",
+            "patience", "compare_baseline", "recipe", "candidates", "candidate_iterations",
+            "keep_best", "stop_early", "tx_warmup"]
     cfg = config.resolve(args.config, {k: getattr(args, k) for k in keys})
     out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     checkpoint = out / "checkpoint.safetensors"
@@ -208,7 +234,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     lo, hi = s["ser_ci"]
     print(f"{cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{lo:.2e}, {hi:.2e}] over {s['eval_messages']} "
           f"messages; {s['channel_uses_spent']} channel uses, {s['train_seconds']:.1f} s; wrote {out}")
+    _print_baseline(s)
     return 0
+
+
+def _print_baseline(s: dict) -> None:
+    """The baseline line of ``mfcomm train``, and a warning on stderr when the learned system is worse."""
+    if s.get("baseline") is None:
+        return
+    name, ser, (lo, hi) = s["baseline"], s["baseline_ser"], s["baseline_ci"]
+    ratio = f"{s['ser'] / ser:.2f}" if ser > 0 else "inf" if s["ser"] > 0 else "n/a"
+    cost = f"; {s['baseline_channel_uses']} channel uses" if s["baseline_channel_uses"] else ""
+    print(f"baseline {name} ({s['baseline_method']}): SER {ser:.2e} [{lo:.2e}, {hi:.2e}]; "
+          f"learned/baseline = {ratio}{cost}")
+    if s.get("kept") == "classical":
+        print(f"kept the classical system: the trained one reached SER {s['trained_ser']:.2e}, worse than {name} "
+              "(confidence intervals apart); the SER above is the classical system's with a receiver trained for it",
+              file=sys.stderr)
+    elif s["ser_ci"][0] > hi:  # confidence intervals apart: not a fluke of the Monte Carlo estimate
+        print(f"warning: the learned system is worse than {name} (SER {s['ser']:.2e} vs {ser:.2e}, confidence "
+              "intervals apart); train longer (--iterations), try --candidates 4, or see docs/getting-good-systems.md",
+              file=sys.stderr)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ BUILTIN_CHANNELS = ("awgn", "rbf")
 BASELINES = ("none", "batch", "message", "running")
 FEEDBACK = ("perfect", "noisy", "quantized")
 METHODS = ("model-free", "model-based")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -60,20 +61,55 @@ class Config:
     equalizer: str = "auto"
     """Receiver channel estimate and equaliser (radio transformer): ``on``, ``off``, or ``auto``
     (on for every channel but AWGN)."""
+    init: str = "classical"
+    """Where training starts: ``random``, ``classical`` (the transmitter starts as the same-rate classical
+    codebook of :mod:`mfcomm.baselines`), or a run directory with the same M and n (transmitter and
+    receiver start from its weights: the sim-to-real path)."""
 
     # --- training ---------------------------------------------------------------------------------
+    recipe: str = "default"
+    """``default``: the best measured recipe (the defaults below; docs/quality.md gives the evidence);
+    ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published (``PAPER_RECIPE``: random start, one receiver
+    and one transmitter step per iteration, a fixed sigma2 = 0.1, constant learning rates, no stop rule).
+    Options given explicitly override either."""
     iterations: int = 2000
     """Outer iterations: model-free, ``rx_steps`` receiver then ``tx_steps`` transmitter steps; model-based,
     one joint step."""
     seed: int = 0
-    batch_size: int = 512
+    batch_size: int = 1024
     """Messages per step (receiver, transmitter and model-based steps alike)."""
-    rx_lr: float = 3e-3
+    lr_schedule: str = "cosine"
+    """``constant`` or ``cosine``: learning rates decay along a half cosine to ``lr_final_ratio`` times their
+    start over the iterations (fine-tuning continues at the final rate)."""
+    lr_final_ratio: float = 0.05
+    """Final learning rate over initial one with the ``cosine`` schedule."""
+    tx_warmup: int = 200
+    """Iterations over which the transmitter's learning rate ramps up from 0, so that the starting code stays
+    in place while the (random) receiver learns to read it."""
+    candidates: int = 1
+    """Candidate systems trained for ``candidate_iterations`` each before the main training, which goes on
+    from the one with the lowest SER on fresh held-out messages (:mod:`mfcomm.candidates`); 1: none."""
+    candidate_iterations: int = 500
+    """Iterations each candidate trains before the selection."""
+    selection_messages: int = 65536
+    """Fresh messages each candidate is scored on (sent through the channel: they count as channel uses)."""
+    keep_best: bool = True
+    """After training, keep the classical codebook (with a receiver trained for it) when it beats the trained
+    system beyond both 95% intervals on fresh messages; ``summary.json`` says which was kept."""
+    patience: int = 1000
+    """Convergence: the held-out loss has reached a plateau once this many iterations pass without it
+    improving by 1% (:mod:`mfcomm.stop_rule`); ``summary.json`` says whether and where. 0: not watched."""
+    stop_early: bool = False
+    """End the main loop at the plateau (``iterations`` stays the cap). Off by default: the cosine decay
+    still gains after a plateau at the initial learning rate."""
+    rx_lr: float = 1e-2
     """Receiver learning rate (Adam); also the joint learning rate of model-based training."""
-    tx_lr: float = 3e-3
+    tx_lr: float = 1e-2
     """Transmitter learning rate (Adam)."""
-    sigma2: float = 0.1
-    """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only)."""
+    sigma2: float | None = None
+    """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only). Default:
+    tied to the code's geometry, ``SIGMA2_PER_DMIN2`` times the squared minimum distance of a square-QAM-like
+    code of the same rate (0.05 for M=16, n=2; see :func:`geometric_sigma2`)."""
     sigma2_final: float | None = None
     """If set, sigma2 decays geometrically from ``sigma2`` to this over the iterations (Theorem 1: wide
     early for low variance, narrow late for low bias)."""
@@ -83,7 +119,7 @@ class Config:
     """K perturbations per message in a transmitter step (K * tx_batch_size channel transmissions)."""
     antithetic: bool = False
     """Send perturbations in antithetic pairs (w, -w); needs an even ``perturbations``."""
-    loss_baseline: str = "none"
+    loss_baseline: str = "batch"
     """Subtracted from fed-back losses: ``none`` (the paper), ``batch`` (leave-one-out batch mean),
     ``message`` (mean of the other perturbations of the same message), ``running`` (per-message average)."""
     feedback: str = "perfect"
@@ -92,9 +128,9 @@ class Config:
     """Bits per loss with ``quantized`` feedback."""
     feedback_noise: float = 0.1
     """Standard deviation of the noise added to each loss with ``noisy`` feedback."""
-    rx_steps: int = 1
+    rx_steps: int = 0
     """Receiver steps per model-free iteration."""
-    rx_on_tx_batch: bool = False
+    rx_on_tx_batch: bool = True
     """The receiver also learns from the transmitter steps' (perturbed) transmissions, whose messages it
     knows: every transmission then trains both networks. Pair with ``rx_steps = 0`` to halve the channel
     uses of an iteration, and with a ``sigma2_final`` and fine-tuning so the receiver ends on clean symbols."""
@@ -121,6 +157,11 @@ class Config:
     """Fresh messages for the final SER (at least 100,000; more until ``eval_target_errors``)."""
     eval_target_errors: int = 1000
     eval_max_messages: int = 10_000_000
+    compare_baseline: bool = True
+    """After training, measure the same-rate classical system (:mod:`mfcomm.reference`) through the same
+    channel at the same SNR and report it in ``summary.json``: closed form or ML detection where the channel
+    is a known model (no channel uses), else a receiver trained on the classical codebook (its channel uses
+    are reported). ``--no-baseline`` turns it off."""
 
     @property
     def bits(self) -> float:
@@ -161,12 +202,46 @@ class Config:
         return snr_db_to_n0(self.snr_db)
 
     @property
+    def exploration_sigma2(self) -> float:
+        """sigma2 at the start of training: ``sigma2``, or tied to the code's geometry when unset."""
+        if self.sigma2 is not None:
+            return self.sigma2
+        return geometric_sigma2(self.messages, self.channel_uses, self.signalling == "real")
+
+    @property
     def use_equalizer(self) -> bool:
         return self.equalizer == "on" or (self.equalizer == "auto" and self.channel != "awgn")
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, with None left out (TOML has no null)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+PAPER_RECIPE: dict[str, Any] = {
+    "init": "random", "rx_steps": 1, "rx_on_tx_batch": False, "loss_baseline": "none", "finetune_iterations": 0,
+    "lr_schedule": "constant", "sigma2": 0.1, "candidates": 1, "stop_early": False, "tx_warmup": 0, "batch_size": 512, "keep_best": False,
+    "rx_lr": 3e-3, "tx_lr": 3e-3,
+}
+"""The fields ``recipe = "paper"`` sets (the paper's Algorithm 1 and mfcomm's defaults before the quality work)."""
+RECIPES = ("default", "paper")
+
+SIGMA2_PER_DMIN2 = 0.025
+"""Default sigma2 over the squared reference minimum distance: 0.05 at M=16, n=2 (docs/getting-good-systems.md)."""
+
+
+def reference_dmin2(messages: int, channel_uses: int, real: bool = False) -> float:
+    """Squared minimum distance of a square-QAM-like code of M messages in n uses at unit energy per use:
+    ``6 / (L - 1)`` with ``L = M^(1/n)`` points per complex use (exact for square QAM), ``12 / (L^2 - 1)``
+    with ``L = M^(1/n)`` levels per real use (exact for PAM)."""
+    levels = messages ** (1.0 / channel_uses)
+    if real:
+        return 12.0 / max(levels**2 - 1.0, 1e-9)
+    return 6.0 / max(levels - 1.0, 1e-9)
+
+
+def geometric_sigma2(messages: int, channel_uses: int, real: bool = False) -> float:
+    """The default perturbation variance: ``SIGMA2_PER_DMIN2 * reference_dmin2``, kept within [1e-4, 0.5]."""
+    return min(0.5, max(1e-4, SIGMA2_PER_DMIN2 * reference_dmin2(messages, channel_uses, real)))
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -239,12 +314,23 @@ def validate(cfg: Config) -> Config:
     check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
     check(all(w >= 1 for w in cfg.tx_hidden), "tx_hidden widths must be positive")
     check(all(w >= 1 for w in cfg.rx_hidden), "rx_hidden widths must be positive")
+    check(1 <= cfg.candidates <= 64, f"candidates must be 1 to 64, not {cfg.candidates}")
+    check(cfg.candidate_iterations >= 1, f"candidate_iterations must be at least 1, not {cfg.candidate_iterations}")
+    check(cfg.selection_messages >= 1024, f"selection_messages must be at least 1024, not {cfg.selection_messages}")
+    check(cfg.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, not {cfg.recipe!r}")
+    check(cfg.tx_warmup >= 0, f"tx_warmup must be >= 0, not {cfg.tx_warmup}")
+    check(cfg.patience >= 0, f"patience must be >= 0, not {cfg.patience}")
     check(cfg.iterations >= 1, f"iterations must be at least 1, not {cfg.iterations}")
     check(cfg.batch_size >= 1, f"batch_size must be at least 1, not {cfg.batch_size}")
     for name in ("rx_lr", "tx_lr"):
         value = getattr(cfg, name)
         check(math.isfinite(value) and value > 0, f"{name} must be positive, not {value}")
-    check(math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1, f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
+    check(cfg.sigma2 is None or (math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1),
+          f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
+    check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {cfg.lr_schedule!r}")
+    check(math.isfinite(cfg.lr_final_ratio) and 0 < cfg.lr_final_ratio <= 1,
+          f"lr_final_ratio must lie in (0, 1], not {cfg.lr_final_ratio}")
+    check(isinstance(cfg.init, str) and cfg.init != "", "init must be random, classical or a run directory")
     check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
     check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
     check(cfg.sigma2_final is None or (math.isfinite(cfg.sigma2_final) and 0 < cfg.sigma2_final < 1),
@@ -282,6 +368,8 @@ def validate(cfg: Config) -> Config:
                "differentiable channel (use --method model-free)")
     elif cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
         cfg.snr_db = 10.0
+    if cfg.init not in ("random", "classical"):
+        cfg.init = str(Path(cfg.init).expanduser().resolve())  # reproducible from any directory
     if chain.is_chain(cfg.channel):
         _validate_chain(cfg)
     check(not (cfg.signalling == "real" and cfg.channel == "rbf"),
@@ -329,6 +417,8 @@ def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = N
     if "ebno_db" in overrides:
         values.pop("snr_db", None)
     values.update(overrides)
+    if values.get("recipe") == "paper":
+        values = {**PAPER_RECIPE, **values}
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}")

@@ -21,6 +21,8 @@ from mfcomm.channels import Channel
 from mfcomm.config import Config
 from mfcomm.estimator import LossBaseline, exploration, perturb, sigma2_at, surrogate
 from mfcomm.feedback import FeedbackLink
+from mfcomm.lr_schedule import set_rates
+from mfcomm.stop_rule import Plateau
 from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
 
@@ -138,16 +140,22 @@ def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch
 
 
 def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
-                     progress: Callable[[int], None] = lambda _: None, streams: Streams = Streams()) -> None:
-    """Alternate receiver and transmitter steps for ``cfg.iterations``, then fine-tune the receiver."""
+                     progress: Callable[[int], None] = lambda _: None, streams: Streams = Streams()) -> int | None:
+    """Alternate receiver and transmitter steps for ``cfg.iterations`` (with ``cfg.stop_early``, to a plateau),
+    then fine-tune the receiver; returns the iteration at which the plateau was reached, or None."""
     opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
     baseline = LossBaseline(cfg.loss_baseline, tx.messages, cfg.antithetic)
     feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, streams.feedback)
-    alternate(cfg, lambda: receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, streams.messages),
+    def schedule(it: int) -> None:
+        set_rates(opt_rx, [cfg.rx_lr], it, cfg)
+        set_rates(opt_tx, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
+
+    return alternate(cfg, lambda: receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, streams.messages),
               lambda sigma2: transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback,
                                               opt_rx if cfg.rx_on_tx_batch else None, streams),
-              log, progress, lambda: {"feedback_bits": torch.tensor(float(feedback.bits_sent))})
+              log, progress, lambda: {"feedback_bits": torch.tensor(float(feedback.bits_sent))},
+              before_iteration=schedule)
 
 
 class Schedule(Protocol):
@@ -157,33 +165,45 @@ class Schedule(Protocol):
     finetune_iterations: int
     rx_steps: int
     tx_steps: int
-    sigma2: float
+    exploration_sigma2: float
     sigma2_final: float | None
     log_every: int
 
 
 def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Callable[[float], torch.Tensor], log: Log,
               progress: Callable[[int], None], extra: Callable[[], dict[str, torch.Tensor]] = dict,
-              finetune_step: Callable[[int], torch.Tensor] | None = None) -> None:
+              finetune_step: Callable[[int], torch.Tensor] | None = None,
+              before_iteration: Callable[[int], None] = lambda it: None) -> int | None:
     """Algorithm 1's schedule: per iteration ``cfg.rx_steps`` receiver steps, then ``cfg.tx_steps``
     transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps
     (``finetune_step(i)``, i = 1, 2, ..., default ``rx_step``). Each step returns its mean loss; ``extra``
-    adds values to every log row of the main loop."""
-    window = LossWindow()
+    adds values to every log row of the main loop. Returns the iteration at which the held-out loss reached
+    a plateau (:mod:`mfcomm.stop_rule`, ``cfg.patience``), or None; with ``cfg.stop_early`` the main loop
+    ends there."""
+    window, plateau = LossWindow(), Plateau(getattr(cfg, "patience", 0))
+    last, stop_early = cfg.iterations, getattr(cfg, "stop_early", False)
     for it in range(1, cfg.iterations + 1):
-        for _ in range(cfg.rx_steps):
-            window.add("rx_loss", rx_step())
-        sigma2 = sigma2_at(it, cfg.iterations, cfg.sigma2, cfg.sigma2_final)
-        for _ in range(cfg.tx_steps):
-            window.add("tx_loss", tx_step(sigma2))
-        if it % cfg.log_every == 0 or it == cfg.iterations:
+        before_iteration(it)
+        rx_losses = [rx_step() for _ in range(cfg.rx_steps)]
+        sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
+        tx_losses = [tx_step(sigma2) for _ in range(cfg.tx_steps)]
+        for loss in rx_losses:
+            window.add("rx_loss", loss)
+        for loss in tx_losses:
+            window.add("tx_loss", loss)
+        stop = plateau.update(it, (rx_losses or tx_losses)[0]) and stop_early  # held out: measured before its step
+        if it % cfg.log_every == 0 or it == cfg.iterations or stop:
             log(it, {**window.means(), "sigma2": torch.tensor(sigma2), **extra()})
         progress(1)
-    for it in range(cfg.iterations + 1, cfg.iterations + cfg.finetune_iterations + 1):
-        window.add("rx_loss", finetune_step(it - cfg.iterations) if finetune_step else rx_step())
-        if it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations:
-            log(it, window.means())
+        if stop:
+            last = it
+            break
+    for i in range(1, cfg.finetune_iterations + 1):
+        window.add("rx_loss", finetune_step(i) if finetune_step else rx_step())
+        if (last + i) % cfg.log_every == 0 or i == cfg.finetune_iterations:
+            log(last + i, window.means())
         progress(1)
+    return plateau.reached_at
 
 
 class LossWindow:

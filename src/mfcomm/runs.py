@@ -1,7 +1,7 @@
 """A training run from configuration to result directory, and back.
 
-``train(cfg)`` builds the system, trains it with the chosen method, measures the final SER and returns a
-:class:`Run`; ``save(run, dir)`` writes ``config.toml``, ``model.safetensors``, ``metrics.csv``,
+``train(cfg)`` builds the system, trains it with the chosen method, measures the final SER and that of
+the same-rate classical system on the same channel (:mod:`mfcomm.reference`), and returns a :class:`Run`; ``save(run, dir)`` writes ``config.toml``, ``model.safetensors``, ``metrics.csv``,
 ``summary.json`` and figures, all staged and renamed into place so that a failed run leaves nothing
 that looks like a result; ``load(dir)`` reads a run back (weights via safetensors only).
 """
@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from mfcomm import config as config_module
+from mfcomm import candidates, initial_system
 from mfcomm.channels import Counted, make_channel
 from mfcomm.config import Config
 from mfcomm.errors import MfcommError
@@ -31,6 +32,7 @@ from mfcomm.model_based import train_model_based
 from mfcomm.model_free import Streams, train_model_free
 from mfcomm.plots import plot_constellation, plot_learning_curve
 from mfcomm.receiver import Receiver
+from mfcomm.reference import BaselineResult, baseline_summary, measure_baseline
 from mfcomm.transmitter import Transmitter
 
 WEIGHTS = "model.safetensors"
@@ -47,6 +49,16 @@ class Run:
     channel_uses_spent: int = 0
     train_seconds: float = 0.0
     ser: SerEstimate | None = None
+    baseline: BaselineResult | None = None
+    """The same-rate classical system on the same channel (:mod:`mfcomm.reference`), or None."""
+    stopped_at: int | None = None
+    """The iteration at which the held-out loss reached a plateau (where training stopped with
+    ``stop_early``), or None."""
+    trained_ser: SerEstimate | None = None
+    """The trained system's SER when it lost to the classical system, which the run then kept."""
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    """One row per candidate system when several were tried (:mod:`mfcomm.candidates`)."""
+    """The iteration at which the stop rule found a plateau, or None when training ran to the cap."""
 
     def summary(self) -> dict[str, Any]:
         cfg, ser = self.cfg, self.ser
@@ -55,9 +67,16 @@ class Run:
             "channel_uses": cfg.channel_uses, "signalling": cfg.signalling,
             "snr_db": cfg.resolved_snr_db, "ebno_db": cfg.ebno_db, "iterations": cfg.iterations,
             "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
+            "converged": self.stopped_at is not None, "converged_iteration": self.stopped_at,
+            "iterations_run": (self.stopped_at if cfg.stop_early else None) or cfg.iterations,
+            "sigma2": cfg.exploration_sigma2 if cfg.method == "model-free" else None,
+            "init": cfg.init, "candidates": self.candidates,
+            "kept": "classical" if self.trained_ser else "trained",
+            "trained_ser": self.trained_ser.ser if self.trained_ser else ser.ser,
             "seed": cfg.seed, "ser": ser.ser, "ser_ci": [ser.ci_low, ser.ci_high],
             "eval_messages": ser.messages, "eval_errors": ser.errors,
             "channel_uses_spent": self.channel_uses_spent, "train_seconds": round(self.train_seconds, 3),
+            **baseline_summary(self.baseline),
         }
 
 
@@ -68,22 +87,30 @@ def device_of(cfg: Any) -> torch.device:
     return torch.device(cfg.device)
 
 
-def build_transmitter(cfg: Config) -> Transmitter:
-    """A fresh transmitter for ``cfg`` on its device (initialised from torch's global generator)."""
+def build_transmitter(cfg: Config, start: bool = True) -> Transmitter:
+    """A transmitter for ``cfg`` on its device, initialised from torch's global generator, then (``start``)
+    set to where ``cfg.init`` says training starts: the classical codebook or an earlier run's weights."""
     tx = Transmitter(cfg.messages, cfg.channel_uses, cfg.tx_hidden, cfg.normalization, cfg.signalling == "real")
+    if start and cfg.init == "classical":
+        initial_system.start_classical(tx, cfg)
+    elif start and cfg.init != "random":
+        load_modules(initial_system.start_run(cfg) / WEIGHTS, {"tx": tx}, torch.device("cpu"))
     return tx.to(device_of(cfg))
 
 
-def build_receiver(cfg: Config) -> Receiver:
-    """A fresh receiver for ``cfg`` on its device (initialised from torch's global generator)."""
+def build_receiver(cfg: Config, start: bool = True) -> Receiver:
+    """A receiver for ``cfg`` on its device, initialised from torch's global generator, or (``start`` with
+    ``cfg.init`` a run directory) from that run's receiver."""
     rx = Receiver(cfg.messages, cfg.channel_uses, cfg.rx_hidden, cfg.use_equalizer, cfg.signalling == "real")
+    if start and cfg.init not in ("random", "classical"):
+        load_modules(initial_system.start_run(cfg) / WEIGHTS, {"rx": rx}, torch.device("cpu"))
     return rx.to(device_of(cfg))
 
 
-def build_system(cfg: Config) -> tuple[Transmitter, Receiver]:
-    """Fresh transmitter and receiver for ``cfg`` on its device."""
-    tx = build_transmitter(cfg)
-    return tx, build_receiver(cfg)
+def build_system(cfg: Config, start: bool = True) -> tuple[Transmitter, Receiver]:
+    """Transmitter and receiver for ``cfg`` on its device (see :func:`build_transmitter`)."""
+    tx = build_transmitter(cfg, start)
+    return tx, build_receiver(cfg, start)
 
 
 def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: Path | None = None) -> Run:
@@ -124,14 +151,20 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
         bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items() if "loss" in k}, refresh=False)
 
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+    total += cfg.candidate_iterations * cfg.candidates if cfg.candidates > 1 else 0
     saved: list[int] = []
     with tqdm(total=total, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
               mininterval=0.5) as bar:
+        def fit(tx: Transmitter, rx: Receiver, c: Config, log: Callable = lambda *_: None) -> int | None:
+            if c.method == "model-free":
+                return train_model_free(tx, rx, channel, c, log, bar.update, streams)
+            return train_model_based(tx, rx, channel, c, log, bar.update)
+
         try:
-            if cfg.method == "model-free":
-                train_model_free(tx, rx, channel, cfg, log, bar.update, streams)
-            else:
-                train_model_based(tx, rx, channel, cfg, log, bar.update)
+            if cfg.candidates > 1:
+                tx, rx, run.candidates = candidates.select(cfg, channel, fit, build_system, (tx, rx))
+                run.tx, run.rx = tx, rx
+            run.stopped_at = fit(tx, rx, cfg, log)
         except MfcommError as err:
             if not saved:
                 raise
@@ -140,7 +173,21 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
     run.channel_uses_spent = channel.uses
     if evaluate:
         run.ser = measure(run, channel.channel, quiet)
+        run.baseline = measure_baseline(cfg, channel.channel, quiet)  # the same-rate classical system
+        if cfg.keep_best and candidates.classical_is_better(run.ser, run.baseline):
+            keep_classical_if_better(run, channel.channel, quiet)
     return run
+
+
+def keep_classical_if_better(run: Run, channel: Any, quiet: bool = False) -> None:
+    """The classical codebook with a receiver trained for it replaces the trained system when it measures
+    better on its own fresh messages; the kept system's SER is then measured again on fresh messages (not
+    those the choice was made on), and the receiver's training counts as channel uses spent."""
+    tx, rx, uses = candidates.classical_system(run.cfg, run.tx, run.baseline, channel, quiet)
+    run.channel_uses_spent += uses
+    if measure(Run(run.cfg, tx, rx), channel, quiet).ser < run.ser.ser:
+        run.trained_ser, run.tx, run.rx = run.ser, tx, rx
+        run.ser = measure(run, channel, quiet)
 
 
 def measure(run: Run, channel: Any, quiet: bool = False) -> SerEstimate:
@@ -257,6 +304,6 @@ def load(run_dir: str | Path) -> Run:
     """Read a saved run: its config and weights."""
     run_dir = finished_run_dir(run_dir)
     cfg = config_module.resolve(run_dir / "config.toml")
-    tx, rx = build_system(cfg)
+    tx, rx = build_system(cfg, start=False)
     load_modules(run_dir / WEIGHTS, {"tx": tx, "rx": rx}, device_of(cfg))
     return Run(cfg, tx, rx)

@@ -29,6 +29,7 @@ from mfcomm.nodes.checkpoints import MODEL, RESULT, fingerprint
 from mfcomm.nodes.link import NEXT
 from mfcomm.nodes.node import ERROR_PREFIX, check_supported
 from mfcomm.nodes.streams import seeded_receiver, seeded_transmitter
+from mfcomm.reference import measure_baseline
 
 ROLES = tuple(NEXT)
 
@@ -76,6 +77,7 @@ def run_all(cfg: Config, out: str | Path, peer_timeout: float = 30.0, max_bytes:
                 proc.terminate()
                 proc.wait()
     run = assemble(cfg, nodes)
+    run.baseline = measure_baseline(cfg, quiet=quiet)  # measured here as mfcomm train does, on a local channel
     runs.save(run, out)
     shutil.rmtree(nodes)
     return run

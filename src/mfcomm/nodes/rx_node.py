@@ -18,6 +18,7 @@ from mfcomm.config import Config
 from mfcomm.errors import NodeError
 from mfcomm.evaluation import EVAL_BATCH
 from mfcomm.feedback import FeedbackLink
+from mfcomm.lr_schedule import set_rates
 from mfcomm.model_free import LossWindow, draw_messages, per_example_losses, receiver_update
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Store
@@ -97,6 +98,7 @@ class RxNode:
         batch = cfg.batch_size if kind == "rx" else cfg.tx_batch * cfg.perturbations
         if y.shape[0] != batch:
             raise NodeError(f"rx node expected {batch} blocks for a {kind} step, received {y.shape[0]}")
+        set_rates(self.opt, [cfg.rx_lr], self.next[0], cfg)
         m = draw_messages(cfg.messages, batch // (1 if kind == "rx" else cfg.perturbations), y.device, self.messages)
         if kind == "rx":
             self.window.add("rx_loss", receiver_update(self.rx, self.opt, y, m))

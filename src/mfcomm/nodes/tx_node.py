@@ -20,6 +20,7 @@ from tqdm import tqdm
 from mfcomm.config import Config
 from mfcomm.errors import NodeError
 from mfcomm.estimator import LossBaseline, sigma2_at
+from mfcomm.lr_schedule import set_rates
 from mfcomm.model_free import LossWindow, accumulate_estimate, draw_messages, perturbed_transmission
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Store
@@ -82,7 +83,8 @@ class TxNode:
                 with torch.no_grad():
                     blocks.append(self.tx(m))
                 kinds.append("rx")
-            sigma2 = sigma2_at(it, cfg.iterations, cfg.sigma2, cfg.sigma2_final)
+            sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
+            set_rates(self.opt, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
             for s in range(cfg.tx_steps):                                            # transmitter steps
                 step = cfg.rx_steps + s
                 self.opt.zero_grad(set_to_none=True)
