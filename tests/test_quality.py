@@ -582,3 +582,21 @@ def test_geometric_sigma2_is_the_constant_times_the_true_dmin2_and_the_default_a
     assert resolve(overrides={"sigma2": 0.3}).exploration_sigma2 == 0.3
     assert geometric_sigma2(2, 64) == 0.5 and geometric_sigma2(65536, 1) == pytest.approx(
         max(1e-4, config.SIGMA2_PER_DMIN2 * 6 / 65535))  # kept within [1e-4, 0.5]
+
+
+# --- never below the textbook system -----------------------------------------------------------------------
+
+def test_keep_best_returns_the_classical_system_when_training_ends_worse_and_counts_its_receiver():
+    # 20 iterations from a random start end far above QPSK x2 (about 0.3); the classical codebook with a
+    # receiver trained for 20 steps is far better, so the run keeps it, re-measured on fresh messages
+    over = {"iterations": 20, "init": "random", "seed": 3, "eval_max_messages": 100_000}
+    run = runs.train(resolve(overrides=over), quiet=True)
+    s = run.summary()
+    assert s["kept"] == "classical" and s["trained_ser"] > s["ser_ci"][1]
+    assert torch.allclose(run.tx.codebook().detach(), classical_baseline(16, 2).codebook, atol=1e-6)
+    per_iteration = 1024 * 2  # defaults: one transmitter step of 1024 messages, n = 2, no receiver step
+    assert s["channel_uses_spent"] == 20 * per_iteration + 20 * per_iteration  # training + the new receiver
+
+    kept = runs.train(resolve(overrides={**over, "keep_best": False}), quiet=True).summary()
+    assert kept["kept"] == "trained" and kept["ser"] == s["trained_ser"]  # same training, same messages
+    assert kept["channel_uses_spent"] == 20 * per_iteration

@@ -102,17 +102,17 @@ def _scenario_section(sc: Scenario, results: dict[str, list[runs.Run]], out: Pat
         curves[name] = {"x": grid, "ser": [r["baseline_ser"] for r in baseline_rows], "style": "s--"}
         curves["closed form"] = {"x": grid, "ser": [r["baseline_closed_form"] for r in baseline_rows],
                                  "style": "k:"}
-    label = f"{sc.channel.upper()}, M={sc.messages}, n={sc.channel_uses}"
-    plot_ser(curves, out / f"ser_{sc.channel}.png", title=f"{label}: trained at Es/N0 = {sc.snr_db:g} dB")
+    title = f"{sc.channel.upper()}, M={sc.messages}, n={sc.channel_uses}"
+    plot_ser(curves, out / f"ser_{sc.channel}.png", title=f"{title}: trained at Es/N0 = {sc.snr_db:g} dB")
     losses, sers = {}, {}
-    for label, (method, _) in SYSTEMS.items():
+    for label in SYSTEMS:
         metrics = results[label][0].metrics
         key = next((k for k in ("rx_loss", "tx_loss", "loss") if any(k in r for r in metrics)), "loss")
         losses[label] = ([r["iteration"] for r in metrics if key in r], [r[key] for r in metrics if key in r])
         sers[label] = ([r["iteration"] for r in metrics if "ser" in r], [r["ser"] for r in metrics if "ser" in r])
     plot_learning_curve(losses, sers, out / f"learning_{sc.channel}.png", xlabel="iteration",
-                        title=f"{label}: receiver loss and SER while training (seed 0)")
-    return (f"### {label}, Es/N0 = {sc.snr_db:g} dB\n\n"
+                        title=f"{title}: receiver loss and SER while training (seed 0)")
+    return (f"### {title}, Es/N0 = {sc.snr_db:g} dB\n\n"
             f"![SER versus Es/N0](ser_{sc.channel}.png)\n\n![learning curves](learning_{sc.channel}.png)\n\n"
             "Learned codebooks: " + ", ".join(f"[{label}]({run_name(sc, label, 0)}/constellation.png)"
                                               for label in SYSTEMS) + ".\n")
