@@ -60,8 +60,8 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feedback-bits", type=int, help="bits per loss with --feedback quantized")
     p.add_argument("--feedback-noise", type=float, help="noise std per loss with --feedback noisy")
     p.add_argument("--rx-steps", type=int, help="receiver steps per model-free iteration")
-    p.add_argument("--rx-on-tx-batch", action="store_true", default=None,
-                   help="the receiver also learns from the transmitter steps' transmissions")
+    p.add_argument("--rx-on-tx-batch", action=argparse.BooleanOptionalAction, default=None,
+                   help="the receiver also learns from the transmitter steps' transmissions (default on)")
     p.add_argument("--tx-steps", type=int, help="transmitter steps per model-free iteration")
     p.add_argument("--rx-lr", type=float)
     p.add_argument("--tx-lr", type=float)

@@ -199,6 +199,7 @@ def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Calla
             last = it
             break
     for i in range(1, cfg.finetune_iterations + 1):
+        before_iteration(cfg.iterations + i)  # fine-tuning runs at the schedule's final rates
         window.add("rx_loss", finetune_step(i) if finetune_step else rx_step())
         if (last + i) % cfg.log_every == 0 or i == cfg.finetune_iterations:
             log(last + i, window.means())
