@@ -235,7 +235,8 @@ def test_kill_a_node_mid_run_and_restart_it_loses_nothing(tmp_path):
     (tmp_path / "gated.py").write_text(GATED_CHANNEL)
     cfg_file = tmp_path / "cfg.toml"
     cfg_file.write_text(f'channel = "{tmp_path / "gated.py"}:channel"\niterations = 300\ncheckpoint_every = 50\n'
-                        "channel_timeout = 0.0\neval_max_messages = 100000\n")
+                        "channel_timeout = 0.0\neval_max_messages = 100000\n"
+                        'recipe = "paper"\n')  # one receiver and one transmitter step: two channel calls an iteration
     cfg = config.resolve(cfg_file)
     held, release = tmp_path / "held", tmp_path / "release"
     env = {**ENV, "MFCOMM_TEST_HOLD_AT": str(2 * 150 + 1), "MFCOMM_TEST_HELD": str(held),

@@ -23,6 +23,7 @@ def quality(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow  # two trainings and their baselines in subprocesses: about a minute
 def test_quick_two_tasks(tmp_path):
     result = quality("--quick", "--tasks", "awgn-16-2,adc1", "--seeds", "1", "--jobs", "2", "--out",
                      str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results"), cwd=tmp_path)
