@@ -68,9 +68,10 @@ class Config:
 
     # --- training ---------------------------------------------------------------------------------
     recipe: str = "default"
-    """``default``: the best measured recipe (the defaults below; docs/quality.md gives the evidence);
-    ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published (``PAPER_RECIPE``: random start, one receiver
-    and one transmitter step per iteration, a fixed sigma2 = 0.1, constant learning rates, no stop rule).
+    """``default``: the best measured recipe (the defaults below; docs/getting-good-systems.md gives the
+    evidence); ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published (``PAPER_RECIPE``: random start, one
+    receiver and one transmitter step per iteration, a fixed sigma2 = 0.1, constant learning rates, no
+    fall-back to the classical system).
     Options given explicitly override either."""
     iterations: int = 2000
     """Outer iterations: model-free, ``rx_steps`` receiver then ``tx_steps`` transmitter steps; model-based,
@@ -219,8 +220,8 @@ class Config:
 
 PAPER_RECIPE: dict[str, Any] = {
     "init": "random", "rx_steps": 1, "rx_on_tx_batch": False, "loss_baseline": "none", "finetune_iterations": 0,
-    "lr_schedule": "constant", "sigma2": 0.1, "candidates": 1, "stop_early": False, "tx_warmup": 0, "batch_size": 512, "keep_best": False,
-    "rx_lr": 3e-3, "tx_lr": 3e-3,
+    "lr_schedule": "constant", "sigma2": 0.1, "candidates": 1, "stop_early": False, "tx_warmup": 0,
+    "batch_size": 512, "keep_best": False, "rx_lr": 3e-3, "tx_lr": 3e-3,
 }
 """The fields ``recipe = "paper"`` sets (the paper's Algorithm 1 and mfcomm's defaults before the quality work)."""
 RECIPES = ("default", "paper")

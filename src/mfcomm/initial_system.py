@@ -2,8 +2,7 @@
 
 ``classical`` sets the transmitter to the same-rate classical codebook that evaluation's baselines use
 (:func:`mfcomm.baselines.classical_baseline`: QAM or PSK per channel use, BPSK per real use, Hamming(7,4)
-for AE(7,4)), so training starts from the textbook system and can only be kept there or moved to a
-better one. A run directory with the same M, n and networks starts both networks from its weights: train
+for AE(7,4)), so training starts at the textbook system's SER rather than far above it. A run directory with the same M, n and networks starts both networks from its weights: train
 model-based on a simulator, then model-free on the real channel from there (the sim-to-real path).
 
 Example
@@ -51,13 +50,14 @@ def start_classical(tx: Transmitter, cfg: Config) -> None:
             tx.embedding.weight.copy_(target)
             return
     opt = torch.optim.Adam(tx.parameters(), lr=1e-2)
-    for _ in range(FIT_STEPS):
-        codebook = tx.codebook()
-        got = codebook.real if tx.real else torch.view_as_real(codebook).reshape(cfg.messages, -1)
-        loss = (got - target).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    with torch.enable_grad():  # the fit needs gradients even where the caller builds under no_grad
+        for _ in range(FIT_STEPS):
+            codebook = tx.codebook()
+            got = codebook.real if tx.real else torch.view_as_real(codebook).reshape(cfg.messages, -1)
+            loss = (got - target).square().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
 
 def start_run(cfg: Config) -> Path:

@@ -1,7 +1,8 @@
 """A training run from configuration to result directory, and back.
 
 ``train(cfg)`` builds the system, trains it with the chosen method, measures the final SER and that of
-the same-rate classical system on the same channel (:mod:`mfcomm.reference`), and returns a :class:`Run`; ``save(run, dir)`` writes ``config.toml``, ``model.safetensors``, ``metrics.csv``,
+the same-rate classical system on the same channel (:mod:`mfcomm.reference`), and returns a :class:`Run`;
+``save(run, dir)`` writes ``config.toml``, ``model.safetensors``, ``metrics.csv``,
 ``summary.json`` and figures, all staged and renamed into place so that a failed run leaves nothing
 that looks like a result; ``load(dir)`` reads a run back (weights via safetensors only).
 """
@@ -51,14 +52,13 @@ class Run:
     ser: SerEstimate | None = None
     baseline: BaselineResult | None = None
     """The same-rate classical system on the same channel (:mod:`mfcomm.reference`), or None."""
-    stopped_at: int | None = None
-    """The iteration at which the held-out loss reached a plateau (where training stopped with
+    converged_at: int | None = None
+    """The iteration at which the held-out loss reached a plateau (where training stopped, with
     ``stop_early``), or None."""
     trained_ser: SerEstimate | None = None
     """The trained system's SER when it lost to the classical system, which the run then kept."""
     candidates: list[dict[str, Any]] = field(default_factory=list)
     """One row per candidate system when several were tried (:mod:`mfcomm.candidates`)."""
-    """The iteration at which the stop rule found a plateau, or None when training ran to the cap."""
 
     def summary(self) -> dict[str, Any]:
         cfg, ser = self.cfg, self.ser
@@ -67,8 +67,8 @@ class Run:
             "channel_uses": cfg.channel_uses, "signalling": cfg.signalling,
             "snr_db": cfg.resolved_snr_db, "ebno_db": cfg.ebno_db, "iterations": cfg.iterations,
             "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
-            "converged": self.stopped_at is not None, "converged_iteration": self.stopped_at,
-            "iterations_run": (self.stopped_at if cfg.stop_early else None) or cfg.iterations,
+            "converged": self.converged_at is not None, "converged_iteration": self.converged_at,
+            "iterations_run": (self.converged_at if cfg.stop_early else None) or cfg.iterations,
             "sigma2": cfg.exploration_sigma2 if cfg.method == "model-free" else None,
             "init": cfg.init, "candidates": self.candidates,
             "kept": "classical" if self.trained_ser else "trained",
@@ -164,7 +164,7 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
             if cfg.candidates > 1:
                 tx, rx, run.candidates = candidates.select(cfg, channel, fit, build_system, (tx, rx))
                 run.tx, run.rx = tx, rx
-            run.stopped_at = fit(tx, rx, cfg, log)
+            run.converged_at = fit(tx, rx, cfg, log)
         except MfcommError as err:
             if not saved:
                 raise
