@@ -214,13 +214,16 @@ def test_qpsk_through_gnuradio_with_frequency_offset():
 
 @needs_gnuradio
 def test_model_free_training_through_gnuradio_beats_qpsk():
-    """Short end-to-end run (about 5 s): 300 iterations through the flowgraph at 15 dB with a frequency offset."""
+    """Short end-to-end run (about 9 s): 300 iterations through the flowgraph at 15 dB with a frequency offset.
+
+    Pinned to the paper's recipe: the default recipe is made for its 2000 iterations (classical start, 200-iteration
+    warm-up, cosine decay), and in 300 it stays near QPSK x2 (measured 2.3e-2 against 4.1e-2; 1.5e-4 at 2000)."""
     from mfcomm import runs
     from mfcomm.config import resolve
     from mfcomm.evaluation import learned_ser
 
     spec = "gnuradio(snr_db=15,freq_offset=1e-3,sync=cfo)"
-    cfg = resolve(overrides={"channel": spec, "iterations": 300, "rx_steps": 0, "rx_on_tx_batch": True,
+    cfg = resolve(overrides={"recipe": "paper", "channel": spec, "iterations": 300, "rx_steps": 0, "rx_on_tx_batch": True,
                              "loss_baseline": "batch", "finetune_iterations": 100, "channel_timeout": 20, "seed": 0})
     run = runs.train(cfg, quiet=True, evaluate=False)
     learned = learned_ser(run.tx, run.rx, make_channel(spec, None, timeout=20), 1, 20_000, 20_000)
