@@ -1,17 +1,21 @@
-# mfcomm: make demo (the main job), make test (the default tests), make bench (speed figures),
+# mfcomm: make demo (the main job), make test (the default tests), make test-faults (the fault suite with its
+# slow cases, docs/reliability.md), make bench (speed figures),
 # make bench-nodes (three-process against in-process training, about 1 minute),
 # make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
 # and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
 # trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes
-# on 2 cores with two runs at a time).
+# on 2 cores with two runs at a time), make tensorboard RUNS=DIR (TensorBoard on the event files that
+# mfcomm train --tensorboard writes under DIR, default runs), make bench-sweep (mfcomm sweep on Ray against a
+# shell loop of mfcomm train, 8 trials: Ray's overheads and the 1-to-2-worker speed-up).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEVICE ?= cpu
+RUNS ?= runs
 
-.PHONY: setup demo test test-slow bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial gradcheck gnuradio clean
+.PHONY: setup demo test test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial gradcheck gnuradio tensorboard clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +35,10 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -m slow
 
+test-faults: setup
+	$(PY) -m pytest -m "slow or not slow" tests/test_faults.py tests/test_resume.py tests/test_bounds.py \
+		tests/test_trust.py tests/test_channel_faults.py tests/test_node_faults.py tests/test_reproducible.py
+
 bench: setup
 	$(PY) benchmarks/bench.py
 
@@ -42,6 +50,9 @@ bench-efficiency: setup
 
 bench-channels: setup
 	$(PY) benchmarks/impairments.py
+
+bench-sweep: setup
+	$(PY) benchmarks/sweep.py
 
 bench-quality: setup
 	$(PY) benchmarks/quality.py --jobs 2
@@ -55,6 +66,9 @@ bench-tutorial: setup
 gnuradio: setup
 	scripts/install-gnuradio.sh
 	$(PY) benchmarks/gnuradio_channel.py
+
+tensorboard: setup
+	$(VENV)/bin/tensorboard --logdir $(RUNS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -188,21 +188,19 @@ def test_awgn_range_draws_one_snr_per_codeword():
     assert ch.uses == 10_000
 
 
-def test_cli_train_evaluate_export(tmp_path):
+def test_cli_train_evaluate_export(tmp_path, capsys):
+    from mfcomm import cli
+
     out = tmp_path / "run"
-    cli = [sys.executable, "-m", "mfcomm.cli", "bitwise"]
-    r = subprocess.run(cli + ["train", "--bits-per-symbol", "2", "--codeword-bits", "120", "--ebno-db", "3:5",
-                              "--iterations", "20", "--finetune-iterations", "5", "--batch-size", "8", "--quiet",
-                              "--out", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    assert cli.main(["bitwise", "train", "--bits-per-symbol", "2", "--codeword-bits", "120", "--ebno-db", "3:5",
+                     "--iterations", "20", "--finetune-iterations", "5", "--batch-size", "8", "--quiet",
+                     "--out", str(out)]) == 0, capsys.readouterr().err
     assert {"config.toml", "model.safetensors", "constellation.csv", "constellation.png", "summary.json",
             "metrics.csv"} <= {p.name for p in out.iterdir()}
-    r = subprocess.run(cli + ["evaluate", str(out), "--ebno-db", "8:9:1", "--max-blocks", "50", "--quiet"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    assert cli.main(["bitwise", "evaluate", str(out), "--ebno-db", "8:9:1", "--max-blocks", "50", "--quiet"]) == 0
     assert (out / "coded.csv").read_text().count("\n") == 5 and (out / "coded.png").is_file()
-    r = subprocess.run(cli + ["export", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0 and "to_sionna_constellation" in r.stdout
+    capsys.readouterr()
+    assert cli.main(["bitwise", "export", str(out)]) == 0 and "to_sionna_constellation" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -212,15 +210,17 @@ def test_cli_train_evaluate_export(tmp_path):
       "--finetune-iterations", "0", "--quiet", "--ebno-db", "5"], None),
     (["evaluate", "no/such/run"], "not found"),
 ])
-def test_cli_bad_input_is_one_line(tmp_path, args, message):
-    r = subprocess.run([sys.executable, "-m", "mfcomm.cli", "bitwise", *args, *(["--out", str(tmp_path / "o")]
-                        if args[0] == "train" else [])], capture_output=True, text=True)
+def test_cli_bad_input_is_one_line(tmp_path, args, message, capsys):
+    from mfcomm import cli
+
+    code = cli.main(["bitwise", *args, *(["--out", str(tmp_path / "o")] if args[0] == "train" else [])])
     if message is None:
-        assert r.returncode == 0, r.stderr
-        r = subprocess.run([sys.executable, "-m", "mfcomm.cli", "bitwise", "evaluate", str(tmp_path / "o"),
-                            "--quiet"], capture_output=True, text=True)
+        assert code == 0, capsys.readouterr().err
+        capsys.readouterr()
+        code = cli.main(["bitwise", "evaluate", str(tmp_path / "o"), "--quiet"])
         message = "5G LDPC"
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err
 
 
 def test_coded_sweep_runs_on_the_training_chain_and_own_noise_channels(tmp_path):
@@ -240,6 +240,7 @@ def test_coded_sweep_runs_on_the_training_chain_and_own_noise_channels(tmp_path)
     assert [p.ebno_db for p in curves["learned"]] == [8.0]  # only where the demapper was told N0
 
 
+@pytest.mark.slow  # a benchmark's smoke test, 25 s: make test-slow
 def test_peer_benchmark_runs_end_to_end(tmp_path):
     """``benchmarks/tutorial.py --quick``: the recipe, mfcomm (model-free and model-based), curves and report."""
     import json

@@ -1,14 +1,16 @@
 """Impairments against their standard models, the chain syntax and its errors, and training through a chain."""
 
+import contextlib
+import io
 import json
 import math
 import subprocess
-import sys
 
 import pytest
 import torch
 from scipy.stats import chi2
 
+from mfcomm import cli
 from mfcomm.chain import Chain, build, has_noise, is_chain, parse
 from mfcomm.channels import BlackBox, make_channel
 from mfcomm.config import resolve
@@ -181,8 +183,11 @@ def test_model_based_training_is_refused_on_a_non_differentiable_chain():
 
 
 def _mfcomm(*args):
-    return subprocess.run([sys.executable, "-m", "mfcomm.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    """The CLI in this process (a subprocess would spend seconds importing torch each time)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def test_train_and_evaluate_through_a_chain_from_the_command_line(tmp_path):

@@ -4,6 +4,7 @@ training (bit for bit), and killing a node mid-run and restarting it."""
 import csv
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from safetensors.torch import load_file
 from mfcomm import config, runs
 from mfcomm.errors import NodeError
 from mfcomm.nodes import wire
+from mfcomm.nodes.auth import Seal
+from mfcomm.nodes.checkpoints import fingerprint
 from mfcomm.nodes.launcher import assemble, free_ports
 from mfcomm.nodes.link import NodeOptions
 from mfcomm.nodes.node import run_node
@@ -62,9 +65,18 @@ def mfcomm(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "mfcomm.cli", *map(str, args)], env=ENV, text=True, **kwargs)
 
 
-def options(timeout=60.0, max_bytes=64 << 20):
+def make_key(directory):
+    """A key file as the nodes want it: 64 random hex digits, readable by its owner only."""
+    path = directory / "node.key"
+    path.write_text(secrets.token_hex(32) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def options(key, timeout=60.0, max_bytes=64 << 20):
     ports = free_ports(3)
-    return NodeOptions(*(f"127.0.0.1:{p}" for p in ports), peer_timeout=timeout, max_bytes=max_bytes)
+    return NodeOptions(*(f"127.0.0.1:{p}" for p in ports), peer_timeout=timeout, max_bytes=max_bytes,
+                       key_file=str(key))
 
 
 def same_training(run_dir_or_run, cfg):
@@ -157,20 +169,23 @@ def test_encode_refuses_the_wrong_dtype():
 # --- time-outs and errors between peers ----------------------------------------------------------------
 
 def test_silent_peers_give_a_clear_error_not_a_hang(tmp_path):
-    cfg = config.resolve(overrides={"iterations": 10})
+    cfg, key = config.resolve(overrides={"iterations": 10}), make_key(tmp_path)
     with pytest.raises(NodeError, match="no message for 0.5 s"):
-        run_node("rx", cfg, options(timeout=0.5), tmp_path / "rx")
+        run_node("rx", cfg, options(key, timeout=0.5), tmp_path / "rx")
     with pytest.raises(NodeError, match="did not answer within 0.5 s"):
-        run_node("tx", cfg, options(timeout=0.5), tmp_path / "tx")
+        run_node("tx", cfg, options(key, timeout=0.5), tmp_path / "tx")
 
 
 @pytest.mark.parametrize("frames, max_bytes, reason", [
     ([b"not json"], 1 << 20, "malformed message: header is not UTF-8 JSON"),
     (data_frames(torch.zeros(1000, 2, dtype=torch.complex64)), 8192, "exceeds the limit of 8192 bytes"),
 ])
-def test_a_bad_message_stops_the_node_and_the_ring_hears_why(tmp_path, frames, max_bytes, reason):
-    cfg = config.resolve(overrides={"iterations": 10})
-    opts = options(timeout=30.0, max_bytes=max_bytes)
+def test_an_authentic_bad_message_stops_the_node_and_the_ring_hears_why(tmp_path, frames, max_bytes, reason):
+    cfg, key = config.resolve(overrides={"iterations": 10}), make_key(tmp_path)
+    opts = options(key, timeout=30.0, max_bytes=max_bytes)
+    secret = key.read_text().strip().encode()
+    channel = Seal(secret, fingerprint(cfg), "channel", "rx", "tx")  # stands in for the channel node
+    tx = Seal(secret, fingerprint(cfg), "tx", "channel", "rx")  # and for the tx node, which the rx node reports to
     context = zmq.Context()
     successor = context.socket(zmq.PULL)  # stands in for the tx node, which the rx node reports to
     successor.bind(f"tcp://{opts.tx}")
@@ -179,21 +194,21 @@ def test_a_bad_message_stops_the_node_and_the_ring_hears_why(tmp_path, frames, m
                                                                        tmp_path / "rx")))
     node.start()
     assert successor.poll(DEADLINE * 1000), "the rx node never said hello"
-    assert wire.decode(successor.recv_multipart(), 1 << 20).type == "hello"
+    assert wire.decode(tx.open(successor.recv_multipart()), 1 << 20).type == "hello"
     sender = context.socket(zmq.PUSH)
     sender.connect(f"tcp://{opts.rx}")
-    sender.send_multipart(frames)
+    sender.send_multipart(channel.sign(frames))
     node.join(DEADLINE)
     assert not node.is_alive()
     assert reason in str(raised[0].value) and "rx node received a" in str(raised[0].value)
     assert successor.poll(DEADLINE * 1000)
-    report = wire.decode(successor.recv_multipart(), 1 << 20)
+    report = wire.decode(tx.open(successor.recv_multipart()), 1 << 20)
     assert report.type == "error" and report["role"] == "rx" and reason in report["text"]
     sender.close(0), successor.close(0), context.term()
 
 
 def test_cli_prints_one_line_on_a_peer_timeout(tmp_path):
-    proc = mfcomm("node", "channel", "--peer-timeout", "0.5", "--state", tmp_path / "ch",
+    proc = mfcomm("node", "channel", "--peer-timeout", "0.5", "--state", tmp_path / "ch", "--key", make_key(tmp_path),
                   *[a for r, addr in zip(("tx", "channel", "rx"), free_ports(3))
                     for a in (f"--{r}-addr", f"127.0.0.1:{addr}")], stderr=subprocess.PIPE)
     _, err = proc.communicate(timeout=DEADLINE)
@@ -231,43 +246,55 @@ def test_launcher_names_the_failing_node_and_leaves_no_result(tmp_path):
     assert not (out / "summary.json").exists()
 
 
-def test_kill_a_node_mid_run_and_restart_it_loses_nothing(tmp_path):
-    (tmp_path / "gated.py").write_text(GATED_CHANNEL)
+def test_kill_a_node_mid_run_and_restart_it_resumes_from_the_checkpoint_all_three_hold(tmp_path):
+    """SIGKILL the rx node in iteration 71 (checkpoints every 20): the restarted rx node and the others resume
+    at 60, the newest checkpoint all three hold, so the tx node redoes 10 iterations, not 70; the weights and
+    the learning curve are those of an uninterrupted run, bit for bit."""
+    gated = tmp_path / "gated.py"
+    gated.write_text(GATED_CHANNEL)
     cfg_file = tmp_path / "cfg.toml"
-    cfg_file.write_text(f'channel = "{tmp_path / "gated.py"}:channel"\niterations = 300\ncheckpoint_every = 50\n'
+    cfg_file.write_text(f'channel = "{gated}:channel"\niterations = 120\ncheckpoint_every = 20\n'
                         "channel_timeout = 0.0\neval_max_messages = 100000\n"
                         'recipe = "paper"\n')  # one receiver and one transmitter step: two channel calls an iteration
-    cfg = config.resolve(cfg_file)
-    held, release = tmp_path / "held", tmp_path / "release"
-    env = {**ENV, "MFCOMM_TEST_HOLD_AT": str(2 * 150 + 1), "MFCOMM_TEST_HELD": str(held),
-           "MFCOMM_TEST_RELEASE": str(release)}  # hold the first channel call of iteration 151
+    cfg = config.resolve(cfg_file, trust=True)
+    held, release, key, nodes = tmp_path / "held", tmp_path / "release", make_key(tmp_path), tmp_path / "nodes"
+    env = {**ENV, "MFCOMM_TEST_HOLD_AT": str(2 * 70 + 1), "MFCOMM_TEST_HELD": str(held),
+           "MFCOMM_TEST_RELEASE": str(release)}  # hold the first channel call of iteration 71
     addresses = [a for r, port in zip(("tx", "channel", "rx"), free_ports(3))
                  for a in (f"--{r}-addr", f"127.0.0.1:{port}")]
 
     def start(role):
         return subprocess.Popen([sys.executable, "-m", "mfcomm.cli", "node", role, "--config", str(cfg_file),
-                                 "--state", str(tmp_path / "nodes" / role), "--peer-timeout", "120", "--quiet",
-                                 *addresses], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                 "--channel", f"{gated}:channel", "--key", str(key), "--state", str(nodes / role),
+                                 "--peer-timeout", "120", "--quiet", *addresses],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     procs = {role: start(role) for role in ("tx", "channel", "rx")}
+    errors = {}
     try:
         deadline = time.monotonic() + DEADLINE
         while not held.exists():
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs.values()), "never reached 151"
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs.values()), "never reached 71"
             time.sleep(0.05)
         procs["rx"].send_signal(signal.SIGKILL)
         assert procs["rx"].wait(DEADLINE) == -signal.SIGKILL
-        assert 150 in [int(p.name[5:]) for p in (tmp_path / "nodes" / "rx").glob("ckpt-*")]
+        assert sorted(int(p.name[5:]) for p in (nodes / "rx").glob("ckpt-*")) == [20, 40, 60]
         procs["rx"] = start("rx")
         release.touch()
         for role, proc in procs.items():
-            _, err = proc.communicate(timeout=DEADLINE)
-            assert proc.returncode == 0, f"{role}: {err}"
+            _, errors[role] = proc.communicate(timeout=DEADLINE)
+            assert proc.returncode == 0, f"{role}: {errors[role]}"
     finally:
         for proc in procs.values():
             if proc.poll() is None:
                 proc.kill()
-    metrics = same_training(assemble(cfg, tmp_path / "nodes"), cfg)
-    assert [r["iteration"] for r in metrics] == list(range(10, 301, 10))
+    results = {role: json.loads((nodes / role / "result.json").read_text()) for role in procs}
+    assert results["rx"]["resumed_from"] == [60] and results["rx"]["iterations_run"] == 60
+    assert results["tx"]["resumed_from"] == results["channel"]["resumed_from"] == [0, 60]
+    assert results["tx"]["iterations_run"] - 120 == 10  # 61 to 70 twice: where training resumed, measured
+    assert 10 <= results["channel"]["iterations_run"] - 120 <= 20  # it may have passed on iteration 71 too
+    assert "rx node: resumed from iteration 60, the newest checkpoint all three nodes hold" in errors["rx"]
+    metrics = same_training(assemble(cfg, nodes), cfg)
+    assert [r["iteration"] for r in metrics] == list(range(10, 121, 10))
     seconds = [r["seconds"] for r in metrics]
     assert seconds == sorted(seconds)

@@ -3,7 +3,9 @@
 Defaults reproduce the setting of Sionna's tutorial "End-to-end Learning with Autoencoders": 64 points
 initialised from Gray-labelled 64-QAM, a 128-128 neural demapper, batches of 128 codewords of 1500 coded
 bits (rate 1/2), AWGN with Eb/N0 drawn from 4 to 8 dB. The model-free schedule is mfcomm's (see README,
-"Bit-wise systems"), not the tutorial's 10 receiver steps per transmitter step.
+"Bit-wise systems"), not the tutorial's 10 receiver steps per transmitter step. Validation is
+:mod:`mfcomm.config`'s: finite, bounded numbers, a memory estimate, and no Python channel that only a config
+file names.
 
 Example
 -------
@@ -15,14 +17,15 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mfcomm import chain
 from mfcomm.bitwise import INITS
-from mfcomm.config import BASELINES, FEEDBACK, METHODS, check, coerce, load_toml
+from mfcomm.config import (BASELINES, FEEDBACK, FLOAT_BYTES, LAYERS_MAX, LOOP_MAX, METHODS, OPTIMIZER_COPIES, SEED_MAX,
+                           TIMEOUT_MAX, WIDTH_MAX, Bound, check, check_bounds, check_memory, check_trusted, coerce,
+                           load_toml, mlp_parameters, names_code)
 from mfcomm.errors import ConfigError
 
 
@@ -90,55 +93,76 @@ class BitwiseConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(BitwiseConfig)}
 
 
+BOUNDS: dict[str, Bound] = {
+    "bits_per_symbol": (1, 12, "[]"), "ebno_db_min": (-100.0, 100.0, "[]"), "ebno_db_max": (-100.0, 100.0, "[]"),
+    "code_rate": (0.0, 1.0, "(]"), "codeword_bits": (1, 2**20, "[]"), "rx_hidden": (1, WIDTH_MAX, "[]"),
+    "iterations": (1, LOOP_MAX, "[]"), "finetune_iterations": (0, LOOP_MAX, "[]"), "batch_size": (1, 2**20, "[]"),
+    "rx_steps": (0, 1000, "[]"), "tx_steps": (1, 1000, "[]"), "sigma2": (0.0, 1.0, "()"),
+    "sigma2_final": (0.0, 1.0, "()"), "feedback_bits": (1, 16, "[]"), "feedback_noise": (0.0, 100.0, "[]"),
+    "rx_lr": (0.0, 10.0, "(]"), "tx_lr": (0.0, 10.0, "(]"), "rx_lr_final": (0.0, 10.0, "(]"),
+    "seed": (0, SEED_MAX, "[]"), "channel_timeout": (0.0, TIMEOUT_MAX, "[]"), "log_every": (1, LOOP_MAX, "[]"),
+    "eval_ebno_db": (-100.0, 100.0, "[]"),
+}
+"""The range of every numeric field of :class:`BitwiseConfig` (of each item, for lists)."""
+LENGTHS = {"rx_hidden": LAYERS_MAX, "eval_ebno_db": 200}
+
+
+def training_bytes(cfg: BitwiseConfig) -> int:
+    """Rough peak memory of a training step: the demapper's weights (with gradients and Adam's moments), and
+    the activations and their gradients of ``batch_size`` codewords of ``symbols`` symbols through it."""
+    sizes = [3, *cfg.rx_hidden, cfg.bits_per_symbol]
+    rows = cfg.batch_size * cfg.symbols
+    per_row = sum(sizes) + sum(cfg.rx_hidden) + 4 * cfg.bits_per_symbol + 8  # layers, ReLUs, bits, BCE, symbols
+    return FLOAT_BYTES * (OPTIMIZER_COPIES * mlp_parameters(sizes) + 2 * rows * per_row)
+
+
 def validate(cfg: BitwiseConfig) -> BitwiseConfig:
-    """Check ranges and combinations; return ``cfg`` or raise a one-line ConfigError."""
+    """Check ranges and combinations; return ``cfg`` (unchanged) or raise a one-line ConfigError."""
+    check_bounds(cfg, BOUNDS, LENGTHS)
     check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
-    check(1 <= cfg.bits_per_symbol <= 12, f"bits_per_symbol must be 1 to 12, not {cfg.bits_per_symbol}")
     check(cfg.init in INITS, f"init must be one of {', '.join(INITS)}, not {cfg.init!r}")
     check(cfg.init != "qam" or cfg.bits_per_symbol % 2 == 0 or cfg.bits_per_symbol == 1,
           f"init qam needs an even bits_per_symbol, not {cfg.bits_per_symbol} (use init random)")
-    for name in ("ebno_db_min", "ebno_db_max"):
-        check(math.isfinite(getattr(cfg, name)), f"{name} must be a finite number")
     check(cfg.ebno_db_min <= cfg.ebno_db_max, "ebno_db_min must not exceed ebno_db_max")
-    check(0 < cfg.code_rate <= 1, f"code_rate must lie in (0, 1], not {cfg.code_rate}")
-    check(cfg.codeword_bits >= cfg.bits_per_symbol and cfg.codeword_bits % cfg.bits_per_symbol == 0,
+    check(cfg.codeword_bits % cfg.bits_per_symbol == 0,
           f"codeword_bits must be a positive multiple of bits_per_symbol ({cfg.bits_per_symbol}), "
           f"not {cfg.codeword_bits}")
-    check(all(w >= 1 for w in cfg.rx_hidden), "rx_hidden widths must be positive")
-    check(cfg.iterations >= 1 and cfg.finetune_iterations >= 0, "iterations must be >= 1, finetune_iterations >= 0")
-    check(cfg.batch_size >= 1, f"batch_size must be at least 1, not {cfg.batch_size}")
-    check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
     check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
-    check(math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1, f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
-    check(cfg.sigma2_final is None or 0 < cfg.sigma2_final < 1, f"sigma2_final must lie in (0, 1)")
     check(cfg.loss_baseline in BASELINES and cfg.loss_baseline != "message",
           "loss_baseline must be none, batch or running (one perturbation per symbol)")
     check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
-    check(1 <= cfg.feedback_bits <= 16, f"feedback_bits must be 1 to 16, not {cfg.feedback_bits}")
-    check(cfg.feedback_noise >= 0, "feedback_noise must be >= 0")
-    for name in ("rx_lr", "tx_lr"):
-        check(math.isfinite(getattr(cfg, name)) and getattr(cfg, name) > 0, f"{name} must be positive")
-    check(cfg.rx_lr_final is None or (math.isfinite(cfg.rx_lr_final) and cfg.rx_lr_final > 0),
-          "rx_lr_final must be positive")
-    check(cfg.log_every >= 1, "log_every must be at least 1")
-    check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"), f"device must be cpu or cuda, not {cfg.device!r}")
-    check(all(math.isfinite(e) for e in cfg.eval_ebno_db), "eval_ebno_db must be finite numbers")
+    check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
+          f"device must be cpu or cuda, not {cfg.device!r}")
     if cfg.channel != "awgn":
         check(cfg.ebno_db_min == cfg.ebno_db_max,
               f"channel {cfg.channel!r} trains at one Eb/N0: set ebno_db_min = ebno_db_max")
         check(cfg.method == "model-free" or chain.is_chain(cfg.channel),
               f"channel {cfg.channel} is a black box with no gradient: use --method model-free")
-        if ":" in cfg.channel and not chain.is_chain(cfg.channel):
-            path, func = cfg.channel.rsplit(":", 1)
-            cfg.channel = f"{Path(path).expanduser().resolve()}:{func}"
+    check_memory(training_bytes(cfg), cfg.device,
+                 f"training {2**cfg.bits_per_symbol} points with batch_size {cfg.batch_size} codewords of "
+                 f"{cfg.codeword_bits} bits and rx_hidden {cfg.rx_hidden}",
+                 "use a smaller batch_size or codeword_bits, or narrower hidden layers")
     return cfg
 
 
-def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> BitwiseConfig:
-    """Defaults, then ``file``, then ``overrides`` (None values ignored); validated."""
+def normalize(cfg: BitwiseConfig) -> BitwiseConfig:
+    """A copy of ``cfg`` whose user channel ``PATH.py:FUNC`` has an absolute path (reproducible from any directory)."""
+    if not names_code(cfg.channel):
+        return cfg
+    path, func = cfg.channel.rsplit(":", 1)
+    return dataclasses.replace(cfg, channel=f"{Path(path).expanduser().resolve()}:{func}")
+
+
+def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None,
+            trust: bool = False) -> BitwiseConfig:
+    """Defaults, then ``file``, then ``overrides`` (None values ignored); normalised and validated. A ``file``
+    whose channel is Python code is refused unless ``overrides`` name the channel or ``trust``
+    (:func:`mfcomm.config.check_trusted`)."""
     values: dict[str, Any] = load_toml(file, FIELDS) if file else {}
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    check_trusted(file, values, overrides, trust)
+    values.update(overrides)
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}")
-    return validate(BitwiseConfig(**{k: coerce(k, v, FIELDS) for k, v in values.items()}))
+    return validate(normalize(BitwiseConfig(**{k: coerce(k, v, FIELDS) for k, v in values.items()})))

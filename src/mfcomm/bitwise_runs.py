@@ -113,10 +113,10 @@ def save(run: BitwiseRun, out: str | Path) -> Path:
     return publish(out, write)
 
 
-def load(run_dir: str | Path) -> BitwiseRun:
-    """Read a saved bit-wise run: its config and weights."""
+def load(run_dir: str | Path, trust: bool = False) -> BitwiseRun:
+    """Read a saved bit-wise run: its config and weights (``trust``: even if the config names a Python file)."""
     run_dir = finished_run_dir(run_dir, "bit-wise run")
-    cfg = bitwise_config.resolve(run_dir / "config.toml")
+    cfg = bitwise_config.resolve(run_dir / "config.toml", trust=trust)
     const, demapper = build(cfg)
     load_modules(run_dir / WEIGHTS, {"const": const, "demapper": demapper}, device_of(cfg))
     return BitwiseRun(cfg, const, demapper)

@@ -159,5 +159,8 @@ def build(spec: str, n0: float | None, generator: torch.Generator | None = None,
             stages.append(NOISE_STAGES[name](n0, generator))
         else:
             timed = {"timeout": timeout} if "timeout" in inspect.signature(STAGES[name]).parameters else {}
-            stages.append(STAGES[name](**values, **timed, generator=generator))
+            try:
+                stages.append(STAGES[name](**values, **timed, generator=generator))
+            except (ArithmeticError, ValueError) as err:  # a value the stage's own checks let through
+                raise ChannelError(f"channel stage {name}: cannot be built with {values} ({err})") from None
     return Chain(stages)

@@ -91,9 +91,14 @@ class RayleighBlockFading:
 class BlackBox:
     """A user's channel: a Python function on complex64 NumPy arrays of shape (batch, n), sampled only.
 
-    Every call's output is checked (type, dtype, shape, finite values); a bad one, an exception, or no
-    answer within ``timeout`` seconds (None: wait forever) raises a :class:`ChannelError` naming the
-    channel and the problem. Not differentiable.
+    The function gets its own copy of the symbols, so one that adds its noise in place (``x += w``)
+    cannot change the perturbed symbols the estimator reads afterwards. Every call's output is checked
+    (type, dtype, shape, finite values) and copied (views, strided and Fortran-ordered arrays are
+    accepted); a bad one, an exception (``SystemExit`` included), or no answer within ``timeout`` seconds
+    (None: wait forever) raises a :class:`ChannelError` naming the channel and the problem. With a
+    ``timeout`` the function runs in a worker thread, where a ``KeyboardInterrupt`` it raises is its
+    failure too; without one it runs in the caller's thread, where a ``KeyboardInterrupt`` cannot be told
+    from the user's Ctrl-C and is left to interrupt the program. Not differentiable.
     """
 
     differentiable = False
@@ -105,15 +110,28 @@ class BlackBox:
         self.worker = _Worker() if timeout else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy()
-        try:
-            y = self.worker.call(self.func, x_np, self.timeout) if self.worker else self.func(x_np)
-        except TimeoutError:
-            self.worker = _Worker()  # the hung call keeps its thread; later calls get a fresh one
-            raise ChannelError(f"channel {self.name} did not answer within {self.timeout:g} s") from None
-        except Exception as err:  # a user's function may raise anything; report it in one line
-            raise ChannelError(f"channel {self.name} raised {type(err).__name__}: {err}") from None
+        x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy().copy()  # the channel's own: it may write to it
+        if self.worker:
+            try:
+                ok, y = self.worker.call(self.func, x_np, self.timeout)
+            except TimeoutError:
+                self.worker = _Worker()  # the hung call keeps its thread; later calls get a fresh one
+                raise ChannelError(f"channel {self.name} did not answer within {self.timeout:g} s") from None
+        else:
+            ok, y = _outcome(self.func, x_np, (Exception, SystemExit))
+        if not ok:  # a user's function may raise anything; report it in one line
+            raise ChannelError(f"channel {self.name} raised {type(y).__name__}" + (f": {y}" if str(y) else ""))
         return torch.from_numpy(check_output(self.name, x_np, y)).to(x.device)
+
+
+def _outcome(func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray,
+             catch: type[BaseException] | tuple[type[BaseException], ...]) -> tuple[bool, object]:
+    """``(True, func(arg))``, or ``(False, error)`` if ``func`` raised one of ``catch``: a channel's
+    ``SystemExit`` is its failure, not a request to end mfcomm."""
+    try:
+        return True, func(arg)
+    except catch as err:
+        return False, err
 
 
 class _Worker:
@@ -128,24 +146,25 @@ class _Worker:
     def _serve(self) -> None:
         while True:
             func, arg = self.requests.get()
-            try:
-                self.results.put((True, func(arg)))
-            except Exception as err:
-                self.results.put((False, err))
+            # anything the function raises goes back to the caller: a SystemExit left to end this
+            # thread would leave the caller waiting out its whole time-out
+            self.results.put(_outcome(func, arg, BaseException))
 
-    def call(self, func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray, timeout: float) -> object:
+    def call(self, func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray,
+             timeout: float) -> tuple[bool, object]:
+        """``func(arg)``'s outcome as :func:`_outcome` gives it; TimeoutError after ``timeout`` seconds."""
         self.requests.put((func, arg))
         try:
-            ok, value = self.results.get(timeout=timeout)
+            return self.results.get(timeout=timeout)
         except queue.Empty:
             raise TimeoutError from None
-        if not ok:
-            raise value
-        return value
 
 
 def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
-    """Return ``y`` if it keeps the channel contract for input ``x``, else raise a ChannelError."""
+    """A C-ordered copy of ``y`` if it keeps the channel contract for input ``x``, else a ChannelError.
+
+    The copy makes any layout acceptable (a reversed view, a strided or Fortran-ordered array, a read-only
+    one) and keeps the channel from changing, later, an output that training already holds."""
     if not isinstance(y, np.ndarray):
         raise ChannelError(f"channel {name} returned {type(y).__name__}, expected a NumPy array")
     if y.dtype != np.complex64:
@@ -154,11 +173,12 @@ def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
         raise ChannelError(f"channel {name} returned shape {y.shape}, expected {x.shape}")
     if not np.isfinite(y).all():
         raise ChannelError(f"channel {name} returned non-finite values (NaN or inf)")
-    return y
+    return np.array(y, order="C")
 
 
 def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Import ``FUNC`` from ``PATH.py`` given ``PATH.py:FUNC``."""
+    """Import ``FUNC`` from ``PATH.py`` given ``PATH.py:FUNC``; a module that raises or calls ``sys.exit``
+    while it is imported gives a ChannelError (mfcomm must not end silently, with status 0)."""
     path_text, _, func_name = spec.rpartition(":")
     path = Path(path_text)
     if not path_text.endswith(".py") or not func_name:
@@ -169,7 +189,7 @@ def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise ChannelError(f"channel {spec}: importing {path} raised {type(err).__name__}: {err}") from None
     func = getattr(module, func_name, None)
     if not callable(func):

@@ -1,4 +1,4 @@
-"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck``, ``node``, ``bitwise`` (see README.md,
+"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck``, ``node``, ``bitwise``, ``sweep`` (see README.md,
 "Command line").
 
 Every user error ends in one line on stderr and a non-zero exit status, never a traceback.
@@ -7,12 +7,21 @@ Every user error ends in one line on stderr and a non-zero exit status, never a 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
+import signal
 import sys
 import time
+import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mfcomm import cli_bitwise
-from mfcomm.errors import MfcommError
+from mfcomm import cli_bitwise, cli_sweep
+from mfcomm.errors import ConfigError, MfcommError
+
+if TYPE_CHECKING:
+    from mfcomm.config import Config
+    from mfcomm.tensorboard_log import TensorBoardLog
 
 EXIT_USAGE = 2
 
@@ -22,17 +31,24 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train over a built-in channel, an impairment chain such as "
                        "'rapp(p=2,sat=1.2) | awgn | adc(bits=3)', or a black box PATH.py:FUNC.")
     _training_options(p)
-    p.add_argument("--out", help="output directory (default runs/<timestamp>)")
+    p.add_argument("--out", help="output directory (default runs/<timestamp>); an existing run there is refused")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (all its files)")
+    p.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its checkpoint, with "
+                   "the configuration it was started with")
     p.add_argument("--no-keep-best", dest="keep_best", action="store_false", default=None,
                    help="return the trained system even when the classical one measures better")
     p.add_argument("--no-baseline", dest="compare_baseline", action="store_false", default=None,
                    help="do not measure the same-rate classical system on the same channel after training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files into "
+                   "OUT/tensorboard: losses, SER, sigma2, channel uses, and the constellation every 500 iterations")
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
     """The configuration options of ``train``, shared with ``node``."""
     p.add_argument("--config", help="TOML file of configuration values (options below override it)")
+    p.add_argument("--trust-config", action="store_true", help="run the Python channel (PATH.py:FUNC) that the "
+                   "--config file names; without it, such a channel must be given with --channel")
     p.add_argument("--method", choices=["model-free", "model-based"])
     p.add_argument("--recipe", choices=["default", "paper"], help="default: the best measured recipe; paper: the "
                    "paper's Algorithm 1 as published (options given explicitly override either)")
@@ -93,6 +109,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     snr.add_argument("--snr-db", help="Es/N0 sweep A:B:STEP in dB (default: training point -10 to +6 dB)")
     snr.add_argument("--ebno-db", help="Eb/N0 sweep A:B:STEP in dB")
     p.add_argument("--channel", help="evaluate on this channel instead of the training one")
+    p.add_argument("--trust-config", action="store_true", help="run the Python channel (PATH.py:FUNC) that "
+                   "DIR/config.toml names; without it, such a channel must be given with --channel")
     p.add_argument("--target-errors", type=int, default=1000, help="errors to collect per point (default 1000)")
     p.add_argument("--max-messages", type=int, default=10_000_000, help="message cap per point (default 1e7)")
     p.add_argument("--quiet", action="store_true")
@@ -145,22 +163,26 @@ def _node_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--peer-timeout", type=float, default=30.0, help="seconds of silence from the peers before "
                    "stopping with an error (default 30)")
     g.add_argument("--max-message-mb", type=float, default=64.0, help="largest message accepted (default 64 MiB)")
+    g.add_argument("--key", metavar="FILE", help="the secret the three nodes share, in a file only its owner can "
+                   "read (default: $MFCOMM_NODE_KEY); 'all' makes a fresh one for each run")
     p.add_argument("--out", help="with 'all': the run directory, as mfcomm train writes it (default runs/<timestamp>)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def cmd_node(args: argparse.Namespace) -> int:
     from mfcomm import config
-    from mfcomm.errors import ConfigError
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
 
-    cfg = config.resolve(args.config, {k: v for k, v in vars(args).items() if k in config.FIELDS})
+    cfg = config.resolve(args.config, {k: v for k, v in vars(args).items() if k in config.FIELDS},
+                         trust=args.trust_config)
     if cfg.candidates > 1 or cfg.stop_early:
         raise ConfigError("the nodes train one system to the iteration cap: --candidates and --stop-early are for "
                           "mfcomm train")
+    config.check_number("--peer-timeout", args.peer_timeout, 0.0, config.TIMEOUT_MAX, "(]")
+    config.check_number("--max-message-mb", args.max_message_mb, 4096 / 2**20, 4096.0)
     options = NodeOptions(args.tx_addr, args.channel_addr, args.rx_addr, args.bind, args.peer_timeout,
-                          int(args.max_message_mb * 2**20)).validate()
+                          int(args.max_message_mb * 2**20), key_file=args.key).validate()
     if args.role == "all":
         from mfcomm.nodes import launcher
 
@@ -179,7 +201,6 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 
 def _floats(text: str, name: str) -> list[float]:
-    from mfcomm.errors import ConfigError
 
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
@@ -192,16 +213,19 @@ def _floats(text: str, name: str) -> list[float]:
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     from mfcomm import config, gradcheck
-    from mfcomm.errors import ConfigError
 
     cfg = config.resolve(args.config, {k: getattr(args, k) for k in
                                        ("channel", "messages", "channel_uses", "snr_db", "seed")})
     sigma2s = _floats(args.sigma2, "--sigma2")
-    sizes = [int(v) for v in _floats(args.batch_sizes, "--batch-sizes")]
-    if not all(0 < s < 1 for s in sigma2s):
-        raise ConfigError("--sigma2 values must lie in (0, 1)")
-    if min(sizes) < 8 or args.trials < 10 or args.pretrain_iterations < 0 or not 0 < args.target_cosine < 1:
-        raise ConfigError("need batch sizes >= 8, --trials >= 10, --pretrain-iterations >= 0, 0 < --target-cosine < 1")
+    sizes = _floats(args.batch_sizes, "--batch-sizes")
+    for value in sigma2s:
+        config.check_number("--sigma2 value", value, 0.0, 1.0, "()")
+    for value in sizes:
+        config.check_number("--batch-sizes value", value, 8, 2**20)
+    config.check_number("--trials", args.trials, 10, 10**6)
+    config.check_number("--pretrain-iterations", args.pretrain_iterations, 0, 10**6)
+    config.check_number("--target-cosine", args.target_cosine, 0.0, 1.0, "()")
+    sizes = [int(v) for v in sizes]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     out = Path(args.out)
     rows = gradcheck.run_gradcheck(cfg, out, sigma2s, sizes, variants, args.trials, args.pretrain_iterations,
@@ -214,28 +238,89 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from mfcomm import config, runs
+TRAIN_KEYS = ["method", "channel", "messages", "channel_uses", "snr_db", "ebno_db", "signalling", "normalization",
+              "iterations", "finetune_iterations", "batch_size", "sigma2", "rx_steps", "tx_steps", "rx_lr", "tx_lr",
+              "equalizer", "seed", "device", "sigma2_final", "tx_batch_size", "perturbations", "antithetic",
+              "loss_baseline", "feedback", "feedback_bits", "feedback_noise", "rx_on_tx_batch", "channel_timeout",
+              "checkpoint_every", "init", "lr_schedule", "lr_final_ratio", "patience", "compare_baseline", "recipe",
+              "candidates", "candidate_iterations", "keep_best", "stop_early", "tx_warmup"]
 
-    keys = ["method", "channel", "messages", "channel_uses", "snr_db", "ebno_db", "signalling",
-            "normalization", "iterations", "finetune_iterations", "batch_size", "sigma2", "rx_steps",
-            "tx_steps", "rx_lr", "tx_lr", "equalizer", "seed", "device", "sigma2_final", "tx_batch_size",
-            "perturbations", "antithetic", "loss_baseline", "feedback", "feedback_bits", "feedback_noise", "rx_on_tx_batch",
-            "channel_timeout", "checkpoint_every", "init", "lr_schedule", "lr_final_ratio",
-            "patience", "compare_baseline", "recipe", "candidates", "candidate_iterations",
-            "keep_best", "stop_early", "tx_warmup"]
-    cfg = config.resolve(args.config, {k: getattr(args, k) for k in keys})
-    out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
-    checkpoint = out / "checkpoint.safetensors"
-    run = runs.train(cfg, quiet=args.quiet, checkpoint=checkpoint)
-    runs.save(run, out)
-    checkpoint.unlink(missing_ok=True)  # the final weights supersede it
+
+def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
+    """The configuration and run directory of ``mfcomm train``: from the options, or (``--resume DIR``) from
+    DIR's checkpoint, which fixes the configuration."""
+    from mfcomm import checkpointing, config, run_directory
+
+    if not args.resume:
+        cfg = config.resolve(args.config, {k: getattr(args, k) for k in TRAIN_KEYS}, trust=args.trust_config)
+        return cfg, Path(args.out) if args.out else run_directory.default_out()
+    given = [f"--{k.replace('_', '-')}" for k in ["config", "out", *TRAIN_KEYS] if getattr(args, k) is not None]
+    if given or args.overwrite:
+        drop = " ".join(given) or "--overwrite"
+        raise ConfigError(f"--resume continues a run as its checkpoint configured it: drop {drop}")
+    out = Path(args.resume)
+    state = checkpointing.read(out / run_directory.CHECKPOINT)
+    values = tomllib.loads(state["config"])
+    config.check_trusted(out / run_directory.CHECKPOINT, values, {}, args.trust_config)
+    return config.resolve(overrides=values), out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mfcomm import run_directory, runs
+    from mfcomm.errors import Interrupted
+
+    cfg, out = _train_setup(args)
+    created = not out.exists()
+    run_directory.prepare(out, args.overwrite, bool(args.resume), runs.bytes_needed(cfg))
+    checkpoint = out / run_directory.CHECKPOINT
+    tensorboard = _tensorboard_log(args, out)
+    total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+    try:
+        with tensorboard or contextlib.nullcontext():
+            run = runs.train(cfg, quiet=args.quiet, checkpoint=checkpoint, resume=bool(args.resume),
+                             on_log=tensorboard)
+        keep = {run_directory.TENSORBOARD} if tensorboard else set()
+        runs.save(run, out, replace=True, keep=keep)  # the final weights supersede the checkpoint
+    except Interrupted as stop:
+        _drop_unresumable_logs(tensorboard, checkpoint)
+        where = f"interrupted ({stop.signal_name}) at iteration {stop.iteration} of {total}"
+        resume = f"mfcomm train --resume {out}" + (" --trust-config" if cfg.is_user_channel else "")
+        hint = f"resume with: {resume}" if stop.saved else "nothing to resume (no checkpoint yet)"
+        print(f"mfcomm train: {where}; {hint}", file=sys.stderr)
+        return 128 + signal.Signals[stop.signal_name].value
+    except BaseException as err:
+        if checkpoint.exists() and isinstance(err, KeyboardInterrupt):
+            print(f"mfcomm train: interrupted; resume with: mfcomm train --resume {out}", file=sys.stderr)
+            return 130
+        _drop_unresumable_logs(tensorboard, checkpoint)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed run leaves no empty directory behind
+        raise
     s = run.summary()
     lo, hi = s["ser_ci"]
     print(f"{cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{lo:.2e}, {hi:.2e}] over {s['eval_messages']} "
           f"messages; {s['channel_uses_spent']} channel uses, {s['train_seconds']:.1f} s; wrote {out}")
     _print_baseline(s)
     return 0
+
+
+def _tensorboard_log(args: argparse.Namespace, out: Path) -> TensorBoardLog | None:
+    """``--tensorboard``: a log into OUT/tensorboard, emptied first unless the run resumes (then a resumed run's
+    curves go on where its checkpoint left them, see :class:`~mfcomm.tensorboard_log.TensorBoardLog`)."""
+    if not args.tensorboard:
+        return None
+    from mfcomm.run_directory import TENSORBOARD
+    from mfcomm.tensorboard_log import TensorBoardLog
+
+    if not args.resume:
+        shutil.rmtree(out / TENSORBOARD, ignore_errors=True)  # an overwritten run's curves never mix with these
+    return TensorBoardLog(out / TENSORBOARD)
+
+
+def _drop_unresumable_logs(tensorboard: TensorBoardLog | None, checkpoint: Path) -> None:
+    """A run that failed with no checkpoint to resume from leaves no TensorBoard logs either."""
+    if tensorboard and not checkpoint.exists():
+        shutil.rmtree(tensorboard.directory, ignore_errors=True)
 
 
 def _print_baseline(s: dict) -> None:
@@ -258,13 +343,12 @@ def _print_baseline(s: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mfcomm import chain, runs, sweep
+    from mfcomm import chain, config, runs, sweep
     from mfcomm.conventions import ebno_db_to_snr_db
-    from mfcomm.errors import ConfigError
 
-    if args.target_errors < 1 or args.max_messages < 1:
-        raise ConfigError("--target-errors and --max-messages must be positive")
-    run = runs.load(args.dir)
+    config.check_number("--target-errors", args.target_errors, 1, 10**9)
+    config.check_number("--max-messages", args.max_messages, 1, 10**12)
+    run = runs.load(args.dir, trust=args.trust_config or args.channel is not None)  # --channel: the run's is unused
     channel = args.channel or run.cfg.channel
     if args.snr_db:
         snrs = sweep.parse_range(args.snr_db)
@@ -292,8 +376,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line too (the usage itself is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mfcomm", description="Model-free end-to-end learning of "
+    parser = _Parser(prog="mfcomm", description="Model-free end-to-end learning of "
                                      "communication systems (Ait Aoudia & Hoydis, JSAC 2019).")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
@@ -302,9 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     _gradcheck_parser(sub)
     _node_parser(sub)
     cli_bitwise.add_parser(sub)
+    cli_sweep.add_parser(sub)
     args = parser.parse_args(argv)
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "demo": cmd_demo, "gradcheck": cmd_gradcheck,
-                "node": cmd_node, "bitwise": cli_bitwise.run}
+                "node": cmd_node, "bitwise": cli_bitwise.run, "sweep": cli_sweep.run}
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return commands[args.command](args)
     except MfcommError as err:
@@ -313,6 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mfcomm {args.command}: interrupted; nothing written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    """SIGTERM ends a command as Ctrl-C does: cleanly, with a line saying so (training checkpoints first)."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     t = bsub.add_parser("train", help="train a bit-wise system; writes DIR with weights, constellation.csv, figures")
     t.add_argument("--config", help="TOML file of configuration values (options below override it)")
+    t.add_argument("--trust-config", action="store_true", help="run the Python channel (PATH.py:FUNC) that the "
+                   "--config file names; without it, such a channel must be given with --channel")
     t.add_argument("--method", choices=["model-free", "model-based"])
     t.add_argument("--channel", help="awgn (default, trained over the Eb/N0 range), an impairment chain or "
                    "PATH.py:FUNC (at one Eb/N0: --ebno-db X)")
@@ -52,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--ebno-db", default="4:8:0.5", help="Eb/N0 sweep A:B:STEP in dB (default 4:8:0.5)")
     e.add_argument("--target-block-errors", type=int, default=100, help="block errors per point (default 100)")
     e.add_argument("--max-blocks", type=int, default=20000, help="codeword cap per point (default 20000)")
+    e.add_argument("--trust-config", action="store_true", help="run the Python channel (PATH.py:FUNC) that the "
+                   "run's config.toml names; without it, such a run is refused")
     e.add_argument("--quiet", action="store_true")
 
     x = bsub.add_parser("export", help="the learned constellation as CSV, and how to load it into Sionna")
@@ -78,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in keys}
     if args.ebno_db:
         overrides["ebno_db_min"], overrides["ebno_db_max"] = _ebno_range(args.ebno_db)
-    cfg = bitwise_config.resolve(args.config, overrides)
+    cfg = bitwise_config.resolve(args.config, overrides, trust=args.trust_config)
     out = Path(args.out or f"runs/bitwise-{time.strftime('%Y%m%d-%H%M%S')}")
     run = bitwise_runs.train(cfg, quiet=args.quiet)
     bitwise_runs.save(run, out)
@@ -90,10 +94,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mfcomm import bitwise_runs, coded_sweep, sweep
+    from mfcomm.config import check_number
 
-    if args.target_block_errors < 1 or args.max_blocks < 1:
-        raise ConfigError("--target-block-errors and --max-blocks must be positive")
-    run = bitwise_runs.load(args.dir)
+    check_number("--target-block-errors", args.target_block_errors, 1, 10**6)
+    check_number("--max-blocks", args.max_blocks, 1, 10**9)
+    run = bitwise_runs.load(args.dir, trust=args.trust_config)
     grid = sweep.parse_range(args.ebno_db)
     curves = coded_sweep.coded_sweep(run, Path(args.dir), grid, args.target_block_errors, args.max_blocks,
                                      quiet=args.quiet)
@@ -111,7 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from mfcomm import bitwise_runs, export
 
-    run = bitwise_runs.load(args.dir)
+    run = bitwise_runs.load(args.dir, trust=True)  # export reads weights only: the channel is never built
     points = run.const.points().detach().cpu().numpy()
     path = Path(args.csv) if args.csv else Path(args.dir) / "constellation.csv"
     export.write_constellation_csv(points, path)

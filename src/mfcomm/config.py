@@ -2,7 +2,10 @@
 
 A config is built once (defaults, then a TOML file, then command-line overrides), validated once by
 :func:`validate`, and passed down. ``config.toml`` in a run directory holds every field, so
-``mfcomm train --config DIR/config.toml`` reproduces the run.
+``mfcomm train --config DIR/config.toml`` reproduces the run. Every numeric field has a finite range
+(:data:`BOUNDS`), and a batch and networks that cannot fit in memory are refused with the estimate. A config
+file whose channel is Python code (``PATH.py:FUNC``) is refused unless the command line names that channel
+too or passes ``--trust-config``: a run directory may come from someone else.
 
 Example
 -------
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,8 +154,9 @@ class Config:
     channel_timeout: float = 60.0
     """Seconds a user's black-box channel may take for one call before training stops (0: no limit)."""
     checkpoint_every: int = 500
-    """Iterations between checkpoints (``checkpoint.safetensors`` in the run directory, kept if training
-    stops on an error); 0: none. A multiple of ``log_every``."""
+    """Iterations between checkpoints (``checkpoint.pt`` in the run directory: the whole training state, kept if
+    training stops on an error or a signal, and resumed with ``mfcomm train --resume``); 0: none. A multiple
+    of ``log_every``."""
 
     # --- evaluation after training ----------------------------------------------------------------
     eval_messages: int = 100_000
@@ -280,8 +285,9 @@ def coerce(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = 
             if not isinstance(value, str):
                 raise TypeError
             return value
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}: cannot use {value!r} (expected {kind})") from None
+    except (TypeError, ValueError, OverflowError):
+        text = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise ConfigError(f"{name}: cannot use {text} (expected {kind})") from None
     return default
 
 
@@ -296,86 +302,230 @@ def check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# --- bounds: every numeric option is finite and within a sane range -------------------------------------------
+
+LOOP_MAX = 10**9
+"""Cap on iteration counts and intervals: far beyond any useful run, well within every counter."""
+SEED_MAX = 2**63 - 1
+"""Largest seed every generator takes (torch's are 64-bit; :mod:`mfcomm.nodes.streams` derives from it)."""
+WIDTH_MAX, LAYERS_MAX = 65536, 16
+"""Widest hidden layer and most hidden layers of a network."""
+TIMEOUT_MAX = 86400.0
+"""Longest time-out in seconds (a day); ``inf`` is refused: 0 means no limit where a limit may be lifted."""
+
+Bound = tuple[float, float, str]
+"""``(low, high, interval)``: ``interval`` is ``"[]"`` (both ends allowed), ``"(]"``, ``"[)"`` or ``"()"``."""
+
+BOUNDS: dict[str, Bound] = {
+    "messages": (2, 65536, "[]"), "channel_uses": (1, 1024, "[]"),
+    "snr_db": (-100.0, 100.0, "[]"), "ebno_db": (-100.0, 100.0, "[]"),
+    "tx_hidden": (1, WIDTH_MAX, "[]"), "rx_hidden": (1, WIDTH_MAX, "[]"),
+    "iterations": (1, LOOP_MAX, "[]"), "seed": (0, SEED_MAX, "[]"), "batch_size": (1, 2**24, "[]"),
+    "lr_final_ratio": (0.0, 1.0, "(]"), "tx_warmup": (0, LOOP_MAX, "[]"), "candidates": (1, 64, "[]"),
+    "candidate_iterations": (1, LOOP_MAX, "[]"), "selection_messages": (1024, LOOP_MAX, "[]"),
+    "patience": (0, LOOP_MAX, "[]"), "rx_lr": (0.0, 10.0, "(]"), "tx_lr": (0.0, 10.0, "(]"),
+    "sigma2": (0.0, 1.0, "()"), "sigma2_final": (0.0, 1.0, "()"), "tx_batch_size": (2, 2**24, "[]"),
+    "perturbations": (1, 1024, "[]"), "feedback_bits": (1, 16, "[]"), "feedback_noise": (0.0, 100.0, "[]"),
+    "rx_steps": (0, 1000, "[]"), "tx_steps": (1, 1000, "[]"), "finetune_iterations": (0, LOOP_MAX, "[]"),
+    "log_every": (1, LOOP_MAX, "[]"), "ser_every": (0, LOOP_MAX, "[]"), "ser_messages": (1024, LOOP_MAX, "[]"),
+    "channel_timeout": (0.0, TIMEOUT_MAX, "[]"), "checkpoint_every": (0, LOOP_MAX, "[]"),
+    "eval_messages": (100_000, 10**12, "[]"), "eval_target_errors": (1, LOOP_MAX, "[]"),
+    "eval_max_messages": (100_000, 10**12, "[]"),
+}
+"""The range of every numeric field of :class:`Config` (of each item, for lists); None is always allowed."""
+LENGTHS = {"tx_hidden": LAYERS_MAX, "rx_hidden": LAYERS_MAX}
+"""Most items of the list fields."""
+
+
+def _number_text(value: Any) -> str:
+    """A number as the user would write it; a long one (a 400-digit integer) cut short."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
+
+
+def check_number(name: str, value: Any, low: float, high: float, interval: str = "[]") -> None:
+    """Raise a one-line ConfigError unless ``value`` is a finite number between ``low`` and ``high``
+    (``interval``: ``"[]"`` both ends allowed, ``"(]"``, ``"[)"``, ``"()"``). For options checked outside a
+    config too (node and evaluation options): ``check_number("--peer-timeout", 30.0, 0, 86400, "(]")``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    finite = number and (isinstance(value, int) or math.isfinite(value))  # a huge int does not fit a float
+    inside = finite and (value > low if interval[0] == "(" else value >= low) and (
+        value < high if interval[1] == ")" else value <= high)
+    if not inside:
+        span = f"{interval[0]}{_number_text(low)}, {_number_text(high)}{interval[1]}"
+        raise ConfigError(f"{name} must be a finite number in {span}, not {_number_text(value)}")
+
+
+def check_bounds(cfg: Any, bounds: dict[str, Bound], lengths: dict[str, int]) -> None:
+    """Every field named in ``bounds`` (each item of a list field, whose length ``lengths`` caps) in range."""
+    for name, (low, high, interval) in bounds.items():
+        value = getattr(cfg, name)
+        if isinstance(value, list):
+            check(len(value) <= lengths[name], f"{name} has {len(value)} items; at most {lengths[name]}")
+            for item in value:
+                check_number(f"{name} item", item, low, high, interval)
+        elif value is not None:
+            check_number(name, value, low, high, interval)
+
+
+# --- memory: refuse a batch and networks that cannot fit ----------------------------------------------------------
+
+FLOAT_BYTES = 4
+OPTIMIZER_COPIES = 4
+"""Copies of each weight during training: the weight, its gradient and Adam's two moments."""
+
+
+def mlp_parameters(sizes: list[int]) -> int:
+    """Weights and biases of dense layers of the given widths."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def available_bytes(device: str) -> int | None:
+    """Memory free for ``device``: CUDA's free memory (:func:`torch.cuda.mem_get_info`), else the machine's
+    available memory (psutil, where installed) or physical memory; None where it cannot be told."""
+    if device.startswith("cuda"):
+        import torch
+
+        try:
+            return torch.cuda.mem_get_info(torch.device(device))[0] if torch.cuda.is_available() else None
+        except (RuntimeError, AssertionError, ValueError):  # no such device: reported where it is used
+            return None
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(needed: int, device: str, what: str, remedy: str) -> None:
+    """A one-line ConfigError when the estimate ``needed`` (bytes) exceeds the memory ``device`` has free."""
+    available = available_bytes(device)
+    if available is not None and needed > available:
+        raise ConfigError(f"{what} needs about {needed / 2**30:.3g} GiB of memory, more than the "
+                          f"{available / 2**30:.3g} GiB available on {device}: {remedy}")
+
+
+def training_bytes(cfg: Config) -> int:
+    """Rough peak memory of training: weights (with gradients and Adam's moments), the codebook's activations,
+    and the activations and their gradients of the largest batch through the receiver (a receiver step's
+    ``batch_size`` messages, a transmitter step's ``tx_batch * perturbations`` transmissions, or an
+    evaluation batch), with the logits over the M messages."""
+    from mfcomm.evaluation import EVAL_BATCH
+
+    dims = cfg.channel_uses if cfg.signalling == "real" else 2 * cfg.channel_uses
+    rx_sizes = [2 * dims if cfg.use_equalizer else dims, *cfg.rx_hidden, cfg.messages]
+    estimator = mlp_parameters([dims, cfg.rx_hidden[0] if cfg.rx_hidden else 2 * dims, 2]) if cfg.use_equalizer else 0
+    tx_sizes = [*cfg.tx_hidden, dims]
+    weights = cfg.messages * tx_sizes[0] + mlp_parameters(tx_sizes) + mlp_parameters(rx_sizes) + estimator
+    codebook = cfg.messages * (2 * sum(tx_sizes) + dims)
+    rows = max(cfg.batch_size, cfg.tx_batch * cfg.perturbations, EVAL_BATCH)
+    per_row = sum(rx_sizes) + sum(cfg.rx_hidden) + 2 * cfg.messages  # layer outputs, ReLUs, softmax
+    return FLOAT_BYTES * (OPTIMIZER_COPIES * weights + 2 * codebook + 2 * rows * per_row)
+
+
+# --- code named by a config file ----------------------------------------------------------------------------------
+
+def names_code(spec: Any) -> bool:
+    """Whether the channel ``spec`` is a user's black box ``PATH.py:FUNC``: a Python file that
+    :func:`mfcomm.channels.make_channel` imports and runs (every spec with ``:`` that is not a chain)."""
+    return isinstance(spec, str) and ":" in spec and not chain.is_chain(spec)
+
+
+def check_trusted(file: str | Path, file_values: dict[str, Any], overrides: dict[str, Any], trust: bool) -> None:
+    """Refuse a config file whose ``channel`` is Python code (``PATH.py:FUNC``) that the command line does not
+    name: a run directory may come from someone else, and evaluating it must not run their code. The
+    command line names it with ``--channel`` (an override), or trusts the file with ``--trust-config``."""
+    spec = file_values.get("channel")
+    if trust or "channel" in overrides or not names_code(spec):
+        return
+    raise ConfigError(f"{file} names the Python file {spec.rpartition(':')[0]} as its channel; mfcomm runs no "
+                      f"code that only a config names: give --channel {spec} on the command line, or pass "
+                      "--trust-config if you trust that file")
+
+
+# --- validation ---------------------------------------------------------------------------------------------------
+
 def validate(cfg: Config) -> Config:
-    """Check every field's range and the combinations; return ``cfg`` or raise a ConfigError."""
+    """Check every field's range and the combinations; return ``cfg`` (unchanged) or raise a one-line error.
+
+    Free of side effects: it imports no user code and writes nothing (it reads how much memory is free, and
+    builds an impairment chain's stages to check them). :func:`normalize` completes a config beforehand."""
+    check_bounds(cfg, BOUNDS, LENGTHS)
+    _check_choices(cfg)
+    _check_combinations(cfg)
+    _check_channel(cfg)
+    check_memory(training_bytes(cfg), cfg.device,
+                 f"training M={cfg.messages}, n={cfg.channel_uses} with batch_size {cfg.batch_size}, "
+                 f"{cfg.perturbations} perturbation(s) of tx_batch {cfg.tx_batch} and rx_hidden {cfg.rx_hidden}",
+                 "use a smaller batch_size, tx_batch_size or perturbations, or narrower hidden layers")
+    return cfg
+
+
+def _check_choices(cfg: Config) -> None:
+    """The fields that take one of a few words."""
     check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
-    check(cfg.messages >= 2, f"messages must be at least 2, not {cfg.messages}")
-    check(cfg.messages <= 65536, f"messages must be at most 65536, not {cfg.messages}")
-    check(cfg.channel_uses >= 1, f"channel_uses must be at least 1, not {cfg.channel_uses}")
-    check(cfg.channel_uses <= 1024, f"channel_uses must be at most 1024, not {cfg.channel_uses}")
-    for name in ("snr_db", "ebno_db"):
-        value = getattr(cfg, name)
-        check(value is None or math.isfinite(value), f"{name} must be a finite number, not {value}")
-    check(cfg.snr_db is None or cfg.ebno_db is None, "give snr_db or ebno_db, not both")
     check(cfg.signalling in ("complex", "real"), f"signalling must be complex or real, not {cfg.signalling!r}")
-    check(
-        cfg.normalization in ("average", "per-message"),
-        f"normalization must be average or per-message, not {cfg.normalization!r}",
-    )
+    check(cfg.normalization in ("average", "per-message"),
+          f"normalization must be average or per-message, not {cfg.normalization!r}")
     check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
-    check(all(w >= 1 for w in cfg.tx_hidden), "tx_hidden widths must be positive")
-    check(all(w >= 1 for w in cfg.rx_hidden), "rx_hidden widths must be positive")
-    check(1 <= cfg.candidates <= 64, f"candidates must be 1 to 64, not {cfg.candidates}")
-    check(cfg.candidate_iterations >= 1, f"candidate_iterations must be at least 1, not {cfg.candidate_iterations}")
-    check(cfg.selection_messages >= 1024, f"selection_messages must be at least 1024, not {cfg.selection_messages}")
     check(cfg.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, not {cfg.recipe!r}")
-    check(cfg.tx_warmup >= 0, f"tx_warmup must be >= 0, not {cfg.tx_warmup}")
-    check(cfg.patience >= 0, f"patience must be >= 0, not {cfg.patience}")
-    check(cfg.iterations >= 1, f"iterations must be at least 1, not {cfg.iterations}")
-    check(cfg.batch_size >= 1, f"batch_size must be at least 1, not {cfg.batch_size}")
-    for name in ("rx_lr", "tx_lr"):
-        value = getattr(cfg, name)
-        check(math.isfinite(value) and value > 0, f"{name} must be positive, not {value}")
-    check(cfg.sigma2 is None or (math.isfinite(cfg.sigma2) and 0 < cfg.sigma2 < 1),
-          f"sigma2 must lie in (0, 1), not {cfg.sigma2}")
-    check(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {cfg.lr_schedule!r}")
-    check(math.isfinite(cfg.lr_final_ratio) and 0 < cfg.lr_final_ratio <= 1,
-          f"lr_final_ratio must lie in (0, 1], not {cfg.lr_final_ratio}")
+    check(cfg.lr_schedule in LR_SCHEDULES,
+          f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {cfg.lr_schedule!r}")
     check(isinstance(cfg.init, str) and cfg.init != "", "init must be random, classical or a run directory")
-    check(cfg.rx_steps >= 0 and cfg.tx_steps >= 1, "rx_steps must be >= 0 and tx_steps >= 1")
-    check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
-    check(cfg.sigma2_final is None or (math.isfinite(cfg.sigma2_final) and 0 < cfg.sigma2_final < 1),
-           f"sigma2_final must lie in (0, 1), not {cfg.sigma2_final}")
-    check(cfg.tx_batch_size is None or cfg.tx_batch_size >= 2, "tx_batch_size must be at least 2")
-    check(cfg.perturbations >= 1, f"perturbations must be at least 1, not {cfg.perturbations}")
-    check(not cfg.antithetic or cfg.perturbations % 2 == 0,
-           f"antithetic pairs need an even number of perturbations, not {cfg.perturbations}")
     check(cfg.loss_baseline in BASELINES, f"loss_baseline must be one of {', '.join(BASELINES)}")
-    check(cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
-           "loss_baseline message needs perturbations >= 2 (>= 4 with antithetic pairs)")
     check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
-    check(1 <= cfg.feedback_bits <= 16, f"feedback_bits must be 1 to 16, not {cfg.feedback_bits}")
-    check(math.isfinite(cfg.feedback_noise) and cfg.feedback_noise >= 0, "feedback_noise must be >= 0")
-    check(cfg.finetune_iterations >= 0, "finetune_iterations must be >= 0")
-    check(cfg.log_every >= 1, "log_every must be at least 1")
-    check(cfg.ser_every >= 0 and cfg.ser_every % cfg.log_every == 0,
-           f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}")
-    check(math.isfinite(cfg.channel_timeout) and cfg.channel_timeout >= 0, "channel_timeout must be >= 0")
-    check(cfg.checkpoint_every >= 0 and cfg.checkpoint_every % cfg.log_every == 0,
-           f"checkpoint_every must be >= 0 and a multiple of log_every ({cfg.log_every})")
-    check(cfg.ser_messages >= 1024, f"ser_messages must be at least 1024, not {cfg.ser_messages}")
-    check(cfg.eval_messages >= 100_000, f"eval_messages must be at least 100000, not {cfg.eval_messages}")
-    check(cfg.eval_target_errors >= 1, "eval_target_errors must be at least 1")
+    check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
+          f"device must be cpu or cuda, not {cfg.device!r}")
+
+
+def _check_combinations(cfg: Config) -> None:
+    """Fields that constrain each other."""
+    check(cfg.snr_db is None or cfg.ebno_db is None, "give snr_db or ebno_db, not both")
+    check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
+    check(not cfg.antithetic or cfg.perturbations % 2 == 0,
+          f"antithetic pairs need an even number of perturbations, not {cfg.perturbations}")
+    check(cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
+          "loss_baseline message needs perturbations >= 2 (>= 4 with antithetic pairs)")
+    check(cfg.ser_every % cfg.log_every == 0,
+          f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}")
+    check(cfg.checkpoint_every % cfg.log_every == 0,
+          f"checkpoint_every must be >= 0 and a multiple of log_every ({cfg.log_every})")
     check(cfg.eval_max_messages >= cfg.eval_messages, "eval_max_messages must be >= eval_messages")
-    check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"), f"device must be cpu or cuda, not {cfg.device!r}")
+
+
+def _check_channel(cfg: Config) -> None:
+    """A known channel; model-based training only through a differentiable one; real signalling not on fading."""
     if cfg.is_user_channel:
         check(":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
-               f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or "
-               "PATH.py:FUNC")
-        path, func = cfg.channel.rsplit(":", 1)
-        cfg.channel = f"{Path(path).expanduser().resolve()}:{func}"  # reproducible from any directory
+              f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or "
+              "PATH.py:FUNC")
         check(cfg.method == "model-free",
-               f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
-               "differentiable channel (use --method model-free)")
-    elif cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
-        cfg.snr_db = 10.0
-    if cfg.init not in ("random", "classical"):
-        cfg.init = str(Path(cfg.init).expanduser().resolve())  # reproducible from any directory
+              f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
+              "differentiable channel (use --method model-free)")
     if chain.is_chain(cfg.channel):
         _validate_chain(cfg)
     check(not (cfg.signalling == "real" and cfg.channel == "rbf"),
-           "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
-    return cfg
+          "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
+
+
+def normalize(cfg: Config) -> Config:
+    """A copy of ``cfg`` completed so that it reproduces from any directory: a user channel's and an ``init``
+    run directory's paths made absolute, and the default SNR (10 dB) where the channel takes one and none is
+    given. Fields it cannot read are left for :func:`validate` to report."""
+    changes: dict[str, Any] = {}
+    if cfg.is_user_channel and ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"):
+        path, func = cfg.channel.rsplit(":", 1)
+        changes["channel"] = f"{Path(path).expanduser().resolve()}:{func}"
+    elif not cfg.is_user_channel and cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
+        changes["snr_db"] = 10.0
+    if isinstance(cfg.init, str) and cfg.init not in ("random", "classical", ""):
+        changes["init"] = str(Path(cfg.init).expanduser().resolve())
+    return dataclasses.replace(cfg, **changes)
 
 
 def _validate_chain(cfg: Config) -> None:
@@ -409,10 +559,14 @@ def load_toml(path: str | Path, fields: dict[str, dataclasses.Field] | None = No
     return data
 
 
-def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults, then ``file``, then ``overrides`` (None values ignored); validated."""
+def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None, trust: bool = False) -> Config:
+    """Defaults, then ``file``, then ``overrides`` (None values ignored); normalised and validated.
+
+    A ``file`` whose channel is Python code (``PATH.py:FUNC``) is refused unless ``overrides`` name the channel
+    or ``trust`` (see :func:`check_trusted`); callers that never build the channel may pass ``trust=True``."""
     values: dict[str, Any] = load_toml(file) if file else {}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    check_trusted(file, values, overrides, trust)
     if "snr_db" in overrides:
         values.pop("ebno_db", None)
     if "ebno_db" in overrides:
@@ -424,7 +578,7 @@ def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = N
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}")
     cfg = Config(**{k: coerce(k, v) for k, v in values.items()})
-    return validate(cfg)
+    return validate(normalize(cfg))
 
 
 def to_toml(cfg: Config) -> str:

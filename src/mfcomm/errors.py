@@ -15,3 +15,15 @@ class ChannelError(MfcommError):
 
 class NodeError(MfcommError):
     """Three-process training: a peer timed out, failed, or sent a malformed or oversized message."""
+
+
+class DivergedError(MfcommError):
+    """Training produced a non-finite loss or weight; it stops at once, keeping the last good checkpoint."""
+
+
+class Interrupted(MfcommError):
+    """SIGINT or SIGTERM stopped training at the end of an iteration, after writing a checkpoint (``saved``)."""
+
+    def __init__(self, iteration: int, signal_name: str, saved: bool):
+        super().__init__(f"{signal_name} at iteration {iteration}")
+        self.iteration, self.signal_name, self.saved = iteration, signal_name, saved

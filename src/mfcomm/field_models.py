@@ -9,6 +9,9 @@ taps' pre- and post-cursors) is dropped, so the received energy per symbol is be
 short blocks and wide delay spreads (at the defaults about 0.73 for n=2 and 0.93 for n=8). Add noise
 with an ``awgn`` stage after it.
 
+Both models draw from ``generator`` (the run's channel generator; None: torch's global generator), not from
+Sionna's own unseeded generators: the same seed gives the same samples.
+
 Example
 -------
 >>> import torch
@@ -23,14 +26,15 @@ import math
 
 import torch
 
-from mfcomm.sionna_import import phy
+from mfcomm.sionna_import import drawing_from, phy
 
 TDL_MODELS = ("A", "B", "C", "D", "E", "A30", "B100", "C300")
 
 
 class TDL:
     """3GPP TDL channel, sampled. Parameters: ``model`` (A-E, A30, B100, C300), ``delay_spread`` (s),
-    ``bandwidth`` (Hz, the symbol rate), ``carrier_frequency`` (Hz), ``speed`` (m/s).
+    ``bandwidth`` (Hz, the symbol rate), ``carrier_frequency`` (Hz), ``speed`` (m/s); ``generator``: where
+    the channel responses are drawn from (None: torch's global generator for the input's device).
     Input ``x``: (batch, n) complex64. Output: (batch, n) complex64. Differentiable in ``x`` (linear)."""
 
     differentiable = True
@@ -41,14 +45,17 @@ class TDL:
 
         if model not in TDL_MODELS:
             raise ChannelError(f"channel stage tdl: model must be one of {', '.join(TDL_MODELS)}, not {model!r}")
-        for key, value in (("delay_spread", delay_spread), ("bandwidth", bandwidth),
-                           ("carrier_frequency", carrier_frequency)):
-            if not value > 0:
-                raise ChannelError(f"channel stage tdl: {key} must be positive, not {value}")
-        if speed < 0:
-            raise ChannelError(f"channel stage tdl: speed must be >= 0, not {speed}")
+        for key, value, high in (("delay_spread", delay_spread, 1e-3), ("bandwidth", bandwidth, 1e10),
+                                 ("carrier_frequency", carrier_frequency, 1e12)):
+            if not 0 < value <= high:
+                raise ChannelError(f"channel stage tdl: {key} must lie in (0, {high:g}], not {value:g}")
+        if not 0 <= speed <= 1e4:
+            raise ChannelError(f"channel stage tdl: speed must lie in [0, 10000] m/s, not {speed:g}")
+        if delay_spread * bandwidth > 1e4:  # Sionna's filter would have 8 x that many taps
+            raise ChannelError(f"channel stage tdl: delay_spread x bandwidth must be at most 1e4, not "
+                               f"{delay_spread * bandwidth:g}")
         self.model, self.delay_spread, self.bandwidth = model, delay_spread, bandwidth
-        self.carrier_frequency, self.speed = carrier_frequency, speed
+        self.carrier_frequency, self.speed, self.generator = carrier_frequency, speed, generator
         self.name = (f"tdl(model={model},delay_spread={delay_spread:g},bandwidth={bandwidth:g},"
                      f"carrier_frequency={carrier_frequency:g},speed={speed:g})")
         self._channels: dict[tuple[int, str], object] = {}
@@ -67,7 +74,8 @@ class TDL:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[1]
         channel = self._channel(n, x.device)
-        y = channel(x[:, None, None, :])[:, 0, 0, :]
+        with drawing_from(self.generator, x.device):
+            y = channel(x[:, None, None, :])[:, 0, 0, :]
         start = -channel.l_min  # output sample j is time j + l_min
         return y[:, start:start + n].to(torch.complex64)
 
@@ -84,7 +92,8 @@ class Fiber:
     ``steps`` steps) and an EDFA restores the span loss, adding amplified spontaneous emission with
     ``noise_figure_db``. The receiver side scales back by the launch amplitude. The noise is the EDFAs'
     own: use this stage without ``awgn``; launch power trades noise against nonlinearity. Dispersion acts
-    on the block as on one period of a periodic signal (the FFT's boundary). Differentiable in ``x``.
+    on the block as on one period of a periodic signal (the FFT's boundary). The noise is drawn from
+    ``generator`` (None: torch's global generator for the input's device). Differentiable in ``x``.
     Input ``x``: (batch, n) complex64. Output: (batch, n) complex64.
     """
 
@@ -100,7 +109,7 @@ class Fiber:
                 raise ChannelError(f"channel stage fiber: {key} must be positive, not {value}")
         if not (alpha >= 0 and gamma >= 0 and noise_figure_db >= 0):
             raise ChannelError("channel stage fiber: alpha, gamma and noise_figure_db must be >= 0")
-        self.spans, self.steps = int(spans), int(steps)
+        self.spans, self.steps, self.generator = int(spans), int(steps), generator
         self.amplitude = math.sqrt(10 ** (power_dbm / 10) / 1000)  # sqrt of the launch power in W
         self.t_norm, self.period = 1e-12, 1.0 / symbol_rate
         self.params = dict(alpha=alpha, beta_2=beta_2, gamma=gamma, length=length)
@@ -124,8 +133,9 @@ class Fiber:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         fiber, amplifier = self._stages(x.device)
         signal = x * self.amplitude
-        for _ in range(self.spans):
-            signal = amplifier(fiber(signal))
+        with drawing_from(self.generator, x.device):
+            for _ in range(self.spans):
+                signal = amplifier(fiber(signal))
         return (signal / self.amplitude).to(torch.complex64)
 
 

@@ -152,8 +152,8 @@ class PhaseNoise:
     differentiable = True
 
     def __init__(self, linewidth: float = 1e-3, generator: torch.Generator | None = None):
-        _require(math.isfinite(linewidth) and linewidth >= 0, "phase_noise",
-                 f"linewidth must be >= 0, not {linewidth}")
+        _require(math.isfinite(linewidth) and 0 <= linewidth <= 1, "phase_noise",
+                 f"linewidth must lie in [0, 1] (normalised to the symbol rate), not {linewidth}")
         self.linewidth, self.generator = float(linewidth), generator
         self.name = _stage_name("phase_noise", linewidth=self.linewidth)
 

@@ -12,17 +12,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from mfcomm.channels import Channel
+from mfcomm.checkpointing import TrainingState
 from mfcomm.config import Config
 from mfcomm.errors import ConfigError
 from mfcomm.lr_schedule import set_rates
 from mfcomm.stop_rule import Plateau
-from mfcomm.model_free import Log, LossWindow
+from mfcomm.model_free import Log, LossWindow, MainLoop
 from mfcomm.receiver import Receiver
 from mfcomm.transmitter import Transmitter
 
 
 def train_model_based(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
-                      progress: Callable[[int], None] = lambda _: None) -> int | None:
+                      progress: Callable[[int], None] = lambda _: None,
+                      state: TrainingState | None = None) -> int | None:
     """Joint gradient steps on theta_T and theta_R (see :func:`train_jointly`)."""
     def step(opt: torch.optim.Optimizer) -> torch.Tensor:
         m = torch.randint(tx.messages, (cfg.batch_size,), device=tx.all_messages.device)
@@ -32,22 +34,25 @@ def train_model_based(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Conf
         opt.step()
         return loss.detach()
 
-    return train_jointly(tx, rx, channel, cfg, step, log, progress)
+    return train_jointly(tx, rx, channel, cfg, step, log, progress, state)
 
 
 def train_jointly(tx: nn.Module, rx: nn.Module, channel: Any, cfg: Any,
                   step: Callable[[torch.optim.Optimizer], torch.Tensor], log: Log,
-                  progress: Callable[[int], None]) -> int | None:
+                  progress: Callable[[int], None], state: TrainingState | None = None) -> int | None:
     """``cfg.iterations`` calls of ``step(opt)`` (with ``cfg.stop_early`` fewer, to a plateau of the loss), one
     Adam over both networks (``cfg.tx_lr``, ``cfg.rx_lr``), each returning its loss; refused unless
-    ``channel.differentiable``. Returns the iteration at which the loss reached a plateau, or None."""
+    ``channel.differentiable``. Returns the iteration at which the loss reached a plateau, or None. ``state``
+    checks every loss, checkpoints, and resumes (:mod:`mfcomm.checkpointing`)."""
     if not channel.differentiable:
         raise ConfigError(f"channel {channel.name} has no gradient: model-based training needs a "
                           "differentiable channel (use --method model-free)")
     opt = torch.optim.Adam([{"params": tx.parameters(), "lr": cfg.tx_lr},
                             {"params": rx.parameters(), "lr": cfg.rx_lr}])
-    window, plateau = LossWindow(), Plateau(getattr(cfg, "patience", 0))
-    for it in range(1, cfg.iterations + 1):
+    window, plateau, main = LossWindow(), Plateau(getattr(cfg, "patience", 0)), MainLoop(cfg.iterations)
+    state = state or TrainingState()
+    done = state.track(opt=opt, window=window, plateau=plateau, main_loop=main)
+    for it in range(done + 1, main.last + 1):
         set_rates(opt, [cfg.tx_lr, cfg.rx_lr], it, cfg, [getattr(cfg, "tx_warmup", 0), 0])
         loss = step(opt)
         window.add("loss", loss)
@@ -55,6 +60,8 @@ def train_jointly(tx: nn.Module, rx: nn.Module, channel: Any, cfg: Any,
         if it % cfg.log_every == 0 or it == cfg.iterations or stop:
             log(it, window.means())
         progress(1)
+        main.last = it if stop else main.last
+        state.done(it, [loss])
         if stop:
             break
     return plateau.reached_at

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from mfcomm.channels import Channel
+from mfcomm.checkpointing import TrainingState
 from mfcomm.config import Config
 from mfcomm.estimator import LossBaseline, exploration, perturb, sigma2_at, surrogate
 from mfcomm.feedback import FeedbackLink
@@ -140,13 +141,18 @@ def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch
 
 
 def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
-                     progress: Callable[[int], None] = lambda _: None, streams: Streams = Streams()) -> int | None:
+                     progress: Callable[[int], None] = lambda _: None, streams: Streams = Streams(),
+                     state: TrainingState | None = None) -> int | None:
     """Alternate receiver and transmitter steps for ``cfg.iterations`` (with ``cfg.stop_early``, to a plateau),
-    then fine-tune the receiver; returns the iteration at which the plateau was reached, or None."""
+    then fine-tune the receiver; returns the iteration at which the plateau was reached, or None. ``state``
+    checkpoints and resumes the loop (:mod:`mfcomm.checkpointing`)."""
     opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
     baseline = LossBaseline(cfg.loss_baseline, tx.messages, cfg.antithetic)
     feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, streams.feedback)
+    state = state or TrainingState()
+    state.track(opt_rx=opt_rx, opt_tx=opt_tx, baseline=baseline, feedback=feedback)
+
     def schedule(it: int) -> None:
         set_rates(opt_rx, [cfg.rx_lr], it, cfg)
         set_rates(opt_tx, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
@@ -155,7 +161,7 @@ def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Confi
               lambda sigma2: transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback,
                                               opt_rx if cfg.rx_on_tx_batch else None, streams),
               log, progress, lambda: {"feedback_bits": torch.tensor(float(feedback.bits_sent))},
-              before_iteration=schedule)
+              before_iteration=schedule, state=state)
 
 
 class Schedule(Protocol):
@@ -173,16 +179,18 @@ class Schedule(Protocol):
 def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Callable[[float], torch.Tensor], log: Log,
               progress: Callable[[int], None], extra: Callable[[], dict[str, torch.Tensor]] = dict,
               finetune_step: Callable[[int], torch.Tensor] | None = None,
-              before_iteration: Callable[[int], None] = lambda it: None) -> int | None:
+              before_iteration: Callable[[int], None] = lambda it: None,
+              state: TrainingState | None = None) -> int | None:
     """Algorithm 1's schedule: per iteration ``cfg.rx_steps`` receiver steps, then ``cfg.tx_steps``
     transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps
     (``finetune_step(i)``, i = 1, 2, ..., default ``rx_step``). Each step returns its mean loss; ``extra``
     adds values to every log row of the main loop. Returns the iteration at which the held-out loss reached
     a plateau (:mod:`mfcomm.stop_rule`, ``cfg.patience``), or None; with ``cfg.stop_early`` the main loop
-    ends there."""
-    window, plateau = LossWindow(), Plateau(getattr(cfg, "patience", 0))
-    last, stop_early = cfg.iterations, getattr(cfg, "stop_early", False)
-    for it in range(1, cfg.iterations + 1):
+    ends there. ``state`` checks every iteration's losses, checkpoints, and resumes (:mod:`mfcomm.checkpointing`)."""
+    window, plateau, main = LossWindow(), Plateau(getattr(cfg, "patience", 0)), MainLoop(cfg.iterations)
+    state = state or TrainingState()
+    done = state.track(window=window, plateau=plateau, main_loop=main)
+    for it in range(done + 1, main.last + 1):
         before_iteration(it)
         rx_losses = [rx_step() for _ in range(cfg.rx_steps)]
         sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
@@ -191,20 +199,31 @@ def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Calla
             window.add("rx_loss", loss)
         for loss in tx_losses:
             window.add("tx_loss", loss)
-        stop = plateau.update(it, (rx_losses or tx_losses)[0]) and stop_early  # held out: measured before its step
-        if it % cfg.log_every == 0 or it == cfg.iterations or stop:
+        stop = plateau.update(it, (rx_losses or tx_losses)[0]) and getattr(cfg, "stop_early", False)
+        if it % cfg.log_every == 0 or it == cfg.iterations or stop:  # held out: measured before its step
             log(it, {**window.means(), "sigma2": torch.tensor(sigma2), **extra()})
         progress(1)
+        main.last = it if stop else main.last
+        state.done(it, rx_losses + tx_losses)
         if stop:
-            last = it
             break
-    for i in range(1, cfg.finetune_iterations + 1):
+    for i in range(max(done - main.last, 0) + 1, cfg.finetune_iterations + 1):
         before_iteration(cfg.iterations + i)  # fine-tuning runs at the schedule's final rates
-        window.add("rx_loss", finetune_step(i) if finetune_step else rx_step())
-        if (last + i) % cfg.log_every == 0 or i == cfg.finetune_iterations:
-            log(last + i, window.means())
+        loss = finetune_step(i) if finetune_step else rx_step()
+        window.add("rx_loss", loss)
+        if (main.last + i) % cfg.log_every == 0 or i == cfg.finetune_iterations:
+            log(main.last + i, window.means())
         progress(1)
+        state.done(main.last + i, [loss])
     return plateau.reached_at
+
+
+class MainLoop:
+    """The main loop's last iteration: ``iterations``, or where ``stop_early`` ended it (a resumed run
+    must know whether it resumes in the main loop or in fine-tuning)."""
+
+    def __init__(self, iterations: int):
+        self.last = iterations
 
 
 class LossWindow:

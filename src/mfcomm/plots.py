@@ -22,7 +22,19 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
 
 
 def plot_constellation(codebook: np.ndarray, path: Path, title: str = "", real: bool = False) -> None:
-    """One panel per channel use (up to 8), each message's symbol labelled with its index."""
+    """The :func:`constellation_figure` of ``codebook``, written to ``path``."""
+    save_figure(constellation_figure(codebook, title, real), path)
+
+
+def constellation_figure(codebook: np.ndarray, title: str = "", real: bool = False) -> plt.Figure:
+    """One panel per channel use (up to 8) of a complex (M, n) codebook, each message's symbol labelled with its
+    index; the caller saves or logs the figure (TensorBoard), then closes it.
+
+    >>> fig = constellation_figure(np.array([[1, 1j], [-1, -1j]]))
+    >>> len(fig.axes)
+    2
+    >>> plt.close(fig)
+    """
     messages, uses = codebook.shape
     shown = min(uses, 8)
     fig, axes = plt.subplots(1, shown, figsize=(3.2 * shown, 3.3), squeeze=False)
@@ -38,7 +50,7 @@ def plot_constellation(codebook: np.ndarray, path: Path, title: str = "", real: 
                xlabel="in-phase", ylabel="" if j else ("value" if real else "quadrature"))
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"learned codebook (M={messages}, n={uses})")
-    save_figure(fig, path)
+    return fig
 
 
 def plot_learning_curve(losses: dict[str, tuple[Sequence[float], Sequence[float]]],

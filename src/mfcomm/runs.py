@@ -9,6 +9,7 @@ that looks like a result; ``load(dir)`` reads a run back (weights via safetensor
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -17,17 +18,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from mfcomm import config as config_module
-from mfcomm import candidates, initial_system
+from mfcomm import candidates, checkpointing, initial_system, run_directory
 from mfcomm.channels import Counted, make_channel
 from mfcomm.config import Config
-from mfcomm.errors import MfcommError
+from mfcomm.errors import DivergedError, Interrupted, MfcommError
 from mfcomm.evaluation import SerEstimate, learned_ser
 from mfcomm.model_based import train_model_based
 from mfcomm.model_free import Streams, train_model_free
@@ -113,12 +114,18 @@ def build_system(cfg: Config, start: bool = True) -> tuple[Transmitter, Receiver
     return tx, build_receiver(cfg, start)
 
 
-def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: Path | None = None) -> Run:
+def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: Path | None = None,
+          resume: bool = False, on_log: Callable[[dict[str, float], Run], None] | None = None) -> Run:
     """Train one system as ``cfg`` says, then (``evaluate``) measure its SER on the training channel.
 
-    With ``checkpoint``, the weights are written there every ``cfg.checkpoint_every`` iterations; if
-    training then stops on an error, the error names the last good checkpoint, which stays on disk.
+    ``on_log(row, run)`` sees every row of ``metrics.csv`` as it is logged (TensorBoard, a sweep's reports).
+
+    With ``checkpoint``, the whole training state is written there every ``cfg.checkpoint_every``
+    iterations, and at the end of the iteration in which SIGINT or SIGTERM arrives (training then stops
+    with :class:`~mfcomm.errors.Interrupted`); with ``resume``, training continues from that file. Any
+    other error names the last good checkpoint, which stays on disk (:mod:`mfcomm.checkpointing`).
     """
+    resumed = checkpointing.read(checkpoint) if resume and checkpoint else None
     torch.manual_seed(cfg.seed)
     streams, channel_generator = Streams(), None
     if cfg.method == "model-free" and device_of(cfg).type == "cpu":
@@ -131,8 +138,8 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
         tx, rx = build_system(cfg)
     channel = Counted(make_channel(cfg.channel, cfg.n0, channel_generator, timeout=cfg.channel_timeout or None))
     run = Run(cfg, tx, rx)
-    start = time.perf_counter()
-    probing = 0.0  # seconds spent measuring SER during training, not counted as training time
+    start = time.perf_counter() - (resumed["seconds"] if resumed else 0.0)
+    probing = 0.0  # seconds spent measuring SER or logging during training, not counted as training time
 
     def log(iteration: int, values: dict[str, torch.Tensor]) -> None:
         nonlocal probing
@@ -145,30 +152,45 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
                 row["ser"] = learned_ser(tx, rx, channel.channel, 1, cfg.ser_messages, cfg.ser_messages).ser
             probing += time.perf_counter() - t
         run.metrics.append(row)
-        if checkpoint and cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0:
-            save_weights(run, checkpoint, {"iteration": str(iteration), "config": config_module.to_toml(cfg)})
-            saved.append(iteration)
+        if on_log:
+            t = time.perf_counter()
+            on_log(row, run)
+            probing += time.perf_counter() - t  # logging (TensorBoard figures) is not training time either
         bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items() if "loss" in k}, refresh=False)
 
+    def save_state(iteration: int, state: dict) -> None:
+        if not checkpointing.weights_finite({"tx": tx, "rx": rx}):
+            raise DivergedError(f"training diverged at iteration {iteration}: a weight is not finite")
+        seconds = time.perf_counter() - start - probing
+        checkpointing.write(checkpoint, {**state, "config": config_module.to_toml(cfg), "seconds": seconds})
+
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
-    total += cfg.candidate_iterations * cfg.candidates if cfg.candidates > 1 else 0
-    saved: list[int] = []
-    with tqdm(total=total, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
+    first = cfg.candidate_iterations * cfg.candidates if cfg.candidates > 1 else 0
+    state = checkpointing.TrainingState(cfg.checkpoint_every, save_state if checkpoint else None, resumed)
+    with tqdm(total=total + first, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
               mininterval=0.5) as bar:
-        def fit(tx: Transmitter, rx: Receiver, c: Config, log: Callable = lambda *_: None) -> int | None:
+        def fit(tx: Transmitter, rx: Receiver, c: Config, log: Callable = lambda *_: None,
+                state: checkpointing.TrainingState | None = None) -> int | None:
             if c.method == "model-free":
-                return train_model_free(tx, rx, channel, c, log, bar.update, streams)
-            return train_model_based(tx, rx, channel, c, log, bar.update)
+                return train_model_free(tx, rx, channel, c, log, bar.update, streams, state)
+            return train_model_based(tx, rx, channel, c, log, bar.update, state)
 
         try:
-            if cfg.candidates > 1:
+            if cfg.candidates > 1 and not resumed:
                 tx, rx, run.candidates = candidates.select(cfg, channel, fit, build_system, (tx, rx))
                 run.tx, run.rx = tx, rx
-            run.converged_at = fit(tx, rx, cfg, log)
+            generators = {k: g for k, g in vars(streams).items() if g is not None}
+            done = state.track(tx=tx, rx=rx, run=run, channel=channel, global_random=checkpointing.GlobalRandom(),
+                               **({"channel_generator": channel_generator} if channel_generator else {}),
+                               **{f"{k}_generator": g for k, g in generators.items()})
+            bar.update(done + (first if resumed else 0))
+            with checkpointing.stop_signals() if checkpoint else contextlib.nullcontext():
+                run.converged_at = fit(tx, rx, cfg, log, state)
+            state.checkpoint()  # an interrupted evaluation resumes straight to evaluation
         except MfcommError as err:
-            if not saved:
+            if state.last_saved is None or isinstance(err, Interrupted):
                 raise
-            raise type(err)(f"{err}; last good checkpoint: {checkpoint} (iteration {saved[-1]})") from None
+            raise type(err)(f"{err}; last good checkpoint: {checkpoint} (iteration {state.last_saved})") from None
     run.train_seconds = time.perf_counter() - start - probing
     run.channel_uses_spent = channel.uses
     if evaluate:
@@ -177,6 +199,15 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
         if cfg.keep_best and candidates.classical_is_better(run.ser, run.baseline):
             keep_classical_if_better(run, channel.channel, quiet)
     return run
+
+
+def bytes_needed(cfg: Config) -> int:
+    """Disk space a run needs, roughly: its checkpoint (weights and two Adam moments), final weights, figures."""
+    with torch.random.fork_rng(devices=[]):
+        tx = Transmitter(cfg.messages, cfg.channel_uses, cfg.tx_hidden, cfg.normalization, cfg.signalling == "real")
+        rx = Receiver(cfg.messages, cfg.channel_uses, cfg.rx_hidden, cfg.use_equalizer, cfg.signalling == "real")
+    weights = 4 * sum(p.numel() for m in (tx, rx) for p in m.parameters())
+    return 5 * weights + 8 * 2**20
 
 
 def keep_classical_if_better(run: Run, channel: Any, quiet: bool = False) -> None:
@@ -219,9 +250,12 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def publish(out: str | Path, write: Callable[[Path], None]) -> Path:
+def publish(out: str | Path, write: Callable[[Path], None], replace: bool = False,
+            keep: Collection[str] = ()) -> Path:
     """Write a result directory: ``write(stage)`` fills a staging folder beside ``out``, whose files are then
-    renamed into ``out`` (created if missing), ``summary.json`` last; a failure leaves nothing in ``out``."""
+    renamed into ``out`` (created if missing), ``summary.json`` last; a failure leaves nothing in ``out``.
+    With ``replace``, whatever else ``out`` held is then removed (its checkpoint, an overwritten run's files)
+    but the names in ``keep`` (what this run wrote there while training: ``tensorboard``)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -231,13 +265,16 @@ def publish(out: str | Path, write: Callable[[Path], None]) -> Path:
         names = sorted(p.name for p in stage.iterdir())
         for name in [n for n in names if n != "summary.json"] + ["summary.json"]:
             os.replace(stage / name, out / name)
+        if replace:
+            run_directory.remove_others(out, set(names) | set(keep))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return out
 
 
-def save(run: Run, out: str | Path) -> Path:
-    """Write the run into ``out``: config, weights, learning curve, codebook figure, summary."""
+def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str] = ()) -> Path:
+    """Write the run into ``out``: config, weights, learning curve, codebook figure, summary (``replace``: and
+    nothing else but ``keep``, see :func:`publish`)."""
     def write(stage: Path) -> None:
         write_text(stage / "config.toml", config_module.to_toml(run.cfg))
         save_weights(run, stage / WEIGHTS)
@@ -250,7 +287,7 @@ def save(run: Run, out: str | Path) -> Path:
                            title=f"{run.cfg.method}, {run.cfg.channel}: learned codebook")
         write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
 
-    return publish(out, write)
+    return publish(out, write, replace, keep)
 
 
 def save_modules(path: Path, modules: dict[str, torch.nn.Module], metadata: dict[str, str] | None = None) -> None:
@@ -300,10 +337,11 @@ def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
     return losses, ser
 
 
-def load(run_dir: str | Path) -> Run:
-    """Read a saved run: its config and weights."""
+def load(run_dir: str | Path, trust: bool = False) -> Run:
+    """Read a saved run: its config and weights. A config whose channel is Python code (``PATH.py:FUNC``) is
+    refused unless ``trust``: the user passed ``--trust-config``, or the caller never builds that channel."""
     run_dir = finished_run_dir(run_dir)
-    cfg = config_module.resolve(run_dir / "config.toml")
+    cfg = config_module.resolve(run_dir / "config.toml", trust=trust)
     tx, rx = build_system(cfg, start=False)
     load_modules(run_dir / WEIGHTS, {"tx": tx, "rx": rx}, device_of(cfg))
     return Run(cfg, tx, rx)

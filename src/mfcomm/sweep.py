@@ -18,6 +18,7 @@ from mfcomm import chain
 from mfcomm.baselines import baseline_errors, classical_baseline, closed_form_ser
 from mfcomm.channels import make_channel
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
+from mfcomm.config import check_number
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation import EVAL_BATCH, learned_errors, monte_carlo
 from mfcomm.plots import plot_ser
@@ -35,6 +36,8 @@ def parse_range(text: str) -> list[float]:
     if len(parts) != 3 or not all(math.isfinite(p) for p in parts):
         raise ConfigError(f"SNR range {text!r}: expected A:B:STEP of finite numbers")
     a, b, step = parts
+    for value in (a, b):
+        check_number(f"SNR range {text!r}: each end", value, -100.0, 100.0)
     if step <= 0 or b < a:
         raise ConfigError(f"SNR range {text!r}: need A <= B and STEP > 0")
     count = int(math.floor((b - a) / step + 1e-9)) + 1

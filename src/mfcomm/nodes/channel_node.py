@@ -36,7 +36,7 @@ class ChannelNode:
             self.generator.set_state(self.store.load(iteration)[1]["generator"])
         else:
             self.generator.manual_seed(self.generator.initial_seed())
-        self.store.drop_after(iteration)
+        self.store.resume(iteration)
 
     def handle(self, msg: wire.Message, epoch: int) -> None:
         x = msg.array
@@ -47,13 +47,15 @@ class ChannelNode:
         fields = {k: msg[k] for k in ("epoch", "iteration", "step", "kinds", "blocks", "last", "reply")}
         self.link.send(wire.encode("data", y, **fields))
         it, every = msg["iteration"], self.cfg.checkpoint_every
-        if msg["last"] and "eval" not in msg["kinds"] and every and it % every == 0:
-            self.store.save(it, None, {"generator": self.generator.get_state()})
+        if msg["last"] and "eval" not in msg["kinds"]:
+            self.store.iterations_run += 1
+            if every and it % every == 0:
+                self.store.save(it, None, {"generator": self.generator.get_state()})
 
     def finish(self) -> None:
-        self.store.finish(None, {"role": "channel"})
+        self.store.finish(None, {"role": "channel", "rejected_messages": self.link.seal.rejected})
 
 
 def run(cfg: Config, link: Link, store: Store) -> None:
     """Serve the ring until the tx node says ``done``."""
-    serve(link, ChannelNode(cfg, store, link), store.fingerprint)
+    serve(link, ChannelNode(cfg, store, link))

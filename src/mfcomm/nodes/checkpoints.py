@@ -6,9 +6,12 @@ read back with ``torch.load(..., weights_only=True)``) and ``meta.json`` (iterat
 fingerprint). Each is written into a temporary directory that is then renamed, so a node killed while
 writing leaves either the whole checkpoint or none. The newest ``KEEP`` are kept: peers may be up to one
 checkpoint apart when a node dies, and they resume from the newest one all three hold.
-Iteration 0, the fresh start from the seed, is always available.
+Iteration 0, the fresh start from the seed, is always available. A node that starts keeps them all;
+only the handshake's ``resume`` (:mod:`mfcomm.nodes.protocol`) drops those after the one all three restore.
 
-``STATE/model.safetensors`` and ``STATE/result.json`` are written when the node finishes.
+``STATE/model.safetensors`` and ``STATE/result.json`` are written when the node finishes. The result says
+where this process resumed training (``resumed_from``, one entry per handshake) and how many iterations it
+completed (``iterations_run``, redone ones included): together they show what a restart cost.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class Store:
         self.directory = Path(directory)
         self.fingerprint = fingerprint(cfg)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.resumed_from: list[int] = []
+        self.iterations_run = 0
+        """Iterations this process completed (its node counts them)."""
 
     def _path(self, iteration: int) -> Path:
         return self.directory / f"ckpt-{iteration:09d}"
@@ -83,17 +89,21 @@ class Store:
         except Exception as err:  # a damaged file: one line naming it
             raise NodeError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from None
 
-    def drop_after(self, iteration: int) -> None:
-        """Forget checkpoints newer than ``iteration`` (a resumed run overwrites that future)."""
+    def resume(self, iteration: int) -> None:
+        """Training resumes from ``iteration``: note it, and forget newer checkpoints (a future it overwrites)."""
+        self.resumed_from.append(iteration)
         for newer in [i for i in self.iterations() if i > iteration]:
             shutil.rmtree(self._path(newer), ignore_errors=True)
 
-    def finish(self, weights: dict[str, torch.Tensor] | None, result: dict[str, Any]) -> None:
-        """Write the node's final weights and ``result.json`` (each written then renamed)."""
+    def finish(self, weights: dict[str, torch.Tensor] | None, result: dict[str, Any]) -> dict[str, Any]:
+        """Write the node's final weights and ``result.json`` (each written then renamed); returns the result."""
         if weights is not None:
             tmp = self.directory / f".{MODEL}.tmp"
             save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp)
             os.replace(tmp, self.directory / MODEL)
         tmp = self.directory / f".{RESULT}.tmp"
-        tmp.write_text(json.dumps({"fingerprint": self.fingerprint, **result}, indent=1) + "\n")
+        result = {"fingerprint": self.fingerprint, "resumed_from": self.resumed_from,
+                  "iterations_run": self.iterations_run, **result}
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
         os.replace(tmp, self.directory / RESULT)
+        return result

@@ -3,22 +3,29 @@
 Each node binds a ZeroMQ PULL socket (its inbox, on 127.0.0.1 unless ``--bind`` says otherwise) and
 connects a PUSH socket to the next node's inbox. PUSH/PULL reconnects by itself when a peer restarts; the
 messages a dead peer took with it are replaced by a resynchronisation (:mod:`mfcomm.nodes.protocol`), not
-by retries. Every receive waits at most ``peer_timeout`` seconds, then raises a one-line NodeError.
-A message over ``max_bytes`` is a one-line NodeError too; one over four times that never reaches memory
+by retries. Every message is signed and checked (:mod:`mfcomm.nodes.auth`): one that fails authentication
+is dropped, counted and reported on stderr, and does not count as a sign of life. Every receive waits at
+most ``peer_timeout`` seconds for an authentic message, then raises a one-line NodeError. An authentic
+message over ``max_bytes`` is a one-line NodeError too; one over four times that never reaches memory
 (ZeroMQ drops it and the connection), and the node reports the silence at the time-out instead.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass
 
 import zmq
 
+from mfcomm.config import TIMEOUT_MAX, check_number
 from mfcomm.errors import ConfigError, NodeError
 from mfcomm.nodes import wire
+from mfcomm.nodes.auth import Seal, load_key
 
 NEXT = {"tx": "channel", "channel": "rx", "rx": "tx"}
 """The ring: who each node sends to."""
+PREVIOUS = {after: before for before, after in NEXT.items()}
 DEFAULT_PORTS = {"tx": 5555, "channel": 5556, "rx": 5557}
 
 
@@ -39,6 +46,8 @@ class NodeOptions:
     """Seconds to wait for any message from the peers before stopping with an error."""
     max_bytes: int = 64 << 20
     """Largest message accepted."""
+    key_file: str | None = None
+    """The file holding the secret the three nodes share; None: ``$MFCOMM_NODE_KEY`` (see :mod:`~mfcomm.nodes.auth`)."""
 
     def address(self, role: str) -> tuple[str, int]:
         """(host, port) of ``role``'s inbox, or a ConfigError."""
@@ -51,16 +60,17 @@ class NodeOptions:
     def validate(self) -> NodeOptions:
         for role in NEXT:
             self.address(role)
-        if not self.peer_timeout > 0 or self.max_bytes < 4096:
-            raise ConfigError("--peer-timeout must be positive and --max-message-mb at least 0.004")
+        check_number("--peer-timeout", self.peer_timeout, 0.0, TIMEOUT_MAX, "(]")
+        check_number("--max-message-mb", self.max_bytes / 2**20, 4096 / 2**20, 4096.0)
         return self
 
 
 class Link:
-    """The inbox and the outgoing socket of node ``role``."""
+    """The inbox and the outgoing socket of node ``role``, for the configuration with ``fingerprint``."""
 
-    def __init__(self, role: str, options: NodeOptions):
+    def __init__(self, role: str, options: NodeOptions, fingerprint: str):
         self.role, self.options = role, options
+        self.seal = Seal(load_key(options.key_file), fingerprint, role, NEXT[role], PREVIOUS[role])
         self.context = zmq.Context()
         self.inbox = self.context.socket(zmq.PULL)
         self.outbox = self.context.socket(zmq.PUSH)
@@ -81,28 +91,43 @@ class Link:
         if wait and not self.outbox.poll(int(wait * 1000), zmq.POLLOUT):
             return False
         try:
-            self.outbox.send_multipart(frames, zmq.NOBLOCK)
+            self.outbox.send_multipart(self.seal.sign(frames), zmq.NOBLOCK)
         except zmq.Again:
             return False
         return True
 
     def poll(self, timeout: float) -> wire.Message | None:
-        """The next message within ``timeout`` seconds, validated, or None."""
-        if not self.inbox.poll(max(0, int(timeout * 1000))):
-            return None
-        frames = self.inbox.recv_multipart()
-        try:
-            return wire.decode(frames, self.options.max_bytes)
-        except NodeError as err:
-            raise NodeError(f"{self.role} node received a {err}") from None
+        """The next authentic message within ``timeout`` seconds, validated, or None."""
+        deadline = time.monotonic() + timeout
+        while self.inbox.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            frames = self.seal.open(self.inbox.recv_multipart())
+            if frames is not None:
+                try:
+                    return wire.decode(frames, self.options.max_bytes)
+                except NodeError as err:
+                    raise NodeError(f"{self.role} node received a {err}") from None
+            count = self.seal.rejected
+            if count & (count - 1) == 0:  # 1, 2, 4, 8, ...: a flood of forgeries does not flood the log
+                print(f"{self.role} node: dropped a message that failed authentication or was replayed "
+                      f"({count} so far)", file=sys.stderr, flush=True)
+            if time.monotonic() >= deadline:
+                break
+        return None
 
     def receive(self, waiting_for: str) -> wire.Message:
         """The next message, or a NodeError after ``peer_timeout`` seconds of silence."""
         msg = self.poll(self.options.peer_timeout)
         if msg is None:
             raise NodeError(f"{self.role} node: no message for {self.options.peer_timeout:g} s while waiting for "
-                            f"{waiting_for} (a peer stopped or is unreachable; --peer-timeout)")
+                            f"{waiting_for} (a peer stopped or is unreachable; --peer-timeout){self.suspect()}")
         return msg
+
+    def suspect(self) -> str:
+        """For a time-out: messages that failed authentication hint at another key or configuration."""
+        if not self.seal.rejected:
+            return ""
+        return (f"; {self.seal.rejected} messages failed authentication: were the three nodes started with the "
+                "same --key and configuration?")
 
     def announce(self) -> None:
         """Tell the ring this node has (re)started, so that the tx node resynchronises everyone."""

@@ -14,7 +14,7 @@ import torch
 from mfcomm.config import Config
 from mfcomm.errors import ConfigError, MfcommError
 from mfcomm.nodes import channel_node, rx_node, tx_node
-from mfcomm.nodes.checkpoints import RESULT, Store
+from mfcomm.nodes.checkpoints import RESULT, Store, fingerprint
 from mfcomm.nodes.link import Link, NodeOptions, PeerFailed
 
 ERROR_PREFIX = "mfcomm node: error: "
@@ -36,9 +36,9 @@ def run_node(role: str, cfg: Config, options: NodeOptions, state: str | Path, qu
     the next one before it stops, so the ring stops within moments instead of at the time-out."""
     check_supported(cfg)
     torch.set_num_threads(1)  # three processes share the machine's cores
-    store = Store(state, cfg)
-    link = Link(role, options.validate())
+    link = Link(role, options.validate(), fingerprint(cfg))  # no key: refused before anything is written
     try:
+        store = Store(state, cfg)
         if role == "tx":
             return tx_node.run(cfg, link, store, quiet)
         if role == "rx":

@@ -4,20 +4,24 @@ The tx node leads. It starts every session with a two-lap handshake round the ri
 
 1. ``sync``: each node intersects the list of checkpoints it holds (0, the fresh start, always) with the
    list it received and passes it on; the tx node gets back the checkpoints all three hold;
-2. ``resume``: each node restores the newest of them and passes the message on; when it is back at the
-   tx node, training goes on from there.
+2. ``resume``: each node restores the newest of them, forgets its checkpoints after it, and passes the
+   message on; when it is back at the tx node, training goes on from there.
 
-A session is named by a random ``epoch``: data and feedback of any other epoch are stale (sent before a
-restart) and dropped. A node that starts sends ``hello``; the others pass it on to the tx node, which
-then runs the handshake again, so killing any node and restarting it loses nothing past the last
-checkpoint all three hold. Messages within an epoch arrive in order (one TCP connection per hop), so
-the receiving node checks their iteration and step. Errors travel round the ring as ``error`` messages
-and stop every node; silence beyond ``peer_timeout`` is an error too.
+A node that starts keeps the checkpoints in its state directory: only a ``resume`` of the handshake now
+running (the epoch of the last ``sync`` passed on) makes it go back and forget newer ones. A session is
+named by a random ``epoch``: data and feedback of any other epoch are stale (sent before a restart) and
+dropped. A node that starts sends ``hello``; the others pass it on to the tx node, which then runs the
+handshake again, so killing any node and restarting it loses only the iterations after the newest
+checkpoint all three hold (at most ``checkpoint_every``). Messages within an epoch arrive in order (one
+TCP connection per hop), so the receiving node checks their iteration and step. Errors travel round the
+ring as ``error`` messages and stop every node; silence beyond ``peer_timeout`` is an error too. Only
+authentic messages reach this module (:mod:`mfcomm.nodes.auth`).
 """
 
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from typing import Protocol
 
@@ -42,7 +46,7 @@ class Node(Protocol):
         ...
 
     def restore(self, iteration: int) -> None:
-        """Go back to the state after ``iteration`` (0: the fresh start)."""
+        """Go back to the state after ``iteration`` (0: the fresh start) and forget later checkpoints."""
         ...
 
 
@@ -58,25 +62,26 @@ class Follower(Node, Protocol):
         ...
 
 
-def serve(link: Link, node: Follower, fingerprint: str) -> None:
+def serve(link: Link, node: Follower) -> None:
     """The channel and rx nodes' loop: answer the handshake, process data, stop at ``done``."""
     link.announce()
-    epoch = None
+    epoch = syncing = None
     while True:
         msg = link.receive("the tx node" if epoch is None else "the next message")
         if msg.type == "hello":
             link.send(msg.frames)
         elif msg.type == "error":
             raise link.pass_on_error(msg)
-        elif msg.type == "sync":
-            if msg["fingerprint"] != fingerprint:
-                raise NodeError(f"{link.role} node: its configuration differs from the tx node's "
-                                "(start all three nodes with the same configuration)")
+        elif msg.type == "sync":  # authentic, so sent with the same configuration (see auth)
             have = sorted(set(msg["have"]) & set(node.checkpoints()))
-            link.send(wire.encode("sync", epoch=msg["epoch"], fingerprint=fingerprint, have=have))
+            syncing = msg["epoch"]
+            link.send(wire.encode("sync", epoch=syncing, have=have))
         elif msg.type == "resume":
+            if msg["epoch"] != syncing:
+                continue  # not the handshake now running (this node did not answer its sync)
             node.restore(msg["iteration"])
             epoch = msg["epoch"]
+            resumed(link.role, msg["iteration"])
             link.send(msg.frames)
         elif msg["epoch"] != epoch:
             continue  # sent before the last handshake
@@ -90,7 +95,7 @@ def serve(link: Link, node: Follower, fingerprint: str) -> None:
             raise NodeError(f"{link.role} node received an unexpected {msg.type} message")
 
 
-def synchronise(link: Link, node: Node, fingerprint: str) -> tuple[int, int]:
+def synchronise(link: Link, node: Node) -> tuple[int, int]:
     """The tx node's handshake: ``(epoch, iteration)`` once all three nodes restored ``iteration``.
 
     A round that does not come back within ``ROUND`` seconds (a peer is not up yet) is started again, until
@@ -99,7 +104,7 @@ def synchronise(link: Link, node: Node, fingerprint: str) -> tuple[int, int]:
     deadline = time.monotonic() + link.options.peer_timeout
     while time.monotonic() < deadline:
         epoch = secrets.randbelow(2**62)
-        link.send(wire.encode("sync", epoch=epoch, fingerprint=fingerprint, have=node.checkpoints()))
+        link.send(wire.encode("sync", epoch=epoch, have=node.checkpoints()))
         round_end = min(deadline, time.monotonic() + ROUND)
         while (msg := link.poll(round_end - time.monotonic())) is not None:
             if msg.type == "hello":
@@ -107,15 +112,22 @@ def synchronise(link: Link, node: Node, fingerprint: str) -> tuple[int, int]:
             if msg.type == "error":
                 raise link.pass_on_error(msg)
             if msg.type == "sync" and msg["epoch"] == epoch:
-                if msg["fingerprint"] != fingerprint:
-                    raise NodeError("tx node: a peer answered with another configuration")
                 iteration = max(set(msg["have"]) & set(node.checkpoints()))
                 link.send(wire.encode("resume", epoch=epoch, iteration=iteration))
             elif msg.type == "resume" and msg["epoch"] == epoch:
                 node.restore(msg["iteration"])
+                resumed(link.role, msg["iteration"])
                 return epoch, msg["iteration"]
     raise NodeError(f"tx node: the channel and rx nodes did not answer within {link.options.peer_timeout:g} s "
-                    f"(--peer-timeout); are they running at {link.options.channel} and {link.options.rx}?")
+                    f"(--peer-timeout); are they running at {link.options.channel} and {link.options.rx}?"
+                    + link.suspect())
+
+
+def resumed(role: str, iteration: int) -> None:
+    """Say on stderr (the node's log) where training resumed, if not at the start."""
+    if iteration:
+        print(f"{role} node: resumed from iteration {iteration}, the newest checkpoint all three nodes hold",
+              file=sys.stderr, flush=True)
 
 
 def await_reply(link: Link, epoch: int, msg_type: str, iteration: int, step: int) -> wire.Message:

@@ -43,12 +43,17 @@ class RxNode:
 
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link
-        self.restore(0)
+        self.load(0)  # until the handshake says where the three resume; the checkpoints stay
 
     def checkpoints(self) -> list[int]:
         return self.store.iterations()
 
     def restore(self, iteration: int) -> None:
+        self.load(iteration)
+        self.store.resume(iteration)
+
+    def load(self, iteration: int) -> None:
+        """Take the state after ``iteration`` (0: the fresh start from the seed) from its checkpoint."""
         cfg = self.cfg
         self.rx = seeded_receiver(cfg)
         self.opt = torch.optim.Adam(self.rx.parameters(), lr=cfg.rx_lr)
@@ -64,7 +69,6 @@ class RxNode:
             self.feedback.generator.set_state(state["feedback"])
             self.feedback.bits_sent = state["bits_sent"]
             self.metrics = state["metrics"]
-        self.store.drop_after(iteration)
         self.window = LossWindow()
         self.next = (iteration + 1, 0)
         self.errors = self.received = 0
@@ -110,6 +114,7 @@ class RxNode:
     def end_iteration(self, it: int) -> None:
         """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""
         cfg, total = self.cfg, self.cfg.iterations + self.cfg.finetune_iterations
+        self.store.iterations_run += 1
         if it % cfg.log_every == 0 or it in (cfg.iterations, total):
             row = {"iteration": it, **{k: float(v) for k, v in self.window.means().items()}}
             if it <= cfg.iterations:
@@ -136,11 +141,12 @@ class RxNode:
     def finish(self) -> None:
         self.store.finish(self.rx.state_dict(), {
             "role": "rx", "metrics": self.metrics, "eval_errors": self.errors, "eval_messages": self.received,
-            "ser": self.errors / self.received if self.received else None})
+            "ser": self.errors / self.received if self.received else None,
+            "rejected_messages": self.link.seal.rejected})
 
 
 def run(cfg: Config, link: Link, store: Store) -> RxNode:
     """Serve the ring until the tx node says ``done``; returns the node (for its result)."""
     node = RxNode(cfg, store, link)
-    serve(link, node, store.fingerprint)
+    serve(link, node)
     return node

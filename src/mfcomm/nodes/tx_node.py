@@ -38,12 +38,17 @@ class TxNode:
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link
         self.epoch = 0
-        self.restore(0)
+        self.load(0)  # until the handshake says where the three resume; the checkpoints stay
 
     def checkpoints(self) -> list[int]:
         return self.store.iterations()
 
     def restore(self, iteration: int) -> None:
+        self.load(iteration)
+        self.store.resume(iteration)
+
+    def load(self, iteration: int) -> None:
+        """Take the state after ``iteration`` (0: the fresh start from the seed) from its checkpoint."""
         cfg = self.cfg
         self.tx = seeded_transmitter(cfg)
         self.opt = torch.optim.Adam(self.tx.parameters(), lr=cfg.tx_lr)
@@ -59,7 +64,6 @@ class TxNode:
             self.exploration.set_state(state["exploration"])
             self.baseline.running, self.baseline.seen = state["baseline_running"], state["baseline_seen"]
             self.uses, self.seconds, self.metrics = state["uses"], state["seconds"], state["metrics"]
-        self.store.drop_after(iteration)
         self.window = LossWindow()
 
     def send(self, iteration: int, step: int, kinds: list[str], blocks: list[torch.Tensor], last: bool,
@@ -111,6 +115,7 @@ class TxNode:
             logged = it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations
             extra = {}
         self.seconds += time.perf_counter() - start
+        self.store.iterations_run += 1
         if logged:
             means = {k: float(v) for k, v in self.window.means().items()}
             self.metrics.append({"iteration": it, "channel_uses": self.uses, "seconds": round(self.seconds, 4),
@@ -157,7 +162,7 @@ def run(cfg: Config, link: Link, store: Store, quiet: bool = True) -> dict:
     with tqdm(total=total, desc="tx node", disable=quiet, unit="it", mininterval=0.5) as bar:
         while True:
             try:
-                node.epoch, done = synchronise(link, node, store.fingerprint)
+                node.epoch, done = synchronise(link, node)
                 bar.reset(total)
                 bar.update(done)
                 for it in range(done + 1, total + 1):
@@ -169,6 +174,6 @@ def run(cfg: Config, link: Link, store: Store, quiet: bool = True) -> dict:
             except Resync:
                 continue
     result = {"role": "tx", "metrics": node.metrics, "channel_uses_spent": node.uses,
-              "train_seconds": round(node.seconds, 3), "eval_errors": errors, "eval_messages": messages}
-    store.finish(node.tx.state_dict(), result)
-    return result
+              "train_seconds": round(node.seconds, 3), "eval_errors": errors, "eval_messages": messages,
+              "rejected_messages": link.seal.rejected}
+    return store.finish(node.tx.state_dict(), result)

@@ -1,6 +1,7 @@
 """The wire format of three-process training: a JSON header frame, then at most one raw array frame.
 
-Each message is one ZeroMQ multipart message:
+Each message is one ZeroMQ multipart message (behind the authentication frame that the link adds and
+checks, :mod:`mfcomm.nodes.auth`):
 
 - frame 0: a UTF-8 JSON object of at most ``HEADER_LIMIT`` bytes, ``{"v": 1, "type": ..., ...}`` with
   exactly the fields its type lists below, plus ``"dtype"`` and ``"shape"`` when it carries an array;
@@ -10,7 +11,7 @@ Each message is one ZeroMQ multipart message:
 type          fields                                      array
 ============  ==========================================  ==========================================
 ``hello``     role (a node that has just started)         --
-``sync``      epoch, fingerprint, have (checkpoints)      --
+``sync``      epoch, have (checkpoints)                   --
 ``resume``    epoch, iteration (checkpoint to restore)    --
 ``data``      epoch, iteration, step, kinds, blocks,      complex64 (batch, n): symbols x or y, the
               last, reply                                 blocks of consecutive steps one after another
@@ -56,7 +57,7 @@ A data message holds the blocks of steps ``step, step + 1, ...`` (``kinds`` and 
 DTYPES = {"complex64": torch.complex64, "float32": torch.float32, "int64": torch.int64}
 SCHEMA: dict[str, tuple[dict[str, type], tuple[str, int] | None]] = {
     "hello": ({"role": str}, None),
-    "sync": ({"epoch": int, "fingerprint": str, "have": list}, None),
+    "sync": ({"epoch": int, "have": list}, None),
     "resume": ({"epoch": int, "iteration": int}, None),
     "data": ({"epoch": int, "iteration": int, "step": int, "kinds": list, "blocks": list, "last": bool,
               "reply": bool}, ("complex64", 2)),

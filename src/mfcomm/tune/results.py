@@ -1,0 +1,130 @@
+"""The sweep directory's records: ``results.csv`` (one row per trial), ``trials.json`` (the plan), and which trials
+``--resume`` may skip.
+
+A trial's values are :data:`COLUMNS`; its row adds the trial id, every swept key and the seed. A trial is
+finished when its run directory holds ``summary.json`` (status ``ok``, the row rebuilt from it) or when the
+last ``results.csv`` says it was ``stopped early``; a failed trial runs again on ``--resume``.
+
+Example
+-------
+>>> values = from_summary({"ser": 0.01, "ser_ci": [0.009, 0.011], "channel_uses_spent": 6000,
+...                        "train_seconds": 1.5, "iterations_run": 100})
+>>> values["status"], values["ser_ci_high"]
+('ok', 0.011)
+>>> failed("channel raised")["status"]
+'failed'
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mfcomm import runs
+from mfcomm.errors import MfcommError
+from mfcomm.tune.spec import Sweep, Trial
+
+COLUMNS = ("ser", "ser_ci_low", "ser_ci_high", "channel_uses_spent", "train_seconds", "iterations_run", "status",
+           "error")
+OK, STOPPED, FAILED = "ok", "stopped early", "failed"
+RESULTS, PLAN = "results.csv", "trials.json"
+
+
+def from_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A finished trial's values, from its ``summary.json``."""
+    low, high = summary["ser_ci"]
+    return {"ser": summary["ser"], "ser_ci_low": low, "ser_ci_high": high,
+            "channel_uses_spent": summary["channel_uses_spent"], "train_seconds": summary["train_seconds"],
+            "iterations_run": summary["iterations_run"], "status": OK, "error": ""}
+
+
+def stopped(result: dict[str, Any]) -> dict[str, Any]:
+    """A trial the scheduler stopped early: its last report during training (SER on fresh messages, no interval)."""
+    return {**dict.fromkeys(COLUMNS, ""), "ser": result.get("ser", ""),
+            "channel_uses_spent": result.get("channel_uses_spent", ""),
+            "train_seconds": result.get("train_seconds", ""),
+            "iterations_run": result.get("iteration", ""), "status": STOPPED}
+
+
+def failed(error: str) -> dict[str, Any]:
+    """A trial that ended with ``error`` (one line)."""
+    return {**dict.fromkeys(COLUMNS, ""), "status": FAILED, "error": error}
+
+
+def row(trial: Trial, sweep: Sweep, values: dict[str, Any]) -> dict[str, Any]:
+    """The trial's ``results.csv`` row: id, swept keys, seed, then ``values``."""
+    keys = [k for k in sweep.swept if k != "seed"]
+    return {"trial": trial.id, **{k: _cell(getattr(trial.cfg, k)) for k in keys}, "seed": trial.cfg.seed,
+            **{k: values[k] for k in COLUMNS}}
+
+
+def write_results(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]]) -> None:
+    """``out/results.csv``: a row per trial with ``values``, in trial order, written then renamed."""
+    runs.write_csv(out / RESULTS, [row(t, sweep, values[t.id]) for t in sweep.trials if t.id in values])
+
+
+def finished(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
+    """The values of ``sweep``'s trials that finished in ``out`` (see the module docstring), by trial id."""
+    previous = {}
+    if (out / RESULTS).is_file():
+        with open(out / RESULTS, newline="") as f:
+            previous = {r["trial"]: r for r in csv.DictReader(f)}
+    done = {}
+    for trial in sweep.trials:
+        try:
+            done[trial.id] = from_summary(json.loads((out / "trials" / trial.id / "summary.json").read_text()))
+        except (OSError, ValueError, KeyError):  # not finished (summary.json is written last, whole)
+            if previous.get(trial.id, {}).get("status") == STOPPED:
+                done[trial.id] = {k: _number(previous[trial.id].get(k, "")) for k in COLUMNS}
+    return done
+
+
+def prepare(out: Path, sweep: Sweep, resume: bool) -> None:
+    """Check (and create) the sweep directory: a new or empty one gets ``trials.json``; with ``resume``, it
+    must hold the same trials (``trials.json``), else one line."""
+    if out.exists() and not out.is_dir():
+        raise MfcommError(f"--out {out} exists and is not a directory")
+    plan = {t.id: {"overrides": t.overrides, "config": t.cfg.to_dict()} for t in sweep.trials}
+    if resume:
+        try:
+            saved = json.loads((out / PLAN).read_text())
+        except (OSError, ValueError):
+            raise MfcommError(f"--out {out} holds no sweep to resume ({PLAN} missing); run without --resume") from None
+        differs = next((i for i in sorted(set(saved) | set(plan)) if saved.get(i) != _plain(plan.get(i))), None)
+        if differs:
+            raise MfcommError(f"the SPEC differs from the sweep in {out} (trial {differs}); resume with the SPEC it "
+                              "was started with, or choose another --out")
+        return
+    if out.is_dir() and any(out.iterdir()):
+        hint = ", or add --resume to finish the sweep there" if (out / PLAN).exists() else ""
+        raise MfcommError(f"--out {out} is not empty; choose another --out{hint}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise MfcommError(f"cannot write to --out {out}: {err.strerror or err}") from None
+    runs.write_text(out / PLAN, json.dumps(plan, indent=1) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON reads it back (tuples as lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _cell(value: Any) -> Any:
+    return str(value) if isinstance(value, list) else value
+
+
+def _number(text: str) -> Any:
+    """A ``results.csv`` cell as read back: a number where it is one."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text

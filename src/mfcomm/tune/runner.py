@@ -1,0 +1,231 @@
+"""The trials of a sweep on Ray Tune: an embedded local Ray, or an existing cluster.
+
+Each trial is one ``mfcomm train`` run through the same code path (:func:`train_trial`: the run directory
+checked, :func:`mfcomm.runs.train` with a checkpoint, :func:`mfcomm.runs.save`), so the same configuration
+and seed give the same SER as a standalone ``mfcomm train``. CPU trials hold one core and run one thread
+each; CUDA trials hold ``gpus_per_trial`` of a GPU. A trial's :class:`~mfcomm.errors.MfcommError` (a bad
+channel) is reported as its result and the sweep goes on; a worker that dies mid-trial is retried (twice)
+and resumes from the trial's ``checkpoint.pt``. SIGINT or SIGTERM stops the sweep cleanly (a second one at
+once): running trials keep their checkpoints for ``--resume``.
+
+Ray is imported here only; the command line imports this module when a sweep starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import ray
+import torch
+from ray import tune
+from tqdm import tqdm
+
+from mfcomm import run_directory, runs
+from mfcomm.config import Config
+from mfcomm.errors import MfcommError
+from mfcomm.tune import results
+from mfcomm.tune.spec import Sweep, Trial
+
+MAX_FAILURES = 2
+"""Retries of a trial whose worker died (an error that mfcomm reports is a result, never retried)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every worker gets: the sweep directory (absolute) and each pending trial's configuration."""
+
+    out: Path
+    configs: dict[str, Config]
+    report_ser: bool = False
+    """Report each SER measured during training (``ser_every``), for ASHA to stop poor trials on."""
+
+
+def train_trial(params: dict[str, Any], plan: Plan) -> None:
+    """Ray Tune trainable: train trial ``params["trial"]`` into ``plan.out/trials/<id>`` as ``mfcomm train
+    --out`` does (resuming from its checkpoint after a retry), then report :func:`results.from_summary`, or
+    :func:`results.failed` with the one-line error."""
+    trial_id = params["trial"]
+    cfg = plan.configs[trial_id]
+    if cfg.device == "cpu":
+        torch.set_num_threads(1)
+    out = plan.out / "trials" / trial_id
+    checkpoint = out / run_directory.CHECKPOINT
+
+    def on_log(row: dict[str, float], _run: runs.Run) -> None:
+        if "ser" in row:
+            tune.report({"ser": row["ser"], "iteration": row["iteration"], "channel_uses_spent": row["channel_uses"],
+                         "train_seconds": row["seconds"]})
+
+    try:
+        run_directory.prepare(out, resume=True, need_bytes=runs.bytes_needed(cfg))
+        run = runs.train(cfg, quiet=True, checkpoint=checkpoint, resume=checkpoint.exists(),
+                         on_log=on_log if plan.report_ser else None)
+        runs.save(run, out, replace=True)  # the final weights supersede the checkpoint
+    except MfcommError as err:
+        tune.report(results.failed(str(err)))
+        return
+    summary = run.summary()
+    tune.report({**results.from_summary(summary), "iteration": summary["iterations_run"]})
+
+
+class _Stop(tune.Stopper):
+    """Stops every trial once SIGINT or SIGTERM arrived (the first one; a second stops at once)."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.signal is not None
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.signal:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+
+class _Results(tune.Callback):
+    """Passes each trial's end to ``on_row(trial_id, values)``: its result, stopped early, or failed."""
+
+    def __init__(self, on_row: Callable[[str, dict[str, Any]], None], stop: _Stop) -> None:
+        self.on_row, self.stop = on_row, stop
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its run config into an experiment state that mfcomm never restores (--resume works from
+        # results.csv and the trial directories); the progress bar in on_row does not pickle.
+        return {}
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        if result.get("status"):
+            self.on_row(trial.config["trial"], {k: result.get(k, "") for k in results.COLUMNS})
+        elif not self.stop.signal:  # stopped by the scheduler, not by the user
+            self.on_row(trial.config["trial"], results.stopped(result))
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        tqdm.write(f"mfcomm sweep: trial {trial.config['trial']}: {_error_line(trial)}; retrying (from its checkpoint "
+                   "where it has one)", file=sys.stderr)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if not self.stop.signal:
+            self.on_row(trial.config["trial"], results.failed(_error_line(trial)))
+
+
+def run_trials(sweep: Sweep, pending: list[Trial], out: Path, workers: int | None, address: str | None,
+               on_row: Callable[[str, dict[str, Any]], None]) -> str | None:
+    """Run ``pending`` on Ray, ``workers`` at a time (None: as the cluster's resources allow), calling
+    ``on_row(trial_id, values)`` as each ends. ``address`` (or ``RAY_ADDRESS``): an existing cluster, else a
+    local Ray started here and stopped at the end. Returns the name of the signal that stopped the sweep, or None."""
+    out = out.resolve()
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # run_trials handles SIGINT itself
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the reporter that honours verbose=0: no trial tables on the terminal
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # mfcomm writes every trial's results itself
+    started = _start_ray(workers, address)
+    stop = _Stop()
+    previous = {s: signal.signal(s, stop.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _tune_tracebacks_off():
+            _tuner(sweep, pending, out, workers, _Results(on_row, stop), stop).fit()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if started:
+            ray.shutdown()
+        shutil.rmtree(out / ".ray", ignore_errors=True)
+    return stop.signal
+
+
+def _tuner(sweep: Sweep, pending: list[Trial], out: Path, workers: int | None, callback: _Results,
+           stop: _Stop) -> tune.Tuner:
+    """One Tune trial per pending trial, in order; Tune's own state in ``out/.ray`` (removed afterwards)."""
+    plan = Plan(out, {t.id: t.cfg for t in pending}, report_ser=sweep.scheduler == "asha")
+    resources = {"cpu": 1, "gpu": sweep.gpus_per_trial}
+    return tune.Tuner(
+        tune.with_resources(tune.with_parameters(train_trial, plan=plan), resources),
+        param_space={"trial": tune.grid_search([t.id for t in pending])},
+        # reuse_actors: a worker imports torch once, then runs trial after trial
+        tune_config=tune.TuneConfig(scheduler=_scheduler(sweep), max_concurrent_trials=workers, reuse_actors=True),
+        run_config=tune.RunConfig(name="sweep", storage_path=str(out / ".ray"), verbose=0, stop=stop,
+                                  callbacks=[callback], failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
+
+
+@contextlib.contextmanager
+def _tune_tracebacks_off() -> Iterator[None]:
+    """Tune's error log silenced: a trial's error is its row in ``results.csv``, a retry one line."""
+    logger = logging.getLogger("ray.tune")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _start_ray(workers: int | None, address: str | None) -> bool:
+    """Connect to ``address`` (or ``RAY_ADDRESS``), or start a local Ray with ``workers`` CPUs and no dashboard;
+    False (nothing done) when this process already has Ray running, as a notebook or a test may."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address:
+        _check_reachable(address)
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)
+    except Exception as err:  # no cluster there, a port in use, ...: one line
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        hint = "" if os.environ.get("RAY_AUTH_MODE") or not address else (
+            " (a cluster with token authentication, the default of `ray start`, needs RAY_AUTH_MODE=token here)")
+        raise MfcommError(f"cannot start {where}: {_first_line(err)}{hint}") from None
+    return True
+
+
+def _check_reachable(address: str) -> None:
+    """One line when nothing listens at ``HOST:PORT`` (``ray.init`` would wait there for minutes, deaf to Ctrl-C)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # ray://, auto: Ray's own forms
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as err:
+        raise MfcommError(f"cannot reach the Ray cluster at {address}: {err.strerror or err}") from None
+
+
+def _scheduler(sweep: Sweep) -> Any:
+    """ASHA on the SER measured during training (``time_attr``: iterations), or None (every trial runs to its end)."""
+    if sweep.scheduler != "asha":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr="iteration", metric=sweep.metric, mode=sweep.mode, max_t=sweep.max_t,
+                         grace_period=sweep.grace_period, stop_last_trials=False)  # a trial at max_t still evaluates
+
+
+def _error_line(trial: Any) -> str:
+    """The last line of a trial's error (a Python exception's ``Type: message``, or why its worker died)."""
+    path = Path(trial.error_file) if trial.error_file else None  # on this machine, as soon as the error is known
+    text = path.read_text() if path and path.is_file() else "unknown error"
+    if "worker process has died" in text.rpartition("Failure # ")[2]:  # Ray's paragraph on why a worker may die
+        return "its worker process died"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300]
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]

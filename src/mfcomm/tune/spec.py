@@ -1,0 +1,263 @@
+"""SPEC.toml of ``mfcomm sweep``, parsed into a fixed list of trials, each validated before any starts.
+
+Tables (README.md, "Sweeps on Ray"):
+
+- ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.config.Config`), shared by every trial;
+- ``[grid]``: a list of values per key; every combination is a trial (``seed`` is just another key);
+- ``[search]`` (optional): distributions ``{uniform = [a, b]}``, ``{log_uniform = [a, b]}`` or
+  ``{choice = [v, ...]}``, drawn ``samples`` times (default 1) from a generator seeded by ``sample_seed``
+  (default 0), each draw with every grid combination, so the grid's seeds give each drawn configuration its
+  spread; drawn numbers keep 4 significant digits (rounded to integers for integer keys). Also ``metric``
+  (``ser``, ``channel_uses_spent`` or ``train_seconds``; default ``ser``) and ``mode`` (``min`` or ``max``)
+  rank the configurations, and ``scheduler = "asha"`` stops poor trials early from the SER each trial
+  measures every ``grace_period`` iterations (default 1/16 of the longest trial; it sets ``ser_every``);
+- ``[resources]`` (optional): ``gpus_per_trial``, fractions share a GPU (default 1 for ``device = "cuda"``).
+
+The same SPEC always gives the same trials with the same ids, which ``--resume`` relies on. A bad key or
+value is one :class:`~mfcomm.errors.ConfigError` line naming the trial.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> spec = pathlib.Path(tempfile.mkdtemp()) / "sweep.toml"
+>>> _ = spec.write_text("[base]\\niterations = 100\\n[grid]\\nsigma2 = [0.05, 0.1]\\nseed = [1, 2]\\n")
+>>> sweep = parse(spec)
+>>> [(t.id, t.label()) for t in sweep.trials][:2], sweep.swept
+([('t000', 'sigma2=0.05, seed=1'), ('t001', 'sigma2=0.05, seed=2')], ['sigma2', 'seed'])
+>>> _ = spec.write_text("[grid]\\nsigma2 = [0.05, 1.5]\\n")
+>>> parse(spec)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+mfcomm.errors.ConfigError: ...sweep.toml: trial t001 (sigma2=1.5): sigma2 must be a finite number in (0, 1), not 1.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from mfcomm import config
+from mfcomm.config import Config
+from mfcomm.errors import ConfigError, MfcommError
+
+TABLES = ("base", "grid", "search", "resources")
+CONTROLS = ("samples", "sample_seed", "metric", "mode", "scheduler", "grace_period")
+"""Keys of ``[search]`` that are settings, not distributions."""
+DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
+METRICS = ("ser", "channel_uses_spent", "train_seconds")
+"""What ``metric`` may rank by: columns of ``results.csv``."""
+MAX_TRIALS = 10_000
+DIGITS = 4
+"""Significant digits a drawn number keeps: readable in ``results.csv``, exactly the value trained with."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One ``mfcomm train`` run of a sweep: its id (``t000``, ...), the swept keys' values, the resolved config."""
+
+    id: str
+    overrides: dict[str, Any]
+    cfg: Config
+
+    def label(self) -> str:
+        """The swept values as ``key=value, ...``."""
+        return ", ".join(f"{k}={_text(v)}" for k, v in self.overrides.items())
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed SPEC.toml: the trials in order, the swept keys, and how trials are ranked, stopped and placed."""
+
+    trials: list[Trial]
+    swept: list[str]
+    metric: str = "ser"
+    mode: str = "min"
+    scheduler: str | None = None
+    grace_period: int = 0
+    max_t: int = 0
+    """Iterations of the longest trial: ASHA's horizon."""
+    gpus_per_trial: float = 0.0
+
+
+def parse(path: str | Path, trust: bool = False) -> Sweep:
+    """Read, expand and validate SPEC.toml (see the module docstring); one-line ConfigError naming ``path``.
+
+    A black-box channel (``PATH.py:FUNC``) is Python code that every trial runs: refused unless ``trust``."""
+    path = Path(path)
+    try:
+        return _parse(_read(path), trust)
+    except MfcommError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def _read(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        raise ConfigError("no such file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(str(err)) from None
+    for name, table in data.items():
+        if name not in TABLES or not isinstance(table, dict):
+            raise ConfigError(f"unknown table or key {name!r}: a sweep has tables [{'], ['.join(TABLES)}]")
+    return data
+
+
+def _parse(data: dict[str, dict[str, Any]], trust: bool) -> Sweep:
+    base, grid, search = data.get("base", {}), data.get("grid", {}), dict(data.get("search", {}))
+    controls = {k: search.pop(k) for k in CONTROLS if k in search}
+    _check_keys(base, grid, search)
+    combos, draws = _combinations(grid), _draws(search, controls)
+    if len(combos) * len(draws) > MAX_TRIALS:
+        raise ConfigError(f"{len(combos) * len(draws)} trials; at most {MAX_TRIALS}")
+    overrides = [{**combo, **draw} for draw in draws for combo in combos]
+    width = max(3, len(str(len(overrides) - 1)))
+    trials = [_resolve(f"t{i:0{width}d}", base, o) for i, o in enumerate(overrides)]
+    _check_trusted(trials, trust)
+    settings = _settings(controls, trials)
+    if settings["scheduler"] and "ser_every" not in {*base, *grid, *search}:
+        trials = [_with_ser_every(t, settings["grace_period"]) for t in trials]
+    return Sweep(trials, [*grid, *search], **settings, gpus_per_trial=_gpus(data.get("resources", {}), trials))
+
+
+def _check_keys(base: dict[str, Any], grid: dict[str, Any], search: dict[str, Any]) -> None:
+    """Every key a ``mfcomm train`` key, set in one table only."""
+    for name, table in (("base", base), ("grid", grid), ("search", search)):
+        unknown = sorted(set(table) - set(config.FIELDS))
+        if unknown:
+            raise ConfigError(f"[{name}]: unknown key(s) {', '.join(unknown)}")
+    twice = sorted(set(base) & set(grid) | set(base) & set(search) | set(grid) & set(search))
+    if twice:
+        raise ConfigError(f"{', '.join(twice)} set in more than one of [base], [grid], [search]: keep one")
+
+
+def _combinations(grid: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, the last key varying fastest ([{}] for no grid)."""
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"[grid] {key} must be a non-empty list of values, not {_text(values)}")
+    return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+
+
+def _draws(search: dict[str, Any], controls: dict[str, Any]) -> list[dict[str, Any]]:
+    """``samples`` draws of every distribution, from a generator seeded by ``sample_seed``."""
+    samples, seed = controls.get("samples", 1), controls.get("sample_seed", 0)
+    _check_int("[search] samples", samples, 1, MAX_TRIALS)
+    _check_int("[search] sample_seed", seed, 0, 2**63 - 1)
+    if samples > 1 and not search:
+        raise ConfigError("[search] samples > 1 needs a distribution such as sigma2 = {log_uniform = [0.005, 0.3]} "
+                          "(repeats of one configuration are the grid's seeds)")
+    distributions = {key: _distribution(key, value) for key, value in search.items()}
+    rng = np.random.default_rng(seed)
+    return [{key: draw(rng) for key, draw in distributions.items()} for _ in range(samples)]
+
+
+def _distribution(key: str, spec: Any) -> Callable[[np.random.Generator], Any]:
+    """A function drawing one value of ``key`` from ``{kind = args}``."""
+    kind, args = next(iter(spec.items())) if isinstance(spec, dict) and len(spec) == 1 else (None, None)
+    if kind not in DISTRIBUTIONS:
+        raise ConfigError(f"[search] {key}: expected {{uniform = [a, b]}}, {{log_uniform = [a, b]}} or "
+                          f"{{choice = [v, ...]}}, not {_text(spec)}")
+    if kind == "choice":
+        if not isinstance(args, list) or not args:
+            raise ConfigError(f"[search] {key}: choice needs a non-empty list, not {_text(args)}")
+        return lambda rng: args[int(rng.integers(len(args)))]
+    log = kind == "log_uniform"
+    numbers = isinstance(args, list) and len(args) == 2 and all(_is_finite(v) for v in args)
+    if not numbers or not args[0] < args[1] or (log and args[0] <= 0):
+        raise ConfigError(f"[search] {key}: {kind} needs [low, high] with {'0 < ' if log else ''}low < high, "
+                          f"not {_text(args)}")
+    low, high = (math.log(args[0]), math.log(args[1])) if log else args
+    integer = config.FIELDS[key].type in ("int", "int | None")
+
+    def draw(rng: np.random.Generator) -> int | float:
+        x = rng.uniform(low, high)
+        x = math.exp(x) if log else x
+        return round(x) if integer else float(f"{x:.{DIGITS}g}")
+
+    return draw
+
+
+def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> Trial:
+    """The trial's configuration, resolved and validated as ``mfcomm train`` would, or one line naming it."""
+    trial = Trial(trial_id, overrides, Config())
+    try:
+        return dataclasses.replace(trial, cfg=config.resolve(overrides={**base, **overrides}))
+    except MfcommError as err:
+        where = f" ({trial.label()})" if overrides else ""
+        raise ConfigError(f"trial {trial_id}{where}: {err}") from None
+
+
+def _check_trusted(trials: list[Trial], trust: bool) -> None:
+    code = next((t.cfg.channel for t in trials if t.cfg.is_user_channel), None)
+    if code and not trust:
+        raise ConfigError(f"the trials run the Python file {code.rpartition(':')[0]} as their channel; mfcomm runs no "
+                          "code that only a file names: pass --trust-config if you trust this SPEC")
+
+
+def _settings(controls: dict[str, Any], trials: list[Trial]) -> dict[str, Any]:
+    """``metric``, ``mode``, ``scheduler``, ``grace_period`` and ``max_t``, checked."""
+    metric, mode, scheduler = controls.get("metric", "ser"), controls.get("mode", "min"), controls.get("scheduler")
+    if metric not in METRICS:
+        raise ConfigError(f"[search] metric must be one of {', '.join(METRICS)}, not {_text(metric)}")
+    if mode not in ("min", "max"):
+        raise ConfigError(f"[search] mode must be min or max, not {_text(mode)}")
+    if scheduler not in (None, "asha"):
+        raise ConfigError(f"[search] scheduler must be \"asha\" (or left out), not {_text(scheduler)}")
+    if scheduler and metric != "ser":
+        raise ConfigError("[search] scheduler asha needs metric ser, the one measured during training")
+    if "grace_period" in controls and not scheduler:
+        raise ConfigError("[search] grace_period is for scheduler = \"asha\"")
+    max_t = max(t.cfg.iterations + (t.cfg.finetune_iterations if t.cfg.method == "model-free" else 0) for t in trials)
+    grace = controls.get("grace_period", max(1, max_t // 16)) if scheduler else 0
+    if scheduler:
+        _check_int("[search] grace_period", grace, 1, max_t)
+    return {"metric": metric, "mode": mode, "scheduler": scheduler, "grace_period": grace, "max_t": max_t}
+
+
+def _with_ser_every(trial: Trial, grace: int) -> Trial:
+    """The trial measuring its SER about every ``grace`` iterations (a multiple of its ``log_every``): what ASHA
+    stops poor trials on. ``ser_every`` is then part of the trial's configuration (its ``config.toml``)."""
+    every = -(-grace // trial.cfg.log_every) * trial.cfg.log_every
+    return dataclasses.replace(trial, cfg=config.resolve(overrides={**trial.cfg.to_dict(), "ser_every": every}))
+
+
+def _gpus(resources: dict[str, Any], trials: list[Trial]) -> float:
+    """GPUs each trial holds: ``gpus_per_trial``, default 1 where trials run on CUDA, else 0."""
+    unknown = sorted(set(resources) - {"gpus_per_trial"})
+    if unknown:
+        raise ConfigError(f"[resources]: unknown key(s) {', '.join(unknown)} (only gpus_per_trial)")
+    cuda = any(t.cfg.device.startswith("cuda") for t in trials)
+    gpus = resources.get("gpus_per_trial", 1.0 if cuda else 0.0)
+    config.check_number("[resources] gpus_per_trial", gpus, 0.0, 64.0, "[]")
+    if cuda and gpus == 0:
+        raise ConfigError("[resources] gpus_per_trial must be > 0 for device = \"cuda\" (0.25: four trials per GPU)")
+    if gpus and not cuda:
+        raise ConfigError("[resources] gpus_per_trial is for device = \"cuda\" trials")
+    return float(gpus)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, (float, bool)):
+        raise ConfigError(f"{name} must be an integer, not {_text(value)}")
+    config.check_number(name, value, low, high)
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(value: Any) -> str:
+    """A value as TOML-ish text, cut short."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = f"{value:g}" if isinstance(value, float) else str(value) if isinstance(value, int) else repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
