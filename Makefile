@@ -37,7 +37,8 @@ test-slow: setup
 
 test-faults: setup
 	$(PY) -m pytest -m "slow or not slow" tests/test_faults.py tests/test_resume.py tests/test_bounds.py \
-		tests/test_trust.py tests/test_channel_faults.py tests/test_node_faults.py tests/test_reproducible.py
+		tests/test_trust.py tests/test_channel_faults.py tests/test_node_faults.py tests/test_reproducible.py \
+		tests/test_tune.py
 
 bench: setup
 	$(PY) benchmarks/bench.py

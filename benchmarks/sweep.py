@@ -87,7 +87,7 @@ def ray_overheads(spec: dict, tmp: Path) -> tuple[float, float]:
     from mfcomm.config import resolve
 
     start = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.shutdown()
     startup = time.perf_counter() - start
     tiny = {**spec, "base": {**spec["base"], "iterations": 1}}
@@ -111,8 +111,11 @@ def main() -> None:
         tmp = Path(name)
         spec_path = write_spec(spec, tmp / "spec.toml")
         loop, loop_sers = shell_loop(spec, tmp)
+        print(f"shell loop: {loop:.1f} s", flush=True)
         two, two_sers = sweep(spec_path, tmp / "two", 2)
+        print(f"sweep, 2 workers: {two:.1f} s", flush=True)
         one, one_sers = sweep(spec_path, tmp / "one", 1)
+        print(f"sweep, 1 worker: {one:.1f} s", flush=True)
         startup, per_trial = ray_overheads(spec, tmp)
     same = all(loop_sers[k] == two_sers.get(k) == one_sers.get(k) for k in loop_sers)
     lines = [

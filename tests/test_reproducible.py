@@ -75,3 +75,17 @@ def test_the_tutorial_benchmark_is_reproducible_for_a_seed(tmp_path):
         results.append(_without_timings(json.loads((out / "results.json").read_text())))
     assert results[0] == results[1]
     assert results[0]["bmd_rate"]["tutorial recipe"] != results[2]["bmd_rate"]["tutorial recipe"]
+
+
+def test_ser_probes_during_training_leave_the_trained_weights_as_they_were():
+    """``ser_every`` measures SER on fresh channel outputs; the channel's generator is rewound afterwards, so
+    the probes (which ASHA sweeps and the demo use) cannot change what is trained."""
+    from mfcomm import runs
+    from mfcomm.config import resolve
+
+    weights = []
+    for every in (0, 50):
+        cfg = resolve(overrides={"iterations": 150, "batch_size": 256, "ser_every": every, "ser_messages": 4096,
+                                 "seed": 2})
+        weights.append(runs.train(cfg, quiet=True, evaluate=False).tx.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -22,7 +22,12 @@ from mfcomm.tune import spec
 
 FAST = {"iterations": 100, "batch_size": 256, "compare_baseline": False, "checkpoint_every": 50}
 FAST_TOML = {k: str(v).lower() for k, v in FAST.items()}
-BAD_CHANNEL = "def f(x):\n    raise RuntimeError('radio unplugged')\n"
+BAD_CHANNEL = """import pathlib
+def f(x):
+    with open(pathlib.Path(__file__).with_suffix(".calls"), "a") as log:  # one line per trial that runs it
+        log.write("call\\n")
+    raise RuntimeError("radio unplugged")
+"""
 
 
 def mfcomm(*args):
@@ -163,9 +168,12 @@ def ray_session():
     """One local Ray for this module's sweeps (mfcomm sweep uses the Ray this process already runs)."""
     ray = pytest.importorskip("ray")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}  # ray.init replaces SIGTERM's
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +201,7 @@ def test_sweep_records_every_trial_and_a_failing_one_does_not_stop_it(sweep):
     assert [(r["channel"], r["seed"], r["status"]) for r in table.values()] == [
         ("awgn", "3", "ok"), ("awgn", "4", "ok"), (f"{folder / 'bad.py'}:f", "3", "failed"),
         (f"{folder / 'bad.py'}:f", "4", "failed")]
+    assert (folder / "bad.calls").read_text() == "call\n" * 2
     for r in list(table.values())[2:]:
         assert "radio unplugged" in r["error"] and "\n" not in r["error"] and r["ser"] == ""
     for r in list(table.values())[:2]:
@@ -215,6 +224,7 @@ def test_trials_equal_standalone_mfcomm_train(sweep, tmp_path):
         a, b = load_file(tmp_path / trial / "model.safetensors"), load_file(folder / "out" / "trials" / trial /
                                                                              "model.safetensors")
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+        assert list((folder / "out" / "trials" / trial / "tensorboard").glob("events.out.tfevents.*"))
     best = (folder / "out" / "best-config.toml").read_text()
     assert 'channel = "awgn"' in best and "iterations = 100" in best
 
@@ -235,7 +245,8 @@ def test_resume_runs_only_what_did_not_finish(sweep):
     assert list(after) == list(before)
     assert after["t001"]["ser"] == before["t001"]["ser"] and after["t001"]["status"] == "ok"
     assert {p: p.stat().st_mtime_ns for p in (out / "trials" / "t000").iterdir()} == kept  # t000 not run again
-    assert [after[t]["status"] for t in ("t002", "t003")] == ["failed", "failed"]  # failed trials run again
+    assert [after[t]["status"] for t in ("t002", "t003")] == ["failed", "failed"]
+    assert (folder / "bad.calls").read_text() == "call\n" * 4  # failed trials run again
     (folder / "s.toml").write_text((folder / "s.toml").read_text().replace("iterations = 100", "iterations = 90"))
     code, _, stderr = mfcomm("sweep", folder / "s.toml", "--out", out, "--resume", "--trust-config")
     assert code == 2 and "the SPEC differs from the sweep in" in stderr and "(trial t000)" in stderr

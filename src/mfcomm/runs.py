@@ -148,8 +148,11 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
         row.update({k: float(v) for k, v in values.items()})
         if cfg.ser_every and (iteration % cfg.ser_every == 0 or iteration == total):
             t = time.perf_counter()
-            with torch.random.fork_rng(devices=[]):  # probing leaves training's random stream as it was
+            kept = channel_generator.get_state() if channel_generator else None
+            with torch.random.fork_rng(devices=[]):  # probing leaves training's random streams as they were
                 row["ser"] = learned_ser(tx, rx, channel.channel, 1, cfg.ser_messages, cfg.ser_messages).ser
+            if kept is not None:
+                channel_generator.set_state(kept)
             probing += time.perf_counter() - t
         run.metrics.append(row)
         if on_log:

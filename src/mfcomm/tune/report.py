@@ -70,7 +70,11 @@ def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spe
     if best:
         lines += _best_section(out, sweep, values, *best)
     lines += _table(sweep, values)
-    lines += [f"![SER against {key}]({name})" for key, name in zip([k for k in sweep.swept if k != "seed"], figures)]
+    keys = [k for k in sweep.swept if k != "seed"]
+    if figures:
+        lines += ["## SER against each swept key", "", "Mean over seeds, bars from the lowest to the highest seed, "
+                  "dots for each seed; one line per setting of the other swept keys.", ""]
+    lines += [f"![SER against {key}]({name})\n" for key, name in zip(keys, figures)]
     failures = [(t, values[t.id]["error"]) for t in sweep.trials if values.get(t.id, {}).get("status") == FAILED]
     if failures:
         lines += ["", "## Failed trials", "", "| trial | values | error |", "|---|---|---|"]

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from mfcomm import run_directory, runs
 from mfcomm.config import Config
 from mfcomm.errors import MfcommError
+from mfcomm.tensorboard_log import TensorBoardLog
 from mfcomm.tune import results
 from mfcomm.tune.spec import Sweep, Trial
 
@@ -60,16 +61,17 @@ def train_trial(params: dict[str, Any], plan: Plan) -> None:
     out = plan.out / "trials" / trial_id
     checkpoint = out / run_directory.CHECKPOINT
 
-    def on_log(row: dict[str, float], _run: runs.Run) -> None:
-        if "ser" in row:
+    def on_log(row: dict[str, float], run: runs.Run) -> None:
+        curves(row, run)  # every trial's learning curves in TensorBoard, as mfcomm train --tensorboard writes them
+        if "ser" in row and plan.report_ser:
             tune.report({"ser": row["ser"], "iteration": row["iteration"], "channel_uses_spent": row["channel_uses"],
                          "train_seconds": row["seconds"]})
 
     try:
         run_directory.prepare(out, resume=True, need_bytes=runs.bytes_needed(cfg))
-        run = runs.train(cfg, quiet=True, checkpoint=checkpoint, resume=checkpoint.exists(),
-                         on_log=on_log if plan.report_ser else None)
-        runs.save(run, out, replace=True)  # the final weights supersede the checkpoint
+        with TensorBoardLog(out / run_directory.TENSORBOARD) as curves:
+            run = runs.train(cfg, quiet=True, checkpoint=checkpoint, resume=checkpoint.exists(), on_log=on_log)
+        runs.save(run, out, replace=True, keep={run_directory.TENSORBOARD})  # the weights supersede the checkpoint
     except MfcommError as err:
         tune.report(results.failed(str(err)))
         return
