@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mfcomm import checkpointing, cli, model_free
+from mfcomm import checkpointing, cli, model_free, runs
 from mfcomm.run_directory import CHECKPOINT
 
 FAST = ["--iterations", "200", "--batch-size", "256", "--checkpoint-every", "50", "--seed", "5", "--no-baseline", "--quiet"]
@@ -133,7 +133,7 @@ def test_divergence_before_any_checkpoint_leaves_nothing(tmp_path, monkeypatch, 
 
 
 def test_out_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(model_free, "train_model_free", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("training started"))
     (tmp_path / "f").write_text("mine")
     assert cli.main(["train", *FAST, "--out", str(tmp_path / "f")]) == 2
     assert capsys.readouterr().err.strip() == f"mfcomm train: error: --out {tmp_path / 'f'} exists and is not a directory"
@@ -141,7 +141,7 @@ def test_out_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch, ca
 
 
 def test_unwritable_or_full_out_is_refused_before_training(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(model_free, "train_model_free", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("training started"))
     assert cli.main(["train", *FAST, "--out", "/proc/mfcomm-run"]) == 2
     assert capsys.readouterr().err.startswith("mfcomm train: error: cannot write to --out /proc/mfcomm-run")
     import shutil

@@ -61,17 +61,22 @@ def prepare(out: Path, overwrite: bool = False, resume: bool = False, need_bytes
             hint = f", --resume {out} to continue it" if marker == CHECKPOINT else ""
             raise MfcommError(f"--out {out} already holds a run ({marker}); choose another --out{hint}, or add "
                               "--overwrite to replace it")
+    create_writable(out)
+    free = shutil.disk_usage(out).free
+    if free < need_bytes:
+        raise MfcommError(f"not enough space for --out {out}: {free / 2**20:.1f} MiB free, the run needs about "
+                          f"{need_bytes / 2**20:.1f} MiB")
+    return out
+
+
+def create_writable(out: Path) -> None:
+    """Create ``out`` (and its parents) and check a file can be written there; a one-line error if not."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as err:
         raise MfcommError(f"cannot write to --out {out}: {err.strerror or err}") from None
-    free = shutil.disk_usage(out).free
-    if free < need_bytes:
-        raise MfcommError(f"not enough space for --out {out}: {free / 2**20:.1f} MiB free, the run needs about "
-                          f"{need_bytes / 2**20:.1f} MiB")
-    return out
 
 
 def remove_others(out: Path, keep: set[str]) -> None:

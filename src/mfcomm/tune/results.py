@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import csv
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from mfcomm import runs
+from mfcomm import run_directory, runs
 from mfcomm.errors import MfcommError
 from mfcomm.tune.spec import Sweep, Trial
 
@@ -101,12 +100,7 @@ def prepare(out: Path, sweep: Sweep, resume: bool) -> None:
     if out.is_dir() and any(out.iterdir()):
         hint = ", or add --resume to finish the sweep there" if (out / PLAN).exists() else ""
         raise MfcommError(f"--out {out} is not empty; choose another --out{hint}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as err:
-        raise MfcommError(f"cannot write to --out {out}: {err.strerror or err}") from None
+    run_directory.create_writable(out)
     runs.write_text(out / PLAN, json.dumps(plan, indent=1) + "\n")
 
 
