@@ -1,21 +1,23 @@
-# mfcomm: make demo (the main job), make test (the default tests), make test-faults (the fault suite with its
-# slow cases, docs/reliability.md), make bench (speed figures),
+# mfcomm: make demo (the main job), make test (make lint, then the default tests), make lint (ruff check and
+# ruff format --check on src and tests, mypy on src; pyproject.toml configures them), make test-faults (the
+# fault suite with its slow cases, docs/reliability.md), make bench (speed figures),
 # make bench-nodes (three-process against in-process training, about 1 minute),
 # make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
 # and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
 # trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes
-# on 2 cores with two runs at a time), make tensorboard RUNS=DIR (TensorBoard on the event files that
+# on 2 cores, two runs at a time as one sweep), make tensorboard RUNS=DIR (TensorBoard on the event files that
 # mfcomm train --tensorboard writes under DIR, default runs), make bench-sweep (mfcomm sweep on Ray against a
-# shell loop of mfcomm train, 8 trials: Ray's overheads and the 1-to-2-worker speed-up).
+# shell loop of mfcomm train, 8 trials: Ray's overheads and the 1-to-2-worker speed-up), make docs (the
+# documentation site into site/, warnings as errors; open site/index.html).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEVICE ?= cpu
 RUNS ?= runs
 
-.PHONY: setup demo test test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial gradcheck gnuradio tensorboard clean
+.PHONY: setup demo lint test test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial gradcheck gnuradio tensorboard docs clean
 
 setup: $(VENV)/.installed
 
@@ -23,13 +25,19 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,docs]'
 	touch $@
 
 demo: setup
 	$(VENV)/bin/mfcomm demo
 
+lint: setup
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
 test: setup
+	$(MAKE) lint
 	$(PY) -m pytest
 
 test-slow: setup
@@ -56,7 +64,7 @@ bench-sweep: setup
 	$(PY) benchmarks/sweep.py
 
 bench-quality: setup
-	$(PY) benchmarks/quality.py --jobs 2
+	$(PY) benchmarks/quality.py
 
 gradcheck: setup
 	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100
@@ -70,6 +78,9 @@ gnuradio: setup
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir $(RUNS)
+
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -13,12 +13,14 @@ Usage: ``python benchmarks/efficiency.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
+import sys
 from pathlib import Path
 
-from mfcomm.config import resolve
 from mfcomm.plots import plt, save_figure
-from mfcomm.runs import train, write_csv, write_text
+from mfcomm.runs import write_csv, write_text
+from mfcomm.tune import driver, results, spec
 
 CHANNELS = {
     "awgn": {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "iterations": 6000},
@@ -32,52 +34,13 @@ METHODS = {  # the paper's recipe pins the settings these figures were first mea
     "model-free (defaults)": {"method": "model-free"},
 }
 SEEDS = (0, 1, 2)
+SIGMA2 = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
 PROBE = {"ser_every": 100, "ser_messages": 1 << 18, "eval_messages": 1_000_000}
 
 
 def spread(values: list[float]) -> str:
     """Mean with the range over seeds."""
     return f"{statistics.mean(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
-
-
-def efficiency(quick: bool) -> tuple[list[dict], list[dict]]:
-    seeds = SEEDS[:1] if quick else SEEDS
-    train(resolve(overrides={"iterations": 50}), quiet=True, evaluate=False)  # warm-up, so timings compare
-    rows, curves = [], []
-    for name, setting in CHANNELS.items():
-        setting = {**setting, "iterations": 300} if quick else setting
-        runs = {m: [train(resolve(overrides={**setting, **PROBE, **over, "seed": s}), quiet=True) for s in seeds]
-                for m, over in METHODS.items()}
-        target = 1.1 * statistics.mean(r.ser.ser for r in runs["model-based"])
-        for method, rs in runs.items():
-            hits = []
-            for r in rs:
-                hit = next((row for row in r.metrics if "ser" in row and row["ser"] <= target), None)
-                hits.append(hit)
-                curves.append({"channel": name, "method": method, "seed": r.cfg.seed,
-                               "uses": [row["channel_uses"] for row in r.metrics if "ser" in row],
-                               "ser": [row["ser"] for row in r.metrics if "ser" in row], "target": target})
-            reached = [h for h in hits if h]
-            rows.append({
-                "channel": name, "method": method, "target_ser": f"{target:.3g}",
-                "reached": f"{len(reached)}/{len(rs)}",
-                "channel_uses_to_target": spread([h["channel_uses"] for h in reached]) if reached else "not reached",
-                "seconds_to_target": spread([h["seconds"] for h in reached]) if reached else "",
-                "final_ser": spread([r.ser.ser for r in rs]),
-                "final_ser_ci_seed0": f"[{rs[0].ser.ci_low:.3g}, {rs[0].ser.ci_high:.3g}]",
-                "iterations": rs[0].cfg.iterations, "channel_uses_spent": rs[0].channel_uses_spent,
-            })
-    return rows, curves
-
-
-def sigma2_sweep(quick: bool) -> list[dict]:
-    rows = []
-    for name, setting in CHANNELS.items():
-        for sigma2 in ((0.1,) if quick else (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)):
-            sers = [train(resolve(overrides={**setting, "iterations": 200 if quick else 2000, "sigma2": sigma2,
-                                             "seed": s}), quiet=True).ser.ser for s in SEEDS[: 1 if quick else 3]]
-            rows.append({"channel": name, "sigma2": sigma2, "final_ser": spread(sers), "mean": statistics.mean(sers)})
-    return rows
 
 
 FEEDBACK = {
@@ -90,16 +53,79 @@ FEEDBACK = {
 }
 
 
-def feedback_costs(quick: bool) -> list[dict]:
+def slug(text: str) -> str:
+    """A trial name from a label: ``model-free (paper)`` -> ``model-free-paper``."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+
+
+def trials(quick: bool) -> dict[str, dict]:
+    """Every training of the three studies, by trial name: ``eff-<channel>-<method>-s<seed>``,
+    ``sigma2-<channel>-<sigma2>-s<seed>``, ``feedback-<kind>-s<seed>``."""
+    seeds = SEEDS[:1] if quick else SEEDS
+    named = {}
+    for name, setting in CHANNELS.items():
+        setting = {**setting, "iterations": 300} if quick else setting
+        for method, over in METHODS.items():
+            for s in seeds:
+                named[f"eff-{name}-{slug(method)}-s{s}"] = {**setting, **PROBE, **over, "seed": s}
+    for name, setting in CHANNELS.items():
+        for sigma2 in ((0.1,) if quick else SIGMA2):
+            for s in seeds:
+                named[f"sigma2-{name}-{sigma2}-s{s}"] = {**setting, "iterations": 200 if quick else 2000,
+                                                         "sigma2": sigma2, "seed": s}
+    for kind, over in FEEDBACK.items():
+        for s in seeds:
+            named[f"feedback-{slug(kind)}-s{s}"] = {**CHANNELS["awgn"], "iterations": 200 if quick else 3000, **over,
+                                                   "seed": s}
+    return named
+
+
+def efficiency(out: Path, quick: bool) -> tuple[list[dict], list[dict]]:
+    seeds = SEEDS[:1] if quick else SEEDS
+    rows, curves = [], []
+    for name in CHANNELS:
+        ids = {m: [f"eff-{name}-{slug(m)}-s{s}" for s in seeds] for m in METHODS}
+        target = 1.1 * statistics.mean(results.summary(out, i)["ser"] for i in ids["model-based"])
+        for method, trial_ids in ids.items():
+            hits, sums = [], [results.summary(out, i) for i in trial_ids]
+            for trial_id, summary in zip(trial_ids, sums):
+                probes = [row for row in results.metrics(out, trial_id) if "ser" in row]
+                hits.append(next((row for row in probes if row["ser"] <= target), None))
+                curves.append({"channel": name, "method": method, "seed": summary["seed"],
+                               "uses": [row["channel_uses"] for row in probes],
+                               "ser": [row["ser"] for row in probes], "target": target})
+            reached = [h for h in hits if h]
+            rows.append({
+                "channel": name, "method": method, "target_ser": f"{target:.3g}",
+                "reached": f"{len(reached)}/{len(sums)}",
+                "channel_uses_to_target": spread([h["channel_uses"] for h in reached]) if reached else "not reached",
+                "seconds_to_target": spread([h["seconds"] for h in reached]) if reached else "",
+                "final_ser": spread([r["ser"] for r in sums]),
+                "final_ser_ci_seed0": f"[{sums[0]['ser_ci'][0]:.3g}, {sums[0]['ser_ci'][1]:.3g}]",
+                "iterations": sums[0]["iterations"], "channel_uses_spent": sums[0]["channel_uses_spent"],
+            })
+    return rows, curves
+
+
+def sigma2_sweep(out: Path, quick: bool) -> list[dict]:
     rows = []
-    setting = {**CHANNELS["awgn"], "iterations": 200 if quick else 3000}
-    for name, over in FEEDBACK.items():
-        runs = [train(resolve(overrides={**setting, **over, "seed": s}), quiet=True) for s in SEEDS[: 1 if quick else 3]]
-        bits = [r.metrics[-1]["feedback_bits"] for r in runs]
-        rows.append({"feedback": name, "final_ser": spread([r.ser.ser for r in runs]),
-                     "mean": statistics.mean(r.ser.ser for r in runs),
-                     "feedback_bits_per_channel_use": f"{bits[0] / runs[0].channel_uses_spent:.3g}",
-                     "channel_uses_spent": runs[0].channel_uses_spent})
+    for name in CHANNELS:
+        for sigma2 in ((0.1,) if quick else SIGMA2):
+            sers = [results.summary(out, f"sigma2-{name}-{sigma2}-s{s}")["ser"] for s in SEEDS[: 1 if quick else 3]]
+            rows.append({"channel": name, "sigma2": sigma2, "final_ser": spread(sers), "mean": statistics.mean(sers)})
+    return rows
+
+
+def feedback_costs(out: Path, quick: bool) -> list[dict]:
+    rows = []
+    for kind in FEEDBACK:
+        ids = [f"feedback-{slug(kind)}-s{s}" for s in SEEDS[: 1 if quick else 3]]
+        sums = [results.summary(out, i) for i in ids]
+        bits = results.metrics(out, ids[0])[-1]["feedback_bits"]
+        rows.append({"feedback": kind, "final_ser": spread([r["ser"] for r in sums]),
+                     "mean": statistics.mean(r["ser"] for r in sums),
+                     "feedback_bits_per_channel_use": f"{bits / sums[0]['channel_uses_spent']:.3g}",
+                     "channel_uses_spent": sums[0]["channel_uses_spent"]})
     perfect = rows[0]["mean"]
     for row in rows:
         row["ser_vs_perfect"] = f"{row['mean'] / perfect:.2f}x"
@@ -133,16 +159,20 @@ def plot(curves: list[dict], sweep: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks the script, not the claim")
     parser.add_argument("--out", default="runs/efficiency")
+    parser.add_argument("--workers", type=int, help="trainings at a time, one thread each (default: the cores)")
+    parser.add_argument("--resume", action="store_true", help="run only the trainings that did not finish")
     args = parser.parse_args()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, curves = efficiency(args.quick)
-    sweep = sigma2_sweep(args.quick)
-    feedback = feedback_costs(args.quick)
+    trained = driver.train_all(trials(args.quick), out / "sweep", args.workers, args.resume)
+    if trained:
+        return trained
+    rows, curves = efficiency(out / "sweep", args.quick)
+    sweep = sigma2_sweep(out / "sweep", args.quick)
+    feedback = feedback_costs(out / "sweep", args.quick)
     text = ("## Channel uses and wall time to reach the target SER\n\n"
             + markdown(rows, ["channel", "method", "target_ser", "reached", "channel_uses_to_target",
                               "seconds_to_target", "final_ser", "final_ser_ci_seed0"])
@@ -151,7 +181,9 @@ def main() -> None:
             + "\n## Imperfect feedback on AWGN (3000 iterations)\n\n"
             + markdown(feedback, ["feedback", "final_ser", "ser_vs_perfect", "feedback_bits_per_channel_use",
                                   "channel_uses_spent"])
-            + "\nValues are mean [min, max] over seeds 0-2.\n")
+            + "\nValues are mean [min, max] over seeds 0-2. Every training is a trial of one sweep (`mfcomm.tune`, "
+              f"{out / 'sweep'}: results.csv, report.md, each run directory), one thread each, as many at a time as "
+              "there are cores: seconds are those of a trial sharing the machine.\n")
     print(text)
     write_text(out / "efficiency.md", text)
     write_csv(out / "efficiency.csv", rows)
@@ -159,7 +191,8 @@ def main() -> None:
     write_csv(out / "feedback.csv", feedback)
     plot(curves, sweep, out / "efficiency.png")
     print(f"wrote {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,13 +13,18 @@
    the measured training time of ``STAGE | awgn`` against ``awgn`` (median of interleaved repeats).
 
 Writes ``runs/impairments/impairments.md`` and ``impairments.png``.
-Usage: ``python benchmarks/impairments.py [--iterations 2000] [--skip-training] [--skip-overhead]``.
+The set's trainings run as the trials of one sweep (:mod:`mfcomm.tune`, ``--workers`` at a time, one thread
+each; ``runs/impairments/sweep/``); the overhead timings run alone, one training at a time.
+
+Usage: ``python benchmarks/impairments.py [--iterations 2000] [--workers N] [--resume] [--skip-training]
+[--skip-overhead]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -33,11 +38,15 @@ from mfcomm.evaluation import SerEstimate, learned_ser
 from mfcomm.model_free import receiver_step
 from mfcomm.plots import plt, save_figure
 from mfcomm.runs import write_text
+from mfcomm.tune import driver, results
 
 CHAIN = "phase(max_deg=15) | rapp(p=2,sat=1.2) | awgn | adc(bits=3)"
 EFFICIENT = {"rx_steps": 0, "rx_on_tx_batch": True, "loss_baseline": "batch", "finetune_iterations": 300}
 IMPAIRMENTS = ["adc(bits=3)", "adc(bits=3,agc=true)", "rapp(p=2,sat=1.2)", "saleh", "phase_noise", "cfo",
                "iq", "phase(max_deg=15)", "tdl", "fiber"]
+SURROGATE_ONLY = {"keep_best": False, "compare_baseline": False}
+"""The system trained on the surrogate, as trained: never swapped for the classical one on the surrogate's
+measurement (it is measured on the real channel afterwards)."""
 SLOW = {"tdl(model=A) | awgn": 500}  # Sionna's TDL sampling costs about 60 ms a call here: fewer iterations
 SET = [  # (channel, Es/N0 dB or None when the channel brings its own noise, differentiable surrogate or None)
     (CHAIN, 12.0, CHAIN.replace("adc(bits=3)", "adc(bits=3,ste=true)")),
@@ -67,22 +76,46 @@ def qpsk_with_learned_receiver(cfg, spent: int, args: argparse.Namespace) -> tup
     return learned_ser(tx, rx, channel, args.target_errors, 100_000, args.max_messages), steps * cfg.batch_size * 2
 
 
-def compare(spec: str, snr_db: float | None, surrogate: str | None, args: argparse.Namespace) -> dict:
-    """Model-free training, model-based training on the surrogate, and QPSK x2 with a learned receiver."""
-    common = {"messages": 16, "channel_uses": 2, "iterations": SLOW.get(spec, args.iterations), "seed": args.seed,
-              "eval_target_errors": args.target_errors, "eval_max_messages": args.max_messages}
-    if snr_db is not None:
-        common["snr_db"] = snr_db
-    free = runs.train(resolve(overrides={**common, "channel": spec, **EFFICIENT}), quiet=True)
-    qpsk, uses = qpsk_with_learned_receiver(free.cfg, free.channel_uses_spent, args)
+def common(spec: str, snr_db: float | None, args: argparse.Namespace) -> dict:
+    """The settings every training of ``spec`` shares."""
+    settings = {"messages": 16, "channel_uses": 2, "iterations": SLOW.get(spec, args.iterations), "seed": args.seed,
+                "eval_target_errors": args.target_errors, "eval_max_messages": args.max_messages}
+    return settings if snr_db is None else {**settings, "snr_db": snr_db}
+
+
+def trials(args: argparse.Namespace) -> dict[str, dict]:
+    """The set's trainings as sweep trials: ``free-<k>`` (model-free on channel ``k`` of ``SET``) and ``based-<k>``
+    (model-based on its surrogate)."""
+    named = {}
+    for k, (spec, snr_db, surrogate) in enumerate(SET):
+        named[f"free-{k}"] = {**common(spec, snr_db, args), "channel": spec, **EFFICIENT}
+        if surrogate:
+            named[f"based-{k}"] = {**common(spec, snr_db, args), "method": "model-based",
+                                   "channel": spec if surrogate == "same" else surrogate,
+                                   **SURROGATE_ONLY}
+    return named
+
+
+def estimate(summary: dict) -> SerEstimate:
+    """A trial's final SER, as its ``summary.json`` gives it."""
+    return SerEstimate(summary["eval_errors"], summary["eval_messages"], summary["ser"], *summary["ser_ci"])
+
+
+def compare(k: int, sweep_dir: Path, args: argparse.Namespace) -> dict:
+    """Channel ``k`` of ``SET``: the model-free trial, the model-based trial measured on the real channel, and
+    QPSK x2 with a receiver trained here."""
+    spec, snr_db, surrogate = SET[k]
+    free = runs.load(results.trial_dir(sweep_dir, f"free-{k}"))
+    free_summary = results.summary(sweep_dir, f"free-{k}")
+    qpsk, uses = qpsk_with_learned_receiver(free.cfg, free_summary["channel_uses_spent"], args)
     row = {"channel": spec, "snr_db": "own noise" if snr_db is None else snr_db,
-           "model_free": free.ser, "qpsk_learned_rx": qpsk, "model_based_surrogate": None}
+           "model_free": estimate(free_summary), "qpsk_learned_rx": qpsk, "model_based_surrogate": None}
     if surrogate:
-        based = runs.train(resolve(overrides={**common, "channel": spec if surrogate == "same" else surrogate,
-                                              "method": "model-based"}), quiet=True, evaluate=False)
+        based = runs.load(results.trial_dir(sweep_dir, f"based-{k}"))
+        torch.manual_seed(args.seed)  # the real channel's noise
         row["model_based_surrogate"] = learned_ser(based.tx, based.rx, build(spec, free.cfg.n0), args.target_errors,
                                                    100_000, args.max_messages)  # measured on the real channel
-    row["gain"] = qpsk.ser / max(free.ser.ser, 1e-12)
+    row["gain"] = qpsk.ser / max(row["model_free"].ser, 1e-12)
     return row
 
 
@@ -90,9 +123,14 @@ def ser_text(est: SerEstimate | None) -> str:
     return "-" if est is None else f"{est.ser:.2e} [{est.ci_low:.1e}, {est.ci_high:.1e}]"
 
 
-def benchmark_set(args: argparse.Namespace) -> str:
-    """The documented set: one row per channel; the table as Markdown, and a figure."""
-    rows = [compare(spec, snr, surrogate, args) for spec, snr, surrogate in SET]
+def benchmark_set(args: argparse.Namespace) -> str | int:
+    """The documented set: one row per channel; the table as Markdown, and a figure (or the exit status of a
+    sweep that did not finish)."""
+    sweep_dir = Path(args.out) / "sweep"
+    trained = driver.train_all(trials(args), sweep_dir, args.workers, args.resume)
+    if trained:
+        return trained
+    rows = [compare(k, sweep_dir, args) for k in range(len(SET))]
     table = ("| channel | Es/N0 (dB) | iterations | model-free | model-based on the surrogate | QPSK x2 + learned receiver | "
              "QPSK SER / model-free SER |\n|---|---|---|---|---|---|---|\n")
     for r in rows:
@@ -151,7 +189,7 @@ def overhead(args: argparse.Namespace) -> str:
     return text
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/impairments")
     p.add_argument("--snr-db", type=float, default=12.0, help="Es/N0 of the overhead runs")
@@ -163,19 +201,26 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-training", action="store_true", help="only the overhead table")
     p.add_argument("--skip-overhead", action="store_true", help="only the SER comparison")
+    p.add_argument("--workers", type=int, help="trainings of the set at a time, one thread each (default: the cores)")
+    p.add_argument("--resume", action="store_true", help="train only the set's trainings that did not finish")
     args = p.parse_args()
     torch.set_num_threads(1)
     text = ""
     if not args.skip_training:
-        text += "## SER through the benchmark set\n\n" + benchmark_set(args)
+        table = benchmark_set(args)
+        if isinstance(table, int):
+            return table
+        text += ("## SER through the benchmark set\n\n" + table + f"\nThe trainings are the trials of one sweep "
+                 f"(`{Path(args.out) / 'sweep'}`: results.csv, report.md, each run directory).\n")
         print(text)
-    if not args.skip_overhead:
+    if not args.skip_overhead:  # timings: measured alone, one training at a time
         overhead_text = overhead(args)
         text += "\n## Training-time overhead of each stage\n\n" + overhead_text
         print(overhead_text)
     write_text(Path(args.out) / "impairments.md", text)
     print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,44 +2,41 @@
 
 On a fixed task set (``TASKS`` below: AWGN at several rates, Rayleigh block fading, low-resolution ADCs,
 a hardware chain, phase noise, AE(7,4)), every run is ``method = model-free`` with every other setting the
-library default, so that when the defaults change this benchmark follows them. Each task and seed trains
-in its own process (``mfcomm train --config DIR/task.toml --out DIR``, one thread each, ``--jobs`` at
-once) and is read back from ``DIR/summary.json``. Per task it reports the classical same-rate reference
+library default, so that when the defaults change this benchmark follows them. Every task and seed is a
+trial of one sweep (:mod:`mfcomm.tune`: ``mfcomm train``'s code path on Ray, one thread each, ``--workers``
+at once) into ``--out`` (``results.csv``, ``report.md``, each run directory ``trials/<task>-seed<s>/``),
+read back from its ``summary.json``. Per task it reports the classical same-rate reference
 (the ``baseline_*`` fields of the summaries, else the closed form on AWGN and Rayleigh block fading), the
 best SER known (``benchmarks/quality_references.toml``), the defaults' SER over seeds (min, median, max),
 median channel uses and times, and pass/fail against: median <= 1.1x baseline, worst seed <= 1.3x best.
 
 Writes ``docs/results/quality.json`` (every run, the per-task aggregates, the command line, date and
 nproc), ``docs/results/quality.md`` and ``docs/figures/quality.png``; run directories stay under ``--out``
-(``runs/quality/<task>/seed<s>``). ``--quick`` checks the script, not the claim: seed 1, 5% of the
+(``runs/quality/trials/<task>-seed<s>``; ``--resume`` trains only the runs that did not finish there). ``--quick`` checks the script, not the claim: seed 1, 5% of the
 iterations (at least 20), evaluation capped at 100,000 messages, everything under ``runs/quality-quick/``.
 
 Usage:
-    python benchmarks/quality.py [--jobs 2] [--tasks awgn-16-2,adc1] [--seeds 1,2,3] [--out runs/quality]
-                                 [--iterations-scale 0.5] [--results-dir DIR] [--report-only] [--quick]
+    python benchmarks/quality.py [--workers 2] [--tasks awgn-16-2,adc1] [--seeds 1,2,3] [--out runs/quality]
+                                 [--iterations-scale 0.5] [--results-dir DIR] [--report-only] [--resume] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
-
-import tomli_w
-from tqdm import tqdm
 
 from mfcomm.baselines import classical_baseline, closed_form_ser
 from mfcomm.config import FIELDS, resolve
@@ -47,6 +44,7 @@ from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import MfcommError
 from mfcomm.plots import plt, save_figure
 from mfcomm.runs import write_text
+from mfcomm.tune import driver, results
 
 
 @dataclass(frozen=True)
@@ -84,13 +82,10 @@ WORST_VS_BEST_SEED = 1.3
 DEFAULT_SEEDS = [1, 2, 3, 4, 5]
 QUICK_SCALE, QUICK_FLOOR, QUICK_EVAL = 0.05, 20, 100_000
 REFERENCES = Path(__file__).with_name("quality_references.toml")
-TASK_CONFIG, RUN_RECORD = "task.toml", "quality_run.json"
-WORKER = "import sys, torch; torch.set_num_threads(1); from mfcomm.cli import main; sys.exit(main())"
-"""``mfcomm train`` in a child process, on one thread."""
 OPTIONAL = ("baseline", "baseline_ser", "baseline_ci", "baseline_method", "converged", "converged_iteration")
 ROW_KEYS = ("task", "seed", "status", "error", "run_dir", "channel", "messages", "channel_uses", "signalling",
             "snr_db", "ebno_db", "iterations", "ser", "ser_ci", "eval_messages", "channel_uses_spent",
-            "train_seconds", "wall_seconds", *OPTIONAL)
+            "train_seconds", *OPTIONAL)
 
 
 class UsageError(Exception):
@@ -107,10 +102,11 @@ class Parser(argparse.ArgumentParser):
 
 @dataclass(frozen=True)
 class Job:
-    """One training run: a task, a seed, its directory and its configuration file's contents."""
+    """One training run: a task, a seed, its trial id, its run directory and its configuration."""
 
     task: Task
     seed: int
+    trial: str
     run_dir: Path
     config: dict[str, Any]
 
@@ -119,21 +115,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = Parser(prog="quality.py", description=__doc__.splitlines()[0])
     p.add_argument("--tasks", help="comma-separated task ids (default: all): " + ",".join(t.id for t in TASKS))
     p.add_argument("--seeds", help="comma-separated seeds (default 1,2,3,4,5; 1 with --quick)")
-    p.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each (default 1)")
+    p.add_argument("--workers", "--jobs", dest="jobs", type=int, help="runs at once, one thread each (default: the "
+                   "cores)")
     p.add_argument("--out", help="run directories (default runs/quality; runs/quality-quick with --quick)")
     p.add_argument("--iterations-scale", type=float,
                    help="multiply each task's iterations by this (default 1; 0.05 with --quick)")
     p.add_argument("--results-dir", help="where quality.json, .md and .png go (default docs/results and "
                    "docs/figures; the --out directory with --quick)")
     p.add_argument("--report-only", action="store_true", help="no training: aggregate the run directories there")
+    p.add_argument("--resume", action="store_true", help="train only the runs of --out that did not finish")
     p.add_argument("--quick", action="store_true", help="seed 1, 5%% of the iterations (at least 20), 100,000 "
                    "evaluation messages, into runs/quality-quick/: checks the script, not the claim")
     args = p.parse_args(argv)
     try:
         args.tasks = select_tasks(args.tasks)
         args.seeds = parse_seeds(args.seeds) if args.seeds is not None else [1] if args.quick else DEFAULT_SEEDS
-        if args.jobs < 1:
-            raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+        if args.jobs is not None and args.jobs < 1:
+            raise UsageError(f"--workers must be at least 1, not {args.jobs}")
         if args.iterations_scale is None:
             args.iterations_scale = QUICK_SCALE if args.quick else 1.0
         if not (math.isfinite(args.iterations_scale) and args.iterations_scale > 0):
@@ -202,31 +200,8 @@ def task_config(task: Task, seed: int, args: argparse.Namespace) -> dict[str, An
     return config
 
 
-def run_dir(out: Path, task: Task, seed: int) -> Path:
-    return out / task.id / f"seed{seed}"
-
-
-def train_command(run: Path) -> list[str]:
-    return ["mfcomm", "train", "--config", str(run / TASK_CONFIG), "--out", str(run), "--quiet"]
-
-
-def train_run(job: Job) -> dict[str, Any]:
-    """Train one run in a child process (one thread) and read its summary back."""
-    job.run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("summary.json", RUN_RECORD):  # a failed run must not leave an old result to be read
-        (job.run_dir / stale).unlink(missing_ok=True)
-    write_text(job.run_dir / TASK_CONFIG, tomli_w.dumps(job.config))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", WORKER, *train_command(job.run_dir)[1:]], capture_output=True,
-                          text=True, env=env)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        return empty_row(job.task, job.seed, job.run_dir, "failed", lines[-1] if lines else f"exit {proc.returncode}")
-    record = {"wall_seconds": round(wall, 3), "command": shlex.join(train_command(job.run_dir))}
-    write_text(job.run_dir / RUN_RECORD, json.dumps(record, indent=2) + "\n")
-    return read_row(job.task, job.seed, job.run_dir)
+def trial_id(task: Task, seed: int) -> str:
+    return f"{task.id}-seed{seed}"
 
 
 def empty_row(task: Task, seed: int, run: Path, status: str, error: str | None) -> dict[str, Any]:
@@ -234,18 +209,17 @@ def empty_row(task: Task, seed: int, run: Path, status: str, error: str | None) 
             "run_dir": str(run)}
 
 
-def read_row(task: Task, seed: int, run: Path) -> dict[str, Any]:
-    """One run's row from its ``summary.json`` (and the wall time this script measured, when it trained it)."""
+def read_row(task: Task, seed: int, run: Path, errors: dict[str, str]) -> dict[str, Any]:
+    """One run's row from its ``summary.json``; ``errors``: the sweep's error of each trial that failed."""
     try:
         summary = json.loads((run / "summary.json").read_text())
     except FileNotFoundError:
-        return empty_row(task, seed, run, "missing", "no summary.json")
+        error = errors.get(trial_id(task, seed))
+        return empty_row(task, seed, run, "failed" if error else "missing", error or "no summary.json")
     except json.JSONDecodeError as err:
         return empty_row(task, seed, run, "failed", f"summary.json: {err}")
-    record = json.loads((run / RUN_RECORD).read_text()) if (run / RUN_RECORD).is_file() else {}
     row = empty_row(task, seed, run, "ok", None)
     row.update({k: summary.get(k) for k in ROW_KEYS if k in summary and k not in ("task", "status")})
-    row["wall_seconds"] = record.get("wall_seconds")
     if row["baseline_ser"] is None:
         row.update(closed_form_reference(summary["messages"], summary["channel_uses"], summary["signalling"],
                                          summary["channel"], summary["snr_db"]))
@@ -285,7 +259,7 @@ def aggregate(task: Task, rows: list[dict[str, Any]], ref: dict[str, Any]) -> di
         "iterations": sorted({r["iterations"] for r in ok}),
         "ser_min": min(sers, default=None), "ser_median": statistics.median(sers) if sers else None,
         "ser_max": max(sers, default=None), "channel_uses_median": median("channel_uses_spent"),
-        "train_seconds_median": median("train_seconds"), "wall_seconds_median": median("wall_seconds"),
+        "train_seconds_median": median("train_seconds"),
         "baseline": named.get("baseline"), "baseline_method": named.get("baseline_method"),
         "baseline_ser": statistics.median(r["baseline_ser"] for r in base) if base else None,
         "baseline_ci": ([min(r["baseline_ci"][0] for r in base), max(r["baseline_ci"][1] for r in base)]
@@ -328,10 +302,13 @@ def setting(task: Task, agg: dict[str, Any]) -> str:
 
 def markdown(aggs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The per-task table, the criteria and the command that regenerates it."""
+    swept = "" if meta["wall_seconds"] is None else (
+        f"; {meta['trained']} runs trained as one sweep in {meta['wall_seconds']:.0f} s of wall time (evaluation and "
+        "baselines included)")
     by_id = {t.id: t for t in TASKS}
     text = ("## Quality of the systems mfcomm's defaults train\n\n"
             "| task | setting | classical reference | best known | defaults' SER min / **median** / max | "
-            "seeds | median channel uses | median train / wall (s) | median / baseline | worst / best seed | "
+            "seeds | median channel uses | median train (s) | median / baseline | worst / best seed | "
             "median / best known | result |\n|" + "---|" * 12 + "\n")
     for a in aggs:
         ref = "-" if not a["baseline"] else f"{a['baseline']}: {fmt(a['baseline_ser'])}" + (
@@ -343,14 +320,14 @@ def markdown(aggs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             seeds += f"; failed or missing: {','.join(map(str, a['failed_seeds']))}"
         text += (f"| {a['task']} | {setting(by_id[a['task']], a)} | {ref} | {fmt(a['best_ser'])} | "
                  f"{fmt(a['ser_min'])} / **{fmt(a['ser_median'])}** / {fmt(a['ser_max'])} | {seeds} | "
-                 f"{fmt(a['channel_uses_median'], '.3g')} | {fmt(a['train_seconds_median'], '.1f')} / "
-                 f"{fmt(a['wall_seconds_median'], '.1f')} | {fmt(a['median_vs_baseline'], '.2f')} | "
+                 f"{fmt(a['channel_uses_median'], '.3g')} | {fmt(a['train_seconds_median'], '.1f')} | "
+                 f"{fmt(a['median_vs_baseline'], '.2f')} | "
                  f"{fmt(a['worst_vs_best_seed'], '.2f')} | {fmt(a['median_vs_best_known'], '.2f')} | {a['result']} |\n")
     return text + (
         f"\nEvery run: `method = model-free`, every other setting the library default except those shown. "
         f"Pass: median SER <= {MEDIAN_VS_BASELINE}x the classical baseline's and worst seed <= "
-        f"{WORST_VS_BEST_SEED}x the best seed's. Wall time includes process start and evaluation; best known: "
-        f"`{REFERENCES.name}`.\n\nGenerated {meta['date']} on {meta['nproc']} CPUs by `{meta['command']}` "
+        f"{WORST_VS_BEST_SEED}x the best seed's. Best known: `{REFERENCES.name}`. Train seconds: one thread per run, "
+        f"{meta['workers']} runs at a time{swept}.\n\nGenerated {meta['date']} on {meta['nproc']} CPUs by `{meta['command']}` "
         f"(`make bench-quality` regenerates the full set).\n")
 
 
@@ -384,40 +361,44 @@ def plot(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path, tit
     save_figure(fig, path)
 
 
-def run_all(jobs: list[Job], workers: int) -> list[dict[str, Any]]:
-    rows = []
-    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc="quality runs", unit="run") as bar:
-        futures = {pool.submit(train_run, job): job for job in jobs}
-        for future in as_completed(futures):
-            row = future.result()
-            rows.append(row)
-            result = f"SER {row['ser']:.3e}, {row['wall_seconds']:.0f} s" if row["status"] == "ok" else row["error"]
-            tqdm.write(f"{row['task']} seed {row['seed']}: {row['status']}: {result}")
-            bar.update()
-    return rows
+def train(jobs: list[Job], args: argparse.Namespace) -> tuple[int, dict[str, str]]:
+    """Train every job as a trial of one sweep into ``args.out``: the exit status of
+    :func:`mfcomm.tune.driver.train_all` (1 when some failed: their rows say why) and each failed trial's error."""
+    status = driver.train_all({j.trial: j.config for j in jobs}, args.out, args.jobs, args.resume)
+    errors = {}
+    if (args.out / results.RESULTS).is_file():
+        with open(args.out / results.RESULTS, newline="") as f:
+            errors = {r["trial"]: r["error"] for r in csv.DictReader(f) if r["status"] == results.FAILED}
+    return status, errors
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
         refs = read_references()
-        jobs = [Job(t, s, run_dir(args.out, t, s), task_config(t, s, args)) for t in args.tasks for s in args.seeds]
+        jobs = [Job(t, s, trial_id(t, s), results.trial_dir(args.out, trial_id(t, s)), task_config(t, s, args))
+                for t in args.tasks for s in args.seeds]
     except UsageError as err:
         print(f"quality.py: error: {err}", file=sys.stderr)
         return 2
-    if args.report_only:
-        rows = [read_row(j.task, j.seed, j.run_dir) for j in jobs]
-    else:
-        rows = run_all(jobs, args.jobs)
+    start, status, errors = time.perf_counter(), 0, {}
+    if not args.report_only:
+        status, errors = train(jobs, args)
+        if status not in (0, 1):  # bad input or stopped: nothing to report
+            return status
+    wall = None if args.report_only else time.perf_counter() - start
+    rows = [read_row(j.task, j.seed, j.run_dir, errors) for j in jobs]
     order = {(j.task.id, j.seed): k for k, j in enumerate(jobs)}
     rows.sort(key=lambda r: order[(r["task"], r["seed"])])
     aggs = [aggregate(t, [r for r in rows if r["task"] == t.id], refs.get(t.id, {})) for t in args.tasks]
     meta = {"command": shlex.join([os.path.relpath(sys.executable), os.path.relpath(__file__), *argv]),
             "date": datetime.now().astimezone().isoformat(timespec="seconds"),
             "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "settings": {"tasks": [t.id for t in args.tasks], "seeds": args.seeds, "jobs": args.jobs,
+            "workers": driver.default_workers(args.jobs, None), "wall_seconds": wall,
+            "trained": 0 if args.report_only else len(jobs),
+            "settings": {"tasks": [t.id for t in args.tasks], "seeds": args.seeds, "workers": args.jobs,
                          "out": str(args.out), "iterations_scale": args.iterations_scale, "quick": args.quick,
-                         "report_only": args.report_only},
+                         "report_only": args.report_only, "resume": args.resume},
             "criteria": {"median_vs_baseline_max": MEDIAN_VS_BASELINE, "worst_vs_best_seed_max": WORST_VS_BEST_SEED}}
     if args.results_dir:
         tables = figures = Path(args.results_dir)

@@ -13,15 +13,24 @@ from mfcomm.evaluation import clopper_pearson, monte_carlo
 
 
 def _ci(baseline, channel, messages, confidence=0.999):
-    est = monte_carlo(baseline_errors(baseline, channel), target_errors=10**9, min_messages=messages,
-                      max_messages=messages)
+    est = monte_carlo(
+        baseline_errors(baseline, channel), target_errors=10**9, min_messages=messages, max_messages=messages
+    )
     return clopper_pearson(est.errors, est.messages, confidence)
 
 
-@pytest.mark.parametrize("messages, uses, snr_db, channel", [
-    (16, 1, 12.0, "awgn"), (64, 1, 16.0, "awgn"), (16, 2, 8.0, "awgn"), (16, 4, 5.0, "awgn"),
-    (16, 1, 20.0, "rbf"), (16, 4, 15.0, "rbf"), (16, 2, 15.0, "rbf"),
-])
+@pytest.mark.parametrize(
+    "messages, uses, snr_db, channel",
+    [
+        (16, 1, 12.0, "awgn"),
+        (64, 1, 16.0, "awgn"),
+        (16, 2, 8.0, "awgn"),
+        (16, 4, 5.0, "awgn"),
+        (16, 1, 20.0, "rbf"),
+        (16, 4, 15.0, "rbf"),
+        (16, 2, 15.0, "rbf"),
+    ],
+)
 def test_monte_carlo_agrees_with_closed_form(messages, uses, snr_db, channel):
     torch.manual_seed(0)
     baseline = classical_baseline(messages, uses)

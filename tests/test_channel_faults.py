@@ -49,19 +49,35 @@ def test_a_channel_writing_to_its_input_leaves_the_callers_symbols_alone(timeout
 def test_in_place_noise_trains_bit_identically_to_the_same_noise_on_a_copy(tmp_path, timeout):
     """The issue's case: ``x += w; return x`` changed the perturbed symbols the estimator reads."""
     (tmp_path / "noisy.py").write_text(NOISY)
-    runs = [train(resolve(overrides={"channel": f"{tmp_path / 'noisy.py'}:{func}", "iterations": 20,
-                                     "batch_size": 64, "channel_timeout": timeout, "seed": 3}),
-                  quiet=True, evaluate=False) for func in ("in_place", "copying")]
+    runs = [
+        train(
+            resolve(
+                overrides={
+                    "channel": f"{tmp_path / 'noisy.py'}:{func}",
+                    "iterations": 20,
+                    "batch_size": 64,
+                    "channel_timeout": timeout,
+                    "seed": 3,
+                }
+            ),
+            quiet=True,
+            evaluate=False,
+        )
+        for func in ("in_place", "copying")
+    ]
     a, b = (run.tx.codebook() for run in runs)
     assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("layout", [
-    lambda a: a[:, ::-1],  # a reversed view: negative strides
-    np.asfortranarray,
-    lambda a: np.repeat(a, 2, axis=1)[:, ::2],  # a strided view
-    lambda a: np.broadcast_to(a[:1], a.shape),  # read-only, zero strides
-])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda a: a[:, ::-1],  # a reversed view: negative strides
+        np.asfortranarray,
+        lambda a: np.repeat(a, 2, axis=1)[:, ::2],  # a strided view
+        lambda a: np.broadcast_to(a[:1], a.shape),  # read-only, zero strides
+    ],
+)
 def test_outputs_of_any_layout_are_accepted(layout):
     x = _x()
     with warnings.catch_warnings():
@@ -112,7 +128,7 @@ def test_keyboard_interrupt_in_a_call_without_time_out_is_left_to_interrupt_the_
 def test_sys_exit_at_import_gives_a_channel_error(tmp_path, code):
     path = tmp_path / "quits.py"
     path.write_text(f"import sys\n{code}\n\ndef f(x):\n    return x\n")
-    with pytest.raises(ChannelError, match="importing .*quits.py raised SystemExit") as err:
+    with pytest.raises(ChannelError, match=r"importing .*quits.py raised SystemExit") as err:
         make_channel(f"{path}:f", None)
     assert "\n" not in str(err.value)
 

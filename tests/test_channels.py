@@ -31,14 +31,17 @@ def test_black_box_round_trip_numpy():
     assert not ch.differentiable
 
 
-@pytest.mark.parametrize("func, message", [
-    (lambda x: x[:, :1], "shape"),
-    (lambda x: x.astype(np.complex128), "dtype complex128"),
-    (lambda x: x.real.astype(np.float32), "dtype float32"),
-    (lambda x: np.full_like(x, np.nan), "non-finite"),
-    (lambda x: x.tolist(), "list"),
-    (lambda x: 1 / 0, "ZeroDivisionError"),
-])
+@pytest.mark.parametrize(
+    "func, message",
+    [
+        (lambda x: x[:, :1], "shape"),
+        (lambda x: x.astype(np.complex128), "dtype complex128"),
+        (lambda x: x.real.astype(np.float32), "dtype float32"),
+        (lambda x: np.full_like(x, np.nan), "non-finite"),
+        (lambda x: x.tolist(), "list"),
+        (lambda x: 1 / 0, "ZeroDivisionError"),
+    ],
+)
 def test_black_box_violations_name_the_channel_and_the_problem(func, message):
     with pytest.raises(ChannelError, match=message) as err:
         _box(func)(torch.ones(3, 2, dtype=torch.complex64))

@@ -29,8 +29,9 @@ def mfcomm(*args):
 
 
 def mfcomm_process(*args):
-    return subprocess.run([sys.executable, "-m", "mfcomm.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mfcomm.cli", *map(str, args)], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def _assert_one_line_error(result):
@@ -45,19 +46,38 @@ def _assert_one_line_error(result):
 def test_shared_cli_contract(tmp_path):
     mf = shutil.which("mfcomm", path=str(Path(sys.executable).parent))
     env = {**os.environ, "MFCOMM": mf}
-    result = subprocess.run(["bash", str(CONTRACT)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    result = subprocess.run(
+        ["bash", str(CONTRACT)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "contract: all checks passed" in result.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["--messages", "1"], ["--channel-uses", "0"], ["--snr-db", "nan"], ["--channel", "nosuch"],
-    ["--channel", "/nonexistent.py:f"], ["--iterations", "-3"], ["--config", "/nonexistent.toml"],
-    ["--device", "cuda:7"], ["--snr-db", "3", "--ebno-db", "3"], ["--sigma2", "2"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--messages", "1"],
+        ["--channel-uses", "0"],
+        ["--snr-db", "nan"],
+        ["--channel", "nosuch"],
+        ["--channel", "/nonexistent.py:f"],
+        ["--iterations", "-3"],
+        ["--config", "/nonexistent.toml"],
+        ["--device", "cuda:7"],
+        ["--snr-db", "3", "--ebno-db", "3"],
+        ["--sigma2", "2"],
+    ],
+)
 def test_bad_train_input_is_one_line_and_writes_nothing(tmp_path, args):
-    result = mfcomm("train", *args, "--iterations" if "--iterations" not in args else "--seed", "2",
-                    "--out", tmp_path / "out", "--quiet")
+    result = mfcomm(
+        "train",
+        *args,
+        "--iterations" if "--iterations" not in args else "--seed",
+        "2",
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+    )
     _assert_one_line_error(result)
     assert not (tmp_path / "out").exists()
 
@@ -83,8 +103,22 @@ def test_bad_black_box_stops_training_with_one_line(tmp_path, problem):
 
 def test_train_then_evaluate_real_signalling_with_hamming_baseline(tmp_path):
     out = tmp_path / "ae74"
-    result = mfcomm("train", "--signalling", "real", "--messages", "16", "--channel-uses", "7", "--ebno-db", "6",
-                    "--iterations", "100", "--out", out, "--quiet")
+    result = mfcomm(
+        "train",
+        "--signalling",
+        "real",
+        "--messages",
+        "16",
+        "--channel-uses",
+        "7",
+        "--ebno-db",
+        "6",
+        "--iterations",
+        "100",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["snr_db"] == pytest.approx(6 + 10 * __import__("math").log10(4 / 7))
@@ -110,8 +144,22 @@ def test_evaluate_missing_run_is_one_line(tmp_path):
 
 
 def test_gradcheck_writes_csv_and_png(tmp_path):
-    result = mfcomm("gradcheck", "--sigma2", "0.5,0.05", "--batch-sizes", "64", "--trials", "10", "--variants",
-                    "plain,batch", "--pretrain-iterations", "10", "--out", tmp_path / "gc", "--quiet")
+    result = mfcomm(
+        "gradcheck",
+        "--sigma2",
+        "0.5,0.05",
+        "--batch-sizes",
+        "64",
+        "--trials",
+        "10",
+        "--variants",
+        "plain,batch",
+        "--pretrain-iterations",
+        "10",
+        "--out",
+        tmp_path / "gc",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     header, *rows = (tmp_path / "gc" / "gradcheck.csv").read_text().splitlines()
     for column in ("variant", "sigma2", "batch", "bias", "variance", "cosine", "samples_for_cosine"):
@@ -123,9 +171,31 @@ def test_gradcheck_writes_csv_and_png(tmp_path):
 
 def test_estimator_options_from_the_command_line(tmp_path):
     out = tmp_path / "vr"
-    result = mfcomm("train", "--iterations", "20", "--batch-size", "512", "--perturbations", "4", "--antithetic", "--loss-baseline",
-                    "message", "--feedback", "quantized", "--feedback-bits", "2", "--sigma2-final", "0.01",
-                    "--rx-steps", "0", "--rx-on-tx-batch", "--no-keep-best", "--out", out, "--quiet")
+    result = mfcomm(
+        "train",
+        "--iterations",
+        "20",
+        "--batch-size",
+        "512",
+        "--perturbations",
+        "4",
+        "--antithetic",
+        "--loss-baseline",
+        "message",
+        "--feedback",
+        "quantized",
+        "--feedback-bits",
+        "2",
+        "--sigma2-final",
+        "0.01",
+        "--rx-steps",
+        "0",
+        "--rx-on-tx-batch",
+        "--no-keep-best",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     config = (out / "config.toml").read_text()
     assert "antithetic = true" in config and 'feedback = "quantized"' in config and "rx_on_tx_batch = true" in config
@@ -138,10 +208,22 @@ def test_estimator_options_from_the_command_line(tmp_path):
 
 def test_hanging_black_box_times_out_with_one_line(tmp_path):
     path = tmp_path / "slow.py"
-    path.write_text("import time\ncalls = 0\ndef f(x):\n    global calls\n    calls += 1\n"
-                    "    if calls > 3:\n        time.sleep(600)\n    return x\n")
-    result = mfcomm("train", "--channel", f"{path}:f", "--iterations", "50", "--channel-timeout", "1",
-                    "--out", tmp_path / "out", "--quiet")
+    path.write_text(
+        "import time\ncalls = 0\ndef f(x):\n    global calls\n    calls += 1\n"
+        "    if calls > 3:\n        time.sleep(600)\n    return x\n"
+    )
+    result = mfcomm(
+        "train",
+        "--channel",
+        f"{path}:f",
+        "--iterations",
+        "50",
+        "--channel-timeout",
+        "1",
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+    )
     _assert_one_line_error(result)
     assert "did not answer within 1 s" in result.stderr and "slow.py:f" in result.stderr
     assert not (tmp_path / "out" / "summary.json").exists()
@@ -151,13 +233,29 @@ def test_failing_black_box_keeps_the_last_good_checkpoint(tmp_path):
     from mfcomm import checkpointing
 
     path = tmp_path / "flaky.py"
-    path.write_text("import numpy as np\ncalls = 0\ndef f(x):\n    global calls\n    calls += 1\n"
-                    "    return x if calls <= 100 else np.full_like(x, np.nan)\n")
+    path.write_text(
+        "import numpy as np\ncalls = 0\ndef f(x):\n    global calls\n    calls += 1\n"
+        "    return x if calls <= 100 else np.full_like(x, np.nan)\n"
+    )
     out = tmp_path / "out"
-    result = mfcomm("train", "--channel", f"{path}:f", "--iterations", "200", "--checkpoint-every", "20",
-                    "--rx-steps", "1", "--out", out, "--quiet")
+    result = mfcomm(
+        "train",
+        "--channel",
+        f"{path}:f",
+        "--iterations",
+        "200",
+        "--checkpoint-every",
+        "20",
+        "--rx-steps",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+    )
     _assert_one_line_error(result)  # 2 calls per iteration (rx, tx): the 101st call is in iteration 51
-    assert "non-finite" in result.stderr and "last good checkpoint" in result.stderr and "(iteration 40)" in result.stderr
+    assert (
+        "non-finite" in result.stderr and "last good checkpoint" in result.stderr and "(iteration 40)" in result.stderr
+    )
     assert not (out / "summary.json").exists()
     state = checkpointing.read(out / "checkpoint.pt")
     assert state["iteration"] == 40 and "flaky.py:f" in state["config"]

@@ -60,7 +60,9 @@ def test_rayleigh_gain_is_unit_variance_and_constant_over_a_block():
 def test_importing_sionna_leaves_torch_seeded():
     """Sionna's import re-seeds torch's generators from entropy; through ``phy()`` a seeded run stays
     reproducible (in a fresh interpreter, where the import really happens)."""
-    code = ("import torch; from mfcomm.sionna_import import phy; torch.manual_seed(0); a = torch.rand(3); "
-            "torch.manual_seed(0); phy(); print(torch.equal(torch.rand(3), a), 'sionna.phy' in __import__('sys').modules)")
+    code = (
+        "import torch; from mfcomm.sionna_import import phy; torch.manual_seed(0); a = torch.rand(3); "
+        "torch.manual_seed(0); phy(); print(torch.equal(torch.rand(3), a), 'sionna.phy' in __import__('sys').modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "True"]

@@ -70,6 +70,7 @@ def test_theorem1_bias_shrinks_and_cosine_rises_as_sigma_shrinks():
             with torch.no_grad():
                 losses = F.cross_entropy(rx(channel(x_p)), m, reduction="none")
             return surrogate(losses, x_p, xbar, s2)
+
         return loss
 
     truth = _chunk_gradients(tx, true_loss, chunks, size)
@@ -83,7 +84,7 @@ def test_theorem1_bias_shrinks_and_cosine_rises_as_sigma_shrinks():
         noise = math.sqrt((est.var(0).sum() + truth.var(0).sum()) / chunks)
         bias = float((e - g).norm())
         results[s2] = (bias - 2 * noise, bias + 2 * noise, float(F.cosine_similarity(e, g, dim=0)))
-    lo, hi, cos = zip(*(results[s] for s in (0.5, 0.2, 0.05)))
+    lo, hi, cos = zip(*(results[s] for s in (0.5, 0.2, 0.05)), strict=True)
     assert lo[0] > hi[1] and lo[1] > hi[2], results  # bias strictly shrinks with sigma
     assert results[0.01][1] < lo[1], results  # and keeps shrinking
     assert cos[0] < cos[1] < cos[2], results  # cosine similarity rises ...

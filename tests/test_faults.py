@@ -85,8 +85,22 @@ def tmp(tmp_path_factory) -> Path:
     (tmp / "wrongtype.toml").write_text("messages = 'sixteen'\n")
     (tmp / "mine").mkdir()
     (tmp / "mine" / "notes.txt").write_text("mine")
-    assert cli.main(["train", "--iterations", "20", "--batch-size", "64", "--no-baseline", "--quiet",
-                     "--out", str(tmp / "done")]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--iterations",
+                "20",
+                "--batch-size",
+                "64",
+                "--no-baseline",
+                "--quiet",
+                "--out",
+                str(tmp / "done"),
+            ]
+        )
+        == 0
+    )
     (tmp / "corrupt").mkdir()
     for name in ("config.toml", "model.safetensors"):
         (tmp / "corrupt" / name).write_bytes((tmp / "done" / name).read_bytes()[:100])
@@ -111,8 +125,11 @@ def test_train_fault(tmp, capsys, case, args, needle):
     argv = ["train", *args.format(tmp=tmp).split(" ")]
     out = tmp / f"out-{case.replace(' ', '_')}"
     argv += [] if "--out" in argv or "--resume" in argv else ["--out", str(out)]
-    _one_line(capsys, argv + ["--iterations", "5", "--quiet"] * ("--iterations" not in args and "--resume" not in args),
-              needle)
+    _one_line(
+        capsys,
+        argv + ["--iterations", "5", "--quiet"] * ("--iterations" not in args and "--resume" not in args),
+        needle,
+    )
     assert not out.exists()
     assert not list(tmp.glob(".out-*"))  # no staging folder left either
 

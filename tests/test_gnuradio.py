@@ -18,13 +18,18 @@ from mfcomm.gnuradio_channel import NOT_FOUND, Flowgraph, GnuRadioChannel, gnura
 
 def _has_gnuradio() -> bool:
     try:
-        return subprocess.run([gnuradio_python(), "-c", "import gnuradio"], capture_output=True).returncode == 0
+        return (
+            subprocess.run([gnuradio_python(), "-c", "import gnuradio"], capture_output=True, check=False).returncode
+            == 0
+        )
     except OSError:
         return False
 
 
-needs_gnuradio = pytest.mark.skipif(not _has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio "
-                                    "(run make gnuradio or scripts/install-gnuradio.sh)")
+needs_gnuradio = pytest.mark.skipif(
+    not _has_gnuradio(),
+    reason=f"{gnuradio_python()} cannot import gnuradio (run make gnuradio or scripts/install-gnuradio.sh)",
+)
 
 
 class FakeStream:
@@ -32,8 +37,9 @@ class FakeStream:
     last ``hold`` samples held back until more arrive, returned in random pieces, rotated by a frequency
     offset that runs on across frames, scaled by ``gain``, with complex noise of variance ``n0``."""
 
-    def __init__(self, delay: int, hold: int, freq_offset: float = 0.0, gain: complex = 1.0, n0: float = 0.0,
-                 seed: int = 0):
+    def __init__(
+        self, delay: int, hold: int, freq_offset: float = 0.0, gain: complex = 1.0, n0: float = 0.0, seed: int = 0
+    ):
         self.rng = np.random.default_rng(seed)
         self.pending = np.zeros(max(delay, 0), np.complex64)
         self.drop, self.hold, self.freq_offset, self.gain, self.n0 = max(-delay, 0), hold, freq_offset, gain, n0
@@ -87,22 +93,22 @@ def test_frames_are_found_whatever_the_delay_and_hold_back(delay, hold):
 
 
 def test_cfo_sync_removes_a_frequency_offset_and_noise_stays_at_the_snr():
-    stream = FakeStream(delay=11, hold=16, freq_offset=1e-3, gain=np.exp(1j), n0=10 ** -1.5, seed=1)
+    stream = FakeStream(delay=11, hold=16, freq_offset=1e-3, gain=np.exp(1j), n0=10**-1.5, seed=1)
     ch = _channel(stream, snr_db=15, sync="cfo", payload=256)
     x = classical_baseline(16, 2).codebook[torch.randint(16, (2048,))]
     error = ch(x) - x
     assert abs(ch.deframer.cfo - 1e-3) < 5e-4
-    assert float(error.abs().square().mean()) < 3 * 10 ** -1.5  # N0 plus the residual phase drift
+    assert float(error.abs().square().mean()) < 3 * 10**-1.5  # N0 plus the residual phase drift
     assert _qpsk_ser(ch) < 0.05
 
 
 def test_fine_sync_estimates_the_offset_over_the_whole_frame():
-    stream = FakeStream(delay=-2, hold=24, freq_offset=-1.5e-3, gain=0.8j, n0=10 ** -1.5, seed=2)
+    stream = FakeStream(delay=-2, hold=24, freq_offset=-1.5e-3, gain=0.8j, n0=10**-1.5, seed=2)
     ch = _channel(stream, snr_db=15, sync="fine", payload=512)
     x = classical_baseline(16, 2).codebook[torch.randint(16, (2048,))]
     error = ch(x) - x
     assert abs(ch.deframer.cfo + 1.5e-3) < 5e-5
-    assert float(error.abs().square().mean()) < 1.2 * 10 ** -1.5 / 0.8**2  # N0 / |h|^2: the SNR after the gain
+    assert float(error.abs().square().mean()) < 1.2 * 10**-1.5 / 0.8**2  # N0 / |h|^2: the SNR after the gain
     assert _qpsk_ser(ch) < 1e-3
 
 
@@ -134,7 +140,7 @@ def test_a_silent_stream_times_out():
             return None
 
     ch = _channel(Silent(0, 0), timeout=0.2)
-    with pytest.raises(ChannelError, match="no samples back within 0.2 s"):
+    with pytest.raises(ChannelError, match=r"no samples back within 0.2 s"):
         ch(torch.ones(4, 2, dtype=torch.complex64))
 
 
@@ -142,14 +148,18 @@ def test_spec_round_trip_and_bad_parameters():
     ch = make_channel("gnuradio(snr_db=12, freq_offset=-2e-3, taps=1/0.2+0.1j, sync=gain)", None, timeout=5)
     assert build(ch.name, None).name == ch.name
     assert ch.stages[0].timeout == 5 and ch.stages[0].transport is None  # nothing started yet
-    for bad, match in [("gnuradio(taps=1/x)", "taps"), ("gnuradio(sync=pll)", "sync"),
-                       ("gnuradio(freq_offset=0.7)", "freq_offset"), ("gnuradio(noise=1)", "unknown parameter")]:
+    for bad, match in [
+        ("gnuradio(taps=1/x)", "taps"),
+        ("gnuradio(sync=pll)", "sync"),
+        ("gnuradio(freq_offset=0.7)", "freq_offset"),
+        ("gnuradio(noise=1)", "unknown parameter"),
+    ]:
         with pytest.raises(ChannelError, match=match):
             build(bad, None)
 
 
 def test_snr_sets_the_noise_voltage():
-    assert GnuRadioChannel(snr_db=15).noise_voltage == pytest.approx(10 ** -0.75)
+    assert GnuRadioChannel(snr_db=15).noise_voltage == pytest.approx(10**-0.75)
 
 
 @pytest.mark.parametrize("python", ["/nonexistent/python3", sys.executable])  # the venv has no GNU Radio
@@ -164,7 +174,7 @@ def test_missing_gnuradio_is_one_line(monkeypatch, capsys, python):
 
 
 def _has_gnuradio_in(python: str) -> bool:
-    return subprocess.run([python, "-c", "import gnuradio"], capture_output=True).returncode == 0
+    return subprocess.run([python, "-c", "import gnuradio"], capture_output=True, check=False).returncode == 0
 
 
 @needs_gnuradio
@@ -223,8 +233,19 @@ def test_model_free_training_through_gnuradio_beats_qpsk():
     from mfcomm.evaluation import learned_ser
 
     spec = "gnuradio(snr_db=15,freq_offset=1e-3,sync=cfo)"
-    cfg = resolve(overrides={"recipe": "paper", "channel": spec, "iterations": 300, "rx_steps": 0, "rx_on_tx_batch": True,
-                             "loss_baseline": "batch", "finetune_iterations": 100, "channel_timeout": 20, "seed": 0})
+    cfg = resolve(
+        overrides={
+            "recipe": "paper",
+            "channel": spec,
+            "iterations": 300,
+            "rx_steps": 0,
+            "rx_on_tx_batch": True,
+            "loss_baseline": "batch",
+            "finetune_iterations": 100,
+            "channel_timeout": 20,
+            "seed": 0,
+        }
+    )
     run = runs.train(cfg, quiet=True, evaluate=False)
     learned = learned_ser(run.tx, run.rx, make_channel(spec, None, timeout=20), 1, 20_000, 20_000)
     ch = make_channel(spec, None, timeout=20).stages[0]

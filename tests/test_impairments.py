@@ -128,21 +128,39 @@ def test_chain_parses_applies_in_order_and_round_trips():
     assert isinstance(ch, Chain) and not ch.differentiable
     assert ch.name == "rapp(p=2,sat=1.2) | awgn | adc(bits=3,clip=1.5,agc=true,ste=false)"
     assert build(ch.name, 0.1).name == ch.name
-    assert build("saleh(aa=2.1587, ba=1e-3) | phase_noise(linewidth=2.5e-4)", None).name == \
-        "saleh(aa=2.1587,ba=0.001,ap=4.0033,bp=9.104) | phase_noise(linewidth=0.00025)"
+    assert (
+        build("saleh(aa=2.1587, ba=1e-3) | phase_noise(linewidth=2.5e-4)", None).name
+        == "saleh(aa=2.1587,ba=0.001,ap=4.0033,bp=9.104) | phase_noise(linewidth=0.00025)"
+    )
     x = _random_x(4, 2)
     noiseless = build("rapp(p=3) | iq | adc(bits=5)", None)
     assert torch.equal(noiseless(x), ADC(bits=5)(IQImbalance()(Rapp(p=3)(x)))) and noiseless.differentiable is False
     assert build("rapp | phase", None).differentiable
 
 
-@pytest.mark.parametrize("spec, stage", [
-    ("rap | awgn", "rap"), ("adc(bits=0)", "adc"), ("adc(bits=2.5)", "adc"), ("adc(bit=3)", "adc"),
-    ("adc(bits=x)", "adc"), ("adc(bits=)", "adc"), ("adc(agc=1)", "adc"), ("adc(bits=3,bits=4)", "adc"),
-    ("rapp(p=-1)", "rapp"), ("rapp(sat=inf)", "rapp"), ("saleh(aa=-1)", "saleh"), ("cfo(offset=0.7)", "cfo"),
-    ("iq(phase_deg=90)", "iq"), ("phase(max_deg=200)", "phase"), ("phase_noise(linewidth=-1)", "phase_noise"),
-    ("awgn(n0=1)", "awgn"), ("adc(bits=3", "adc(bits=3"), ("awgn || adc", "''"),
-])
+@pytest.mark.parametrize(
+    "spec, stage",
+    [
+        ("rap | awgn", "rap"),
+        ("adc(bits=0)", "adc"),
+        ("adc(bits=2.5)", "adc"),
+        ("adc(bit=3)", "adc"),
+        ("adc(bits=x)", "adc"),
+        ("adc(bits=)", "adc"),
+        ("adc(agc=1)", "adc"),
+        ("adc(bits=3,bits=4)", "adc"),
+        ("rapp(p=-1)", "rapp"),
+        ("rapp(sat=inf)", "rapp"),
+        ("saleh(aa=-1)", "saleh"),
+        ("cfo(offset=0.7)", "cfo"),
+        ("iq(phase_deg=90)", "iq"),
+        ("phase(max_deg=200)", "phase"),
+        ("phase_noise(linewidth=-1)", "phase_noise"),
+        ("awgn(n0=1)", "awgn"),
+        ("adc(bits=3", "adc(bits=3"),
+        ("awgn || adc", "''"),
+    ],
+)
 def test_chain_errors_are_one_line_and_name_the_stage(spec, stage):
     with pytest.raises(ChannelError) as err:
         build(spec, 0.1)
@@ -200,8 +218,9 @@ def test_train_and_evaluate_through_a_chain_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     header, *rows = (out / "ser.csv").read_text().splitlines()
     assert "baseline_ser" in header and "baseline_closed_form" not in header and len(rows) == 2
-    result = _mfcomm("evaluate", out, "--channel", "rapp(p=2,sat=1.2) | adc(bits=3)", "--target-errors", "50",
-                     "--quiet")
+    result = _mfcomm(
+        "evaluate", out, "--channel", "rapp(p=2,sat=1.2) | adc(bits=3)", "--target-errors", "50", "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     assert len((out / "ser.csv").read_text().splitlines()) == 2  # no noise stage: one row, no SNR sweep
     refused = _mfcomm("train", "--method", "model-based", "--channel", spec, "--out", tmp_path / "x", "--quiet")

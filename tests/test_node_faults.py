@@ -62,6 +62,7 @@ def assert_same_weights(nodes: Path, reference: dict[str, dict[str, torch.Tensor
 
 # --- the seal and the key --------------------------------------------------------------------------------
 
+
 def test_a_seal_accepts_each_authentic_message_once_and_nothing_else():
     key = secrets.token_bytes(32)
     tx, channel = Seal(key, "fp", "tx", "channel", "rx"), Seal(key, "fp", "channel", "rx", "tx")
@@ -72,9 +73,11 @@ def test_a_seal_accepts_each_authentic_message_once_and_nothing_else():
     restarted = Seal(key, "fp", "tx", "channel", "rx")  # a new process: a new stream, accepted
     fresh = restarted.sign([b"d"])
     assert channel.open(fresh) == [b"d"]
-    others = [Seal(secrets.token_bytes(32), "fp", "tx", "channel", "rx"),  # another key
-              Seal(key, "other", "tx", "channel", "rx"),  # another configuration (run)
-              Seal(key, "fp", "rx", "tx", "channel")]  # another hop: rx -> tx replayed into the channel node
+    others = [
+        Seal(secrets.token_bytes(32), "fp", "tx", "channel", "rx"),  # another key
+        Seal(key, "other", "tx", "channel", "rx"),  # another configuration (run)
+        Seal(key, "fp", "rx", "tx", "channel"),
+    ]  # another hop: rx -> tx replayed into the channel node
     rejected = [tampered, tx.sign([b"e"]), fresh, [b"d"], [b"\0" * 56, b"d"]] + [s.sign([b"f"]) for s in others]
     assert [channel.open(frames) for frames in rejected] == [None] * len(rejected)
     assert channel.rejected == 1 + len(rejected)  # tx.sign([b"e"]): its stream was replaced by the restart
@@ -91,7 +94,7 @@ def test_no_key_or_a_short_one_is_refused_saying_how_to_make_one(tmp_path, monke
     monkeypatch.delenv(KEY_ENV, raising=False)
     cfg = config.resolve(overrides={"iterations": 10})
     no_key = NodeOptions(*(f"127.0.0.1:{p}" for p in free_ports(3)))
-    with pytest.raises(NodeError, match="^no key: .*umask 077.*--key node.key$"):
+    with pytest.raises(NodeError, match=r"^no key: .*umask 077.*--key node.key$"):
         run_node("rx", cfg, no_key, tmp_path / "rx")
     assert not (tmp_path / "rx").exists()  # refused before anything is written
     short = tmp_path / "short.key"
@@ -107,15 +110,20 @@ def test_no_key_or_a_short_one_is_refused_saying_how_to_make_one(tmp_path, monke
 
 # --- forged messages -----------------------------------------------------------------------------------
 
+
 def forgeries(cfg: config.Config, role: str) -> list[list[bytes]]:
     """What a local process without the key sends to ``role``'s inbox: each message that would stop the ring,
     roll training back or delete checkpoints if it were acted on, unsigned, badly signed or signed with
     another key."""
     hop = (PREVIOUS[role], role)
-    messages = [wire.encode("error", role=hop[0], text="forged"), wire.encode("hello", role=hop[0]),
-                wire.encode("sync", epoch=7, have=[0]), wire.encode("resume", epoch=7, iteration=0)]
+    messages = [
+        wire.encode("error", role=hop[0], text="forged"),
+        wire.encode("hello", role=hop[0]),
+        wire.encode("sync", epoch=7, have=[0]),
+        wire.encode("resume", epoch=7, iteration=0),
+    ]
     other = Seal(secrets.token_bytes(32), fingerprint(cfg), hop[0], role, "?")
-    return messages + [[os.urandom(56), *messages[0]], other.sign(messages[0])]
+    return [*messages, [os.urandom(56), *messages[0]], other.sign(messages[0])]
 
 
 def test_forged_messages_are_dropped_counted_and_never_acted_on(tmp_path, monkeypatch):
@@ -174,6 +182,7 @@ def test_forged_messages_are_dropped_counted_and_never_acted_on(tmp_path, monkey
 
 # --- the launcher --------------------------------------------------------------------------------------
 
+
 def test_the_launcher_names_a_dead_node_at_once(tmp_path):
     """A node killed while the others wait for it: the launcher names it within a second, not after the
     others' time-out (when it used to blame the tx node)."""
@@ -181,7 +190,7 @@ def test_the_launcher_names_a_dead_node_at_once(tmp_path):
     try:
         procs["rx"].kill()
         start = time.monotonic()
-        with pytest.raises(NodeError, match="^rx node was killed by SIGKILL$"):
+        with pytest.raises(NodeError, match=r"^rx node was killed by SIGKILL$"):
             wait(procs, tmp_path)
         assert time.monotonic() - start < 1.0
     finally:
@@ -193,14 +202,18 @@ def test_the_launcher_names_a_dead_node_at_once(tmp_path):
 def test_the_launcher_names_the_node_where_the_error_arose(tmp_path):
     """The rx node exits first, stopped by the channel node's error; the launcher waits for the channel node
     and names it, with its reason."""
+
     def node(role: str, delay: float, error: str) -> subprocess.Popen:
         script = f"sleep {delay}; echo 'mfcomm node: error: {error}' > {tmp_path / role}.log; exit 2"
         return subprocess.Popen(["sh", "-c", script])
 
-    procs = {"tx": subprocess.Popen(["sleep", "60"]), "rx": node("rx", 0, "channel node failed: boom"),
-             "channel": node("channel", 0.5, "ValueError: boom")}
+    procs = {
+        "tx": subprocess.Popen(["sleep", "60"]),
+        "rx": node("rx", 0, "channel node failed: boom"),
+        "channel": node("channel", 0.5, "ValueError: boom"),
+    }
     try:
-        with pytest.raises(NodeError, match="^channel node: ValueError: boom$"):
+        with pytest.raises(NodeError, match=r"^channel node: ValueError: boom$"):
             wait(procs, tmp_path)
     finally:
         for proc in procs.values():
@@ -210,8 +223,11 @@ def test_the_launcher_names_the_node_where_the_error_arose(tmp_path):
 
 def test_a_signal_in_the_launcher_is_a_one_line_error_and_the_handlers_come_back(tmp_path):
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(NodeError, match=f"^stopped by SIGTERM; .* checkpoints in {tmp_path}$"), \
-            stopped_by_signals(tmp_path):
+    # the signal arrives during the sleep: both statements belong in the block
+    with (  # noqa: PT012
+        pytest.raises(NodeError, match=f"^stopped by SIGTERM; .* checkpoints in {tmp_path}$"),
+        stopped_by_signals(tmp_path),
+    ):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) is before
@@ -234,9 +250,25 @@ def test_sigterm_to_node_all_stops_all_three_nodes(tmp_path):
     """SIGTERM to ``mfcomm node all`` while its nodes train: all three stop, one line, a non-zero exit, and
     OUT holds only nodes/ (checkpoints and logs), nothing that looks like a result."""
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "mfcomm.cli", "node", "all", "--iterations", "100000",
-                             "--checkpoint-every", "10", "--out", str(out), "--quiet"],
-                            env=ENV, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mfcomm.cli",
+            "node",
+            "all",
+            "--iterations",
+            "100000",
+            "--checkpoint-every",
+            "10",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + DEADLINE
         while not list((out / "nodes" / "tx").glob("ckpt-*")):  # training is under way
@@ -256,6 +288,7 @@ def test_sigterm_to_node_all_stops_all_three_nodes(tmp_path):
 
 # --- SIGKILL at a random moment ------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", ROLES)
 def test_kill_any_node_at_a_random_moment_redoes_at_most_checkpoint_every(tmp_path, victim):
@@ -265,13 +298,36 @@ def test_kill_any_node_at_a_random_moment_redoes_at_most_checkpoint_every(tmp_pa
     total, every = 3000, 20
     cfg = config.resolve(overrides={"iterations": total, "checkpoint_every": every})
     key, nodes = make_key(tmp_path), tmp_path / "nodes"
-    addresses = [a for role, port in zip(ROLES, free_ports(3)) for a in (f"--{role}-addr", f"127.0.0.1:{port}")]
+    addresses = [
+        a for role, port in zip(ROLES, free_ports(3), strict=True) for a in (f"--{role}-addr", f"127.0.0.1:{port}")
+    ]
 
     def start(role: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "mfcomm.cli", "node", role, "--iterations", str(total),
-                                 "--checkpoint-every", str(every), "--key", str(key), "--state", str(nodes / role),
-                                 "--peer-timeout", "120", "--quiet", *addresses],
-                                env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mfcomm.cli",
+                "node",
+                role,
+                "--iterations",
+                str(total),
+                "--checkpoint-every",
+                str(every),
+                "--key",
+                str(key),
+                "--state",
+                str(nodes / role),
+                "--peer-timeout",
+                "120",
+                "--quiet",
+                *addresses,
+            ],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     procs = {role: start(role) for role in ROLES}
     try:

@@ -31,7 +31,7 @@ DEADLINE = 300  # seconds: only a guard against a hang, never a performance asse
 
 # A black-box channel whose noise is a function of its input (so a channel node restored from a
 # checkpoint reproduces it), and which can hold one call until the test says go.
-GATED_CHANNEL = '''
+GATED_CHANNEL = """
 import os, time, zlib
 import numpy as np
 
@@ -47,9 +47,9 @@ def channel(x):
     rng = np.random.default_rng(zlib.crc32(x.tobytes()))
     w = rng.standard_normal(x.shape + (2,)).astype(np.float32) * np.float32(0.2)
     return (x + (w[..., 0] + 1j * w[..., 1])).astype(np.complex64)
-'''
+"""
 
-FAILING_CHANNEL = '''
+FAILING_CHANNEL = """
 calls = 0
 
 def channel(x):
@@ -58,7 +58,7 @@ def channel(x):
     if calls == 5:
         raise ValueError("boom")
     return x
-'''
+"""
 
 
 def mfcomm(*args, **kwargs):
@@ -75,8 +75,7 @@ def make_key(directory):
 
 def options(key, timeout=60.0, max_bytes=64 << 20):
     ports = free_ports(3)
-    return NodeOptions(*(f"127.0.0.1:{p}" for p in ports), peer_timeout=timeout, max_bytes=max_bytes,
-                       key_file=str(key))
+    return NodeOptions(*(f"127.0.0.1:{p}" for p in ports), peer_timeout=timeout, max_bytes=max_bytes, key_file=str(key))
 
 
 def same_training(run_dir_or_run, cfg):
@@ -96,59 +95,70 @@ def same_training(run_dir_or_run, cfg):
             metrics = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
     else:
         run = run_dir_or_run
-        weights = {**{f"tx.{k}": v for k, v in run.tx.state_dict().items()},
-                   **{f"rx.{k}": v for k, v in run.rx.state_dict().items()}}
+        weights = {
+            **{f"tx.{k}": v for k, v in run.tx.state_dict().items()},
+            **{f"rx.{k}": v for k, v in run.rx.state_dict().items()},
+        }
         metrics = run.metrics
     for prefix, net in (("tx", tx), ("rx", rx)):
         for k, v in net.state_dict().items():
             assert torch.equal(weights[f"{prefix}.{k}"], v), f"{prefix}.{k} differs"
     assert [r["iteration"] for r in metrics] == [r["iteration"] for r in rows]
-    for got, want in zip(metrics, rows):
+    for got, want in zip(metrics, rows, strict=True):
         assert {k: got[k] for k in want} == want
     return metrics
 
 
 # --- the wire format ---------------------------------------------------------------------------------
 
+
 def data_frames(x=None, **changes):
     x = torch.zeros(4, 2, dtype=torch.complex64) if x is None else x
-    frames = wire.encode("data", x, epoch=1, iteration=1, step=0, kinds=["rx"], blocks=[x.shape[0]], last=False,
-                         reply=False)
+    frames = wire.encode(
+        "data", x, epoch=1, iteration=1, step=0, kinds=["rx"], blocks=[x.shape[0]], last=False, reply=False
+    )
     header = {**json.loads(frames[0]), **changes}
     return [json.dumps(header).encode(), frames[1]]
 
 
 def test_round_trip_keeps_every_bit():
     x = torch.randn(512, 2, dtype=torch.complex64)
-    msg = wire.decode(wire.encode("data", x, epoch=3, iteration=7, step=0, kinds=["rx", "tx"], blocks=[256, 256],
-                                  last=True, reply=True), 1 << 20)
+    msg = wire.decode(
+        wire.encode(
+            "data", x, epoch=3, iteration=7, step=0, kinds=["rx", "tx"], blocks=[256, 256], last=True, reply=True
+        ),
+        1 << 20,
+    )
     assert msg.type == "data" and msg["iteration"] == 7 and msg["last"] is True and msg["kinds"] == ["rx", "tx"]
     assert torch.equal(msg.array, x)
 
 
-@pytest.mark.parametrize("frames, reason", [
-    ([b"\xff\xfe"], "not UTF-8 JSON"),
-    ([b"[1, 2]"], "not a JSON object"),
-    ([b'{"v": 1, "type": "launch"}'], "unknown type"),
-    ([b'{"v": 2, "type": "done", "epoch": 1}'], "wire version"),
-    ([b'{"v": 1, "type": "done"}'], "header has fields"),
-    ([b'{"v": 1, "type": "done", "epoch": 1, "extra": 0}'], "header has fields"),
-    ([b'{"v": 1, "type": "done", "epoch": true}'], "not a valid int"),
-    ([b'{"v": 1, "type": "done", "epoch": -1}'], "not a valid int"),
-    ([b'{"v": 1, "type": "done", "epoch": 1}', b"payload"], "should not have"),
-    ([b"{}", b"", b""], "3 frames"),
-    ([b" " * (wire.HEADER_LIMIT + 1)], "header of"),
-    (data_frames(dtype="float64"), "dtype"),
-    (data_frames(shape=[4, 3]), "does not hold shape"),
-    (data_frames(shape=[8]), "expected 2 non-negative integers"),
-    (data_frames(kinds=["steal"]), "data kinds"),
-    (data_frames(kinds=[]), "data kinds"),
-    (data_frames(kinds=["rx", "tx"]), "data kinds"),
-    (data_frames(kinds=[1]), "not a valid list"),
-    (data_frames(blocks=[3]), "do not add up"),
-    (data_frames()[:1], "no payload frame"),
-    (data_frames(torch.full((4, 2), float("nan"), dtype=torch.complex64)), "non-finite"),
-])
+@pytest.mark.parametrize(
+    "frames, reason",
+    [
+        ([b"\xff\xfe"], "not UTF-8 JSON"),
+        ([b"[1, 2]"], "not a JSON object"),
+        ([b'{"v": 1, "type": "launch"}'], "unknown type"),
+        ([b'{"v": 2, "type": "done", "epoch": 1}'], "wire version"),
+        ([b'{"v": 1, "type": "done"}'], "header has fields"),
+        ([b'{"v": 1, "type": "done", "epoch": 1, "extra": 0}'], "header has fields"),
+        ([b'{"v": 1, "type": "done", "epoch": true}'], "not a valid int"),
+        ([b'{"v": 1, "type": "done", "epoch": -1}'], "not a valid int"),
+        ([b'{"v": 1, "type": "done", "epoch": 1}', b"payload"], "should not have"),
+        ([b"{}", b"", b""], "3 frames"),
+        ([b" " * (wire.HEADER_LIMIT + 1)], "header of"),
+        (data_frames(dtype="float64"), "dtype"),
+        (data_frames(shape=[4, 3]), "does not hold shape"),
+        (data_frames(shape=[8]), "expected 2 non-negative integers"),
+        (data_frames(kinds=["steal"]), "data kinds"),
+        (data_frames(kinds=[]), "data kinds"),
+        (data_frames(kinds=["rx", "tx"]), "data kinds"),
+        (data_frames(kinds=[1]), "not a valid list"),
+        (data_frames(blocks=[3]), "do not add up"),
+        (data_frames()[:1], "no payload frame"),
+        (data_frames(torch.full((4, 2), float("nan"), dtype=torch.complex64)), "non-finite"),
+    ],
+)
 def test_malformed_messages_are_one_line_errors(frames, reason):
     with pytest.raises(NodeError, match=reason) as err:
         wire.decode(frames, 1 << 20)
@@ -162,24 +172,29 @@ def test_oversized_message_is_an_error():
 
 def test_encode_refuses_the_wrong_dtype():
     with pytest.raises(NodeError, match="expected complex64"):
-        wire.encode("data", torch.zeros(4, 2), epoch=1, iteration=1, step=0, kinds=["rx"], blocks=[4], last=False,
-                    reply=False)
+        wire.encode(
+            "data", torch.zeros(4, 2), epoch=1, iteration=1, step=0, kinds=["rx"], blocks=[4], last=False, reply=False
+        )
 
 
 # --- time-outs and errors between peers ----------------------------------------------------------------
 
+
 def test_silent_peers_give_a_clear_error_not_a_hang(tmp_path):
     cfg, key = config.resolve(overrides={"iterations": 10}), make_key(tmp_path)
-    with pytest.raises(NodeError, match="no message for 0.5 s"):
+    with pytest.raises(NodeError, match=r"no message for 0.5 s"):
         run_node("rx", cfg, options(key, timeout=0.5), tmp_path / "rx")
-    with pytest.raises(NodeError, match="did not answer within 0.5 s"):
+    with pytest.raises(NodeError, match=r"did not answer within 0.5 s"):
         run_node("tx", cfg, options(key, timeout=0.5), tmp_path / "tx")
 
 
-@pytest.mark.parametrize("frames, max_bytes, reason", [
-    ([b"not json"], 1 << 20, "malformed message: header is not UTF-8 JSON"),
-    (data_frames(torch.zeros(1000, 2, dtype=torch.complex64)), 8192, "exceeds the limit of 8192 bytes"),
-])
+@pytest.mark.parametrize(
+    "frames, max_bytes, reason",
+    [
+        ([b"not json"], 1 << 20, "malformed message: header is not UTF-8 JSON"),
+        (data_frames(torch.zeros(1000, 2, dtype=torch.complex64)), 8192, "exceeds the limit of 8192 bytes"),
+    ],
+)
 def test_an_authentic_bad_message_stops_the_node_and_the_ring_hears_why(tmp_path, frames, max_bytes, reason):
     cfg, key = config.resolve(overrides={"iterations": 10}), make_key(tmp_path)
     opts = options(key, timeout=30.0, max_bytes=max_bytes)
@@ -190,8 +205,13 @@ def test_an_authentic_bad_message_stops_the_node_and_the_ring_hears_why(tmp_path
     successor = context.socket(zmq.PULL)  # stands in for the tx node, which the rx node reports to
     successor.bind(f"tcp://{opts.tx}")
     raised = []
-    node = threading.Thread(target=lambda: raised.append(pytest.raises(NodeError, run_node, "rx", cfg, opts,
-                                                                       tmp_path / "rx")))
+
+    def run_rx():
+        with pytest.raises(NodeError) as info:
+            run_node("rx", cfg, opts, tmp_path / "rx")
+        raised.append(info)
+
+    node = threading.Thread(target=run_rx)
     node.start()
     assert successor.poll(DEADLINE * 1000), "the rx node never said hello"
     assert wire.decode(tx.open(successor.recv_multipart()), 1 << 20).type == "hello"
@@ -208,9 +228,22 @@ def test_an_authentic_bad_message_stops_the_node_and_the_ring_hears_why(tmp_path
 
 
 def test_cli_prints_one_line_on_a_peer_timeout(tmp_path):
-    proc = mfcomm("node", "channel", "--peer-timeout", "0.5", "--state", tmp_path / "ch", "--key", make_key(tmp_path),
-                  *[a for r, addr in zip(("tx", "channel", "rx"), free_ports(3))
-                    for a in (f"--{r}-addr", f"127.0.0.1:{addr}")], stderr=subprocess.PIPE)
+    proc = mfcomm(
+        "node",
+        "channel",
+        "--peer-timeout",
+        "0.5",
+        "--state",
+        tmp_path / "ch",
+        "--key",
+        make_key(tmp_path),
+        *[
+            a
+            for r, addr in zip(("tx", "channel", "rx"), free_ports(3), strict=True)
+            for a in (f"--{r}-addr", f"127.0.0.1:{addr}")
+        ],
+        stderr=subprocess.PIPE,
+    )
     _, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 2
     assert err.strip().splitlines() == [err.strip()] and "channel node: no message for 0.5 s" in err
@@ -218,14 +251,32 @@ def test_cli_prints_one_line_on_a_peer_timeout(tmp_path):
 
 # --- the loopback ring ---------------------------------------------------------------------------------
 
+
 def test_three_processes_train_exactly_as_one(tmp_path):
     out = tmp_path / "run"
-    proc = mfcomm("node", "all", "--iterations", 300, "--checkpoint-every", 100, "--out", out, "--quiet",
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout, stderr = proc.communicate(timeout=DEADLINE)
+    proc = mfcomm(
+        "node",
+        "all",
+        "--iterations",
+        300,
+        "--checkpoint-every",
+        100,
+        "--out",
+        out,
+        "--quiet",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _stdout, stderr = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 0, stderr
-    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "constellation.png", "learning_curve.png",
-                                                     "metrics.csv", "model.safetensors", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.toml",
+        "constellation.png",
+        "learning_curve.png",
+        "metrics.csv",
+        "model.safetensors",
+        "summary.json",
+    ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["iterations"] == 300 and summary["eval_messages"] >= 100_000
     assert summary["channel_uses_spent"] == 300 * 2 * 512 * 2
@@ -237,8 +288,18 @@ def test_three_processes_train_exactly_as_one(tmp_path):
 def test_launcher_names_the_failing_node_and_leaves_no_result(tmp_path):
     (tmp_path / "bad.py").write_text(FAILING_CHANNEL)
     out = tmp_path / "run"
-    proc = mfcomm("node", "all", "--channel", f"{tmp_path / 'bad.py'}:channel", "--iterations", 50, "--out", out,
-                  "--quiet", stderr=subprocess.PIPE)
+    proc = mfcomm(
+        "node",
+        "all",
+        "--channel",
+        f"{tmp_path / 'bad.py'}:channel",
+        "--iterations",
+        50,
+        "--out",
+        out,
+        "--quiet",
+        stderr=subprocess.PIPE,
+    )
     _, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 2
     assert len(err.strip().splitlines()) == 1, err
@@ -253,21 +314,51 @@ def test_kill_a_node_mid_run_and_restart_it_resumes_from_the_checkpoint_all_thre
     gated = tmp_path / "gated.py"
     gated.write_text(GATED_CHANNEL)
     cfg_file = tmp_path / "cfg.toml"
-    cfg_file.write_text(f'channel = "{gated}:channel"\niterations = 120\ncheckpoint_every = 20\n'
-                        "channel_timeout = 0.0\neval_max_messages = 100000\n"
-                        'recipe = "paper"\n')  # one receiver and one transmitter step: two channel calls an iteration
+    cfg_file.write_text(
+        f'channel = "{gated}:channel"\niterations = 120\ncheckpoint_every = 20\n'
+        "channel_timeout = 0.0\neval_max_messages = 100000\n"
+        'recipe = "paper"\n'
+    )  # one receiver and one transmitter step: two channel calls an iteration
     cfg = config.resolve(cfg_file, trust=True)
     held, release, key, nodes = tmp_path / "held", tmp_path / "release", make_key(tmp_path), tmp_path / "nodes"
-    env = {**ENV, "MFCOMM_TEST_HOLD_AT": str(2 * 70 + 1), "MFCOMM_TEST_HELD": str(held),
-           "MFCOMM_TEST_RELEASE": str(release)}  # hold the first channel call of iteration 71
-    addresses = [a for r, port in zip(("tx", "channel", "rx"), free_ports(3))
-                 for a in (f"--{r}-addr", f"127.0.0.1:{port}")]
+    env = {
+        **ENV,
+        "MFCOMM_TEST_HOLD_AT": str(2 * 70 + 1),
+        "MFCOMM_TEST_HELD": str(held),
+        "MFCOMM_TEST_RELEASE": str(release),
+    }  # hold the first channel call of iteration 71
+    addresses = [
+        a
+        for r, port in zip(("tx", "channel", "rx"), free_ports(3), strict=True)
+        for a in (f"--{r}-addr", f"127.0.0.1:{port}")
+    ]
 
     def start(role):
-        return subprocess.Popen([sys.executable, "-m", "mfcomm.cli", "node", role, "--config", str(cfg_file),
-                                 "--channel", f"{gated}:channel", "--key", str(key), "--state", str(nodes / role),
-                                 "--peer-timeout", "120", "--quiet", *addresses],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mfcomm.cli",
+                "node",
+                role,
+                "--config",
+                str(cfg_file),
+                "--channel",
+                f"{gated}:channel",
+                "--key",
+                str(key),
+                "--state",
+                str(nodes / role),
+                "--peer-timeout",
+                "120",
+                "--quiet",
+                *addresses,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     procs = {role: start(role) for role in ("tx", "channel", "rx")}
     errors = {}

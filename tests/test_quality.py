@@ -35,6 +35,7 @@ TINY = {"compare_baseline": False, "eval_max_messages": 100_000}
 
 # --- independent references -------------------------------------------------------------------------------
 
+
 def q(x: float) -> float:
     return float(norm.sf(x))
 
@@ -43,8 +44,14 @@ def psk_ser_exact(order: int, es_n0: float) -> float:
     """Exact M-PSK SER on AWGN (Craig's integral):
     P = (1/pi) int_0^{(M-1)pi/M} exp(-Es/N0 sin^2(pi/M) / sin^2(theta)) dtheta."""
     s = math.sin(math.pi / order) ** 2
-    value, _ = integrate.quad(lambda t: math.exp(-es_n0 * s / math.sin(t) ** 2), 0.0,
-                              (order - 1) * math.pi / order, epsabs=1e-14, epsrel=1e-10, limit=200)
+    value, _ = integrate.quad(
+        lambda t: math.exp(-es_n0 * s / math.sin(t) ** 2),
+        0.0,
+        (order - 1) * math.pi / order,
+        epsabs=1e-14,
+        epsrel=1e-10,
+        limit=200,
+    )
     return value / math.pi
 
 
@@ -63,7 +70,8 @@ CONFIDENCE = 0.999
 
 
 def ml_ser_ci(codebook: torch.Tensor, detect, snr_db: float, messages: int = 200_000, seed: int = 0):
-    """Two-sided Clopper-Pearson interval (``CONFIDENCE``) of the SER of ``codebook`` with detector ``detect`` on AWGN."""
+    """Two-sided Clopper-Pearson interval (``CONFIDENCE``) of the SER of ``codebook`` with detector ``detect``
+    on AWGN."""
     n0 = snr_db_to_n0(snr_db)
     channel = AWGN(n0, torch.Generator().manual_seed(seed + 1))
     counter = baseline_errors(Baseline("under test", codebook, detect), channel, torch.Generator().manual_seed(seed))
@@ -94,17 +102,17 @@ def test_references_used_here_agree_with_textbook_special_cases():
 CLASSICAL_CASES = {
     # (M, n, signalling): reference message SER at Es/N0 10 dB per use
     (16, 2, "complex"): lambda g: message_ser(2 * q(math.sqrt(g)) - q(math.sqrt(g)) ** 2, 2),  # QPSK x2
-    (64, 2, "complex"): lambda g: message_ser(psk_ser_exact(8, g), 2),                         # 8-PSK x2
-    (16, 1, "complex"): lambda g: square_qam_ser(16, g),                                       # 16-QAM
+    (64, 2, "complex"): lambda g: message_ser(psk_ser_exact(8, g), 2),  # 8-PSK x2
+    (16, 1, "complex"): lambda g: square_qam_ser(16, g),  # 16-QAM
 }
 
 
 @pytest.mark.parametrize("messages, uses, signalling", list(CLASSICAL_CASES))
 def test_init_classical_codebook_is_the_baseline_to_1e6_and_its_ml_ser_ci999_holds_the_exact_ser(
-        messages, uses, signalling):
+    messages, uses, signalling
+):
     torch.manual_seed(0)
-    cfg = resolve(overrides={"messages": messages, "channel_uses": uses, "signalling": signalling,
-                             "init": "classical"})
+    cfg = resolve(overrides={"messages": messages, "channel_uses": uses, "signalling": signalling, "init": "classical"})
     baseline = classical_baseline(messages, uses, signalling)
     with torch.no_grad():
         built = runs.build_transmitter(cfg).codebook()
@@ -124,13 +132,19 @@ def test_init_classical_real_7_uses_is_hamming74_exactly_and_its_ser_lies_within
         built = runs.build_transmitter(cfg).codebook()
     # independent Hamming(7,4): every codeword of a linear [7,4,3] code, BPSK-mapped; compare as sets
     info = (np.arange(16)[:, None] >> np.arange(3, -1, -1)) & 1
-    parity = np.stack([info[:, 0] ^ info[:, 1] ^ info[:, 3], info[:, 0] ^ info[:, 2] ^ info[:, 3],
-                       info[:, 1] ^ info[:, 2] ^ info[:, 3]], axis=1)
+    parity = np.stack(
+        [
+            info[:, 0] ^ info[:, 1] ^ info[:, 3],
+            info[:, 0] ^ info[:, 2] ^ info[:, 3],
+            info[:, 1] ^ info[:, 2] ^ info[:, 3],
+        ],
+        axis=1,
+    )
     ours = {tuple(1 - 2 * row) for row in np.concatenate([info, parity], axis=1)}
     assert torch.equal(built, classical_baseline(16, 7, "real").codebook)
     assert torch.all(built.imag == 0)
     assert {tuple(int(v) for v in row) for row in built.real.round()} == ours
-    assert int(round(min_distance2(built.real.to(torch.complex64)))) == 12  # d_min 3 in Hamming weight
+    assert round(min_distance2(built.real.to(torch.complex64))) == 12  # d_min 3 in Hamming weight
     # 3 dB per real use: nearest-neighbour lower bound <= ML SER <= union bound (weights 3:7, 4:7, 7:1)
     n0 = snr_db_to_n0(3.0)
     lower = q(math.sqrt(6 / n0))
@@ -158,6 +172,7 @@ def test_init_classical_is_a_one_line_error_where_no_classical_code_exists():
 
 # --- 2. M-PSK against Craig's integral --------------------------------------------------------------------
 
+
 def test_8psk_ml_ser_at_14db_ci999_holds_the_exact_integral():
     baseline = classical_baseline(8, 1)
     assert baseline is not None and baseline.name == "8-PSK"  # odd bits per use: PSK
@@ -167,13 +182,14 @@ def test_8psk_ml_ser_at_14db_ci999_holds_the_exact_integral():
     assert torch.allclose(torch.diff(angles), torch.full((7,), math.pi / 4, dtype=torch.float64), atol=1e-6)
     y = torch.randn(5000, 1, dtype=torch.complex64)  # the detector is nearest-point (ML on AWGN)
     assert torch.equal(baseline.detect(y, None), (y - points).abs().argmin(dim=1))
-    exact = psk_ser_exact(8, 10 ** 1.4)
+    exact = psk_ser_exact(8, 10**1.4)
     est = ml_ser_ci(baseline.codebook, baseline.detect, 14.0)
     assert est.ci_low <= exact <= est.ci_high, (est, exact)
     assert psk_baseline(8, 1, 3).codebook.equal(baseline.codebook)
 
 
 # --- 3. --init RUN_DIR ------------------------------------------------------------------------------------
+
 
 def _tiny_run(out, **extra):
     cfg = resolve(overrides={"iterations": 20, "eval_messages": 100_000, **TINY, **extra})
@@ -186,7 +202,7 @@ def _assert_weights_equal(tx, rx, path):
     saved = load_file(path)
     for prefix, module in (("tx", tx), ("rx", rx)):
         state = module.state_dict()
-        mine = {k[len(prefix) + 1:]: v for k, v in saved.items() if k.startswith(prefix + ".")}
+        mine = {k[len(prefix) + 1 :]: v for k, v in saved.items() if k.startswith(prefix + ".")}
         assert set(mine) == set(state) and mine
         for key, value in state.items():
             assert torch.equal(value, mine[key]), key
@@ -203,8 +219,11 @@ def test_init_run_dir_starts_both_networks_from_its_saved_weights_and_rejects_ot
     cfg = resolve(overrides={"init": str(first), "seed": 7})
     _assert_weights_equal(streams.seeded_transmitter(cfg), streams.seeded_receiver(cfg), first / "model.safetensors")
 
-    for overrides, key in (({"messages": 4}, "messages"), ({"rx_hidden": [64]}, "rx_hidden"),
-                           ({"channel_uses": 4}, "channel_uses")):
+    for overrides, key in (
+        ({"messages": 4}, "messages"),
+        ({"rx_hidden": [64]}, "rx_hidden"),
+        ({"channel_uses": 4}, "channel_uses"),
+    ):
         with pytest.raises(ConfigError, match=key) as err:
             runs.build_system(resolve(overrides={"init": str(first), **overrides}))
         assert "\n" not in str(err.value)
@@ -214,11 +233,13 @@ def test_init_run_dir_starts_both_networks_from_its_saved_weights_and_rejects_ot
 
 
 def test_cli_init_dir_records_the_absolute_path_and_the_run_loads_after_that_dir_is_deleted(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     _tiny_run(tmp_path / "first")
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["train", "--init", "first", "--iterations", "5", "--out", "second", "--quiet",
-                     "--no-baseline"]) == 0
+    assert (
+        cli.main(["train", "--init", "first", "--iterations", "5", "--out", "second", "--quiet", "--no-baseline"]) == 0
+    )
     absolute = str((tmp_path / "first").resolve())
     summary = json.loads((tmp_path / "second" / "summary.json").read_text())
     assert summary["init"] == absolute
@@ -237,6 +258,7 @@ def test_cli_init_dir_records_the_absolute_path_and_the_run_loads_after_that_dir
 
 # --- 4. the stop rule -------------------------------------------------------------------------------------
 
+
 def _first_stop(rule: Plateau, losses) -> int | None:
     for it, loss in enumerate(losses, 1):
         if rule.update(it, torch.tensor(float(loss))):
@@ -254,9 +276,9 @@ def test_plateau_never_stops_a_loss_falling_2pct_per_window_over_10000_iteration
 def test_plateau_stops_exactly_patience_rounded_up_to_the_window_after_the_last_1pct_gain(patience, waited, tail):
     # windows 1..12 fall 5% each (every one a >1% gain); then flat, or sliding by less than the 1% tolerance
     last_gain_window = 12
-    per_window = [0.95 ** k for k in range(1, last_gain_window + 1)]
+    per_window = [0.95**k for k in range(1, last_gain_window + 1)]
     step = 1.0 if tail == "flat" else 0.995
-    per_window += [per_window[-1] * step ** k for k in range(1, 60)]
+    per_window += [per_window[-1] * step**k for k in range(1, 60)]
     losses = [v for v in per_window for _ in range(100)]
     expected = 100 * last_gain_window + waited
     assert _first_stop(Plateau(patience=patience, window=100, tol=0.01), losses) == expected
@@ -299,7 +321,7 @@ def _watched_window_means(cfg, rows):
     each): the first receiver step's loss, or with no receiver steps the first transmitter step's fed-back loss."""
     assert cfg.log_every == 10 and (cfg.rx_steps == 1 or cfg.tx_steps == 1)
     losses = [float(r["rx_loss" if cfg.rx_steps else "tx_loss"]) for r in rows]
-    return [sum(losses[i:i + 10]) / 10 for i in range(0, len(losses) - len(losses) % 10, 10)]
+    return [sum(losses[i : i + 10]) / 10 for i in range(0, len(losses) - len(losses) % 10, 10)]
 
 
 TRIVIAL = {"messages": 4, "channel_uses": 1, "snr_db": 20.0, "patience": 300, **TINY}
@@ -343,9 +365,12 @@ def test_training_with_patience_0_never_reports_convergence():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="with receiver steps the watched loss is the clean receiver loss, which "
-                   "decays towards 0 once the SER is 0 and keeps improving by >1% per window until float32 "
-                   "underflow: the paper recipe stopped at 3300 iterations here, never in 20000 with rx_hidden [32]")
+@pytest.mark.xfail(
+    strict=True,
+    reason="with receiver steps the watched loss is the clean receiver loss, which "
+    "decays towards 0 once the SER is 0 and keeps improving by >1% per window until float32 "
+    "underflow: the paper recipe stopped at 3300 iterations here, never in 20000 with rx_hidden [32]",
+)
 def test_training_with_receiver_steps_reaches_a_plateau_within_1500_iterations_on_a_trivial_20db_task():
     cfg = resolve(overrides={**TRIVIAL, "recipe": "paper", "iterations": 1500, "stop_early": True})
     assert cfg.rx_steps == 1
@@ -355,6 +380,7 @@ def test_training_with_receiver_steps_reaches_a_plateau_within_1500_iterations_o
 
 
 # --- 5. the cosine schedule and the transmitter's warm-up -------------------------------------------------
+
 
 def _cosine(k: int, steps: int, ratio: float) -> float:
     """Our closed form after k of ``steps`` steps: half a cosine from 1 (k = 0) to ``ratio`` (k = steps), then
@@ -372,17 +398,24 @@ def _warm(k: int, warmup: int) -> float:
 def test_cosine_rates_after_k_of_n_steps_are_base_times_the_closed_form_then_hold_at_the_final_ratio():
     from types import SimpleNamespace
 
-    a = torch.optim.Adam([{"params": [torch.zeros(2, requires_grad=True)], "lr": 1.0},
-                          {"params": [torch.zeros(3, requires_grad=True)], "lr": 1.0}])
+    a = torch.optim.Adam(
+        [
+            {"params": [torch.zeros(2, requires_grad=True)], "lr": 1.0},
+            {"params": [torch.zeros(3, requires_grad=True)], "lr": 1.0},
+        ]
+    )
     b = torch.optim.Adam([torch.zeros(4, requires_grad=True)], lr=1.0)
     steps, ratio = 40, 0.05
     cfg = SimpleNamespace(lr_schedule="cosine", iterations=steps, lr_final_ratio=ratio)
-    for k in range(0, 61):  # iteration k + 1 runs after k steps
+    for k in range(61):  # iteration k + 1 runs after k steps
         lr_schedule.set_rates(a, [1e-3, 3e-3], k + 1, cfg, [0, 10])
         lr_schedule.set_rates(b, [5e-3], k + 1, cfg)
         got = [g["lr"] for g in a.param_groups] + [g["lr"] for g in b.param_groups]
-        want = [1e-3 * _cosine(k, steps, ratio), 3e-3 * _cosine(k, steps, ratio) * _warm(k, 10),
-                5e-3 * _cosine(k, steps, ratio)]
+        want = [
+            1e-3 * _cosine(k, steps, ratio),
+            3e-3 * _cosine(k, steps, ratio) * _warm(k, 10),
+            5e-3 * _cosine(k, steps, ratio),
+        ]
         assert got == pytest.approx(want, rel=1e-12, abs=0), k
     assert b.param_groups[0]["lr"] == pytest.approx(ratio * 5e-3, rel=1e-12)
     assert _cosine(steps // 2, steps, ratio) == pytest.approx((1 + ratio) / 2)
@@ -403,8 +436,17 @@ def _lr_trace(monkeypatch, module, **overrides):
         return lr_schedule.set_rates(optimizer, *args, **kwargs)
 
     monkeypatch.setattr(module, "set_rates", spy)
-    cfg = resolve(overrides={"iterations": 20, "log_every": 1, "lr_schedule": "cosine", "lr_final_ratio": 0.1,
-                             "rx_lr": 2e-3, "tx_lr": 4e-3, **overrides})
+    cfg = resolve(
+        overrides={
+            "iterations": 20,
+            "log_every": 1,
+            "lr_schedule": "cosine",
+            "lr_final_ratio": 0.1,
+            "rx_lr": 2e-3,
+            "tx_lr": 4e-3,
+            **overrides,
+        }
+    )
     torch.manual_seed(0)
     tx, rx = runs.build_system(cfg)
     trace = []
@@ -423,9 +465,11 @@ def _lr_trace(monkeypatch, module, **overrides):
 @pytest.mark.parametrize("warmup", [0, 8])
 @pytest.mark.parametrize("method", ["model-free", "model-based"])
 def test_training_iteration_k_runs_at_base_times_cosine_of_k_minus_1_with_the_tx_warmup_ramp(
-        monkeypatch, method, warmup):
-    cfg, trace = _lr_trace(monkeypatch, model_free if method == "model-free" else model_based, method=method,
-                           tx_warmup=warmup)
+    monkeypatch, method, warmup
+):
+    _cfg, trace = _lr_trace(
+        monkeypatch, model_free if method == "model-free" else model_based, method=method, tx_warmup=warmup
+    )
     assert [it for it, _ in trace] == list(range(1, 21))
     for it, lrs in trace:
         c = _cosine(it - 1, 20, 0.1)
@@ -437,8 +481,16 @@ def test_training_iteration_k_runs_at_base_times_cosine_of_k_minus_1_with_the_tx
 
 # --- 6. candidates ----------------------------------------------------------------------------------------
 
-CANDIDATES = {"messages": 16, "channel_uses": 2, "snr_db": 10.0, "iterations": 20, "candidates": 3,
-              "candidate_iterations": 30, "selection_messages": 4096, "batch_size": 256}
+CANDIDATES = {
+    "messages": 16,
+    "channel_uses": 2,
+    "snr_db": 10.0,
+    "iterations": 20,
+    "candidates": 3,
+    "candidate_iterations": 30,
+    "selection_messages": 4096,
+    "batch_size": 256,
+}
 
 
 class Recording:
@@ -518,13 +570,22 @@ def test_candidates_keep_the_minimum_selection_ser_spend_the_counted_uses_and_sc
 
 # --- 7. recipes -------------------------------------------------------------------------------------------
 
+
 def test_recipe_paper_resolves_to_the_papers_values_and_explicit_options_win(tmp_path):
     paper = resolve(overrides={"recipe": "paper"})
     for key, value in PAPER_RECIPE.items():
         assert getattr(paper, key) == value, key
     # Algorithm 1 as published: random start, one rx and one tx step, fixed sigma2 0.1, constant rates, no stop
-    assert (paper.init, paper.rx_steps, paper.tx_steps, paper.sigma2, paper.lr_schedule, paper.stop_early,
-            paper.candidates, paper.loss_baseline) == ("random", 1, 1, 0.1, "constant", False, 1, "none")
+    assert (
+        paper.init,
+        paper.rx_steps,
+        paper.tx_steps,
+        paper.sigma2,
+        paper.lr_schedule,
+        paper.stop_early,
+        paper.candidates,
+        paper.loss_baseline,
+    ) == ("random", 1, 1, 0.1, "constant", False, 1, "none")
     assert paper.exploration_sigma2 == 0.1
     assert resolve(overrides={"recipe": "paper", "sigma2": 0.05}).sigma2 == 0.05
     assert resolve(overrides={"recipe": "paper", "lr_schedule": "cosine"}).lr_schedule == "cosine"
@@ -545,8 +606,10 @@ def test_unknown_recipe_is_a_one_line_error():
 
 def test_cli_recipe_paper_trains_with_the_papers_values(tmp_path):
     out = tmp_path / "paper"
-    assert cli.main(["train", "--recipe", "paper", "--iterations", "5", "--out", str(out), "--quiet",
-                     "--no-baseline"]) == 0
+    assert (
+        cli.main(["train", "--recipe", "paper", "--iterations", "5", "--out", str(out), "--quiet", "--no-baseline"])
+        == 0
+    )
     saved = resolve(out / "config.toml")
     assert saved.recipe == "paper" and saved.sigma2 == 0.1
     assert json.loads((out / "summary.json").read_text())["sigma2"] == 0.1
@@ -554,14 +617,31 @@ def test_cli_recipe_paper_trains_with_the_papers_values(tmp_path):
 
 def test_cli_candidate_options_reach_the_run(tmp_path):
     out = tmp_path / "cand"
-    assert cli.main(["train", "--candidates", "2", "--candidate-iterations", "5", "--iterations", "5",
-                     "--out", str(out), "--quiet", "--no-baseline"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--candidates",
+                "2",
+                "--candidate-iterations",
+                "5",
+                "--iterations",
+                "5",
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-baseline",
+            ]
+        )
+        == 0
+    )
     saved = resolve(out / "config.toml")
     assert (saved.candidates, saved.candidate_iterations) == (2, 5)
     assert len(json.loads((out / "summary.json").read_text())["candidates"]) == 2
 
 
 # --- 8. geometric sigma2 ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("messages, uses", [(16, 2), (256, 4), (16, 1), (64, 1), (1024, 5)])
 def test_reference_dmin2_is_the_brute_force_minimum_distance_of_the_square_qam_baseline(messages, uses):
@@ -581,10 +661,12 @@ def test_geometric_sigma2_is_the_constant_times_the_true_dmin2_and_the_default_a
     assert cfg.sigma2 is None and cfg.exploration_sigma2 == geometric_sigma2(16, 2)
     assert resolve(overrides={"sigma2": 0.3}).exploration_sigma2 == 0.3
     assert geometric_sigma2(2, 64) == 0.5 and geometric_sigma2(65536, 1) == pytest.approx(
-        max(1e-4, config.SIGMA2_PER_DMIN2 * 6 / 65535))  # kept within [1e-4, 0.5]
+        max(1e-4, config.SIGMA2_PER_DMIN2 * 6 / 65535)
+    )  # kept within [1e-4, 0.5]
 
 
 # --- never below the textbook system -----------------------------------------------------------------------
+
 
 def test_keep_best_returns_the_classical_system_when_training_ends_worse_and_counts_its_receiver():
     # 20 iterations from a random start end far above QPSK x2 (about 0.3); the classical codebook with a

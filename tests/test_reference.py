@@ -79,5 +79,8 @@ def test_the_baseline_changes_neither_the_trained_system_nor_the_random_streams(
         assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
     assert with_baseline.ser == without.ser and torch.equal(states[0], states[1])
     again = measure_baseline(with_baseline.cfg, quiet=True)  # its own seeded streams: reproducible
-    assert (again.ser, again.messages, again.channel_uses) == (with_baseline.baseline.ser, with_baseline.baseline.messages,
-                                                               with_baseline.baseline.channel_uses)
+    assert (again.ser, again.messages, again.channel_uses) == (
+        with_baseline.baseline.ser,
+        with_baseline.baseline.messages,
+        with_baseline.baseline.channel_uses,
+    )

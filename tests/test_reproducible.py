@@ -47,11 +47,18 @@ def test_field_models_leave_sionnas_own_stream_as_it_was():
 
 @pytest.mark.parametrize("method", ["model-free", "model-based"])
 def test_a_run_through_the_tdl_model_is_reproducible(method):
-    overrides = {"channel": "tdl(model=A) | awgn", "channel_uses": 4, "snr_db": 20.0, "iterations": 10,
-                 "batch_size": 64, "method": method, "seed": 2}
+    overrides = {
+        "channel": "tdl(model=A) | awgn",
+        "channel_uses": 4,
+        "snr_db": 20.0,
+        "iterations": 10,
+        "batch_size": 64,
+        "method": method,
+        "seed": 2,
+    }
     a, b = (train(resolve(overrides=overrides), quiet=True, evaluate=False) for _ in range(2))
     assert torch.equal(a.tx.codebook(), b.tx.codebook())
-    assert all(torch.equal(p, q) for p, q in zip(a.rx.parameters(), b.rx.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.rx.parameters(), b.rx.parameters(), strict=True))
 
 
 def _without_timings(value: object) -> object:
@@ -70,8 +77,11 @@ def test_the_tutorial_benchmark_is_reproducible_for_a_seed(tmp_path):
     results = []
     for run, seed in enumerate((0, 0, 1)):
         out = tmp_path / str(run)
-        subprocess.run([sys.executable, str(script), "--quick", "--seed", str(seed), "--out", str(out)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, str(script), "--quick", "--seed", str(seed), "--out", str(out)],
+            check=True,
+            capture_output=True,
+        )
         results.append(_without_timings(json.loads((out / "results.json").read_text())))
     assert results[0] == results[1]
     assert results[0]["bmd_rate"]["tutorial recipe"] != results[2]["bmd_rate"]["tutorial recipe"]
@@ -85,7 +95,8 @@ def test_ser_probes_during_training_leave_the_trained_weights_as_they_were():
 
     weights = []
     for every in (0, 50):
-        cfg = resolve(overrides={"iterations": 150, "batch_size": 256, "ser_every": every, "ser_messages": 4096,
-                                 "seed": 2})
+        cfg = resolve(
+            overrides={"iterations": 150, "batch_size": 256, "ser_every": every, "ser_messages": 4096, "seed": 2}
+        )
         weights.append(runs.train(cfg, quiet=True, evaluate=False).tx.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

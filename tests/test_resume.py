@@ -18,7 +18,18 @@ from safetensors.torch import load_file
 from mfcomm import checkpointing, cli, model_free, runs
 from mfcomm.run_directory import CHECKPOINT
 
-FAST = ["--iterations", "200", "--batch-size", "256", "--checkpoint-every", "50", "--seed", "5", "--no-baseline", "--quiet"]
+FAST = [
+    "--iterations",
+    "200",
+    "--batch-size",
+    "256",
+    "--checkpoint-every",
+    "50",
+    "--seed",
+    "5",
+    "--no-baseline",
+    "--quiet",
+]
 
 
 def _signal_at(monkeypatch, call: int, signum: int = signal.SIGINT) -> None:
@@ -58,7 +69,9 @@ def test_sigint_checkpoints_and_resume_is_bit_identical(tmp_path, monkeypatch, c
     out = tmp_path / "run"
     assert cli.main(["train", *FAST, "--out", str(out)]) == 130
     err = capsys.readouterr().err.strip()
-    assert err == f"mfcomm train: interrupted (SIGINT) at iteration 130 of 200; resume with: mfcomm train --resume {out}"
+    assert (
+        err == f"mfcomm train: interrupted (SIGINT) at iteration 130 of 200; resume with: mfcomm train --resume {out}"
+    )
     assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT]  # nothing that looks like a result
     assert checkpointing.read(out / CHECKPOINT)["iteration"] == 130
 
@@ -82,6 +95,7 @@ def test_model_based_resume_is_bit_identical(tmp_path, monkeypatch):
             if len(calls) == 77:
                 os.kill(os.getpid(), signal.SIGTERM)
             return step(opt)
+
         return real(tx, rx, channel, cfg, counted, log, progress, state)
 
     monkeypatch.setattr(model_based, "train_jointly", interrupted)
@@ -96,8 +110,19 @@ def test_model_based_resume_is_bit_identical(tmp_path, monkeypatch):
 
 def test_sigterm_to_the_process_writes_a_checkpoint(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "mfcomm.cli", "train", "--iterations", "100000", "--checkpoint-every", "20",
-           "--quiet", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mfcomm.cli",
+        "train",
+        "--iterations",
+        "100000",
+        "--checkpoint-every",
+        "20",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     while not (out / CHECKPOINT).exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -116,8 +141,12 @@ def test_nan_loss_stops_at_once_keeping_the_last_good_checkpoint(tmp_path, monke
     out = tmp_path / "run"
     assert cli.main(["train", *FAST, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"mfcomm train: error: training diverged at iteration 120: a loss is not finite; last good "
-                   f"checkpoint: {out / CHECKPOINT} (iteration 100)"]
+    assert err == [
+        (
+            f"mfcomm train: error: training diverged at iteration 120: a loss is not finite; last good "
+            f"checkpoint: {out / CHECKPOINT} (iteration 100)"
+        )
+    ]
     state = checkpointing.read(out / CHECKPOINT)
     assert state["iteration"] == 100
     assert all(torch.isfinite(v).all() for k, v in state["parts"]["tx"].items())
@@ -136,7 +165,9 @@ def test_out_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch, ca
     monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("training started"))
     (tmp_path / "f").write_text("mine")
     assert cli.main(["train", *FAST, "--out", str(tmp_path / "f")]) == 2
-    assert capsys.readouterr().err.strip() == f"mfcomm train: error: --out {tmp_path / 'f'} exists and is not a directory"
+    assert (
+        capsys.readouterr().err.strip() == f"mfcomm train: error: --out {tmp_path / 'f'} exists and is not a directory"
+    )
     assert (tmp_path / "f").read_text() == "mine"
 
 
@@ -170,11 +201,17 @@ def test_overwrite_never_empties_a_directory_that_is_not_a_run(tmp_path, capsys)
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--resume", "{tmp}/none"], "no checkpoint to resume from"),
-    (["--resume", "{tmp}/bad"], "not a readable checkpoint"),
-    (["--resume", "{tmp}/bad", "--seed", "3"], "--resume continues a run as its checkpoint configured it: drop --seed"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--resume", "{tmp}/none"], "no checkpoint to resume from"),
+        (["--resume", "{tmp}/bad"], "not a readable checkpoint"),
+        (
+            ["--resume", "{tmp}/bad", "--seed", "3"],
+            "--resume continues a run as its checkpoint configured it: drop --seed",
+        ),
+    ],
+)
 def test_bad_resume_is_one_line(tmp_path, capsys, args, message):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / CHECKPOINT).write_bytes(b"not a checkpoint")
@@ -185,12 +222,29 @@ def test_bad_resume_is_one_line(tmp_path, capsys, args, message):
 
 def test_resuming_a_black_box_run_needs_trust(tmp_path, monkeypatch, capsys):
     box = tmp_path / "box.py"
-    box.write_text("import numpy as np\nrng = np.random.default_rng(0)\ndef f(x):\n"
-                   "    return (x + 0.1 * rng.standard_normal(x.shape)).astype(np.complex64)\n")
+    box.write_text(
+        "import numpy as np\nrng = np.random.default_rng(0)\ndef f(x):\n"
+        "    return (x + 0.1 * rng.standard_normal(x.shape)).astype(np.complex64)\n"
+    )
     _signal_at(monkeypatch, 30)
     out = tmp_path / "run"
-    assert cli.main(["train", *FAST, "--iterations", "50", "--checkpoint-every", "10", "--channel", f"{box}:f",
-                     "--out", str(out)]) == 130
+    assert (
+        cli.main(
+            [
+                "train",
+                *FAST,
+                "--iterations",
+                "50",
+                "--checkpoint-every",
+                "10",
+                "--channel",
+                f"{box}:f",
+                "--out",
+                str(out),
+            ]
+        )
+        == 130
+    )
     assert capsys.readouterr().err.strip().endswith(f"resume with: mfcomm train --resume {out} --trust-config")
     monkeypatch.undo()
     assert cli.main(["train", "--resume", str(out), "--quiet"]) == 2

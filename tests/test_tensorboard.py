@@ -63,8 +63,10 @@ def test_without_the_flag_an_overwritten_runs_logs_go_and_none_appear(run_dir):
 
 def test_a_run_that_fails_before_a_checkpoint_leaves_no_directory(tmp_path):
     box = tmp_path / "dies.py"  # a black box that works for a while (rows get logged), then raises
-    box.write_text("calls = 0\ndef f(x):\n    global calls\n    calls += 1\n    if calls > 60:\n"
-                   "        raise RuntimeError('radio unplugged')\n    return x\n")
+    box.write_text(
+        "calls = 0\ndef f(x):\n    global calls\n    calls += 1\n    if calls > 60:\n"
+        "        raise RuntimeError('radio unplugged')\n    return x\n"
+    )
     out = tmp_path / "run"
     assert train(*SHORT, "--channel", f"{box}:f", "--checkpoint-every", "0", "--tensorboard", "--out", out) == 2
     assert not out.exists()

@@ -11,8 +11,14 @@ from mfcomm.evaluation import learned_ser
 from mfcomm.model_based import train_model_based
 from mfcomm.runs import build_system, train
 
-AWGN_10DB = {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "iterations": 1500,
-             "keep_best": False}  # the learned systems themselves, never swapped for the classical one
+AWGN_10DB = {
+    "channel": "awgn",
+    "messages": 16,
+    "channel_uses": 2,
+    "snr_db": 10.0,
+    "iterations": 1500,
+    "keep_best": False,
+}  # the learned systems themselves, never swapped for the classical one
 
 
 def _ser(method, **extra):
@@ -39,7 +45,7 @@ class NumpyAWGN:
         self.rng = np.random.default_rng(0)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        w = self.rng.standard_normal(x.shape + (2,), dtype=np.float32) * np.sqrt(0.05, dtype=np.float32)
+        w = self.rng.standard_normal((*x.shape, 2), dtype=np.float32) * np.sqrt(0.05, dtype=np.float32)
         return x + w.view(np.complex64)[..., 0]
 
 
@@ -62,12 +68,21 @@ def test_same_seed_same_run():
     b = train(resolve(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
     assert torch.equal(a.tx.codebook(), b.tx.codebook())
     assert {k: v for k, v in a.metrics[-1].items() if k != "seconds"} == {
-        k: v for k, v in b.metrics[-1].items() if k != "seconds"}
+        k: v for k, v in b.metrics[-1].items() if k != "seconds"
+    }
 
 
 def test_one_transmission_trains_both_networks_when_the_receiver_learns_from_it():
-    cfg = resolve(overrides={**AWGN_10DB, "iterations": 1500, "rx_steps": 0, "rx_on_tx_batch": True,
-                             "loss_baseline": "batch", "finetune_iterations": 300})
+    cfg = resolve(
+        overrides={
+            **AWGN_10DB,
+            "iterations": 1500,
+            "rx_steps": 0,
+            "rx_on_tx_batch": True,
+            "loss_baseline": "batch",
+            "finetune_iterations": 300,
+        }
+    )
     run = train(cfg, quiet=True)
     assert run.channel_uses_spent == (1500 + 300) * cfg.batch_size * 2
     assert run.ser.ser < 4e-3, run.ser  # the model-based bound above, with the same channel uses per iteration

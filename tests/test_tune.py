@@ -71,14 +71,16 @@ BAD_SPECS = {
     "samples without a distribution": (toml({"search": {"samples": "4"}}), "needs a distribution"),
     "unknown metric": (toml({"search": {"metric": '"bler"'}}), "metric must be one of ser, channel_uses_spent"),
     "bad mode": (toml({"search": {"mode": '"lowest"'}}), "mode must be min or max"),
-    "unknown scheduler": (toml({"search": {"scheduler": '"pbt"'}}), "scheduler must be \"asha\""),
+    "unknown scheduler": (toml({"search": {"scheduler": '"pbt"'}}), 'scheduler must be "asha"'),
     "asha on seconds": (toml({"search": {"scheduler": '"asha"', "metric": '"train_seconds"'}}), "needs metric ser"),
     "grace without asha": (toml({"search": {"grace_period": "100"}}), "grace_period is for scheduler"),
-    "bad value": (toml({"grid": {"sigma2": "[0.05, 1.5]", "seed": "[1]"}}),
-                  "trial t001 (sigma2=1.5, seed=1): sigma2 must be a finite number in (0, 1), not 1.5"),
+    "bad value": (
+        toml({"grid": {"sigma2": "[0.05, 1.5]", "seed": "[1]"}}),
+        "trial t001 (sigma2=1.5, seed=1): sigma2 must be a finite number in (0, 1), not 1.5",
+    ),
     "bad drawn value": (toml({"search": {"samples": "3", "batch_size": "{choice = [256, 0]}"}}), "batch_size must be"),
     "too many trials": (toml({"grid": {"seed": str(list(range(101))), "rx_lr": str([0.01] * 100)}}), "at most 10000"),
-    "gpus for cpu": (toml({"resources": {"gpus_per_trial": "0.5"}}), "gpus_per_trial is for device = \"cuda\""),
+    "gpus for cpu": (toml({"resources": {"gpus_per_trial": "0.5"}}), 'gpus_per_trial is for device = "cuda"'),
     "unknown resource": (toml({"resources": {"cpus_per_trial": "2"}}), "[resources]: unknown key(s) cpus_per_trial"),
 }
 
@@ -103,18 +105,30 @@ def test_black_box_channel_needs_trust(tmp_path):
 
 def test_grid_and_search_give_the_same_trials_every_time(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text(toml({"grid": {"seed": "[1, 2]"}, "search": {
-        "samples": "5", "sigma2": "{log_uniform = [0.005, 0.3]}", "batch_size": "{log_uniform = [128, 1024]}",
-        "rx_lr": "{choice = [0.003, 0.01]}", "tx_lr": "{uniform = [0.001, 0.02]}"}}))
+    path.write_text(
+        toml(
+            {
+                "grid": {"seed": "[1, 2]"},
+                "search": {
+                    "samples": "5",
+                    "sigma2": "{log_uniform = [0.005, 0.3]}",
+                    "batch_size": "{log_uniform = [128, 1024]}",
+                    "rx_lr": "{choice = [0.003, 0.01]}",
+                    "tx_lr": "{uniform = [0.001, 0.02]}",
+                },
+            }
+        )
+    )
     first, again = spec.parse(path), spec.parse(path)
     assert [(t.id, t.overrides) for t in first.trials] == [(t.id, t.overrides) for t in again.trials]
     assert [t.id for t in first.trials] == [f"t{i:03d}" for i in range(10)]
     assert first.swept == ["seed", "sigma2", "batch_size", "rx_lr", "tx_lr"]
     for draw in range(5):  # each draw with every seed: the spread of one configuration over seeds
-        pair = first.trials[2 * draw: 2 * draw + 2]
+        pair = first.trials[2 * draw : 2 * draw + 2]
         assert [t.cfg.seed for t in pair] == [1, 2]
-        assert {k: v for k, v in pair[0].overrides.items() if k != "seed"} == \
-               {k: v for k, v in pair[1].overrides.items() if k != "seed"}
+        assert {k: v for k, v in pair[0].overrides.items() if k != "seed"} == {
+            k: v for k, v in pair[1].overrides.items() if k != "seed"
+        }
     for t in first.trials:
         assert 0.005 <= t.cfg.sigma2 <= 0.3 and 128 <= t.cfg.batch_size <= 1024 and t.cfg.rx_lr in (0.003, 0.01)
         assert isinstance(t.cfg.batch_size, int) and 0.001 <= t.cfg.tx_lr <= 0.02
@@ -125,8 +139,15 @@ def test_grid_and_search_give_the_same_trials_every_time(tmp_path):
 
 def test_asha_measures_the_ser_it_stops_on(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text(toml({"base": {"iterations": "1600", "log_every": "25"}, "grid": {"seed": "[1, 2]"},
-                          "search": {"scheduler": '"asha"'}}))
+    path.write_text(
+        toml(
+            {
+                "base": {"iterations": "1600", "log_every": "25"},
+                "grid": {"seed": "[1, 2]"},
+                "search": {"scheduler": '"asha"'},
+            }
+        )
+    )
     sweep = spec.parse(path)
     assert (sweep.scheduler, sweep.grace_period, sweep.max_t) == ("asha", 100, 1600)
     assert {t.cfg.ser_every for t in sweep.trials} == {100}
@@ -134,7 +155,7 @@ def test_asha_measures_the_ser_it_stops_on(tmp_path):
 
 def test_importing_the_cli_does_not_import_ray():
     code = "import sys, mfcomm.cli; sys.exit('ray' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=120).returncode == 0
 
 
 def test_out_is_checked_before_ray_starts(tmp_path):
@@ -154,14 +175,18 @@ def test_an_unreachable_cluster_is_one_line_and_leaves_nothing(tmp_path):
     with socket.socket() as s:  # a port where nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, _, err = mfcomm("sweep", tmp_path / "s.toml", "--out", tmp_path / "out", "--address", f"127.0.0.1:{port}",
-                          "--quiet")
-    assert code == 2 and err == f"mfcomm sweep: error: cannot reach the Ray cluster at 127.0.0.1:{port}: " \
-                                "Connection refused\n"
+    code, _, err = mfcomm(
+        "sweep", tmp_path / "s.toml", "--out", tmp_path / "out", "--address", f"127.0.0.1:{port}", "--quiet"
+    )
+    assert (
+        code == 2
+        and err == f"mfcomm sweep: error: cannot reach the Ray cluster at 127.0.0.1:{port}: Connection refused\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
 # --- one small local sweep on Ray -------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ray_session():
@@ -181,8 +206,9 @@ def sweep(ray_session, tmp_path_factory):
     """Four trials on two workers: AWGN with seeds 3 and 4, and a black box that raises, with the same seeds."""
     folder = tmp_path_factory.mktemp("sweep")
     (folder / "bad.py").write_text(BAD_CHANNEL)
-    (folder / "s.toml").write_text(toml({"base": FAST_TOML,
-                                         "grid": {"channel": f'["awgn", "{folder / "bad.py"}:f"]', "seed": "[3, 4]"}}))
+    (folder / "s.toml").write_text(
+        toml({"base": FAST_TOML, "grid": {"channel": f'["awgn", "{folder / "bad.py"}:f"]', "seed": "[3, 4]"}})
+    )
     result = mfcomm("sweep", folder / "s.toml", "--out", folder / "out", "--workers", 2, "--trust-config", "--quiet")
     return folder, result
 
@@ -191,23 +217,40 @@ def test_sweep_records_every_trial_and_a_failing_one_does_not_stop_it(sweep):
     folder, (code, stdout, stderr) = sweep
     out = folder / "out"
     assert code == 0, stderr
-    assert stdout == f"4 trials, 2 failed; best (ser, mean over seeds): channel=awgn; wrote {out / 'results.csv'}, " \
-                     f"{out / 'report.md'}\n"
+    assert (
+        stdout == f"4 trials, 2 failed; best (ser, mean over seeds): channel=awgn; wrote {out / 'results.csv'}, "
+        f"{out / 'report.md'}\n"
+    )
     assert "warning: 2 trial(s) failed (t002, t003)" in stderr
     table = rows(out)
     assert list(table) == ["t000", "t001", "t002", "t003"]
-    assert list(table["t000"]) == ["trial", "channel", "seed", "ser", "ser_ci_low", "ser_ci_high", "channel_uses_spent",
-                                   "train_seconds", "iterations_run", "status", "error"]
+    assert list(table["t000"]) == [
+        "trial",
+        "channel",
+        "seed",
+        "ser",
+        "ser_ci_low",
+        "ser_ci_high",
+        "channel_uses_spent",
+        "train_seconds",
+        "iterations_run",
+        "status",
+        "error",
+    ]
     assert [(r["channel"], r["seed"], r["status"]) for r in table.values()] == [
-        ("awgn", "3", "ok"), ("awgn", "4", "ok"), (f"{folder / 'bad.py'}:f", "3", "failed"),
-        (f"{folder / 'bad.py'}:f", "4", "failed")]
+        ("awgn", "3", "ok"),
+        ("awgn", "4", "ok"),
+        (f"{folder / 'bad.py'}:f", "3", "failed"),
+        (f"{folder / 'bad.py'}:f", "4", "failed"),
+    ]
     assert (folder / "bad.calls").read_text() == "call\n" * 2
     for r in list(table.values())[2:]:
         assert "radio unplugged" in r["error"] and "\n" not in r["error"] and r["ser"] == ""
     for r in list(table.values())[:2]:
         assert float(r["ser_ci_low"]) <= float(r["ser"]) <= float(r["ser_ci_high"]) and r["iterations_run"] == "100"
-    assert {"report.md", "best-config.toml", "ser-channel.png", "results.csv", "trials.json", "trials"} == \
-           {p.name for p in out.iterdir()}
+    assert {"report.md", "best-config.toml", "ser-channel.png", "results.csv", "trials.json", "trials"} == {
+        p.name for p in out.iterdir()
+    }
     report = (out / "report.md").read_text()
     assert "2 ok, 0 stopped early, 2 failed, 0 not run" in report and "## Failed trials" in report
 
@@ -221,8 +264,10 @@ def test_trials_equal_standalone_mfcomm_train(sweep, tmp_path):
         swept = json.loads((folder / "out" / "trials" / trial / "summary.json").read_text())
         assert swept["ser"] == alone["ser"] and swept["ser_ci"] == alone["ser_ci"]  # bit for bit
         assert swept["channel_uses_spent"] == alone["channel_uses_spent"]
-        a, b = load_file(tmp_path / trial / "model.safetensors"), load_file(folder / "out" / "trials" / trial /
-                                                                             "model.safetensors")
+        a, b = (
+            load_file(tmp_path / trial / "model.safetensors"),
+            load_file(folder / "out" / "trials" / trial / "model.safetensors"),
+        )
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
         assert list((folder / "out" / "trials" / trial / "tensorboard").glob("events.out.tfevents.*"))
     best = (folder / "out" / "best-config.toml").read_text()
@@ -276,16 +321,28 @@ def test_a_killed_worker_is_retried_and_resumes_from_the_checkpoint(ray_session,
     assert "mfcomm sweep: trial t000: its worker process died; retrying" in err
     options = ["--iterations", 100, "--batch-size", 256, "--no-baseline", "--checkpoint-every", 50, "--seed", 5]
     assert mfcomm("train", "--channel", channel, *options, "--out", tmp_path / "alone", "--quiet")[0] == 0
-    a, b = load_file(tmp_path / "alone" / "model.safetensors"), load_file(tmp_path / "out" / "trials" / "t000" /
-                                                                           "model.safetensors")
+    a, b = (
+        load_file(tmp_path / "alone" / "model.safetensors"),
+        load_file(tmp_path / "out" / "trials" / "t000" / "model.safetensors"),
+    )
     assert all((a[k] == b[k]).all() for k in a)  # resumed from iteration 100's checkpoint: bit-identical
 
 
 @pytest.mark.slow  # about a minute: a local Ray started by the command itself, twice
 def test_sigint_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path):
     (tmp_path / "s.toml").write_text(toml({"base": {**FAST_TOML, "iterations": "1000"}, "grid": {"seed": "[1, 2, 3]"}}))
-    command = [sys.executable, "-m", "mfcomm.cli", "sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out"),
-               "--workers", "2", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "mfcomm.cli",
+        "sweep",
+        str(tmp_path / "s.toml"),
+        "--out",
+        str(tmp_path / "out"),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(600):  # until a trial has written a checkpoint
         if list((tmp_path / "out").glob("trials/*/checkpoint.pt")) or sweep.poll() is not None:
@@ -296,9 +353,10 @@ def test_sigint_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path):
     assert sweep.returncode == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("mfcomm sweep: interrupted (SIGINT): ") and last.endswith(
-        f"of 3 trials done; resume with: mfcomm sweep {tmp_path / 's.toml'} --out {tmp_path / 'out'} --resume")
+        f"of 3 trials done; resume with: mfcomm sweep {tmp_path / 's.toml'} --out {tmp_path / 'out'} --resume"
+    )
     assert "Traceback" not in err
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run([*command, "--resume"], check=False, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert [r["status"] for r in rows(tmp_path / "out").values()] == ["ok"] * 3
     assert not list((tmp_path / "out").glob("trials/*/checkpoint.pt")) and not (tmp_path / "out" / ".ray").exists()
@@ -306,9 +364,15 @@ def test_sigint_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path):
 
 @pytest.mark.slow  # about 40 s
 def test_asha_stops_poor_trials_early_and_lets_the_others_finish(ray_session, tmp_path):
-    (tmp_path / "s.toml").write_text(toml({"base": {**FAST_TOML, "iterations": "400"},
-                                           "grid": {"sigma2": "[0.9, 0.05, 0.8, 0.7]"},
-                                           "search": {"scheduler": '"asha"'}}))
+    (tmp_path / "s.toml").write_text(
+        toml(
+            {
+                "base": {**FAST_TOML, "iterations": "400"},
+                "grid": {"sigma2": "[0.9, 0.05, 0.8, 0.7]"},
+                "search": {"scheduler": '"asha"'},
+            }
+        )
+    )
     code, _, err = mfcomm("sweep", tmp_path / "s.toml", "--out", tmp_path / "out", "--quiet")
     assert code == 0, err
     table = rows(tmp_path / "out")

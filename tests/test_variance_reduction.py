@@ -43,8 +43,17 @@ def _mean_and_se(system, perturbations=1, antithetic=False, baseline="none", see
     grads = []
     for i in range(ESTIMATES + 20):
         tx.zero_grad()
-        estimate_transmitter_gradient(tx, rx, channel, TRANSMISSIONS // perturbations, perturbations, antithetic,
-                                      SIGMA2, b, link or FeedbackLink())
+        estimate_transmitter_gradient(
+            tx,
+            rx,
+            channel,
+            TRANSMISSIONS // perturbations,
+            perturbations,
+            antithetic,
+            SIGMA2,
+            b,
+            link or FeedbackLink(),
+        )
         if i >= 20:  # the running baseline's warm-up
             grads.append(tx.embedding.weight.grad.flatten().clone())
     g = torch.stack(grads)
@@ -60,11 +69,18 @@ def _max_z(a, b):
     return float(((a[0] - b[0]) / torch.sqrt(a[1] ** 2 + b[1] ** 2)).abs().max())
 
 
-@pytest.mark.parametrize("variant", [
-    {"baseline": "batch"}, {"baseline": "running"}, {"perturbations": 4, "baseline": "message"},
-    {"perturbations": 2, "antithetic": True}, {"perturbations": 4, "antithetic": True, "baseline": "message"},
-    {"perturbations": 2, "antithetic": True, "baseline": "batch"},
-], ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items()))
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"baseline": "batch"},
+        {"baseline": "running"},
+        {"perturbations": 4, "baseline": "message"},
+        {"perturbations": 2, "antithetic": True},
+        {"perturbations": 4, "antithetic": True, "baseline": "message"},
+        {"perturbations": 2, "antithetic": True, "baseline": "batch"},
+    ],
+    ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items()),
+)
 def test_variant_mean_agrees_with_plain_estimator(system, plain, variant):
     assert _max_z(_mean_and_se(system, **variant), plain) < 4.5
 

@@ -17,8 +17,8 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,10 +28,7 @@ from scipy.stats import norm
 from mfcomm.channels import Channel, RayleighBlockFading
 from mfcomm.sionna_import import phy
 
-HAMMING74_G = np.array([[1, 0, 0, 0, 1, 1, 0],
-                        [0, 1, 0, 0, 1, 0, 1],
-                        [0, 0, 1, 0, 0, 1, 1],
-                        [0, 0, 0, 1, 1, 1, 1]])
+HAMMING74_G = np.array([[1, 0, 0, 0, 1, 1, 0], [0, 1, 0, 0, 1, 0, 1], [0, 0, 1, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1, 1]])
 """Systematic generator matrix of the Hamming(7,4) code (d_min = 3)."""
 
 
@@ -69,7 +66,7 @@ def per_symbol_baseline(messages: int, channel_uses: int, bits_per_symbol: int) 
         return (symbol_hat << shifts).sum(dim=1).to(y.device)
 
     order = 1 << bits_per_symbol
-    name = ("BPSK" if bits_per_symbol == 1 else "QPSK" if order == 4 else f"{order}-QAM")
+    name = "BPSK" if bits_per_symbol == 1 else "QPSK" if order == 4 else f"{order}-QAM"
     name += f" x{channel_uses}" if channel_uses > 1 else ""
     return Baseline(name, points[indices], detect, bits_per_symbol)
 
@@ -118,8 +115,9 @@ def classical_baseline(messages: int, channel_uses: int, signalling: str = "comp
     return psk_baseline(messages, channel_uses, per_use)
 
 
-def baseline_errors(baseline: Baseline, channel: Channel,
-                    generator: torch.Generator | None = None) -> Callable[[int], int]:
+def baseline_errors(
+    baseline: Baseline, channel: Channel, generator: torch.Generator | None = None
+) -> Callable[[int], int]:
     """Error counter for ``monte_carlo``: coherent detection where the channel reveals ``h``. Messages
     come from ``generator`` (a CPU one; None: torch's global generator)."""
     codebook = baseline.codebook

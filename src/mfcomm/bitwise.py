@@ -49,8 +49,11 @@ class LearnedConstellation(nn.Module):
         if init == "qam" and bits_per_symbol % 2 and bits_per_symbol != 1:
             raise ValueError(f"QAM needs an even number of bits per symbol, not {bits_per_symbol}")
         self.bits_per_symbol = bits_per_symbol
-        start = (qam_points(bits_per_symbol) if init == "qam"
-                 else torch.view_as_complex(torch.randn(2**bits_per_symbol, 2, generator=generator) / math.sqrt(2)))
+        start = (
+            qam_points(bits_per_symbol)
+            if init == "qam"
+            else torch.view_as_complex(torch.randn(2**bits_per_symbol, 2, generator=generator) / math.sqrt(2))
+        )
         self.raw = nn.Parameter(torch.view_as_real(start).clone())
 
     def points(self) -> torch.Tensor:

@@ -23,9 +23,27 @@ from typing import Any
 
 from mfcomm import chain
 from mfcomm.bitwise import INITS
-from mfcomm.config import (BASELINES, FEEDBACK, FLOAT_BYTES, LAYERS_MAX, LOOP_MAX, METHODS, OPTIMIZER_COPIES, SEED_MAX,
-                           TIMEOUT_MAX, WIDTH_MAX, Bound, check, check_bounds, check_memory, check_trusted, coerce,
-                           load_toml, mlp_parameters, names_code)
+from mfcomm.config import (
+    BASELINES,
+    FEEDBACK,
+    FLOAT_BYTES,
+    LAYERS_MAX,
+    LOOP_MAX,
+    METHODS,
+    OPTIMIZER_COPIES,
+    SEED_MAX,
+    TIMEOUT_MAX,
+    WIDTH_MAX,
+    Bound,
+    check,
+    check_bounds,
+    check_memory,
+    check_trusted,
+    coerce,
+    load_toml,
+    mlp_parameters,
+    names_code,
+)
 from mfcomm.errors import ConfigError
 
 
@@ -94,13 +112,27 @@ FIELDS = {f.name: f for f in dataclasses.fields(BitwiseConfig)}
 
 
 BOUNDS: dict[str, Bound] = {
-    "bits_per_symbol": (1, 12, "[]"), "ebno_db_min": (-100.0, 100.0, "[]"), "ebno_db_max": (-100.0, 100.0, "[]"),
-    "code_rate": (0.0, 1.0, "(]"), "codeword_bits": (1, 2**20, "[]"), "rx_hidden": (1, WIDTH_MAX, "[]"),
-    "iterations": (1, LOOP_MAX, "[]"), "finetune_iterations": (0, LOOP_MAX, "[]"), "batch_size": (1, 2**20, "[]"),
-    "rx_steps": (0, 1000, "[]"), "tx_steps": (1, 1000, "[]"), "sigma2": (0.0, 1.0, "()"),
-    "sigma2_final": (0.0, 1.0, "()"), "feedback_bits": (1, 16, "[]"), "feedback_noise": (0.0, 100.0, "[]"),
-    "rx_lr": (0.0, 10.0, "(]"), "tx_lr": (0.0, 10.0, "(]"), "rx_lr_final": (0.0, 10.0, "(]"),
-    "seed": (0, SEED_MAX, "[]"), "channel_timeout": (0.0, TIMEOUT_MAX, "[]"), "log_every": (1, LOOP_MAX, "[]"),
+    "bits_per_symbol": (1, 12, "[]"),
+    "ebno_db_min": (-100.0, 100.0, "[]"),
+    "ebno_db_max": (-100.0, 100.0, "[]"),
+    "code_rate": (0.0, 1.0, "(]"),
+    "codeword_bits": (1, 2**20, "[]"),
+    "rx_hidden": (1, WIDTH_MAX, "[]"),
+    "iterations": (1, LOOP_MAX, "[]"),
+    "finetune_iterations": (0, LOOP_MAX, "[]"),
+    "batch_size": (1, 2**20, "[]"),
+    "rx_steps": (0, 1000, "[]"),
+    "tx_steps": (1, 1000, "[]"),
+    "sigma2": (0.0, 1.0, "()"),
+    "sigma2_final": (0.0, 1.0, "()"),
+    "feedback_bits": (1, 16, "[]"),
+    "feedback_noise": (0.0, 100.0, "[]"),
+    "rx_lr": (0.0, 10.0, "(]"),
+    "tx_lr": (0.0, 10.0, "(]"),
+    "rx_lr_final": (0.0, 10.0, "(]"),
+    "seed": (0, SEED_MAX, "[]"),
+    "channel_timeout": (0.0, TIMEOUT_MAX, "[]"),
+    "log_every": (1, LOOP_MAX, "[]"),
     "eval_ebno_db": (-100.0, 100.0, "[]"),
 }
 """The range of every numeric field of :class:`BitwiseConfig` (of each item, for lists)."""
@@ -121,27 +153,42 @@ def validate(cfg: BitwiseConfig) -> BitwiseConfig:
     check_bounds(cfg, BOUNDS, LENGTHS)
     check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
     check(cfg.init in INITS, f"init must be one of {', '.join(INITS)}, not {cfg.init!r}")
-    check(cfg.init != "qam" or cfg.bits_per_symbol % 2 == 0 or cfg.bits_per_symbol == 1,
-          f"init qam needs an even bits_per_symbol, not {cfg.bits_per_symbol} (use init random)")
+    check(
+        cfg.init != "qam" or cfg.bits_per_symbol % 2 == 0 or cfg.bits_per_symbol == 1,
+        f"init qam needs an even bits_per_symbol, not {cfg.bits_per_symbol} (use init random)",
+    )
     check(cfg.ebno_db_min <= cfg.ebno_db_max, "ebno_db_min must not exceed ebno_db_max")
-    check(cfg.codeword_bits % cfg.bits_per_symbol == 0,
-          f"codeword_bits must be a positive multiple of bits_per_symbol ({cfg.bits_per_symbol}), "
-          f"not {cfg.codeword_bits}")
+    check(
+        cfg.codeword_bits % cfg.bits_per_symbol == 0,
+        f"codeword_bits must be a positive multiple of bits_per_symbol ({cfg.bits_per_symbol}), "
+        f"not {cfg.codeword_bits}",
+    )
     check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
-    check(cfg.loss_baseline in BASELINES and cfg.loss_baseline != "message",
-          "loss_baseline must be none, batch or running (one perturbation per symbol)")
+    check(
+        cfg.loss_baseline in BASELINES and cfg.loss_baseline != "message",
+        "loss_baseline must be none, batch or running (one perturbation per symbol)",
+    )
     check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
-    check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
-          f"device must be cpu or cuda, not {cfg.device!r}")
+    check(
+        cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
+        f"device must be cpu or cuda, not {cfg.device!r}",
+    )
     if cfg.channel != "awgn":
-        check(cfg.ebno_db_min == cfg.ebno_db_max,
-              f"channel {cfg.channel!r} trains at one Eb/N0: set ebno_db_min = ebno_db_max")
-        check(cfg.method == "model-free" or chain.is_chain(cfg.channel),
-              f"channel {cfg.channel} is a black box with no gradient: use --method model-free")
-    check_memory(training_bytes(cfg), cfg.device,
-                 f"training {2**cfg.bits_per_symbol} points with batch_size {cfg.batch_size} codewords of "
-                 f"{cfg.codeword_bits} bits and rx_hidden {cfg.rx_hidden}",
-                 "use a smaller batch_size or codeword_bits, or narrower hidden layers")
+        check(
+            cfg.ebno_db_min == cfg.ebno_db_max,
+            f"channel {cfg.channel!r} trains at one Eb/N0: set ebno_db_min = ebno_db_max",
+        )
+        check(
+            cfg.method == "model-free" or chain.is_chain(cfg.channel),
+            f"channel {cfg.channel} is a black box with no gradient: use --method model-free",
+        )
+    check_memory(
+        training_bytes(cfg),
+        cfg.device,
+        f"training {2**cfg.bits_per_symbol} points with batch_size {cfg.batch_size} codewords of "
+        f"{cfg.codeword_bits} bits and rx_hidden {cfg.rx_hidden}",
+        "use a smaller batch_size or codeword_bits, or narrower hidden layers",
+    )
     return cfg
 
 
@@ -153,8 +200,9 @@ def normalize(cfg: BitwiseConfig) -> BitwiseConfig:
     return dataclasses.replace(cfg, channel=f"{Path(path).expanduser().resolve()}:{func}")
 
 
-def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None,
-            trust: bool = False) -> BitwiseConfig:
+def resolve(
+    file: str | Path | None = None, overrides: dict[str, Any] | None = None, trust: bool = False
+) -> BitwiseConfig:
     """Defaults, then ``file``, then ``overrides`` (None values ignored); normalised and validated. A ``file``
     whose channel is Python code is refused unless ``overrides`` name the channel or ``trust``
     (:func:`mfcomm.config.check_trusted`)."""

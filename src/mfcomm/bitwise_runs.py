@@ -26,8 +26,18 @@ from mfcomm.coded import LearnedModem, bmd_rate_at
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.export import plot_labelled_constellation, write_constellation_csv
 from mfcomm.plots import plot_learning_curve
-from mfcomm.runs import (WEIGHTS, device_of, finished_run_dir, learning_curves, load_modules, publish, save_modules,
-                         write_csv, write_text)
+from mfcomm.runs import (
+    WEIGHTS,
+    device_of,
+    finished_run_dir,
+    learning_curves,
+    load_modules,
+    publish,
+    save_modules,
+    write_csv,
+    write_text,
+)
+
 
 @dataclass
 class BitwiseRun:
@@ -47,13 +57,21 @@ class BitwiseRun:
 
     def summary(self) -> dict[str, Any]:
         cfg = self.cfg
-        return {"mode": "bitwise", "method": cfg.method, "channel": cfg.channel,
-                "bits_per_symbol": cfg.bits_per_symbol, "init": cfg.init,
-                "ebno_db_range": [cfg.ebno_db_min, cfg.ebno_db_max], "code_rate": cfg.code_rate,
-                "iterations": cfg.iterations,
-                "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
-                "seed": cfg.seed, "bmd_rate": {f"{e:g}": round(r, 5) for e, r in self.bmd_rate.items()},
-                "channel_uses_spent": self.channel_uses_spent, "train_seconds": round(self.train_seconds, 3)}
+        return {
+            "mode": "bitwise",
+            "method": cfg.method,
+            "channel": cfg.channel,
+            "bits_per_symbol": cfg.bits_per_symbol,
+            "init": cfg.init,
+            "ebno_db_range": [cfg.ebno_db_min, cfg.ebno_db_max],
+            "code_rate": cfg.code_rate,
+            "iterations": cfg.iterations,
+            "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
+            "seed": cfg.seed,
+            "bmd_rate": {f"{e:g}": round(r, 5) for e, r in self.bmd_rate.items()},
+            "channel_uses_spent": self.channel_uses_spent,
+            "train_seconds": round(self.train_seconds, 3),
+        }
 
 
 def build(cfg: BitwiseConfig) -> tuple[LearnedConstellation, NeuralDemapper]:
@@ -82,10 +100,16 @@ def train(cfg: BitwiseConfig, quiet: bool = False) -> BitwiseRun:
     start = time.perf_counter()
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
     with tqdm(total=total, desc=f"train bitwise {cfg.method}", disable=quiet, unit="it", mininterval=0.5) as bar:
+
         def log(iteration: int, values: dict[str, torch.Tensor]) -> None:
-            run.metrics.append({"iteration": iteration, "channel_uses": channel.uses,
-                                "seconds": round(time.perf_counter() - start, 4),
-                                **{k: float(v) for k, v in values.items()}})
+            run.metrics.append(
+                {
+                    "iteration": iteration,
+                    "channel_uses": channel.uses,
+                    "seconds": round(time.perf_counter() - start, 4),
+                    **{k: float(v) for k, v in values.items()},
+                }
+            )
             bar.set_postfix({k: f"{float(v):.4f}" for k, v in values.items() if "loss" in k}, refresh=False)
 
         train_bitwise(const, demapper, channel, cfg, log, bar.update)
@@ -97,17 +121,22 @@ def train(cfg: BitwiseConfig, quiet: bool = False) -> BitwiseRun:
 
 def save(run: BitwiseRun, out: str | Path) -> Path:
     """Write the run into ``out``: config, weights, learning curve, constellation (CSV and figure), summary."""
+
     def write(stage: Path) -> None:
-        write_text(stage / "config.toml", "# mfcomm bitwise train --config THIS_FILE reproduces the run\n"
-                   + tomli_w.dumps(run.cfg.to_dict()))
+        write_text(
+            stage / "config.toml",
+            "# mfcomm bitwise train --config THIS_FILE reproduces the run\n" + tomli_w.dumps(run.cfg.to_dict()),
+        )
         save_modules(stage / WEIGHTS, {"const": run.const, "demapper": run.demapper})
         write_csv(stage / "metrics.csv", run.metrics)
-        plot_learning_curve(*learning_curves(run.metrics), stage / "learning_curve.png",
-                            title=f"bit-wise, {run.cfg.method}")
+        plot_learning_curve(
+            *learning_curves(run.metrics), stage / "learning_curve.png", title=f"bit-wise, {run.cfg.method}"
+        )
         points = run.const.points().detach().cpu().numpy()
         write_constellation_csv(points, stage / "constellation.csv")
-        plot_labelled_constellation(points, stage / "constellation.png",
-                                    title=f"{run.cfg.method}: {len(points)} points, labels MSB first")
+        plot_labelled_constellation(
+            points, stage / "constellation.png", title=f"{run.cfg.method}: {len(points)} points, labels MSB first"
+        )
         write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
 
     return publish(out, write)

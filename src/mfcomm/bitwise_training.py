@@ -9,7 +9,8 @@ feedback link -> baseline -> the Eq. 8 estimator.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
@@ -30,8 +31,7 @@ class BitChannel(Protocol):
     differentiable: bool
     uses: int
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ...
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class AwgnEbnoRange:
@@ -43,8 +43,9 @@ class AwgnEbnoRange:
 
     differentiable = True
 
-    def __init__(self, low: float, high: float, bits_per_symbol: int, code_rate: float,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self, low: float, high: float, bits_per_symbol: int, code_rate: float, generator: torch.Generator | None = None
+    ):
         self.low, self.high, self.generator = low, high, generator
         self.info_bits = bits_per_symbol * code_rate
         self.name = f"awgn(Eb/N0 {low:g}..{high:g} dB)"
@@ -81,8 +82,15 @@ def random_bits(batch: int, symbols: int, bits_per_symbol: int, device: torch.de
     return torch.randint(0, 2, (batch, symbols, bits_per_symbol), device=device).float()
 
 
-def receiver_step(const: LearnedConstellation, demapper: NeuralDemapper, channel: BitChannel,
-                  opt: torch.optim.Optimizer, batch: int, symbols: int, joint: bool = False) -> torch.Tensor:
+def receiver_step(
+    const: LearnedConstellation,
+    demapper: NeuralDemapper,
+    channel: BitChannel,
+    opt: torch.optim.Optimizer,
+    batch: int,
+    symbols: int,
+    joint: bool = False,
+) -> torch.Tensor:
     """One step on the mean BCE: the demapper's supervised step (the transmitter held fixed), or with
     ``joint`` a model-based step that back-propagates through the channel into the constellation too."""
     bits = random_bits(batch, symbols, const.bits_per_symbol, const.raw.device)
@@ -96,37 +104,57 @@ def receiver_step(const: LearnedConstellation, demapper: NeuralDemapper, channel
     return loss.detach()
 
 
-def transmitter_step(const: LearnedConstellation, demapper: NeuralDemapper, channel: BitChannel,
-                     opt: torch.optim.Optimizer, batch: int, symbols: int, sigma2: float,
-                     baseline: LossBaseline, feedback: FeedbackLink,
-                     rx_opt: torch.optim.Optimizer | None = None) -> torch.Tensor:
+def transmitter_step(
+    const: LearnedConstellation,
+    demapper: NeuralDemapper,
+    channel: BitChannel,
+    opt: torch.optim.Optimizer,
+    batch: int,
+    symbols: int,
+    sigma2: float,
+    baseline: LossBaseline,
+    feedback: FeedbackLink,
+    rx_opt: torch.optim.Optimizer | None = None,
+) -> torch.Tensor:
     """One step on the Eq. 8 estimate from per-symbol BCEs fed back; returns their mean.
 
     With ``rx_opt`` the demapper also learns from these transmissions, after computing the losses it feeds back.
     """
     bits = random_bits(batch, symbols, const.bits_per_symbol, const.raw.device)
     indices = bits_to_indices(bits)
-    xbar = const(indices).reshape(-1, 1)                                      # transmitter
-    x_p = perturb(xbar, sigma2)                                               # perturbation
+    xbar = const(indices).reshape(-1, 1)  # transmitter
+    x_p = perturb(xbar, sigma2)  # perturbation
     with torch.no_grad():
-        y, n0 = channel(x_p.view(batch, symbols))                             # channel (sampled only)
+        y, n0 = channel(x_p.view(batch, symbols))  # channel (sampled only)
     with torch.set_grad_enabled(rx_opt is not None):
-        losses = learn_from(symbol_bce(demapper(y, n0), bits), rx_opt)        # receiver: per-symbol BCE
-    fed_back = feedback(losses.flatten()).view(-1, 1)                         # feedback link: scalars only
+        losses = learn_from(symbol_bce(demapper(y, n0), bits), rx_opt)  # receiver: per-symbol BCE
+    fed_back = feedback(losses.flatten()).view(-1, 1)  # feedback link: scalars only
     opt.zero_grad(set_to_none=True)
     accumulate_estimate(fed_back, indices.flatten(), x_p, xbar, sigma2, baseline, False)  # baseline, Eq. 8
     opt.step()
     return fed_back.mean()
 
 
-def train_bitwise(const: LearnedConstellation, demapper: NeuralDemapper, channel: BitChannel, cfg: BitwiseConfig,
-                  log: Log, progress: Callable[[int], None] = lambda _: None) -> None:
+def train_bitwise(
+    const: LearnedConstellation,
+    demapper: NeuralDemapper,
+    channel: BitChannel,
+    cfg: BitwiseConfig,
+    log: Log,
+    progress: Callable[[int], None] = lambda _: None,
+) -> None:
     """Train with ``cfg.method``: model-based steps, or Algorithm 1 then receiver fine-tuning."""
     batch, symbols = cfg.batch_size, cfg.symbols
     if cfg.method == "model-based":
-        train_jointly(const, demapper, channel, cfg,
-                      lambda opt: receiver_step(const, demapper, channel, opt, batch, symbols, joint=True),
-                      log, progress)
+        train_jointly(
+            const,
+            demapper,
+            channel,
+            cfg,
+            lambda opt: receiver_step(const, demapper, channel, opt, batch, symbols, joint=True),
+            log,
+            progress,
+        )
         return
     opt_rx = torch.optim.Adam(demapper.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(const.parameters(), lr=cfg.tx_lr)
@@ -138,7 +166,22 @@ def train_bitwise(const: LearnedConstellation, demapper: NeuralDemapper, channel
             group["lr"] = geometric(i, cfg.finetune_iterations, cfg.rx_lr, cfg.rx_lr_final)
         return receiver_step(const, demapper, channel, opt_rx, batch, symbols)
 
-    alternate(cfg, lambda: receiver_step(const, demapper, channel, opt_rx, batch, symbols),
-              lambda sigma2: transmitter_step(const, demapper, channel, opt_tx, batch, symbols, sigma2, baseline,
-                                              feedback, opt_rx if cfg.rx_on_tx_batch else None),
-              log, progress, finetune_step=finetune_step)
+    alternate(
+        cfg,
+        lambda: receiver_step(const, demapper, channel, opt_rx, batch, symbols),
+        lambda sigma2: transmitter_step(
+            const,
+            demapper,
+            channel,
+            opt_tx,
+            batch,
+            symbols,
+            sigma2,
+            baseline,
+            feedback,
+            opt_rx if cfg.rx_on_tx_batch else None,
+        ),
+        log,
+        progress,
+        finetune_step=finetune_step,
+    )

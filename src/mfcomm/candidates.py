@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -45,12 +46,21 @@ Train = Callable[[Transmitter, Receiver, Config], object]
 def phase_config(cfg: Config) -> Config:
     """The configuration a candidate trains with: ``candidate_iterations`` at constant learning rates, no
     fine-tuning, no stop rule."""
-    return dataclasses.replace(cfg, iterations=cfg.candidate_iterations, lr_schedule="constant",
-                               finetune_iterations=0, patience=0, sigma2_final=None)
+    return dataclasses.replace(
+        cfg,
+        iterations=cfg.candidate_iterations,
+        lr_schedule="constant",
+        finetune_iterations=0,
+        patience=0,
+        sigma2_final=None,
+    )
 
 
-def candidate_system(cfg: Config, index: int, build: Callable[[Config], tuple[Transmitter, Receiver]],
-                     ) -> tuple[Transmitter, Receiver]:
+def candidate_system(
+    cfg: Config,
+    index: int,
+    build: Callable[[Config], tuple[Transmitter, Receiver]],
+) -> tuple[Transmitter, Receiver]:
     """Candidate ``index``: 0 starts where ``cfg.init`` says; the others from random weights drawn from
     seed ``(cfg.seed, index)`` (torch's global generator is left as it was)."""
     if index == 0:
@@ -60,19 +70,30 @@ def candidate_system(cfg: Config, index: int, build: Callable[[Config], tuple[Tr
         return build(dataclasses.replace(cfg, init="random"))
 
 
-def select(cfg: Config, channel: Callable[[torch.Tensor], torch.Tensor], train: Train,
-           build: Callable[[Config], tuple[Transmitter, Receiver]],
-           first: tuple[Transmitter, Receiver]) -> tuple[Transmitter, Receiver, list[dict[str, float]]]:
+def select(
+    cfg: Config,
+    channel: Channel,
+    train: Train,
+    build: Callable[[Config], tuple[Transmitter, Receiver]],
+    first: tuple[Transmitter, Receiver],
+) -> tuple[Transmitter, Receiver, list[dict[str, Any]]]:
     """Train ``cfg.candidates`` candidates (the first is ``first``), score each on fresh messages through
     ``channel``, and return the best transmitter and receiver with one report row per candidate."""
     phase = phase_config(cfg)
-    rows, systems = [], []
+    rows: list[dict[str, Any]] = []
+    systems = []
     for index in range(cfg.candidates):
         tx, rx = first if index == 0 else candidate_system(cfg, index, build)
         train(tx, rx, phase)
         score = learned_ser(tx, rx, channel, 1, cfg.selection_messages, cfg.selection_messages)
-        rows.append({"candidate": index, "init": cfg.init if index == 0 else "random",
-                     "selection_ser": score.ser, "selection_errors": score.errors})
+        rows.append(
+            {
+                "candidate": index,
+                "init": cfg.init if index == 0 else "random",
+                "selection_ser": score.ser,
+                "selection_errors": score.errors,
+            }
+        )
         systems.append((tx, rx))
     best = min(range(cfg.candidates), key=lambda i: (rows[i]["selection_ser"], i))
     rows[best]["kept"] = 1
@@ -85,8 +106,9 @@ def classical_is_better(learned: SerEstimate, baseline: BaselineResult | None) -
     return baseline is not None and baseline.note != COHERENT_NOTE and baseline.ci_high < learned.ci_low
 
 
-def classical_system(cfg: Config, tx: Transmitter, baseline: BaselineResult, channel: Channel,
-                     quiet: bool = False) -> tuple[Transmitter, Receiver, int]:
+def classical_system(
+    cfg: Config, tx: Transmitter, baseline: BaselineResult, channel: Channel, quiet: bool = False
+) -> tuple[Transmitter, Receiver, int]:
     """A copy of ``tx`` set to the classical codebook and a receiver for it, with the channel uses its
     training cost: the baseline's own trained receiver where it has one, else a receiver trained through
     ``channel`` as :func:`mfcomm.reference.train_receiver` does (the baseline's closed form or ML detector

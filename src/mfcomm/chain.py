@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from collections.abc import Callable
 
 import torch
 
@@ -38,11 +39,11 @@ from mfcomm.field_models import FIELD_MODELS
 from mfcomm.gnuradio_channel import GnuRadioChannel
 from mfcomm.impairments import IMPAIRMENTS
 
-STAGES = {**IMPAIRMENTS, **FIELD_MODELS, "gnuradio": GnuRadioChannel}
+STAGES: dict[str, Callable[..., Channel]] = {**IMPAIRMENTS, **FIELD_MODELS, "gnuradio": GnuRadioChannel}
 """Every stage but the noise stages: the impairments, the field models (:mod:`mfcomm.field_models`) and GNU
 Radio's channel model."""
 
-NOISE_STAGES = {"awgn": AWGN, "rbf": RayleighBlockFading}
+NOISE_STAGES: dict[str, Callable[[float, torch.Generator | None], Channel]] = {"awgn": AWGN, "rbf": RayleighBlockFading}
 """Stages whose noise variance N0 is the run's (from ``snr_db`` or ``ebno_db``)."""
 
 STAGE = re.compile(r"^([A-Za-z_]\w*)\s*(?:\((.*)\))?$", re.DOTALL)
@@ -94,12 +95,14 @@ def parse(spec: str) -> list[Stage]:
     """Stages of a chain spec, ``[(name, {key: value})]``, checked for syntax, names, keys and types
     (value ranges are checked when the stage is built, by :func:`build`)."""
     stages: list[Stage] = []
-    for text in spec.split("|"):
-        text = text.strip()
+    for raw in spec.split("|"):
+        text = raw.strip()
         match = STAGE.match(text)
         if not text or not match:
-            raise ChannelError(f"channel {spec!r}: cannot parse stage {text!r} (expected name or "
-                               "name(key=value, ...), stages separated by |)")
+            raise ChannelError(
+                f"channel {spec!r}: cannot parse stage {text!r} (expected name or "
+                "name(key=value, ...), stages separated by |)"
+            )
         name, args = match.group(1), match.group(2)
         if name not in STAGES and name not in NOISE_STAGES:
             known = ", ".join([*NOISE_STAGES, *STAGES])
@@ -147,8 +150,7 @@ class Chain:
         return x
 
 
-def build(spec: str, n0: float | None, generator: torch.Generator | None = None,
-          timeout: float | None = None) -> Chain:
+def build(spec: str, n0: float | None, generator: torch.Generator | None = None, timeout: float | None = None) -> Chain:
     """The chain for ``spec``; its ``awgn``/``rbf`` stages use noise variance ``n0`` (required if present),
     stages that take a ``timeout`` (``gnuradio``) get ``timeout`` seconds per call."""
     stages: list[Channel] = []

@@ -19,8 +19,9 @@ import importlib.util
 import math
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -40,8 +41,9 @@ class Channel(Protocol):
         ...
 
 
-def complex_normal(shape: tuple[int, ...], variance: float, device: torch.device | str,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def complex_normal(
+    shape: tuple[int, ...], variance: float, device: torch.device | str, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Samples of CN(0, variance): ``variance/2`` on each of the real and imaginary parts."""
     w = torch.randn(*shape, 2, device=device, generator=generator) * math.sqrt(variance / 2)
     return torch.view_as_complex(w)
@@ -124,8 +126,11 @@ class BlackBox:
         return torch.from_numpy(check_output(self.name, x_np, y)).to(x.device)
 
 
-def _outcome(func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray,
-             catch: type[BaseException] | tuple[type[BaseException], ...]) -> tuple[bool, object]:
+def _outcome(
+    func: Callable[[np.ndarray], np.ndarray],
+    arg: np.ndarray,
+    catch: type[BaseException] | tuple[type[BaseException], ...],
+) -> tuple[bool, object]:
     """``(True, func(arg))``, or ``(False, error)`` if ``func`` raised one of ``catch``: a channel's
     ``SystemExit`` is its failure, not a request to end mfcomm."""
     try:
@@ -150,8 +155,9 @@ class _Worker:
             # thread would leave the caller waiting out its whole time-out
             self.results.put(_outcome(func, arg, BaseException))
 
-    def call(self, func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray,
-             timeout: float) -> tuple[bool, object]:
+    def call(
+        self, func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray, timeout: float | None
+    ) -> tuple[bool, object]:
         """``func(arg)``'s outcome as :func:`_outcome` gives it; TimeoutError after ``timeout`` seconds."""
         self.requests.put((func, arg))
         try:
@@ -186,10 +192,11 @@ def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
     if not path.is_file():
         raise ChannelError(f"channel {spec}: file {path} not found")
     module_spec = importlib.util.spec_from_file_location(f"mfcomm_user_channel_{path.stem}", path)
+    assert module_spec is not None and module_spec.loader is not None  # a .py file always has a source loader
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as err:
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - user code may raise anything: one line, not a traceback
         raise ChannelError(f"channel {spec}: importing {path} raised {type(err).__name__}: {err}") from None
     func = getattr(module, func_name, None)
     if not callable(func):
@@ -197,17 +204,18 @@ def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
     return func
 
 
-def make_channel(spec: str, n0: float | None, generator: torch.Generator | None = None,
-                 timeout: float | None = None) -> Channel:
+def make_channel(
+    spec: str, n0: float | None, generator: torch.Generator | None = None, timeout: float | None = None
+) -> Channel:
     """A channel from its spec: ``awgn``, ``rbf`` (both need ``n0``), an impairment chain such as
     ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)`` (see :mod:`mfcomm.chain`) or a user's ``PATH.py:FUNC``
     (whose calls may each take at most ``timeout`` seconds)."""
     from mfcomm import chain  # chain builds on this module's channels
 
-    if spec == "awgn":
-        return AWGN(n0, generator)
-    if spec == "rbf":
-        return RayleighBlockFading(n0, generator)
+    if spec in ("awgn", "rbf"):
+        if n0 is None:
+            raise ChannelError(f"channel {spec}: needs the noise level (set snr_db or ebno_db)")
+        return AWGN(n0, generator) if spec == "awgn" else RayleighBlockFading(n0, generator)
     if chain.is_chain(spec):
         return chain.build(spec, n0, generator, timeout)
     if ":" not in spec:

@@ -37,8 +37,9 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -53,6 +54,7 @@ _stop: list[str] = []  # the name of a signal that arrived inside stop_signals()
 def stop_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM ask training to stop at the end of the current iteration (a
     second signal stops at once, with KeyboardInterrupt); outside it, the previous handlers apply."""
+
     def ask(signum: int, _frame: Any) -> None:
         if _stop:
             raise KeyboardInterrupt
@@ -128,8 +130,9 @@ class TrainingState:
     loop's state from the checkpoint a run resumes from, with its ``iteration``.
     """
 
-    def __init__(self, every: int = 0, save: Callable[[int, dict], None] | None = None,
-                 resumed: dict[str, Any] | None = None):
+    def __init__(
+        self, every: int = 0, save: Callable[[int, dict], None] | None = None, resumed: dict[str, Any] | None = None
+    ):
         self.every, self.save, self.resumed = every, save, resumed
         self.parts: dict[str, Any] = {}
         self.last_saved: int | None = None
@@ -149,7 +152,7 @@ class TrainingState:
         if losses and not bool(torch.isfinite(torch.stack([loss.detach().float() for loss in losses])).all()):
             raise DivergedError(f"training diverged at iteration {iteration}: a loss is not finite")
         self.iteration = iteration
-        if self.every and iteration % self.every == 0 or _stop:
+        if (self.every and iteration % self.every == 0) or _stop:
             self.checkpoint()
         if _stop:
             raise Interrupted(iteration, _stop[0], self.last_saved == iteration)
@@ -175,7 +178,7 @@ def read(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MfcommError(f"no checkpoint to resume from: {path} not found") from None
-    except Exception as err:  # truncated or foreign file: one line
+    except Exception as err:  # noqa: BLE001 - truncated or foreign file: one line
         raise MfcommError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise MfcommError(f"{path}: not an mfcomm checkpoint (format {FORMAT})")

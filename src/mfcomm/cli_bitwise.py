@@ -11,23 +11,34 @@ from mfcomm.errors import ConfigError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``bitwise`` command and its three subcommands."""
-    p = sub.add_parser("bitwise", help="trainable constellation + neural demapper, coded BER/BLER with 5G LDPC",
-                       description="Bit-wise end-to-end learning: a constellation of 2^b points with its labelling "
-                       "and a neural demapper giving LLRs, trained on the BCE (model-based or model-free), "
-                       "evaluated with Sionna's 5G LDPC code against Gray QAM with the APP demapper.")
+    p = sub.add_parser(
+        "bitwise",
+        help="trainable constellation + neural demapper, coded BER/BLER with 5G LDPC",
+        description="Bit-wise end-to-end learning: a constellation of 2^b points with its labelling "
+        "and a neural demapper giving LLRs, trained on the BCE (model-based or model-free), "
+        "evaluated with Sionna's 5G LDPC code against Gray QAM with the APP demapper.",
+    )
     bsub = p.add_subparsers(dest="bitwise_command", required=True)
 
     t = bsub.add_parser("train", help="train a bit-wise system; writes DIR with weights, constellation.csv, figures")
     t.add_argument("--config", help="TOML file of configuration values (options below override it)")
-    t.add_argument("--trust-config", action="store_true", help="run the Python channel (PATH.py:FUNC) that the "
-                   "--config file names; without it, such a channel must be given with --channel")
+    t.add_argument(
+        "--trust-config",
+        action="store_true",
+        help="run the Python channel (PATH.py:FUNC) that the "
+        "--config file names; without it, such a channel must be given with --channel",
+    )
     t.add_argument("--method", choices=["model-free", "model-based"])
-    t.add_argument("--channel", help="awgn (default, trained over the Eb/N0 range), an impairment chain or "
-                   "PATH.py:FUNC (at one Eb/N0: --ebno-db X)")
+    t.add_argument(
+        "--channel",
+        help="awgn (default, trained over the Eb/N0 range), an impairment chain or "
+        "PATH.py:FUNC (at one Eb/N0: --ebno-db X)",
+    )
     t.add_argument("--bits-per-symbol", type=int, help="b: 2^b points (default 6)")
     t.add_argument("--init", choices=["qam", "random"], help="initial constellation (default qam)")
-    t.add_argument("--ebno-db", help="training Eb/N0 in dB: X, or a range A:B drawn uniformly per codeword "
-                   "(default 4:8)")
+    t.add_argument(
+        "--ebno-db", help="training Eb/N0 in dB: X, or a range A:B drawn uniformly per codeword (default 4:8)"
+    )
     t.add_argument("--code-rate", type=float, help="outer code rate (default 0.5)")
     t.add_argument("--codeword-bits", type=int, help="coded bits per codeword (default 1500)")
     t.add_argument("--iterations", type=int)
@@ -48,14 +59,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", help="output directory (default runs/bitwise-<timestamp>)")
     t.add_argument("--quiet", action="store_true")
 
-    e = bsub.add_parser("evaluate", help="coded BER/BLER vs Eb/N0 with 5G LDPC, against Gray QAM + APP demapper",
-                        description="Writes DIR/coded.csv and DIR/coded.png.")
+    e = bsub.add_parser(
+        "evaluate",
+        help="coded BER/BLER vs Eb/N0 with 5G LDPC, against Gray QAM + APP demapper",
+        description="Writes DIR/coded.csv and DIR/coded.png.",
+    )
     e.add_argument("dir", help="a run directory written by mfcomm bitwise train")
     e.add_argument("--ebno-db", default="4:8:0.5", help="Eb/N0 sweep A:B:STEP in dB (default 4:8:0.5)")
     e.add_argument("--target-block-errors", type=int, default=100, help="block errors per point (default 100)")
     e.add_argument("--max-blocks", type=int, default=20000, help="codeword cap per point (default 20000)")
-    e.add_argument("--trust-config", action="store_true", help="run the Python channel (PATH.py:FUNC) that the "
-                   "run's config.toml names; without it, such a run is refused")
+    e.add_argument(
+        "--trust-config",
+        action="store_true",
+        help="run the Python channel (PATH.py:FUNC) that the "
+        "run's config.toml names; without it, such a run is refused",
+    )
     e.add_argument("--quiet", action="store_true")
 
     x = bsub.add_parser("export", help="the learned constellation as CSV, and how to load it into Sionna")
@@ -76,9 +94,29 @@ def _ebno_range(text: str) -> tuple[float, float]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mfcomm import bitwise_config, bitwise_runs
 
-    keys = ["method", "channel", "bits_per_symbol", "init", "code_rate", "codeword_bits", "iterations",
-            "finetune_iterations", "batch_size", "rx_steps", "tx_steps", "rx_on_tx_batch", "sigma2", "sigma2_final",
-            "loss_baseline", "feedback", "feedback_bits", "rx_lr", "tx_lr", "seed", "device"]
+    keys = [
+        "method",
+        "channel",
+        "bits_per_symbol",
+        "init",
+        "code_rate",
+        "codeword_bits",
+        "iterations",
+        "finetune_iterations",
+        "batch_size",
+        "rx_steps",
+        "tx_steps",
+        "rx_on_tx_batch",
+        "sigma2",
+        "sigma2_final",
+        "loss_baseline",
+        "feedback",
+        "feedback_bits",
+        "rx_lr",
+        "tx_lr",
+        "seed",
+        "device",
+    ]
     overrides = {k: getattr(args, k) for k in keys}
     if args.ebno_db:
         overrides["ebno_db_min"], overrides["ebno_db_max"] = _ebno_range(args.ebno_db)
@@ -87,8 +125,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = bitwise_runs.train(cfg, quiet=args.quiet)
     bitwise_runs.save(run, out)
     rates = ", ".join(f"{e:g} dB: {r:.3f}" for e, r in run.bmd_rate.items())
-    print(f"bit-wise {cfg.method}, {2**cfg.bits_per_symbol} points: BMD rate (bit/symbol) {rates}; "
-          f"{run.channel_uses_spent} channel uses, {run.train_seconds:.1f} s; wrote {out}")
+    print(
+        f"bit-wise {cfg.method}, {2**cfg.bits_per_symbol} points: BMD rate (bit/symbol) {rates}; "
+        f"{run.channel_uses_spent} channel uses, {run.train_seconds:.1f} s; wrote {out}"
+    )
     return 0
 
 
@@ -100,13 +140,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_number("--max-blocks", args.max_blocks, 1, 10**9)
     run = bitwise_runs.load(args.dir, trust=args.trust_config)
     grid = sweep.parse_range(args.ebno_db)
-    curves = coded_sweep.coded_sweep(run, Path(args.dir), grid, args.target_block_errors, args.max_blocks,
-                                     quiet=args.quiet)
+    curves = coded_sweep.coded_sweep(
+        run, Path(args.dir), grid, args.target_block_errors, args.max_blocks, quiet=args.quiet
+    )
     for name, pts in curves.items():
         for p in pts:
             lo, hi = p.bler_ci()
-            print(f"{name:8s} Eb/N0 {p.ebno_db:5.2f} dB  BER {p.ber:.3e}  BLER {p.bler:.3e} [{lo:.2e}, {hi:.2e}]"
-                  f"  ({p.block_errors}/{p.blocks})")
+            print(
+                f"{name:8s} Eb/N0 {p.ebno_db:5.2f} dB  BER {p.ber:.3e}  BLER {p.bler:.3e} [{lo:.2e}, {hi:.2e}]"
+                f"  ({p.block_errors}/{p.blocks})"
+            )
         at = coded_sweep.ebno_at_bler(pts)
         print(f"{name}: Eb/N0 at BLER 1e-2: {'not crossed in the sweep' if at is None else f'{at:.2f} dB'}")
     print(f"wrote {Path(args.dir) / 'coded.csv'} and {Path(args.dir) / 'coded.png'}")
@@ -120,10 +163,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     points = run.const.points().detach().cpu().numpy()
     path = Path(args.csv) if args.csv else Path(args.dir) / "constellation.csv"
     export.write_constellation_csv(points, path)
-    print(f"wrote {path} ({len(points)} points, labels MSB first). In Sionna:\n"
-          f"  from mfcomm.export import read_constellation_csv, to_sionna_constellation\n"
-          f"  constellation = to_sionna_constellation(read_constellation_csv({str(path)!r}))\n"
-          f"  mapper = sionna.phy.mapping.Mapper(constellation=constellation)")
+    print(
+        f"wrote {path} ({len(points)} points, labels MSB first). In Sionna:\n"
+        f"  from mfcomm.export import read_constellation_csv, to_sionna_constellation\n"
+        f"  constellation = to_sionna_constellation(read_constellation_csv({str(path)!r}))\n"
+        f"  mapper = sionna.phy.mapping.Mapper(constellation=constellation)"
+    )
     return 0
 
 

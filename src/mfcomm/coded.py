@@ -21,8 +21,9 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -136,9 +137,16 @@ def awgn(x: torch.Tensor, n0: float, generator: torch.Generator | None = None) -
 
 
 @torch.no_grad()
-def simulate_coded(modem: Modem, code: LdpcCode, ebno_db: float, target_block_errors: int = 100,
-                   max_blocks: int = 100_000, batch: int = 1000, device: str = "cpu",
-                   channel: Callable[[torch.Tensor, float], torch.Tensor] = awgn) -> CodedPoint:
+def simulate_coded(
+    modem: Modem,
+    code: LdpcCode,
+    ebno_db: float,
+    target_block_errors: int = 100,
+    max_blocks: int = 100_000,
+    batch: int = 1000,
+    device: str = "cpu",
+    channel: Callable[[torch.Tensor, float], torch.Tensor] = awgn,
+) -> CodedPoint:
     """Monte Carlo BER/BLER of ``modem`` with ``code`` at Eb/N0 = ``ebno_db`` (information bits)."""
     n0 = ebno_db_to_n0(ebno_db, modem.bits_per_symbol * code.rate, 1)
     n0_t = torch.tensor(n0, device=device)
@@ -156,8 +164,14 @@ def simulate_coded(modem: Modem, code: LdpcCode, ebno_db: float, target_block_er
 
 
 @torch.no_grad()
-def bmd_rate_at(modem: Modem, ebno_db: float, code_rate: float, symbols: int = 200_000,
-                device: str = "cpu", channel: Callable[[torch.Tensor, float], torch.Tensor] = awgn) -> float:
+def bmd_rate_at(
+    modem: Modem,
+    ebno_db: float,
+    code_rate: float,
+    symbols: int = 200_000,
+    device: str = "cpu",
+    channel: Callable[[torch.Tensor, float], torch.Tensor] = awgn,
+) -> float:
     """Estimated BMD rate (bits per channel use) of ``modem`` on ``channel`` (AWGN) at Eb/N0 = ``ebno_db``.
 
     ``b - sum_i E[BCE_i] / ln 2`` over uncoded uniform bits; Eb/N0 counts ``b * code_rate`` information bits

@@ -9,9 +9,10 @@ Example
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -28,7 +29,7 @@ from mfcomm.runs import write_csv
 def ebno_at_bler(points: list[CodedPoint], target: float = 1e-2) -> float | None:
     """Eb/N0 where a BLER curve (ascending Eb/N0) first falls below ``target``, interpolated linearly in
     log BLER; None if it never crosses within the points measured."""
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         if a.bler >= target > b.bler:
             if b.bler == 0:
                 return None
@@ -46,7 +47,9 @@ def make_code(run: BitwiseRun) -> LdpcCode:
         raise MfcommError(f"no 5G LDPC code with k={cfg.info_bits}, n={cfg.codeword_bits}: {err}") from None
 
 
-def run_channel(run: BitwiseRun, grid: list[float]) -> tuple[Callable[[torch.Tensor, float], torch.Tensor], list[float]]:
+def run_channel(
+    run: BitwiseRun, grid: list[float]
+) -> tuple[Callable[[torch.Tensor, float], torch.Tensor], list[float]]:
     """The run's channel as ``y = channel(x, n0)`` for the coded simulation, and the Eb/N0 points it can take:
     AWGN and chains with a noise stage at every point of ``grid``; a channel with its own noise (a chain
     without one, a black box) only at the Eb/N0 the demapper was trained with."""
@@ -66,8 +69,15 @@ def run_channel(run: BitwiseRun, grid: list[float]) -> tuple[Callable[[torch.Ten
     return lambda x, n0: own(x), [cfg.ebno_db_min]
 
 
-def coded_sweep(run: BitwiseRun, out: Path, grid: list[float], target_block_errors: int, max_blocks: int,
-                batch: int = 1000, quiet: bool = False) -> dict[str, list[CodedPoint]]:
+def coded_sweep(
+    run: BitwiseRun,
+    out: Path,
+    grid: list[float],
+    target_block_errors: int,
+    max_blocks: int,
+    batch: int = 1000,
+    quiet: bool = False,
+) -> dict[str, list[CodedPoint]]:
     """Simulate the learned system and the QAM baseline on the run's channel over ``grid``; write
     ``coded.csv`` and ``coded.png``."""
     cfg = run.cfg
@@ -84,13 +94,27 @@ def coded_sweep(run: BitwiseRun, out: Path, grid: list[float], target_block_erro
                 p = simulate_coded(modem, code, e, target_block_errors, max_blocks, batch, cfg.device, channel)
                 curves[name].append(p)
                 (ber_lo, ber_hi), (bler_lo, bler_hi) = p.ber_ci(), p.bler_ci()
-                rows.append({"system": name, "ebno_db": e, "ber": p.ber, "ber_ci_low": ber_lo, "ber_ci_high": ber_hi,
-                             "bler": p.bler, "bler_ci_low": bler_lo, "bler_ci_high": bler_hi,
-                             "bit_errors": p.bit_errors, "block_errors": p.block_errors, "blocks": p.blocks,
-                             "bmd_rate": bmd_rate_at(modem, e, code.rate, device=cfg.device, channel=channel)})
+                rows.append(
+                    {
+                        "system": name,
+                        "ebno_db": e,
+                        "ber": p.ber,
+                        "ber_ci_low": ber_lo,
+                        "ber_ci_high": ber_hi,
+                        "bler": p.bler,
+                        "bler_ci_low": bler_lo,
+                        "bler_ci_high": bler_hi,
+                        "bit_errors": p.bit_errors,
+                        "block_errors": p.block_errors,
+                        "blocks": p.blocks,
+                        "bmd_rate": bmd_rate_at(modem, e, code.rate, device=cfg.device, channel=channel),
+                    }
+                )
                 bar.update(1)
     write_csv(out / "coded.csv", rows)
-    plot_coded(curves, out / "coded.png", f"5G LDPC ({code.k}, {code.n}), {2**cfg.bits_per_symbol} points, {cfg.channel}")
+    plot_coded(
+        curves, out / "coded.png", f"5G LDPC ({code.k}, {code.n}), {2**cfg.bits_per_symbol} points, {cfg.channel}"
+    )
     return curves
 
 
@@ -107,11 +131,12 @@ def plot_coded(curves: dict[str, list[CodedPoint]], path: Path, title: str) -> N
                 continue
             x = [p.ebno_db for p in shown]
             y = [getattr(p, rate) for p in shown]
-            lo = [v - getattr(p, ci)()[0] for p, v in zip(shown, y)]
-            hi = [getattr(p, ci)()[1] - v for p, v in zip(shown, y)]
-            ax.errorbar(x, y, yerr=[lo, hi], fmt="o-" if name == "qam" else "s--", capsize=2,
-                        label=labels.get(name, name))
-    for ax, name in zip(axes, ("BER", "BLER")):
+            lo = [v - getattr(p, ci)()[0] for p, v in zip(shown, y, strict=True)]
+            hi = [getattr(p, ci)()[1] - v for p, v in zip(shown, y, strict=True)]
+            ax.errorbar(
+                x, y, yerr=[lo, hi], fmt="o-" if name == "qam" else "s--", capsize=2, label=labels.get(name, name)
+            )
+    for ax, name in zip(axes, ("BER", "BLER"), strict=True):
         ax.set(xlabel="Eb/N0 (dB)", ylabel=name)
         ax.grid(which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:

@@ -17,12 +17,13 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from mfcomm import chain
 from mfcomm.conventions import ebno_db_to_n0, ebno_db_to_snr_db, snr_db_to_n0
@@ -205,6 +206,7 @@ class Config:
             return None
         if self.ebno_db is not None:
             return ebno_db_to_n0(self.ebno_db, self.bits, self.channel_uses)
+        assert self.snr_db is not None  # resolve() sets snr_db when the channel takes the run's noise
         return snr_db_to_n0(self.snr_db)
 
     @property
@@ -224,9 +226,20 @@ class Config:
 
 
 PAPER_RECIPE: dict[str, Any] = {
-    "init": "random", "rx_steps": 1, "rx_on_tx_batch": False, "loss_baseline": "none", "finetune_iterations": 0,
-    "lr_schedule": "constant", "sigma2": 0.1, "candidates": 1, "stop_early": False, "tx_warmup": 0,
-    "batch_size": 512, "keep_best": False, "rx_lr": 3e-3, "tx_lr": 3e-3,
+    "init": "random",
+    "rx_steps": 1,
+    "rx_on_tx_batch": False,
+    "loss_baseline": "none",
+    "finetune_iterations": 0,
+    "lr_schedule": "constant",
+    "sigma2": 0.1,
+    "candidates": 1,
+    "stop_early": False,
+    "tx_warmup": 0,
+    "batch_size": 512,
+    "keep_best": False,
+    "rx_lr": 3e-3,
+    "tx_lr": 3e-3,
 }
 """The fields ``recipe = "paper"`` sets (the paper's Algorithm 1 and mfcomm's defaults before the quality work)."""
 RECIPES = ("default", "paper")
@@ -317,19 +330,39 @@ Bound = tuple[float, float, str]
 """``(low, high, interval)``: ``interval`` is ``"[]"`` (both ends allowed), ``"(]"``, ``"[)"`` or ``"()"``."""
 
 BOUNDS: dict[str, Bound] = {
-    "messages": (2, 65536, "[]"), "channel_uses": (1, 1024, "[]"),
-    "snr_db": (-100.0, 100.0, "[]"), "ebno_db": (-100.0, 100.0, "[]"),
-    "tx_hidden": (1, WIDTH_MAX, "[]"), "rx_hidden": (1, WIDTH_MAX, "[]"),
-    "iterations": (1, LOOP_MAX, "[]"), "seed": (0, SEED_MAX, "[]"), "batch_size": (1, 2**24, "[]"),
-    "lr_final_ratio": (0.0, 1.0, "(]"), "tx_warmup": (0, LOOP_MAX, "[]"), "candidates": (1, 64, "[]"),
-    "candidate_iterations": (1, LOOP_MAX, "[]"), "selection_messages": (1024, LOOP_MAX, "[]"),
-    "patience": (0, LOOP_MAX, "[]"), "rx_lr": (0.0, 10.0, "(]"), "tx_lr": (0.0, 10.0, "(]"),
-    "sigma2": (0.0, 1.0, "()"), "sigma2_final": (0.0, 1.0, "()"), "tx_batch_size": (2, 2**24, "[]"),
-    "perturbations": (1, 1024, "[]"), "feedback_bits": (1, 16, "[]"), "feedback_noise": (0.0, 100.0, "[]"),
-    "rx_steps": (0, 1000, "[]"), "tx_steps": (1, 1000, "[]"), "finetune_iterations": (0, LOOP_MAX, "[]"),
-    "log_every": (1, LOOP_MAX, "[]"), "ser_every": (0, LOOP_MAX, "[]"), "ser_messages": (1024, LOOP_MAX, "[]"),
-    "channel_timeout": (0.0, TIMEOUT_MAX, "[]"), "checkpoint_every": (0, LOOP_MAX, "[]"),
-    "eval_messages": (100_000, 10**12, "[]"), "eval_target_errors": (1, LOOP_MAX, "[]"),
+    "messages": (2, 65536, "[]"),
+    "channel_uses": (1, 1024, "[]"),
+    "snr_db": (-100.0, 100.0, "[]"),
+    "ebno_db": (-100.0, 100.0, "[]"),
+    "tx_hidden": (1, WIDTH_MAX, "[]"),
+    "rx_hidden": (1, WIDTH_MAX, "[]"),
+    "iterations": (1, LOOP_MAX, "[]"),
+    "seed": (0, SEED_MAX, "[]"),
+    "batch_size": (1, 2**24, "[]"),
+    "lr_final_ratio": (0.0, 1.0, "(]"),
+    "tx_warmup": (0, LOOP_MAX, "[]"),
+    "candidates": (1, 64, "[]"),
+    "candidate_iterations": (1, LOOP_MAX, "[]"),
+    "selection_messages": (1024, LOOP_MAX, "[]"),
+    "patience": (0, LOOP_MAX, "[]"),
+    "rx_lr": (0.0, 10.0, "(]"),
+    "tx_lr": (0.0, 10.0, "(]"),
+    "sigma2": (0.0, 1.0, "()"),
+    "sigma2_final": (0.0, 1.0, "()"),
+    "tx_batch_size": (2, 2**24, "[]"),
+    "perturbations": (1, 1024, "[]"),
+    "feedback_bits": (1, 16, "[]"),
+    "feedback_noise": (0.0, 100.0, "[]"),
+    "rx_steps": (0, 1000, "[]"),
+    "tx_steps": (1, 1000, "[]"),
+    "finetune_iterations": (0, LOOP_MAX, "[]"),
+    "log_every": (1, LOOP_MAX, "[]"),
+    "ser_every": (0, LOOP_MAX, "[]"),
+    "ser_messages": (1024, LOOP_MAX, "[]"),
+    "channel_timeout": (0.0, TIMEOUT_MAX, "[]"),
+    "checkpoint_every": (0, LOOP_MAX, "[]"),
+    "eval_messages": (100_000, 10**12, "[]"),
+    "eval_target_errors": (1, LOOP_MAX, "[]"),
     "eval_max_messages": (100_000, 10**12, "[]"),
 }
 """The range of every numeric field of :class:`Config` (of each item, for lists); None is always allowed."""
@@ -349,8 +382,11 @@ def check_number(name: str, value: Any, low: float, high: float, interval: str =
     config too (node and evaluation options): ``check_number("--peer-timeout", 30.0, 0, 86400, "(]")``."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     finite = number and (isinstance(value, int) or math.isfinite(value))  # a huge int does not fit a float
-    inside = finite and (value > low if interval[0] == "(" else value >= low) and (
-        value < high if interval[1] == ")" else value <= high)
+    inside = (
+        finite
+        and (value > low if interval[0] == "(" else value >= low)
+        and (value < high if interval[1] == ")" else value <= high)
+    )
     if not inside:
         span = f"{interval[0]}{_number_text(low)}, {_number_text(high)}{interval[1]}"
         raise ConfigError(f"{name} must be a finite number in {span}, not {_number_text(value)}")
@@ -377,7 +413,7 @@ OPTIMIZER_COPIES = 4
 
 def mlp_parameters(sizes: list[int]) -> int:
     """Weights and biases of dense layers of the given widths."""
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return sum(a * b + b for a, b in itertools.pairwise(sizes))
 
 
 def available_bytes(device: str) -> int | None:
@@ -406,8 +442,10 @@ def check_memory(needed: int, device: str, what: str, remedy: str) -> None:
     """A one-line ConfigError when the estimate ``needed`` (bytes) exceeds the memory ``device`` has free."""
     available = available_bytes(device)
     if available is not None and needed > available:
-        raise ConfigError(f"{what} needs about {needed / 2**30:.3g} GiB of memory, more than the "
-                          f"{available / 2**30:.3g} GiB available on {device}: {remedy}")
+        raise ConfigError(
+            f"{what} needs about {needed / 2**30:.3g} GiB of memory, more than the "
+            f"{available / 2**30:.3g} GiB available on {device}: {remedy}"
+        )
 
 
 def training_bytes(cfg: Config) -> int:
@@ -430,25 +468,29 @@ def training_bytes(cfg: Config) -> int:
 
 # --- code named by a config file ----------------------------------------------------------------------------------
 
-def names_code(spec: Any) -> bool:
+
+def names_code(spec: Any) -> TypeGuard[str]:
     """Whether the channel ``spec`` is a user's black box ``PATH.py:FUNC``: a Python file that
     :func:`mfcomm.channels.make_channel` imports and runs (every spec with ``:`` that is not a chain)."""
     return isinstance(spec, str) and ":" in spec and not chain.is_chain(spec)
 
 
-def check_trusted(file: str | Path, file_values: dict[str, Any], overrides: dict[str, Any], trust: bool) -> None:
+def check_trusted(file: str | Path | None, file_values: dict[str, Any], overrides: dict[str, Any], trust: bool) -> None:
     """Refuse a config file whose ``channel`` is Python code (``PATH.py:FUNC``) that the command line does not
     name: a run directory may come from someone else, and evaluating it must not run their code. The
     command line names it with ``--channel`` (an override), or trusts the file with ``--trust-config``."""
     spec = file_values.get("channel")
     if trust or "channel" in overrides or not names_code(spec):
         return
-    raise ConfigError(f"{file} names the Python file {spec.rpartition(':')[0]} as its channel; mfcomm runs no "
-                      f"code that only a config names: give --channel {spec} on the command line, or pass "
-                      "--trust-config if you trust that file")
+    raise ConfigError(
+        f"{file} names the Python file {spec.rpartition(':')[0]} as its channel; mfcomm runs no "
+        f"code that only a config names: give --channel {spec} on the command line, or pass "
+        "--trust-config if you trust that file"
+    )
 
 
 # --- validation ---------------------------------------------------------------------------------------------------
+
 
 def validate(cfg: Config) -> Config:
     """Check every field's range and the combinations; return ``cfg`` (unchanged) or raise a one-line error.
@@ -459,10 +501,13 @@ def validate(cfg: Config) -> Config:
     _check_choices(cfg)
     _check_combinations(cfg)
     _check_channel(cfg)
-    check_memory(training_bytes(cfg), cfg.device,
-                 f"training M={cfg.messages}, n={cfg.channel_uses} with batch_size {cfg.batch_size}, "
-                 f"{cfg.perturbations} perturbation(s) of tx_batch {cfg.tx_batch} and rx_hidden {cfg.rx_hidden}",
-                 "use a smaller batch_size, tx_batch_size or perturbations, or narrower hidden layers")
+    check_memory(
+        training_bytes(cfg),
+        cfg.device,
+        f"training M={cfg.messages}, n={cfg.channel_uses} with batch_size {cfg.batch_size}, "
+        f"{cfg.perturbations} perturbation(s) of tx_batch {cfg.tx_batch} and rx_hidden {cfg.rx_hidden}",
+        "use a smaller batch_size, tx_batch_size or perturbations, or narrower hidden layers",
+    )
     return cfg
 
 
@@ -470,47 +515,66 @@ def _check_choices(cfg: Config) -> None:
     """The fields that take one of a few words."""
     check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
     check(cfg.signalling in ("complex", "real"), f"signalling must be complex or real, not {cfg.signalling!r}")
-    check(cfg.normalization in ("average", "per-message"),
-          f"normalization must be average or per-message, not {cfg.normalization!r}")
+    check(
+        cfg.normalization in ("average", "per-message"),
+        f"normalization must be average or per-message, not {cfg.normalization!r}",
+    )
     check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
     check(cfg.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, not {cfg.recipe!r}")
-    check(cfg.lr_schedule in LR_SCHEDULES,
-          f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {cfg.lr_schedule!r}")
+    check(
+        cfg.lr_schedule in LR_SCHEDULES,
+        f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {cfg.lr_schedule!r}",
+    )
     check(isinstance(cfg.init, str) and cfg.init != "", "init must be random, classical or a run directory")
     check(cfg.loss_baseline in BASELINES, f"loss_baseline must be one of {', '.join(BASELINES)}")
     check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
-    check(cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
-          f"device must be cpu or cuda, not {cfg.device!r}")
+    check(
+        cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
+        f"device must be cpu or cuda, not {cfg.device!r}",
+    )
 
 
 def _check_combinations(cfg: Config) -> None:
     """Fields that constrain each other."""
     check(cfg.snr_db is None or cfg.ebno_db is None, "give snr_db or ebno_db, not both")
     check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
-    check(not cfg.antithetic or cfg.perturbations % 2 == 0,
-          f"antithetic pairs need an even number of perturbations, not {cfg.perturbations}")
-    check(cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
-          "loss_baseline message needs perturbations >= 2 (>= 4 with antithetic pairs)")
-    check(cfg.ser_every % cfg.log_every == 0,
-          f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}")
-    check(cfg.checkpoint_every % cfg.log_every == 0,
-          f"checkpoint_every must be >= 0 and a multiple of log_every ({cfg.log_every})")
+    check(
+        not cfg.antithetic or cfg.perturbations % 2 == 0,
+        f"antithetic pairs need an even number of perturbations, not {cfg.perturbations}",
+    )
+    check(
+        cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
+        "loss_baseline message needs perturbations >= 2 (>= 4 with antithetic pairs)",
+    )
+    check(
+        cfg.ser_every % cfg.log_every == 0,
+        f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}",
+    )
+    check(
+        cfg.checkpoint_every % cfg.log_every == 0,
+        f"checkpoint_every must be >= 0 and a multiple of log_every ({cfg.log_every})",
+    )
     check(cfg.eval_max_messages >= cfg.eval_messages, "eval_max_messages must be >= eval_messages")
 
 
 def _check_channel(cfg: Config) -> None:
     """A known channel; model-based training only through a differentiable one; real signalling not on fading."""
     if cfg.is_user_channel:
-        check(":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
-              f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or "
-              "PATH.py:FUNC")
-        check(cfg.method == "model-free",
-              f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
-              "differentiable channel (use --method model-free)")
+        check(
+            ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
+            f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or PATH.py:FUNC",
+        )
+        check(
+            cfg.method == "model-free",
+            f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
+            "differentiable channel (use --method model-free)",
+        )
     if chain.is_chain(cfg.channel):
         _validate_chain(cfg)
-    check(not (cfg.signalling == "real" and cfg.channel == "rbf"),
-          "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
+    check(
+        not (cfg.signalling == "real" and cfg.channel == "rbf"),
+        "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling",
+    )
 
 
 def normalize(cfg: Config) -> Config:
@@ -533,14 +597,20 @@ def _validate_chain(cfg: Config) -> None:
     check that an SNR is only given to a chain that adds noise, and that model-based training gets a
     differentiable chain."""
     built = chain.build(cfg.channel, cfg.n0)
-    check(cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None),
-           f"channel {cfg.channel!r} has no awgn or rbf stage: snr_db and ebno_db do not apply to it")
+    check(
+        cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None),
+        f"channel {cfg.channel!r} has no awgn or rbf stage: snr_db and ebno_db do not apply to it",
+    )
     if cfg.method == "model-based" and not built.differentiable:
         stage = next(stage.name.partition("(")[0] for stage in built.stages if not stage.differentiable)
-        raise ConfigError(f"channel {cfg.channel!r} has no gradient (stage {stage} is not differentiable): "
-                          "model-based training needs a differentiable channel (use --method model-free)")
-    check(not (cfg.signalling == "real" and any(stage.name == "rbf" for stage in built.stages)),
-           "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling")
+        raise ConfigError(
+            f"channel {cfg.channel!r} has no gradient (stage {stage} is not differentiable): "
+            "model-based training needs a differentiable channel (use --method model-free)"
+        )
+    check(
+        not (cfg.signalling == "real" and any(stage.name == "rbf" for stage in built.stages)),
+        "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling",
+    )
 
 
 def load_toml(path: str | Path, fields: dict[str, dataclasses.Field] | None = None) -> dict[str, Any]:

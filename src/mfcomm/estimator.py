@@ -28,9 +28,14 @@ import torch
 from mfcomm.channels import complex_normal
 
 
-
-def exploration(shape: tuple[int, int, int], sigma2: float, device: torch.device | str, real: bool = False,
-                antithetic: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+def exploration(
+    shape: tuple[int, int, int],
+    sigma2: float,
+    device: torch.device | str,
+    real: bool = False,
+    antithetic: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Policy noise ``w`` of shape (messages, K, n): CN(0, sigma2) (real: N(0, sigma2)) per symbol.
 
     With ``antithetic`` the second half of the K perturbations of each message is the negated first half.
@@ -38,8 +43,10 @@ def exploration(shape: tuple[int, int, int], sigma2: float, device: torch.device
     b, k, n = shape
     drawn = (b, k // 2 if antithetic else k, n)
     if real:
-        w = torch.complex(torch.randn(drawn, device=device, generator=generator) * math.sqrt(sigma2),
-                          torch.zeros(drawn, device=device))
+        w = torch.complex(
+            torch.randn(drawn, device=device, generator=generator) * math.sqrt(sigma2),
+            torch.zeros(drawn, device=device),
+        )
     else:
         w = complex_normal(drawn, sigma2, device, generator)
     return torch.cat([w, -w], dim=1) if antithetic else w
@@ -60,8 +67,9 @@ def log_policy(x_p: torch.Tensor, xbar: torch.Tensor, sigma2: float, real: bool 
     return -squared.sum(dim=1) / (2.0 * sigma2 if real else sigma2)
 
 
-def surrogate(losses: torch.Tensor, x_p: torch.Tensor, xbar: torch.Tensor, sigma2: float,
-              real: bool = False) -> torch.Tensor:
+def surrogate(
+    losses: torch.Tensor, x_p: torch.Tensor, xbar: torch.Tensor, sigma2: float, real: bool = False
+) -> torch.Tensor:
     """Surrogate whose gradient w.r.t. theta_T is the estimator of Eq. 8:
 
         grad ~= (1/S) sum_i l_i * grad_theta_T log pi(x_p,i | xbar_i),  xbar_i = f_T(m_i)

@@ -12,8 +12,8 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -47,9 +47,14 @@ def clopper_pearson(errors: int, messages: int, confidence: float = 0.95) -> Ser
     return SerEstimate(errors, messages, errors / messages, low, high)
 
 
-def monte_carlo(count_errors: Callable[[int], int], target_errors: int, min_messages: int,
-                max_messages: int, batch_size: int = EVAL_BATCH,
-                progress: Callable[[int], None] = lambda _: None) -> SerEstimate:
+def monte_carlo(
+    count_errors: Callable[[int], int],
+    target_errors: int,
+    min_messages: int,
+    max_messages: int,
+    batch_size: int = EVAL_BATCH,
+    progress: Callable[[int], None] = lambda _: None,
+) -> SerEstimate:
     """Call ``count_errors(batch)`` (errors among ``batch`` fresh messages) until the stop rule holds."""
     errors = messages = 0
     while messages < max_messages and (messages < min_messages or errors < target_errors):
@@ -77,14 +82,21 @@ def learned_errors(tx: Transmitter, rx: Receiver, channel: Channel) -> Callable[
     return count
 
 
-def learned_ser(tx: Transmitter, rx: Receiver, channel: Channel, target_errors: int = 1000,
-                min_messages: int = 100_000, max_messages: int = 10_000_000,
-                progress: Callable[[int], None] = lambda _: None) -> SerEstimate:
+def learned_ser(
+    tx: Transmitter,
+    rx: Receiver,
+    channel: Channel,
+    target_errors: int = 1000,
+    min_messages: int = 100_000,
+    max_messages: int = 10_000_000,
+    progress: Callable[[int], None] = lambda _: None,
+) -> SerEstimate:
     """SER of a trained transmitter and receiver over ``channel``."""
     was_training = tx.training, rx.training
     tx.eval(), rx.eval()
     try:
-        return monte_carlo(learned_errors(tx, rx, channel), target_errors, min_messages, max_messages,
-                           progress=progress)
+        return monte_carlo(
+            learned_errors(tx, rx, channel), target_errors, min_messages, max_messages, progress=progress
+        )
     finally:
         tx.train(was_training[0]), rx.train(was_training[1])

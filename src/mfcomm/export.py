@@ -22,6 +22,7 @@ import csv
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def read_constellation_csv(path: Path) -> np.ndarray:
     return points
 
 
-def to_sionna_constellation(points: np.ndarray, device: str | None = None):
+def to_sionna_constellation(points: np.ndarray, device: str | None = None) -> Any:  # Sionna is untyped
     """A Sionna ``Constellation("custom", b, points)`` with the learned points and labelling."""
     points = np.asarray(points, dtype=np.complex64)
     return phy().mapping.Constellation("custom", _bits(points), points=points, device=device)
@@ -79,10 +80,22 @@ def plot_labelled_constellation(points: np.ndarray, path: Path, title: str = "")
     fig, ax = plt.subplots(figsize=(6.2, 6.2))
     ax.scatter(points.real, points.imag, s=22, c="C0")
     for i, p in enumerate(points):
-        ax.annotate(format(i, f"0{b}b"), (p.real, p.imag), fontsize=6 if b >= 6 else 8, ha="center",
-                    xytext=(0, 5), textcoords="offset points")
+        ax.annotate(
+            format(i, f"0{b}b"),
+            (p.real, p.imag),
+            fontsize=6 if b >= 6 else 8,
+            ha="center",
+            xytext=(0, 5),
+            textcoords="offset points",
+        )
     lim = 1.15 * max(np.abs(points).max(), 1e-6)
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xlabel="in-phase", ylabel="quadrature",
-           title=title or f"learned constellation ({2**b} points, labels MSB first)")
+    ax.set(
+        xlim=(-lim, lim),
+        ylim=(-lim, lim),
+        aspect="equal",
+        xlabel="in-phase",
+        ylabel="quadrature",
+        title=title or f"learned constellation ({2**b} points, labels MSB first)",
+    )
     ax.grid(alpha=0.3)
     save_figure(fig, path)

@@ -22,12 +22,12 @@ from __future__ import annotations
 import torch
 
 
-
 class FeedbackLink:
     """Carries a batch of losses from receiver to transmitter; counts the bits it sent (``bits_sent``)."""
 
-    def __init__(self, kind: str = "perfect", bits: int = 1, noise: float = 0.1,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self, kind: str = "perfect", bits: int = 1, noise: float = 0.1, generator: torch.Generator | None = None
+    ):
         self.kind, self.bits, self.noise, self.generator = kind, bits, noise, generator
         self.bits_sent = 0
 
@@ -37,8 +37,9 @@ class FeedbackLink:
             return losses
         if self.kind == "noisy":
             self.bits_sent += 32 * losses.numel()
-            return losses + self.noise * torch.randn(losses.shape, generator=self.generator, dtype=losses.dtype,
-                                                     device=losses.device)
+            return losses + self.noise * torch.randn(
+                losses.shape, generator=self.generator, dtype=losses.dtype, device=losses.device
+            )
         self.bits_sent += self.bits * losses.numel() + 64
         low, high = losses.min(), losses.max()
         levels = 2**self.bits

@@ -23,9 +23,12 @@ torch.Size([3, 8])
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
+from mfcomm.channels import Channel
 from mfcomm.sionna_import import drawing_from, phy
 
 TDL_MODELS = ("A", "B", "C", "D", "E", "A30", "B100", "C300")
@@ -39,36 +42,60 @@ class TDL:
 
     differentiable = True
 
-    def __init__(self, model: str = "A", delay_spread: float = 100e-9, bandwidth: float = 5e6,
-                 carrier_frequency: float = 3.5e9, speed: float = 0.0, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        model: str = "A",
+        delay_spread: float = 100e-9,
+        bandwidth: float = 5e6,
+        carrier_frequency: float = 3.5e9,
+        speed: float = 0.0,
+        generator: torch.Generator | None = None,
+    ):
         from mfcomm.errors import ChannelError
 
         if model not in TDL_MODELS:
             raise ChannelError(f"channel stage tdl: model must be one of {', '.join(TDL_MODELS)}, not {model!r}")
-        for key, value, high in (("delay_spread", delay_spread, 1e-3), ("bandwidth", bandwidth, 1e10),
-                                 ("carrier_frequency", carrier_frequency, 1e12)):
+        for key, value, high in (
+            ("delay_spread", delay_spread, 1e-3),
+            ("bandwidth", bandwidth, 1e10),
+            ("carrier_frequency", carrier_frequency, 1e12),
+        ):
             if not 0 < value <= high:
                 raise ChannelError(f"channel stage tdl: {key} must lie in (0, {high:g}], not {value:g}")
         if not 0 <= speed <= 1e4:
             raise ChannelError(f"channel stage tdl: speed must lie in [0, 10000] m/s, not {speed:g}")
         if delay_spread * bandwidth > 1e4:  # Sionna's filter would have 8 x that many taps
-            raise ChannelError(f"channel stage tdl: delay_spread x bandwidth must be at most 1e4, not "
-                               f"{delay_spread * bandwidth:g}")
+            raise ChannelError(
+                f"channel stage tdl: delay_spread x bandwidth must be at most 1e4, not {delay_spread * bandwidth:g}"
+            )
         self.model, self.delay_spread, self.bandwidth = model, delay_spread, bandwidth
         self.carrier_frequency, self.speed, self.generator = carrier_frequency, speed, generator
-        self.name = (f"tdl(model={model},delay_spread={delay_spread:g},bandwidth={bandwidth:g},"
-                     f"carrier_frequency={carrier_frequency:g},speed={speed:g})")
-        self._channels: dict[tuple[int, str], object] = {}
+        self.name = (
+            f"tdl(model={model},delay_spread={delay_spread:g},bandwidth={bandwidth:g},"
+            f"carrier_frequency={carrier_frequency:g},speed={speed:g})"
+        )
+        self._channels: dict[tuple[int, str], Any] = {}  # Sionna TimeChannel blocks (untyped)
 
-    def _channel(self, n: int, device: torch.device) -> object:
+    def _channel(self, n: int, device: torch.device) -> Any:
         key = (n, str(device))
         if key not in self._channels:  # Sionna's TimeChannel is built for a fixed block length
             channel = phy().channel
-            model = channel.tr38901.TDL(self.model, self.delay_spread, self.carrier_frequency,
-                                        min_speed=self.speed, max_speed=self.speed, device=str(device))
-            self._channels[key] = channel.TimeChannel(model, self.bandwidth, n,
-                                                      maximum_delay_spread=8 * self.delay_spread,
-                                                      normalize_channel=True, device=str(device))
+            model = channel.tr38901.TDL(
+                self.model,
+                self.delay_spread,
+                self.carrier_frequency,
+                min_speed=self.speed,
+                max_speed=self.speed,
+                device=str(device),
+            )
+            self._channels[key] = channel.TimeChannel(
+                model,
+                self.bandwidth,
+                n,
+                maximum_delay_spread=8 * self.delay_spread,
+                normalize_channel=True,
+                device=str(device),
+            )
         return self._channels[key]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -77,10 +104,10 @@ class TDL:
         with drawing_from(self.generator, x.device):
             y = channel(x[:, None, None, :])[:, 0, 0, :]
         start = -channel.l_min  # output sample j is time j + l_min
-        return y[:, start:start + n].to(torch.complex64)
+        return y[:, start : start + n].to(torch.complex64)
 
 
-FIELD_MODELS = {"tdl": TDL}
+FIELD_MODELS: dict[str, Callable[..., Channel]] = {"tdl": TDL}
 
 
 class Fiber:
@@ -99,9 +126,19 @@ class Fiber:
 
     differentiable = True
 
-    def __init__(self, spans: int = 1, length: float = 80.0, power_dbm: float = 0.0, symbol_rate: float = 32e9,
-                 alpha: float = 0.046, beta_2: float = -21.67, gamma: float = 1.27, noise_figure_db: float = 5.0,
-                 steps: int = 20, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        spans: int = 1,
+        length: float = 80.0,
+        power_dbm: float = 0.0,
+        symbol_rate: float = 32e9,
+        alpha: float = 0.046,
+        beta_2: float = -21.67,
+        gamma: float = 1.27,
+        noise_figure_db: float = 5.0,
+        steps: int = 20,
+        generator: torch.Generator | None = None,
+    ):
         from mfcomm.errors import ChannelError
 
         for key, value in (("spans", spans), ("length", length), ("symbol_rate", symbol_rate), ("steps", steps)):
@@ -112,20 +149,28 @@ class Fiber:
         self.spans, self.steps, self.generator = int(spans), int(steps), generator
         self.amplitude = math.sqrt(10 ** (power_dbm / 10) / 1000)  # sqrt of the launch power in W
         self.t_norm, self.period = 1e-12, 1.0 / symbol_rate
-        self.params = dict(alpha=alpha, beta_2=beta_2, gamma=gamma, length=length)
+        self.params = {"alpha": alpha, "beta_2": beta_2, "gamma": gamma, "length": length}
         self.gain = math.exp(alpha * length)
         self.noise_figure = 10 ** (noise_figure_db / 10)
-        self.name = (f"fiber(spans={spans:g},length={length:g},power_dbm={power_dbm:g},symbol_rate={symbol_rate:g},"
-                     f"alpha={alpha:g},beta_2={beta_2:g},gamma={gamma:g},noise_figure_db={noise_figure_db:g},"
-                     f"steps={steps:g})")
-        self._blocks: dict[str, tuple[object, object]] = {}
+        self.name = (
+            f"fiber(spans={spans:g},length={length:g},power_dbm={power_dbm:g},symbol_rate={symbol_rate:g},"
+            f"alpha={alpha:g},beta_2={beta_2:g},gamma={gamma:g},noise_figure_db={noise_figure_db:g},"
+            f"steps={steps:g})"
+        )
+        self._blocks: dict[str, tuple[Any, Any]] = {}  # Sionna SSFM and EDFA blocks (untyped)
 
-    def _stages(self, device: torch.device) -> tuple[object, object]:
+    def _stages(self, device: torch.device) -> tuple[Any, Any]:
         key = str(device)
         if key not in self._blocks:
             optical = phy().channel.optical
-            fiber = optical.SSFM(**self.params, n_ssfm=self.steps, sample_duration=self.period / self.t_norm,
-                         t_norm=self.t_norm, with_amplification=False, device=key)
+            fiber = optical.SSFM(
+                **self.params,
+                n_ssfm=self.steps,
+                sample_duration=self.period / self.t_norm,
+                t_norm=self.t_norm,
+                with_amplification=False,
+                device=key,
+            )
             amplifier = optical.EDFA(g=self.gain, f=self.noise_figure, dt=self.period, device=key)
             self._blocks[key] = (fiber, amplifier)
         return self._blocks[key]

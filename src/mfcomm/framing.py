@@ -91,8 +91,10 @@ class Framer:
         """``symbols`` (L,) complex64 cut into frames ``[preamble | up to payload symbols | postamble |
         guard zeros]``."""
         guard = np.zeros(self.guard, np.complex64)
-        return [np.concatenate([self.preamble, symbols[i:i + self.payload], self.postamble, guard])
-                for i in range(0, len(symbols), self.payload)]
+        return [
+            np.concatenate([self.preamble, symbols[i : i + self.payload], self.postamble, guard])
+            for i in range(0, len(symbols), self.payload)
+        ]
 
     def deframer(self) -> Deframer:
         return Deframer(self)
@@ -108,10 +110,10 @@ class Deframer:
     def __init__(self, framer: Framer):
         self.framer = framer
         self.buffer = np.zeros(0, np.complex64)
-        self.start = 0            # stream index of buffer[0]
+        self.start = 0  # stream index of buffer[0]
         self.delay: int | None = None  # last measured delay (None before the first frame)
-        self.cfo = 0.0            # last estimated frequency offset, cycles per sample
-        self.gain = 1.0 + 0.0j    # last estimated complex gain
+        self.cfo = 0.0  # last estimated frequency offset, cycles per sample
+        self.gain = 1.0 + 0.0j  # last estimated complex gain
 
     @property
     def end(self) -> int:
@@ -140,23 +142,25 @@ class Deframer:
         n, p = len(f.half), len(f.preamble)
         lo, hi = self._window(sent)
         lo = max(lo, self.start)
-        r = self.buffer[lo - self.start:hi + p - self.start]
+        r = self.buffer[lo - self.start : hi + p - self.start]
         if len(r) < p:
             raise ChannelError(f"stream ended before the frame sent at sample {sent} (have up to {self.end})")
-        c1 = np.correlate(r[:len(r) - n], f.half, "valid")
+        c1 = np.correlate(r[: len(r) - n], f.half, "valid")
         c2 = np.correlate(r[n:], f.half, "valid")
         energy = np.convolve(np.abs(r) ** 2, np.ones(p), "valid")
         metric = (np.abs(c1) + np.abs(c2)) / np.sqrt(2 * n * np.maximum(energy, 1e-12))
         above = np.flatnonzero(metric >= f.threshold)
         first = int(above[0]) if len(above) else 0  # the earliest frame: a wide window may hold later ones
-        best = first + int(np.argmax(metric[first:first + p]))
+        best = first + int(np.argmax(metric[first : first + p]))
         if metric[best] < f.threshold:
-            raise ChannelError(f"preamble not found for the frame sent at sample {sent} (best normalised "
-                               f"correlation {metric[best]:.2f} < {f.threshold})")
+            raise ChannelError(
+                f"preamble not found for the frame sent at sample {sent} (best normalised "
+                f"correlation {metric[best]:.2f} < {f.threshold})"
+            )
         t, end = lo + best, lo + best + p + length + len(f.postamble)
-        frame = self.buffer[t - self.start:end - self.start]
+        frame = self.buffer[t - self.start : end - self.start]
         self.delay = t - sent
-        self.buffer = self.buffer[end - self.start:]
+        self.buffer = self.buffer[end - self.start :]
         self.start = end
         return self.synchronise(frame, c1[best], c2[best])
 
@@ -172,11 +176,11 @@ class Deframer:
         frame = frame * np.exp(-2j * np.pi * self.cfo * k).astype(np.complex64)
         pre = np.vdot(f.preamble, frame[:p]) / p
         if f.sync == "fine":
-            post = np.vdot(f.postamble, frame[len(frame) - q:]) / q
+            post = np.vdot(f.postamble, frame[len(frame) - q :]) / q
             lag = len(frame) - q / 2 - p / 2  # from the preamble's centre to the postamble's
             residual = float(np.angle(post * np.conj(pre)) / (2 * np.pi * lag))
             self.cfo += residual
             frame = frame * np.exp(-2j * np.pi * residual * k).astype(np.complex64)
-            pre = (np.vdot(f.preamble, frame[:p]) + np.vdot(f.postamble, frame[len(frame) - q:])) / (p + q)
+            pre = (np.vdot(f.preamble, frame[:p]) + np.vdot(f.postamble, frame[len(frame) - q :])) / (p + q)
         self.gain = complex(pre)
         return (frame[payload] / self.gain).astype(np.complex64)

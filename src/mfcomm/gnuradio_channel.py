@@ -31,7 +31,7 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol, cast
 
 import numpy as np
 import torch
@@ -77,11 +77,10 @@ class Flowgraph:
         self.pull = self.context.socket(zmq.PULL)
         self.pull.setsockopt(zmq.LINGER, 0)
         port = self.push.bind_to_random_port("tcp://127.0.0.1")
-        self.stderr = tempfile.TemporaryFile()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the flowgraph's life; close() closes it
         command = [gnuradio_python(), str(FLOWGRAPH), "--input", f"tcp://127.0.0.1:{port}", *args]
         try:
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=self.stderr)
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         except OSError:
             self.close()
             raise ChannelError(NOT_FOUND) from None
@@ -89,13 +88,15 @@ class Flowgraph:
 
     def _ready(self, timeout: float) -> str:
         """The sink's endpoint, from the flowgraph's ``ready`` line, or a ChannelError."""
-        if select.select([self.process.stdout], [], [], timeout)[0]:
-            words = self.process.stdout.readline().decode(errors="replace").split()
+        stdout = self.process.stdout
+        assert stdout is not None  # Popen(stdout=PIPE)
+        if select.select([stdout], [], [], timeout)[0]:
+            words = stdout.readline().decode(errors="replace").split()
             if len(words) == 2 and words[0] == "ready":
                 return words[1]
         self._failed("failed to start", timeout)
 
-    def _failed(self, what: str, timeout: float) -> None:
+    def _failed(self, what: str, timeout: float) -> NoReturn:
         """Raise a one-line ChannelError saying why the flowgraph stopped (GNU Radio missing, or its last
         line of stderr); the flowgraph is closed."""
         try:
@@ -116,7 +117,7 @@ class Flowgraph:
         try:
             self.push.send(samples.astype(np.complex64).tobytes(), copy=False)
         except zmq.Again:
-            self._failed("took no samples", self.push.getsockopt(zmq.SNDTIMEO) / 1000)
+            self._failed("took no samples", cast(int, self.push.getsockopt(zmq.SNDTIMEO)) / 1000)
 
     def receive(self, wait: float) -> np.ndarray | None:
         if self.pull.poll(int(wait * 1000)):
@@ -146,7 +147,9 @@ def parse_taps(text: str) -> list[complex]:
     try:
         taps = [complex(t) for t in text.split("/")]
     except ValueError:
-        raise ChannelError(f"channel stage gnuradio: taps must be complex numbers separated by /, not {text!r}") from None
+        raise ChannelError(
+            f"channel stage gnuradio: taps must be complex numbers separated by /, not {text!r}"
+        ) from None
     if not all(math.isfinite(abs(t)) for t in taps) or not any(taps):
         raise ChannelError(f"channel stage gnuradio: taps must be finite and not all zero, not {text!r}")
     return taps
@@ -163,23 +166,46 @@ class GnuRadioChannel:
 
     differentiable = False
 
-    def __init__(self, snr_db: float = 15.0, freq_offset: float = 0.0, epsilon: float = 1.0, taps: str = "1",
-                 seed: int = 0, sync: str = "cfo", payload: int = 512, timeout: float | None = 60.0,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        snr_db: float = 15.0,
+        freq_offset: float = 0.0,
+        epsilon: float = 1.0,
+        taps: str = "1",
+        seed: int = 0,
+        sync: str = "cfo",
+        payload: int = 512,
+        timeout: float | None = 60.0,
+        generator: torch.Generator | None = None,
+    ):
         parse_taps(taps)
         if not (math.isfinite(snr_db) and abs(freq_offset) < 0.5 and 0.5 < epsilon < 2.0):
-            raise ChannelError("channel stage gnuradio: needs a finite snr_db, |freq_offset| < 0.5 (cycles per "
-                               "sample) and 0.5 < epsilon < 2")
+            raise ChannelError(
+                "channel stage gnuradio: needs a finite snr_db, |freq_offset| < 0.5 (cycles per "
+                "sample) and 0.5 < epsilon < 2"
+            )
         try:
             self.framer = Framer(payload=payload, sync=sync)
         except ChannelError as err:
             raise ChannelError(f"channel stage gnuradio: {err}") from None
         self.noise_voltage = 10.0 ** (-snr_db / 20.0)
-        self.args = ["--noise-voltage", repr(self.noise_voltage), "--freq-offset", repr(freq_offset),
-                     "--epsilon", repr(epsilon), "--taps", ",".join(map(str, parse_taps(taps))), "--seed", str(seed)]
+        self.args = [
+            "--noise-voltage",
+            repr(self.noise_voltage),
+            "--freq-offset",
+            repr(freq_offset),
+            "--epsilon",
+            repr(epsilon),
+            "--taps",
+            ",".join(map(str, parse_taps(taps))),
+            "--seed",
+            str(seed),
+        ]
         self.timeout = timeout or math.inf
-        self.name = (f"gnuradio(snr_db={snr_db:g},freq_offset={freq_offset:g},epsilon={epsilon:g},taps={taps},"
-                     f"seed={seed},sync={sync},payload={payload})")
+        self.name = (
+            f"gnuradio(snr_db={snr_db:g},freq_offset={freq_offset:g},epsilon={epsilon:g},taps={taps},"
+            f"seed={seed},sync={sync},payload={payload})"
+        )
         self.transport: Transport | None = None
         self._reset()
 

@@ -20,7 +20,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -46,15 +46,22 @@ class Variant:
     baseline: str = "none"
 
 
-VARIANTS = {v.name: v for v in (
-    Variant("plain"), Variant("batch", baseline="batch"), Variant("running", baseline="running"),
-    Variant("message", perturbations=4, baseline="message"), Variant("antithetic", perturbations=2, antithetic=True),
-    Variant("antithetic-message", perturbations=4, antithetic=True, baseline="message"),
-)}
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("plain"),
+        Variant("batch", baseline="batch"),
+        Variant("running", baseline="running"),
+        Variant("message", perturbations=4, baseline="message"),
+        Variant("antithetic", perturbations=2, antithetic=True),
+        Variant("antithetic-message", perturbations=4, antithetic=True, baseline="message"),
+    )
+}
 
 
-def samples_for_cosine(g: torch.Tensor, mean: torch.Tensor, noise2: float, variance_per_sample: float,
-                       target: float) -> float:
+def samples_for_cosine(
+    g: torch.Tensor, mean: torch.Tensor, noise2: float, variance_per_sample: float, target: float
+) -> float:
     """Transmissions S per estimate for an expected cosine ``target`` with the true gradient ``g``.
 
     Model: one estimate is ``g + b + e`` with ``E||e||^2 = variance_per_sample / S``; ``mean`` estimates
@@ -66,8 +73,16 @@ def samples_for_cosine(g: torch.Tensor, mean: torch.Tensor, noise2: float, varia
     return variance_per_sample / need if need > 0 else math.inf
 
 
-def gradient_study(cfg: Config, sigma2s: list[float], batch_sizes: list[int], variants: list[str], trials: int,
-                   pretrain_iterations: int, target_cosine: float = 0.9, quiet: bool = False) -> list[dict[str, Any]]:
+def gradient_study(
+    cfg: Config,
+    sigma2s: list[float],
+    batch_sizes: list[int],
+    variants: list[str],
+    trials: int,
+    pretrain_iterations: int,
+    target_cosine: float = 0.9,
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
     """Rows of bias, variance, cosine and samples needed, one per (variant, sigma2, batch size)."""
     if cfg.is_user_channel:
         raise ConfigError("gradcheck needs a differentiable channel (awgn or rbf) for the true gradient")
@@ -85,15 +100,15 @@ def gradient_study(cfg: Config, sigma2s: list[float], batch_sizes: list[int], va
     params = list(tx.parameters())
 
     def flat_grad() -> torch.Tensor:
-        return torch.cat([p.grad.flatten() for p in params])
+        return torch.cat([cast(torch.Tensor, p.grad).flatten() for p in params])  # after backward()
 
-    truth = []
+    grads = []
     for _ in range(32):
         tx.zero_grad()
         m = torch.randint(cfg.messages, (8192,))
         F.cross_entropy(rx(channel(tx(m))), m).backward()
-        truth.append(flat_grad())
-    truth = torch.stack(truth)
+        grads.append(flat_grad())
+    truth = torch.stack(grads)
     g = truth.mean(0)
     truth_var = float(truth.var(0).sum()) / len(truth)
     rows = []
@@ -109,8 +124,9 @@ def gradient_study(cfg: Config, sigma2s: list[float], batch_sizes: list[int], va
                     warmup = 20 if v.baseline == "running" else 0  # let the running baseline fill first
                     for t in range(warmup + trials):
                         tx.zero_grad()
-                        estimate_transmitter_gradient(tx, rx, channel, messages, v.perturbations, v.antithetic,
-                                                      sigma2, baseline, FeedbackLink())
+                        estimate_transmitter_gradient(
+                            tx, rx, channel, messages, v.perturbations, v.antithetic, sigma2, baseline, FeedbackLink()
+                        )
                         if t >= warmup:
                             estimates.append(flat_grad())
                     est = torch.stack(estimates)
@@ -118,17 +134,23 @@ def gradient_study(cfg: Config, sigma2s: list[float], batch_sizes: list[int], va
                     variance = float(est.var(0).sum())
                     noise2 = variance / trials + truth_var  # expected ||Monte Carlo error||^2 in mean - g
                     sent = messages * v.perturbations
-                    rows.append({
-                        "variant": name, "sigma2": sigma2, "batch": sent, "trials": trials,
-                        "bias": math.sqrt(max(float((mean - g).square().sum()) - noise2, 0.0)),
-                        "bias_noise": math.sqrt(noise2),
-                        "variance": variance,
-                        "cosine": float(F.cosine_similarity(est, g.expand_as(est), dim=1).mean()),
-                        "cosine_of_mean": float(F.cosine_similarity(mean, g, dim=0)),
-                        "samples_for_cosine": samples_for_cosine(g, mean, variance / trials, variance * sent,
-                                                                 target_cosine),
-                        "true_gradient_norm": float(g.norm()),
-                    })
+                    rows.append(
+                        {
+                            "variant": name,
+                            "sigma2": sigma2,
+                            "batch": sent,
+                            "trials": trials,
+                            "bias": math.sqrt(max(float((mean - g).square().sum()) - noise2, 0.0)),
+                            "bias_noise": math.sqrt(noise2),
+                            "variance": variance,
+                            "cosine": float(F.cosine_similarity(est, g.expand_as(est), dim=1).mean()),
+                            "cosine_of_mean": float(F.cosine_similarity(mean, g, dim=0)),
+                            "samples_for_cosine": samples_for_cosine(
+                                g, mean, variance / trials, variance * sent, target_cosine
+                            ),
+                            "true_gradient_norm": float(g.norm()),
+                        }
+                    )
                     bar.update()
     return rows
 
@@ -140,24 +162,40 @@ def plot_study(rows: list[dict[str, Any]], path: Path, target_cosine: float) -> 
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     largest = max(r["batch"] for r in rows)
     sizes = sorted({r["batch"] for r in rows}, reverse=True)
-    styles = dict(zip(sizes, ("-", "--", ":", "-.")))
+    styles = dict(zip(sizes, ("-", "--", ":", "-."), strict=False))  # more than 4 sizes: the rest draw "-"
     for i, variant in enumerate(dict.fromkeys(r["variant"] for r in rows)):
         mine = [r for r in rows if r["variant"] == variant]
         color = f"C{i}"
         big = sorted((r for r in mine if r["batch"] == max(x["batch"] for x in mine)), key=lambda r: r["sigma2"])
         s2 = [r["sigma2"] for r in big]
-        axes[0].errorbar(s2, [r["bias"] for r in big], yerr=[r["bias_noise"] for r in big], marker="o",
-                         capsize=3, color=color, label=variant)
+        axes[0].errorbar(
+            s2,
+            [r["bias"] for r in big],
+            yerr=[r["bias_noise"] for r in big],
+            marker="o",
+            capsize=3,
+            color=color,
+            label=variant,
+        )
         axes[1].plot(s2, [r["variance"] * r["batch"] for r in big], "o-", color=color, label=variant)
         axes[3].plot(s2, [r["samples_for_cosine"] for r in big], "o-", color=color, label=variant)
         for size in sorted({r["batch"] for r in mine}):
             part = sorted((r for r in mine if r["batch"] == size), key=lambda r: r["sigma2"])
-            axes[2].plot([r["sigma2"] for r in part], [r["cosine"] for r in part], marker="o", color=color,
-                         ls=styles.get(size, "-"), label=f"{variant}" if size == largest else None)
-    titles = ("bias ||E[estimate] - true||", "variance x batch (per transmission)",
-              "cosine(estimate, true gradient); S: " + ", ".join(f"{styles[z]} {z}" for z in sizes[:4]),
-              f"transmissions for cosine {target_cosine}")
-    for ax, title in zip(axes, titles):
+            axes[2].plot(
+                [r["sigma2"] for r in part],
+                [r["cosine"] for r in part],
+                marker="o",
+                color=color,
+                ls=styles.get(size, "-"),
+                label=f"{variant}" if size == largest else None,
+            )
+    titles = (
+        "bias ||E[estimate] - true||",
+        "variance x batch (per transmission)",
+        "cosine(estimate, true gradient); S: " + ", ".join(f"{styles[z]} {z}" for z in sizes[:4]),
+        f"transmissions for cosine {target_cosine}",
+    )
+    for ax, title in zip(axes, titles, strict=True):
         ax.set(xscale="log", xlabel="sigma^2", title=title)
         ax.grid(alpha=0.3, which="both")
     axes[0].set_yscale("log")
@@ -170,8 +208,17 @@ def plot_study(rows: list[dict[str, Any]], path: Path, target_cosine: float) -> 
     save_figure(fig, path)
 
 
-def run_gradcheck(cfg: Config, out: Path, sigma2s: list[float], batch_sizes: list[int], variants: list[str],
-                  trials: int, pretrain_iterations: int, target_cosine: float, quiet: bool) -> list[dict[str, Any]]:
+def run_gradcheck(
+    cfg: Config,
+    out: Path,
+    sigma2s: list[float],
+    batch_sizes: list[int],
+    variants: list[str],
+    trials: int,
+    pretrain_iterations: int,
+    target_cosine: float,
+    quiet: bool,
+) -> list[dict[str, Any]]:
     """Study, then write ``gradcheck.csv`` and ``gradcheck.png`` into ``out``."""
     rows = gradient_study(cfg, sigma2s, batch_sizes, variants, trials, pretrain_iterations, target_cosine, quiet)
     out.mkdir(parents=True, exist_ok=True)

@@ -49,8 +49,9 @@ def _stage_name(kind: str, **params: float | bool) -> str:
     return f"{kind}({','.join(f'{k}={_text(v)}' for k, v in params.items())})"
 
 
-def _uniform(shape: tuple[int, ...], low: float, high: float, x: torch.Tensor,
-             generator: torch.Generator | None) -> torch.Tensor:
+def _uniform(
+    shape: tuple[int, ...], low: float, high: float, x: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     """Float32 samples of U[low, high) on ``x``'s device."""
     return low + (high - low) * torch.rand(*shape, device=x.device, generator=generator)
 
@@ -74,10 +75,17 @@ class ADC:
 
     differentiable = False
 
-    def __init__(self, bits: int = 3, clip: float = 1.5, agc: bool = False, ste: bool = False,
-                 generator: torch.Generator | None = None):
-        _require(float(bits).is_integer() and 1 <= bits <= 16, "adc",
-                 f"bits must be an integer from 1 to 16, not {bits}")
+    def __init__(
+        self,
+        bits: int = 3,
+        clip: float = 1.5,
+        agc: bool = False,
+        ste: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        _require(
+            float(bits).is_integer() and 1 <= bits <= 16, "adc", f"bits must be an integer from 1 to 16, not {bits}"
+        )
         _require(math.isfinite(clip) and clip > 0, "adc", f"clip must be positive, not {clip}")
         self.bits, self.clip, self.agc, self.ste = int(bits), float(clip), bool(agc), bool(ste)
         self.differentiable = self.ste
@@ -113,7 +121,7 @@ class Rapp:
         self.name = _stage_name("rapp", p=self.p, sat=self.sat)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        power = (x.real.square() + x.imag.square()) / self.sat**2      # (|x| / sat)^2
+        power = (x.real.square() + x.imag.square()) / self.sat**2  # (|x| / sat)^2
         return x * (1 + power.pow(self.p)).pow(-1 / (2 * self.p))
 
 
@@ -127,8 +135,14 @@ class Saleh:
 
     differentiable = True
 
-    def __init__(self, aa: float = 2.1587, ba: float = 1.1517, ap: float = 4.0033, bp: float = 9.1040,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        aa: float = 2.1587,
+        ba: float = 1.1517,
+        ap: float = 4.0033,
+        bp: float = 9.1040,
+        generator: torch.Generator | None = None,
+    ):
         for key, value in (("aa", aa), ("ba", ba), ("ap", ap), ("bp", bp)):
             _require(math.isfinite(value) and value >= 0, "saleh", f"{key} must be >= 0, not {value}")
         self.aa, self.ba, self.ap, self.bp = float(aa), float(ba), float(ap), float(bp)
@@ -152,8 +166,11 @@ class PhaseNoise:
     differentiable = True
 
     def __init__(self, linewidth: float = 1e-3, generator: torch.Generator | None = None):
-        _require(math.isfinite(linewidth) and 0 <= linewidth <= 1, "phase_noise",
-                 f"linewidth must lie in [0, 1] (normalised to the symbol rate), not {linewidth}")
+        _require(
+            math.isfinite(linewidth) and 0 <= linewidth <= 1,
+            "phase_noise",
+            f"linewidth must lie in [0, 1] (normalised to the symbol rate), not {linewidth}",
+        )
         self.linewidth, self.generator = float(linewidth), generator
         self.name = _stage_name("phase_noise", linewidth=self.linewidth)
 
@@ -195,10 +212,14 @@ class IQImbalance:
     differentiable = True
 
     def __init__(self, amplitude_db: float = 0.5, phase_deg: float = 5.0, generator: torch.Generator | None = None):
-        _require(math.isfinite(amplitude_db) and abs(amplitude_db) <= 20, "iq",
-                 f"amplitude_db must lie in [-20, 20], not {amplitude_db}")
-        _require(math.isfinite(phase_deg) and abs(phase_deg) < 90, "iq",
-                 f"phase_deg must lie in (-90, 90), not {phase_deg}")
+        _require(
+            math.isfinite(amplitude_db) and abs(amplitude_db) <= 20,
+            "iq",
+            f"amplitude_db must lie in [-20, 20], not {amplitude_db}",
+        )
+        _require(
+            math.isfinite(phase_deg) and abs(phase_deg) < 90, "iq", f"phase_deg must lie in (-90, 90), not {phase_deg}"
+        )
         self.amplitude_db, self.phase_deg = float(amplitude_db), float(phase_deg)
         g, phi = 10 ** (self.amplitude_db / 20), math.radians(self.phase_deg)
         self.mu = complex((1 + g * math.cos(phi)) / 2, -g * math.sin(phi) / 2)
@@ -217,8 +238,9 @@ class RandomPhase:
     differentiable = True
 
     def __init__(self, max_deg: float = 15.0, generator: torch.Generator | None = None):
-        _require(math.isfinite(max_deg) and 0 <= max_deg <= 180, "phase",
-                 f"max_deg must lie in [0, 180], not {max_deg}")
+        _require(
+            math.isfinite(max_deg) and 0 <= max_deg <= 180, "phase", f"max_deg must lie in [0, 180], not {max_deg}"
+        )
         self.max_deg, self.generator = float(max_deg), generator
         self.name = _stage_name("phase", max_deg=self.max_deg)
 
@@ -227,6 +249,13 @@ class RandomPhase:
         return _rotate(x, _uniform((x.shape[0], 1), -bound, bound, x, self.generator))
 
 
-IMPAIRMENTS = {"adc": ADC, "rapp": Rapp, "saleh": Saleh, "phase_noise": PhaseNoise, "cfo": CFO,
-               "iq": IQImbalance, "phase": RandomPhase}
+IMPAIRMENTS = {
+    "adc": ADC,
+    "rapp": Rapp,
+    "saleh": Saleh,
+    "phase_noise": PhaseNoise,
+    "cfo": CFO,
+    "iq": IQImbalance,
+    "phase": RandomPhase,
+}
 """Stage name in the chain syntax -> class; the keyword parameters of its constructor are the stage's."""

@@ -2,8 +2,9 @@
 
 ``classical`` sets the transmitter to the same-rate classical codebook that evaluation's baselines use
 (:func:`mfcomm.baselines.classical_baseline`: QAM or PSK per channel use, BPSK per real use, Hamming(7,4)
-for AE(7,4)), so training starts at the textbook system's SER rather than far above it. A run directory with the same M, n and networks starts both networks from its weights: train
-model-based on a simulator, then model-free on the real channel from there (the sim-to-real path).
+for AE(7,4)), so training starts at the textbook system's SER rather than far above it. A run directory with
+the same M, n and networks starts both networks from its weights: train model-based on a simulator, then
+model-free on the real channel from there (the sim-to-real path).
 
 Example
 -------
@@ -35,8 +36,10 @@ def classical_codebook(cfg: Config) -> torch.Tensor:
     """The same-rate classical codebook (M, n) complex64, or a one-line error where none exists."""
     baseline = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
     if baseline is None:
-        raise ConfigError(f"init classical: no classical code of {cfg.messages} messages in {cfg.channel_uses} "
-                          f"{cfg.signalling} channel uses (QAM/PSK need log2(M) divisible by n)")
+        raise ConfigError(
+            f"init classical: no classical code of {cfg.messages} messages in {cfg.channel_uses} "
+            f"{cfg.signalling} channel uses (QAM/PSK need log2(M) divisible by n)"
+        )
     return baseline.codebook
 
 
@@ -64,11 +67,15 @@ def start_run(cfg: Config) -> Path:
     """The run directory ``cfg.init`` names, checked to hold a system of the same shape as ``cfg``'s."""
     run_dir = Path(cfg.init)
     if not (run_dir / "config.toml").is_file() or not (run_dir / "model.safetensors").is_file():
-        raise ConfigError(f"init {cfg.init!r}: use random, classical or a finished run directory "
-                          "(with config.toml and model.safetensors)")
+        raise ConfigError(
+            f"init {cfg.init!r}: use random, classical or a finished run directory "
+            "(with config.toml and model.safetensors)"
+        )
     earlier = resolve(run_dir / "config.toml", trust=True)  # only its shapes are compared: nothing is run
     for key in ("messages", "channel_uses", "signalling", "tx_hidden", "rx_hidden", "use_equalizer"):
         if getattr(earlier, key) != getattr(cfg, key):
-            raise ConfigError(f"init {cfg.init}: its {key} is {getattr(earlier, key)}, this run's is "
-                              f"{getattr(cfg, key)}; a run can only start from a system of the same shape")
+            raise ConfigError(
+                f"init {cfg.init}: its {key} is {getattr(earlier, key)}, this run's is "
+                f"{getattr(cfg, key)}; a run can only start from a system of the same shape"
+            )
     return run_dir

@@ -40,9 +40,10 @@ def rate_factor(iteration: int, cfg: Any, warmup: int = 0) -> float:
     return factor * min(1.0, (iteration - 1) / warmup) if warmup else factor
 
 
-def set_rates(optimizer: torch.optim.Optimizer, bases: list[float], iteration: int, cfg: Any,
-              warmups: list[int] | None = None) -> None:
+def set_rates(
+    optimizer: torch.optim.Optimizer, bases: list[float], iteration: int, cfg: Any, warmups: list[int] | None = None
+) -> None:
     """Set each parameter group's rate for 1-based ``iteration`` from its base rate (and its warm-up):
     called before each iteration, in-process and by the three-process nodes alike."""
-    for group, lr, warmup in zip(optimizer.param_groups, bases, warmups or [0] * len(bases)):
+    for group, lr, warmup in zip(optimizer.param_groups, bases, warmups or [0] * len(bases), strict=False):
         group["lr"] = lr * rate_factor(iteration, cfg, warmup)

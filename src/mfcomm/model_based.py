@@ -5,7 +5,8 @@ This is the baseline the paper compares against; it needs ``channel.differentiab
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,16 +17,23 @@ from mfcomm.checkpointing import TrainingState
 from mfcomm.config import Config
 from mfcomm.errors import ConfigError
 from mfcomm.lr_schedule import set_rates
-from mfcomm.stop_rule import Plateau
 from mfcomm.model_free import Log, LossWindow, MainLoop
 from mfcomm.receiver import Receiver
+from mfcomm.stop_rule import Plateau
 from mfcomm.transmitter import Transmitter
 
 
-def train_model_based(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
-                      progress: Callable[[int], None] = lambda _: None,
-                      state: TrainingState | None = None) -> int | None:
+def train_model_based(
+    tx: Transmitter,
+    rx: Receiver,
+    channel: Channel,
+    cfg: Config,
+    log: Log,
+    progress: Callable[[int], None] = lambda _: None,
+    state: TrainingState | None = None,
+) -> int | None:
     """Joint gradient steps on theta_T and theta_R (see :func:`train_jointly`)."""
+
     def step(opt: torch.optim.Optimizer) -> torch.Tensor:
         m = torch.randint(tx.messages, (cfg.batch_size,), device=tx.all_messages.device)
         loss = F.cross_entropy(rx(channel(tx(m))), m)
@@ -37,18 +45,26 @@ def train_model_based(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Conf
     return train_jointly(tx, rx, channel, cfg, step, log, progress, state)
 
 
-def train_jointly(tx: nn.Module, rx: nn.Module, channel: Any, cfg: Any,
-                  step: Callable[[torch.optim.Optimizer], torch.Tensor], log: Log,
-                  progress: Callable[[int], None], state: TrainingState | None = None) -> int | None:
+def train_jointly(
+    tx: nn.Module,
+    rx: nn.Module,
+    channel: Any,
+    cfg: Any,
+    step: Callable[[torch.optim.Optimizer], torch.Tensor],
+    log: Log,
+    progress: Callable[[int], None],
+    state: TrainingState | None = None,
+) -> int | None:
     """``cfg.iterations`` calls of ``step(opt)`` (with ``cfg.stop_early`` fewer, to a plateau of the loss), one
     Adam over both networks (``cfg.tx_lr``, ``cfg.rx_lr``), each returning its loss; refused unless
     ``channel.differentiable``. Returns the iteration at which the loss reached a plateau, or None. ``state``
     checks every loss, checkpoints, and resumes (:mod:`mfcomm.checkpointing`)."""
     if not channel.differentiable:
-        raise ConfigError(f"channel {channel.name} has no gradient: model-based training needs a "
-                          "differentiable channel (use --method model-free)")
-    opt = torch.optim.Adam([{"params": tx.parameters(), "lr": cfg.tx_lr},
-                            {"params": rx.parameters(), "lr": cfg.rx_lr}])
+        raise ConfigError(
+            f"channel {channel.name} has no gradient: model-based training needs a "
+            "differentiable channel (use --method model-free)"
+        )
+    opt = torch.optim.Adam([{"params": tx.parameters(), "lr": cfg.tx_lr}, {"params": rx.parameters(), "lr": cfg.rx_lr}])
     window, plateau, main = LossWindow(), Plateau(getattr(cfg, "patience", 0)), MainLoop(cfg.iterations)
     state = state or TrainingState()
     done = state.track(opt=opt, window=window, plateau=plateau, main_loop=main)

@@ -11,8 +11,9 @@ then optional receiver-only fine-tuning.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -23,14 +24,14 @@ from mfcomm.config import Config
 from mfcomm.estimator import LossBaseline, exploration, perturb, sigma2_at, surrogate
 from mfcomm.feedback import FeedbackLink
 from mfcomm.lr_schedule import set_rates
-from mfcomm.stop_rule import Plateau
 from mfcomm.receiver import Receiver
+from mfcomm.stop_rule import Plateau
 from mfcomm.transmitter import Transmitter
 
 Log = Callable[[int, dict[str, torch.Tensor]], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Streams:
     """Random generators by role (None: torch's global generator, which ``mfcomm train`` uses on CUDA).
 
@@ -44,8 +45,9 @@ class Streams:
     feedback: torch.Generator | None = None
 
 
-def draw_messages(messages: int, batch: int, device: torch.device | str,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def draw_messages(
+    messages: int, batch: int, device: torch.device | str, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``batch`` messages drawn uniformly from {0, ..., M-1}: (batch,) int64."""
     return torch.randint(messages, (batch,), device=device, generator=generator)
 
@@ -59,8 +61,14 @@ def receiver_update(rx: Receiver, opt: torch.optim.Optimizer, y: torch.Tensor, m
     return loss.detach()
 
 
-def receiver_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
-                  batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def receiver_step(
+    tx: Transmitter,
+    rx: Receiver,
+    channel: Channel,
+    opt: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """One supervised receiver step on the true gradient; returns the mean loss (detached)."""
     m = draw_messages(tx.messages, batch_size, tx.all_messages.device, generator)
     with torch.no_grad():
@@ -68,8 +76,14 @@ def receiver_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.op
     return receiver_update(rx, opt, y, m)
 
 
-def perturbed_transmission(tx: Transmitter, m: torch.Tensor, perturbations: int, antithetic: bool, sigma2: float,
-                           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def perturbed_transmission(
+    tx: Transmitter,
+    m: torch.Tensor,
+    perturbations: int,
+    antithetic: bool,
+    sigma2: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The transmitter's side of a transmitter step: ``(m_k, xbar, x_p)``, each message repeated K times,
     ``xbar = f_T(m_k)`` (with its graph) and the perturbed symbols ``x_p`` to send, (messages K, n) complex64."""
     m_k = m.repeat_interleave(perturbations)
@@ -78,8 +92,9 @@ def perturbed_transmission(tx: Transmitter, m: torch.Tensor, perturbations: int,
     return m_k, xbar, perturb(xbar, sigma2, tx.real, w.flatten(0, 1))
 
 
-def per_example_losses(rx: Receiver, y: torch.Tensor, m_k: torch.Tensor,
-                       rx_opt: torch.optim.Optimizer | None = None) -> torch.Tensor:
+def per_example_losses(
+    rx: Receiver, y: torch.Tensor, m_k: torch.Tensor, rx_opt: torch.optim.Optimizer | None = None
+) -> torch.Tensor:
     """The receiver's side of a transmitter step: per-example losses (detached), (messages K,) float32.
 
     With ``rx_opt`` the receiver also takes a supervised step on these transmissions (it knows their
@@ -100,18 +115,34 @@ def learn_from(losses: torch.Tensor, rx_opt: torch.optim.Optimizer | None) -> to
     return losses.detach()
 
 
-def accumulate_estimate(fed_back: torch.Tensor, m: torch.Tensor, x_p: torch.Tensor, xbar: torch.Tensor,
-                        sigma2: float, baseline: LossBaseline, real: bool) -> None:
+def accumulate_estimate(
+    fed_back: torch.Tensor,
+    m: torch.Tensor,
+    x_p: torch.Tensor,
+    xbar: torch.Tensor,
+    sigma2: float,
+    baseline: LossBaseline,
+    real: bool,
+) -> None:
     """From fed-back losses (messages, K): subtract the baseline and back-propagate the Eq. 8 surrogate
     into the transmitter's ``.grad``."""
-    advantages = fed_back - baseline(fed_back, m)                            # variance reduction
-    surrogate(advantages.flatten(), x_p, xbar, sigma2, real).backward()     # estimator (Eq. 8)
+    advantages = fed_back - baseline(fed_back, m)  # variance reduction
+    surrogate(advantages.flatten(), x_p, xbar, sigma2, real).backward()  # estimator (Eq. 8)
 
 
-def estimate_transmitter_gradient(tx: Transmitter, rx: Receiver, channel: Channel, messages: int,
-                                  perturbations: int, antithetic: bool, sigma2: float, baseline: LossBaseline,
-                                  feedback: FeedbackLink, rx_opt: torch.optim.Optimizer | None = None,
-                                  streams: Streams = Streams()) -> torch.Tensor:
+def estimate_transmitter_gradient(
+    tx: Transmitter,
+    rx: Receiver,
+    channel: Channel,
+    messages: int,
+    perturbations: int,
+    antithetic: bool,
+    sigma2: float,
+    baseline: LossBaseline,
+    feedback: FeedbackLink,
+    rx_opt: torch.optim.Optimizer | None = None,
+    streams: Streams = Streams(),
+) -> torch.Tensor:
     """Accumulate the Eq. 8 estimate into the transmitter's ``.grad``; return the mean fed-back loss.
 
     ``messages`` random messages, each sent with ``perturbations`` independent (or antithetic) perturbations.
@@ -119,30 +150,48 @@ def estimate_transmitter_gradient(tx: Transmitter, rx: Receiver, channel: Channe
     messages), after computing the losses it feeds back: the transmissions serve both networks.
     """
     m = draw_messages(tx.messages, messages, tx.all_messages.device, streams.messages)
-    m_k, xbar, x_p = perturbed_transmission(tx, m, perturbations, antithetic, sigma2,
-                                            streams.exploration)            # transmitter, perturbation
+    m_k, xbar, x_p = perturbed_transmission(
+        tx, m, perturbations, antithetic, sigma2, streams.exploration
+    )  # transmitter, perturbation
     with torch.no_grad():
-        y = channel(x_p)                                                     # channel (sampled only)
-    losses = per_example_losses(rx, y, m_k, rx_opt)                          # receiver: per-example losses
-    fed_back = feedback(losses).view(messages, perturbations)                # feedback link: scalars only
+        y = channel(x_p)  # channel (sampled only)
+    losses = per_example_losses(rx, y, m_k, rx_opt)  # receiver: per-example losses
+    fed_back = feedback(losses).view(messages, perturbations)  # feedback link: scalars only
     accumulate_estimate(fed_back, m, x_p, xbar, sigma2, baseline, tx.real)  # baseline, estimator (Eq. 8)
     return fed_back.mean()
 
 
-def transmitter_step(tx: Transmitter, rx: Receiver, channel: Channel, opt: torch.optim.Optimizer,
-                     cfg: Config, sigma2: float, baseline: LossBaseline, feedback: FeedbackLink,
-                     rx_opt: torch.optim.Optimizer | None = None, streams: Streams = Streams()) -> torch.Tensor:
+def transmitter_step(
+    tx: Transmitter,
+    rx: Receiver,
+    channel: Channel,
+    opt: torch.optim.Optimizer,
+    cfg: Config,
+    sigma2: float,
+    baseline: LossBaseline,
+    feedback: FeedbackLink,
+    rx_opt: torch.optim.Optimizer | None = None,
+    streams: Streams = Streams(),
+) -> torch.Tensor:
     """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
     opt.zero_grad(set_to_none=True)
-    loss = estimate_transmitter_gradient(tx, rx, channel, cfg.tx_batch, cfg.perturbations, cfg.antithetic,
-                                         sigma2, baseline, feedback, rx_opt, streams)
+    loss = estimate_transmitter_gradient(
+        tx, rx, channel, cfg.tx_batch, cfg.perturbations, cfg.antithetic, sigma2, baseline, feedback, rx_opt, streams
+    )
     opt.step()
     return loss
 
 
-def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Config, log: Log,
-                     progress: Callable[[int], None] = lambda _: None, streams: Streams = Streams(),
-                     state: TrainingState | None = None) -> int | None:
+def train_model_free(
+    tx: Transmitter,
+    rx: Receiver,
+    channel: Channel,
+    cfg: Config,
+    log: Log,
+    progress: Callable[[int], None] = lambda _: None,
+    streams: Streams = Streams(),
+    state: TrainingState | None = None,
+) -> int | None:
     """Alternate receiver and transmitter steps for ``cfg.iterations`` (with ``cfg.stop_early``, to a plateau),
     then fine-tune the receiver; returns the iteration at which the plateau was reached, or None. ``state``
     checkpoints and resumes the loop (:mod:`mfcomm.checkpointing`)."""
@@ -157,11 +206,18 @@ def train_model_free(tx: Transmitter, rx: Receiver, channel: Channel, cfg: Confi
         set_rates(opt_rx, [cfg.rx_lr], it, cfg)
         set_rates(opt_tx, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
 
-    return alternate(cfg, lambda: receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, streams.messages),
-              lambda sigma2: transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback,
-                                              opt_rx if cfg.rx_on_tx_batch else None, streams),
-              log, progress, lambda: {"feedback_bits": torch.tensor(float(feedback.bits_sent))},
-              before_iteration=schedule, state=state)
+    return alternate(
+        cfg,
+        lambda: receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, streams.messages),
+        lambda sigma2: transmitter_step(
+            tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback, opt_rx if cfg.rx_on_tx_batch else None, streams
+        ),
+        log,
+        progress,
+        lambda: {"feedback_bits": torch.tensor(float(feedback.bits_sent))},
+        before_iteration=schedule,
+        state=state,
+    )
 
 
 class Schedule(Protocol):
@@ -171,16 +227,24 @@ class Schedule(Protocol):
     finetune_iterations: int
     rx_steps: int
     tx_steps: int
-    exploration_sigma2: float
     sigma2_final: float | None
     log_every: int
 
+    @property
+    def exploration_sigma2(self) -> float: ...
 
-def alternate(cfg: Schedule, rx_step: Callable[[], torch.Tensor], tx_step: Callable[[float], torch.Tensor], log: Log,
-              progress: Callable[[int], None], extra: Callable[[], dict[str, torch.Tensor]] = dict,
-              finetune_step: Callable[[int], torch.Tensor] | None = None,
-              before_iteration: Callable[[int], None] = lambda it: None,
-              state: TrainingState | None = None) -> int | None:
+
+def alternate(
+    cfg: Schedule,
+    rx_step: Callable[[], torch.Tensor],
+    tx_step: Callable[[float], torch.Tensor],
+    log: Log,
+    progress: Callable[[int], None],
+    extra: Callable[[], dict[str, torch.Tensor]] = dict,
+    finetune_step: Callable[[int], torch.Tensor] | None = None,
+    before_iteration: Callable[[int], None] = lambda it: None,
+    state: TrainingState | None = None,
+) -> int | None:
     """Algorithm 1's schedule: per iteration ``cfg.rx_steps`` receiver steps, then ``cfg.tx_steps``
     transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps
     (``finetune_step(i)``, i = 1, 2, ..., default ``rx_step``). Each step returns its mean loss; ``extra``

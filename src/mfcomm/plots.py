@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import NotRequired, TypedDict
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -44,22 +45,38 @@ def constellation_figure(codebook: np.ndarray, title: str = "", real: bool = Fal
         ax.scatter(codebook[:, j].real, codebook[:, j].imag, c=colors, s=28)
         if messages <= 64:
             for m in range(messages):
-                ax.annotate(str(m), (codebook[m, j].real, codebook[m, j].imag), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
-        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=f"channel use {j + 1}",
-               xlabel="in-phase", ylabel="" if j else ("value" if real else "quadrature"))
+                ax.annotate(
+                    str(m),
+                    (codebook[m, j].real, codebook[m, j].imag),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        ax.set(
+            xlim=(-lim, lim),
+            ylim=(-lim, lim),
+            aspect="equal",
+            title=f"channel use {j + 1}",
+            xlabel="in-phase",
+            ylabel="" if j else ("value" if real else "quadrature"),
+        )
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"learned codebook (M={messages}, n={uses})")
     return fig
 
 
-def plot_learning_curve(losses: dict[str, tuple[Sequence[float], Sequence[float]]],
-                        sers: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path,
-                        xlabel: str = "channel uses spent in training", title: str = "") -> None:
+def plot_learning_curve(
+    losses: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    sers: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: Path,
+    xlabel: str = "channel uses spent in training",
+    title: str = "",
+) -> None:
     """Loss (and, where given, SER) against cost, one line per named curve ``{label: (x, y)}``."""
     panels = 2 if sers else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
-    for ax, curves, ylabel in zip(axes[0], (losses, sers), ("cross-entropy (nats)", "SER")):
+    # one panel when there are no SER curves: zip stops there
+    for ax, curves, ylabel in zip(axes[0], (losses, sers), ("cross-entropy (nats)", "SER"), strict=False):
         for label, (x, y) in curves.items():
             ax.plot(x, y, label=label)
         ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log")
@@ -69,16 +86,26 @@ def plot_learning_curve(losses: dict[str, tuple[Sequence[float], Sequence[float]
     save_figure(fig, path)
 
 
-def plot_ser(curves: dict[str, dict[str, Sequence[float]]], path: Path, xlabel: str = "Es/N0 (dB)",
-             title: str = "") -> None:
+class Curve(TypedDict):
+    """One curve of :func:`plot_ser`: SER against ``x``, with an optional CI band and line style."""
+
+    x: Sequence[float]
+    ser: Sequence[float]
+    ci_low: NotRequired[Sequence[float]]
+    ci_high: NotRequired[Sequence[float]]
+    style: NotRequired[str]
+
+
+def plot_ser(curves: Mapping[str, Curve], path: Path, xlabel: str = "Es/N0 (dB)", title: str = "") -> None:
     """SER curves ``{label: {"x", "ser", optional "ci_low", "ci_high", "style"}}`` on a log axis."""
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for label, c in curves.items():
         ser = np.asarray(c["ser"], dtype=float)
-        line, = ax.semilogy(c["x"], np.where(ser > 0, ser, np.nan), c.get("style", "o-"), label=label, ms=4)
+        (line,) = ax.semilogy(c["x"], np.where(ser > 0, ser, np.nan), c.get("style", "o-"), label=label, ms=4)
         if "ci_low" in c:
-            ax.fill_between(c["x"], np.maximum(c["ci_low"], 1e-12), c["ci_high"], color=line.get_color(),
-                            alpha=0.15, lw=0)
+            ax.fill_between(
+                c["x"], np.maximum(c["ci_low"], 1e-12), c["ci_high"], color=line.get_color(), alpha=0.15, lw=0
+            )
     ax.set(xlabel=xlabel, ylabel="symbol (message) error rate", title=title or "SER")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -34,17 +34,24 @@ class Receiver(nn.Module):
     Input ``y``: (batch, n) complex64. Output: (batch, M) float32 logits.
     """
 
-    def __init__(self, messages: int, channel_uses: int, hidden: list[int] | tuple[int, ...] = (128, 128),
-                 equalizer: bool = False, real: bool = False):
+    def __init__(
+        self,
+        messages: int,
+        channel_uses: int,
+        hidden: list[int] | tuple[int, ...] = (128, 128),
+        equalizer: bool = False,
+        real: bool = False,
+    ):
         super().__init__()
         self.real, self.equalizer = real, equalizer
         dims = channel_uses if real else 2 * channel_uses
         hidden = list(hidden)
         self.estimator = mlp([dims, hidden[0] if hidden else 2 * dims, 2]) if equalizer else None
-        self.classifier = mlp([2 * dims if equalizer else dims] + hidden + [messages])
+        self.classifier = mlp([2 * dims if equalizer else dims, *hidden, messages])
 
     def equalize(self, y: torch.Tensor) -> torch.Tensor:
         """Features of ``y`` and of ``y / h_hat``, with ``h_hat`` estimated from ``y``."""
+        assert self.estimator is not None  # equalize is called only with equalizer=True
         h = torch.view_as_complex(self.estimator(as_features(y, self.real)).contiguous()).unsqueeze(1)
         y_eq = y * h.conj() / (h.real.square() + h.imag.square() + 1e-3)  # y / h_hat, kept finite
         return torch.cat([as_features(y, self.real), as_features(y_eq, self.real)], dim=1)

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -84,12 +85,30 @@ class BaselineResult:
 def baseline_summary(result: BaselineResult | None) -> dict[str, Any]:
     """The ``baseline*`` keys of ``summary.json`` (all None when no baseline was measured)."""
     if result is None:
-        return dict.fromkeys(("baseline", "baseline_ser", "baseline_ci", "baseline_method", "baseline_channel_uses",
-                              "baseline_seconds", "baseline_eval_messages", "baseline_eval_errors", "baseline_note"))
-    return {"baseline": result.name, "baseline_ser": result.ser, "baseline_ci": [result.ci_low, result.ci_high],
-            "baseline_method": result.method, "baseline_channel_uses": result.channel_uses,
-            "baseline_seconds": round(result.seconds, 3), "baseline_eval_messages": result.messages,
-            "baseline_eval_errors": result.errors, "baseline_note": result.note}
+        return dict.fromkeys(
+            (
+                "baseline",
+                "baseline_ser",
+                "baseline_ci",
+                "baseline_method",
+                "baseline_channel_uses",
+                "baseline_seconds",
+                "baseline_eval_messages",
+                "baseline_eval_errors",
+                "baseline_note",
+            )
+        )
+    return {
+        "baseline": result.name,
+        "baseline_ser": result.ser,
+        "baseline_ci": [result.ci_low, result.ci_high],
+        "baseline_method": result.method,
+        "baseline_channel_uses": result.channel_uses,
+        "baseline_seconds": round(result.seconds, 3),
+        "baseline_eval_messages": result.messages,
+        "baseline_eval_errors": result.errors,
+        "baseline_note": result.note,
+    }
 
 
 def baseline_seed(seed: int) -> int:
@@ -111,14 +130,16 @@ def known_model(spec: str) -> str | None:
 
 def choose_method(cfg: Config, baseline: Baseline) -> str:
     """The cheapest exact method for ``cfg``'s channel: closed form, ML detection, else a learned receiver."""
-    model = known_model(cfg.channel)
+    model, n0 = known_model(cfg.channel), cfg.n0
     if model is None:
         return LEARNED_RECEIVER
-    return CLOSED_FORM if closed_form_ser(baseline, model, cfg.n0) is not None else ML_DETECTION
+    assert n0 is not None  # awgn and rbf take the run's noise
+    return CLOSED_FORM if closed_form_ser(baseline, model, n0) is not None else ML_DETECTION
 
 
-def measure_baseline(cfg: Config, channel: Channel | None = None, quiet: bool = False,
-                     method: str | None = None) -> BaselineResult | None:
+def measure_baseline(
+    cfg: Config, channel: Channel | None = None, quiet: bool = False, method: str | None = None
+) -> BaselineResult | None:
     """The classical baseline's SER on ``cfg``'s channel at ``cfg``'s SNR; None when ``cfg.compare_baseline``
     is off or no baseline exists for (M, n).
 
@@ -140,30 +161,40 @@ def measure_baseline(cfg: Config, channel: Channel | None = None, quiet: bool = 
         torch.default_generator.manual_seed(seed)  # the receiver's initial weights (CPU only: CUDA untouched)
         messages = torch.Generator().manual_seed(seed)
         if method == CLOSED_FORM:
+            # checked above: a known model, awgn or rbf, which takes the run's noise
+            assert model is not None and cfg.n0 is not None
             ser = closed_form_ser(baseline, model, cfg.n0)
             if ser is None:
                 raise ValueError(f"no closed form for {baseline.name} on {cfg.channel!r}")
             ser = float(ser)
             return BaselineResult(baseline.name, method, ser, ser, ser, 0, time.perf_counter() - start, note=note)
         if method == ML_DETECTION:
+            assert model is not None  # checked above
             simulated = make_channel(model, cfg.n0, torch.Generator().manual_seed(seed + 1))
-            est = _monte_carlo(cfg, baseline_errors(baseline, simulated, messages), f"baseline {baseline.name}",
-                               quiet)
+            est = _monte_carlo(cfg, baseline_errors(baseline, simulated, messages), f"baseline {baseline.name}", quiet)
             return _result(baseline, method, est, 0, start, note)
         device = torch.device(cfg.device)
         if channel is None or not cfg.is_user_channel:
-            channel = make_channel(cfg.channel, cfg.n0, torch.Generator(device).manual_seed(seed + 1),
-                                   timeout=cfg.channel_timeout or None)
+            channel = make_channel(
+                cfg.channel, cfg.n0, torch.Generator(device).manual_seed(seed + 1), timeout=cfg.channel_timeout or None
+            )
         rx, uses = train_receiver(cfg, baseline.codebook.to(device), channel, messages, quiet)
-        est = _monte_carlo(cfg, receiver_errors(rx, baseline.codebook.to(device), channel, messages),
-                           f"baseline {baseline.name}", quiet)
-        note = (f"ML detection unknown on this channel: a receiver of the run's architecture trained on the fixed "
-                f"codebook ({cfg.iterations} steps of {cfg.batch_size} messages)")
+        est = _monte_carlo(
+            cfg,
+            receiver_errors(rx, baseline.codebook.to(device), channel, messages),
+            f"baseline {baseline.name}",
+            quiet,
+        )
+        note = (
+            f"ML detection unknown on this channel: a receiver of the run's architecture trained on the fixed "
+            f"codebook ({cfg.iterations} steps of {cfg.batch_size} messages)"
+        )
         return dataclasses.replace(_result(baseline, method, est, uses, start, note), receiver=rx)
 
 
-def train_receiver(cfg: Config, codebook: torch.Tensor, channel: Channel, generator: torch.Generator,
-                   quiet: bool = False) -> tuple[Receiver, int]:
+def train_receiver(
+    cfg: Config, codebook: torch.Tensor, channel: Channel, generator: torch.Generator, quiet: bool = False
+) -> tuple[Receiver, int]:
     """A fresh receiver of the run's architecture trained on the fixed ``codebook`` (M, n) complex64 through
     ``channel`` (supervised steps only, see the module docstring), and the symbols sent to train it.
     Messages come from ``generator`` (CPU); initial weights from torch's global generator."""
@@ -186,10 +217,12 @@ def train_receiver(cfg: Config, codebook: torch.Tensor, channel: Channel, genera
     return rx.eval(), counted.uses
 
 
-def receiver_errors(rx: Receiver, codebook: torch.Tensor, channel: Channel,
-                    generator: torch.Generator) -> Callable[[int], int]:
+def receiver_errors(
+    rx: Receiver, codebook: torch.Tensor, channel: Channel, generator: torch.Generator
+) -> Callable[[int], int]:
     """Error counter for ``monte_carlo``, as :func:`mfcomm.evaluation.learned_errors` counts but with the
     fixed ``codebook`` (M, n) and messages from ``generator`` (CPU)."""
+
     def count(batch: int) -> int:
         with torch.inference_mode():
             m = draw_messages(len(codebook), batch, "cpu", generator).to(codebook.device)
@@ -200,13 +233,24 @@ def receiver_errors(rx: Receiver, codebook: torch.Tensor, channel: Channel,
 
 def _monte_carlo(cfg: Config, count: Callable[[int], int], desc: str, quiet: bool) -> SerEstimate:
     """SER with the run's evaluation budget, with a progress bar."""
-    with tqdm(total=cfg.eval_messages, desc=desc, disable=quiet, unit="msg", unit_scale=True,
-              mininterval=0.5) as bar:
-        return monte_carlo(count, cfg.eval_target_errors, cfg.eval_messages, cfg.eval_max_messages, EVAL_BATCH,
-                           progress=bar.update)
+    with tqdm(total=cfg.eval_messages, desc=desc, disable=quiet, unit="msg", unit_scale=True, mininterval=0.5) as bar:
+        return monte_carlo(
+            count, cfg.eval_target_errors, cfg.eval_messages, cfg.eval_max_messages, EVAL_BATCH, progress=bar.update
+        )
 
 
-def _result(baseline: Baseline, method: str, est: SerEstimate, uses: int, start: float,
-            note: str | None) -> BaselineResult:
-    return BaselineResult(baseline.name, method, est.ser, est.ci_low, est.ci_high, uses, time.perf_counter() - start,
-                          est.errors, est.messages, note)
+def _result(
+    baseline: Baseline, method: str, est: SerEstimate, uses: int, start: float, note: str | None
+) -> BaselineResult:
+    return BaselineResult(
+        baseline.name,
+        method,
+        est.ser,
+        est.ci_low,
+        est.ci_high,
+        uses,
+        time.perf_counter() - start,
+        est.errors,
+        est.messages,
+        note,
+    )

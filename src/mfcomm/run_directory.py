@@ -14,7 +14,7 @@ True
 >>> prepare(out, need_bytes=1000)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mfcomm.errors.MfcommError: --out ... already holds a run (summary.json); choose another --out, or add --overwrite to replace it
+mfcomm.errors.MfcommError: --out ... already holds a run (summary.json); choose another --out, or add --overwrite ...
 """
 
 from __future__ import annotations
@@ -59,13 +59,17 @@ def prepare(out: Path, overwrite: bool = False, resume: bool = False, need_bytes
             raise MfcommError(f"--out {out} is a non-empty directory that holds no run; choose another --out")
         if not overwrite:
             hint = f", --resume {out} to continue it" if marker == CHECKPOINT else ""
-            raise MfcommError(f"--out {out} already holds a run ({marker}); choose another --out{hint}, or add "
-                              "--overwrite to replace it")
+            raise MfcommError(
+                f"--out {out} already holds a run ({marker}); choose another --out{hint}, or add "
+                "--overwrite to replace it"
+            )
     create_writable(out)
     free = shutil.disk_usage(out).free
     if free < need_bytes:
-        raise MfcommError(f"not enough space for --out {out}: {free / 2**20:.1f} MiB free, the run needs about "
-                          f"{need_bytes / 2**20:.1f} MiB")
+        raise MfcommError(
+            f"not enough space for --out {out}: {free / 2**20:.1f} MiB free, the run needs about "
+            f"{need_bytes / 2**20:.1f} MiB"
+        )
     return out
 
 

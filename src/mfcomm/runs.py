@@ -16,16 +16,17 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from mfcomm import config as config_module
 from mfcomm import candidates, checkpointing, initial_system, run_directory
+from mfcomm import config as config_module
 from mfcomm.channels import Counted, make_channel
 from mfcomm.config import Config
 from mfcomm.errors import DivergedError, Interrupted, MfcommError
@@ -63,20 +64,32 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         cfg, ser = self.cfg, self.ser
+        assert ser is not None  # a run is summarised once measured
         return {
-            "method": cfg.method, "channel": cfg.channel, "messages": cfg.messages,
-            "channel_uses": cfg.channel_uses, "signalling": cfg.signalling,
-            "snr_db": cfg.resolved_snr_db, "ebno_db": cfg.ebno_db, "iterations": cfg.iterations,
+            "method": cfg.method,
+            "channel": cfg.channel,
+            "messages": cfg.messages,
+            "channel_uses": cfg.channel_uses,
+            "signalling": cfg.signalling,
+            "snr_db": cfg.resolved_snr_db,
+            "ebno_db": cfg.ebno_db,
+            "iterations": cfg.iterations,
             "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
-            "converged": self.converged_at is not None, "converged_iteration": self.converged_at,
+            "converged": self.converged_at is not None,
+            "converged_iteration": self.converged_at,
             "iterations_run": (self.converged_at if cfg.stop_early else None) or cfg.iterations,
             "sigma2": cfg.exploration_sigma2 if cfg.method == "model-free" else None,
-            "init": cfg.init, "candidates": self.candidates,
+            "init": cfg.init,
+            "candidates": self.candidates,
             "kept": "classical" if self.trained_ser else "trained",
             "trained_ser": self.trained_ser.ser if self.trained_ser else ser.ser,
-            "seed": cfg.seed, "ser": ser.ser, "ser_ci": [ser.ci_low, ser.ci_high],
-            "eval_messages": ser.messages, "eval_errors": ser.errors,
-            "channel_uses_spent": self.channel_uses_spent, "train_seconds": round(self.train_seconds, 3),
+            "seed": cfg.seed,
+            "ser": ser.ser,
+            "ser_ci": [ser.ci_low, ser.ci_high],
+            "eval_messages": ser.messages,
+            "eval_errors": ser.errors,
+            "channel_uses_spent": self.channel_uses_spent,
+            "train_seconds": round(self.train_seconds, 3),
             **baseline_summary(self.baseline),
         }
 
@@ -114,8 +127,14 @@ def build_system(cfg: Config, start: bool = True) -> tuple[Transmitter, Receiver
     return tx, build_receiver(cfg, start)
 
 
-def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: Path | None = None,
-          resume: bool = False, on_log: Callable[[dict[str, float], Run], None] | None = None) -> Run:
+def train(
+    cfg: Config,
+    quiet: bool = False,
+    evaluate: bool = True,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    on_log: Callable[[dict[str, float], Run], None] | None = None,
+) -> Run:
     """Train one system as ``cfg`` says, then (``evaluate``) measure its SER on the training channel.
 
     ``on_log(row, run)`` sees every row of ``metrics.csv`` as it is logged (TensorBoard, a sweep's reports).
@@ -127,6 +146,7 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
     """
     resumed = checkpointing.read(checkpoint) if resume and checkpoint else None
     torch.manual_seed(cfg.seed)
+    channel_generator: torch.Generator | None
     streams, channel_generator = Streams(), None
     if cfg.method == "model-free" and device_of(cfg).type == "cpu":
         # the three nodes' per-role streams: one seed gives the same system in one process or in three
@@ -143,15 +163,18 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
 
     def log(iteration: int, values: dict[str, torch.Tensor]) -> None:
         nonlocal probing
-        row = {"iteration": iteration, "channel_uses": channel.uses,
-               "seconds": round(time.perf_counter() - start - probing, 4)}
+        row = {
+            "iteration": iteration,
+            "channel_uses": channel.uses,
+            "seconds": round(time.perf_counter() - start - probing, 4),
+        }
         row.update({k: float(v) for k, v in values.items()})
         if cfg.ser_every and (iteration % cfg.ser_every == 0 or iteration == total):
             t = time.perf_counter()
             kept = channel_generator.get_state() if channel_generator else None
             with torch.random.fork_rng(devices=[]):  # probing leaves training's random streams as they were
                 row["ser"] = learned_ser(tx, rx, channel.channel, 1, cfg.ser_messages, cfg.ser_messages).ser
-            if kept is not None:
+            if kept is not None and channel_generator is not None:  # kept is set only with a generator
                 channel_generator.set_state(kept)
             probing += time.perf_counter() - t
         run.metrics.append(row)
@@ -165,15 +188,23 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
         if not checkpointing.weights_finite({"tx": tx, "rx": rx}):
             raise DivergedError(f"training diverged at iteration {iteration}: a weight is not finite")
         seconds = time.perf_counter() - start - probing
+        assert checkpoint is not None  # save_state is used only with a checkpoint
         checkpointing.write(checkpoint, {**state, "config": config_module.to_toml(cfg), "seconds": seconds})
 
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
     first = cfg.candidate_iterations * cfg.candidates if cfg.candidates > 1 else 0
     state = checkpointing.TrainingState(cfg.checkpoint_every, save_state if checkpoint else None, resumed)
-    with tqdm(total=total + first, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it",
-              mininterval=0.5) as bar:
-        def fit(tx: Transmitter, rx: Receiver, c: Config, log: Callable = lambda *_: None,
-                state: checkpointing.TrainingState | None = None) -> int | None:
+    with tqdm(
+        total=total + first, desc=f"train {cfg.method} {cfg.channel}", disable=quiet, unit="it", mininterval=0.5
+    ) as bar:
+
+        def fit(
+            tx: Transmitter,
+            rx: Receiver,
+            c: Config,
+            log: Callable = lambda *_: None,
+            state: checkpointing.TrainingState | None = None,
+        ) -> int | None:
             if c.method == "model-free":
                 return train_model_free(tx, rx, channel, c, log, bar.update, streams, state)
             return train_model_based(tx, rx, channel, c, log, bar.update, state)
@@ -183,9 +214,15 @@ def train(cfg: Config, quiet: bool = False, evaluate: bool = True, checkpoint: P
                 tx, rx, run.candidates = candidates.select(cfg, channel, fit, build_system, (tx, rx))
                 run.tx, run.rx = tx, rx
             generators = {k: g for k, g in vars(streams).items() if g is not None}
-            done = state.track(tx=tx, rx=rx, run=run, channel=channel, global_random=checkpointing.GlobalRandom(),
-                               **({"channel_generator": channel_generator} if channel_generator else {}),
-                               **{f"{k}_generator": g for k, g in generators.items()})
+            done = state.track(
+                tx=tx,
+                rx=rx,
+                run=run,
+                channel=channel,
+                global_random=checkpointing.GlobalRandom(),
+                **({"channel_generator": channel_generator} if channel_generator else {}),
+                **{f"{k}_generator": g for k, g in generators.items()},
+            )
             bar.update(done + (first if resumed else 0))
             with checkpointing.stop_signals() if checkpoint else contextlib.nullcontext():
                 run.converged_at = fit(tx, rx, cfg, log, state)
@@ -217,6 +254,7 @@ def keep_classical_if_better(run: Run, channel: Any, quiet: bool = False) -> Non
     """The classical codebook with a receiver trained for it replaces the trained system when it measures
     better on its own fresh messages; the kept system's SER is then measured again on fresh messages (not
     those the choice was made on), and the receiver's training counts as channel uses spent."""
+    assert run.ser is not None and run.baseline is not None  # called once both are measured
     tx, rx, uses = candidates.classical_system(run.cfg, run.tx, run.baseline, channel, quiet)
     run.channel_uses_spent += uses
     if measure(Run(run.cfg, tx, rx), channel, quiet).ser < run.ser.ser:
@@ -227,10 +265,18 @@ def keep_classical_if_better(run: Run, channel: Any, quiet: bool = False) -> Non
 def measure(run: Run, channel: Any, quiet: bool = False) -> SerEstimate:
     """Final SER on ``channel`` with the config's message budget, with a progress bar."""
     cfg = run.cfg
-    with tqdm(total=cfg.eval_messages, desc="evaluate", disable=quiet, unit="msg", unit_scale=True,
-              mininterval=0.5) as bar:
-        return learned_ser(run.tx, run.rx, channel, cfg.eval_target_errors, cfg.eval_messages,
-                           cfg.eval_max_messages, progress=bar.update)
+    with tqdm(
+        total=cfg.eval_messages, desc="evaluate", disable=quiet, unit="msg", unit_scale=True, mininterval=0.5
+    ) as bar:
+        return learned_ser(
+            run.tx,
+            run.rx,
+            channel,
+            cfg.eval_target_errors,
+            cfg.eval_messages,
+            cfg.eval_max_messages,
+            progress=bar.update,
+        )
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -253,8 +299,7 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def publish(out: str | Path, write: Callable[[Path], None], replace: bool = False,
-            keep: Collection[str] = ()) -> Path:
+def publish(out: str | Path, write: Callable[[Path], None], replace: bool = False, keep: Collection[str] = ()) -> Path:
     """Write a result directory: ``write(stage)`` fills a staging folder beside ``out``, whose files are then
     renamed into ``out`` (created if missing), ``summary.json`` last; a failure leaves nothing in ``out``.
     With ``replace``, whatever else ``out`` held is then removed (its checkpoint, an overwritten run's files)
@@ -278,16 +323,22 @@ def publish(out: str | Path, write: Callable[[Path], None], replace: bool = Fals
 def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str] = ()) -> Path:
     """Write the run into ``out``: config, weights, learning curve, codebook figure, summary (``replace``: and
     nothing else but ``keep``, see :func:`publish`)."""
+
     def write(stage: Path) -> None:
         write_text(stage / "config.toml", config_module.to_toml(run.cfg))
         save_weights(run, stage / WEIGHTS)
         write_csv(stage / "metrics.csv", run.metrics)
-        plot_learning_curve(*learning_curves(run.metrics), stage / "learning_curve.png",
-                            title=f"{run.cfg.method} on {run.cfg.channel}")
+        plot_learning_curve(
+            *learning_curves(run.metrics), stage / "learning_curve.png", title=f"{run.cfg.method} on {run.cfg.channel}"
+        )
         with torch.no_grad():
             codebook = run.tx.codebook().cpu().numpy()
-        plot_constellation(codebook, stage / "constellation.png", real=run.tx.real,
-                           title=f"{run.cfg.method}, {run.cfg.channel}: learned codebook")
+        plot_constellation(
+            codebook,
+            stage / "constellation.png",
+            real=run.tx.real,
+            title=f"{run.cfg.method}, {run.cfg.channel}: learned codebook",
+        )
         write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
 
     return publish(out, write, replace, keep)
@@ -323,13 +374,14 @@ def load_modules(path: Path, modules: dict[str, torch.nn.Module], device: torch.
     try:
         weights = load_file(path, device=str(device))
         for name, module in modules.items():
-            module.load_state_dict({k[len(name) + 1:]: v for k, v in weights.items() if k.startswith(f"{name}.")})
-    except Exception as err:  # corrupt or mismatched file: one line, not a traceback
+            module.load_state_dict({k[len(name) + 1 :]: v for k, v in weights.items() if k.startswith(f"{name}.")})
+    except Exception as err:  # noqa: BLE001 - corrupt or mismatched file: one line, not a traceback
         raise MfcommError(f"{path}: cannot load weights ({type(err).__name__}: {err})") from None
 
 
 def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
     """Loss curves and (where measured) the SER curve of ``metrics.csv``, against channel uses."""
+
     def curve(key: str) -> tuple[list[float], list[float]]:
         points = [(r["channel_uses"], r[key]) for r in metrics if key in r]
         return [p[0] for p in points], [p[1] for p in points]

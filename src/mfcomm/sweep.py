@@ -9,6 +9,7 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,11 @@ from tqdm import tqdm
 from mfcomm import chain
 from mfcomm.baselines import baseline_errors, classical_baseline, closed_form_ser
 from mfcomm.channels import make_channel
-from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.config import check_number
+from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation import EVAL_BATCH, learned_errors, monte_carlo
-from mfcomm.plots import plot_ser
+from mfcomm.plots import Curve, plot_ser
 from mfcomm.runs import Run, write_csv
 
 
@@ -40,14 +41,15 @@ def parse_range(text: str) -> list[float]:
         check_number(f"SNR range {text!r}: each end", value, -100.0, 100.0)
     if step <= 0 or b < a:
         raise ConfigError(f"SNR range {text!r}: need A <= B and STEP > 0")
-    count = int(math.floor((b - a) / step + 1e-9)) + 1
+    count = math.floor((b - a) / step + 1e-9) + 1
     if count > 200:
         raise ConfigError(f"SNR range {text!r} has {count} points; at most 200")
     return [round(a + i * step, 10) for i in range(count)]
 
 
-def ser_sweep(run: Run, snrs_db: list[float] | None, channel_spec: str, target_errors: int,
-              max_messages: int, quiet: bool = False) -> list[dict[str, Any]]:
+def ser_sweep(
+    run: Run, snrs_db: list[float] | None, channel_spec: str, target_errors: int, max_messages: int, quiet: bool = False
+) -> list[dict[str, Any]]:
     """One row per Es/N0: the learned system's SER with CI, and the baseline's where one exists.
 
     For a channel that brings its own noise (a user's black box, a chain with no ``awgn`` or ``rbf``
@@ -61,7 +63,10 @@ def ser_sweep(run: Run, snrs_db: list[float] | None, channel_spec: str, target_e
     black_box = channel_spec not in chain.NOISE_STAGES and not chain.is_chain(channel_spec)
     baseline = None if black_box else classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
     rows = []
-    points = snrs_db if noisy else [None]
+    points: Sequence[float | None] = [None]
+    if noisy:
+        assert snrs_db is not None  # callers give an SNR grid for a channel that takes the run's noise
+        points = snrs_db
     with tqdm(total=len(points), desc="evaluate", disable=quiet, unit="snr") as bar:
         for snr_db in points:
             n0 = None if snr_db is None else snr_db_to_n0(snr_db)
@@ -70,15 +75,26 @@ def ser_sweep(run: Run, snrs_db: list[float] | None, channel_spec: str, target_e
             row: dict[str, Any] = {
                 "snr_db": "" if snr_db is None else snr_db,
                 "ebno_db": "" if snr_db is None else round(snr_db_to_ebno_db(snr_db, cfg.bits, cfg.channel_uses), 4),
-                "ser": est.ser, "ci_low": est.ci_low, "ci_high": est.ci_high,
-                "errors": est.errors, "messages": est.messages,
+                "ser": est.ser,
+                "ci_low": est.ci_low,
+                "ci_high": est.ci_high,
+                "errors": est.errors,
+                "messages": est.messages,
             }
             if baseline is not None:
                 b = monte_carlo(baseline_errors(baseline, channel), target_errors, EVAL_BATCH, max_messages)
-                row.update({"baseline": baseline.name, "baseline_ser": b.ser, "baseline_ci_low": b.ci_low,
-                            "baseline_ci_high": b.ci_high, "baseline_errors": b.errors,
-                            "baseline_messages": b.messages})
-                exact = closed_form_ser(baseline, channel_spec, n0)
+                row.update(
+                    {
+                        "baseline": baseline.name,
+                        "baseline_ser": b.ser,
+                        "baseline_ci_low": b.ci_low,
+                        "baseline_ci_high": b.ci_high,
+                        "baseline_errors": b.errors,
+                        "baseline_messages": b.messages,
+                    }
+                )
+                # no n0: the channel brings its own noise, so it is not awgn or rbf and has no closed form
+                exact = closed_form_ser(baseline, channel_spec, n0) if n0 is not None else None
                 if exact is not None:
                     row["baseline_closed_form"] = exact
             rows.append(row)
@@ -93,25 +109,46 @@ def default_range(run: Run) -> list[float]:
     return [snr + d for d in range(-10, 7, 2)]
 
 
-def evaluate_run(run: Run, run_dir: Path, snrs_db: list[float] | None, channel_spec: str,
-                 target_errors: int, max_messages: int, quiet: bool = False) -> list[dict[str, Any]]:
+def evaluate_run(
+    run: Run,
+    run_dir: Path,
+    snrs_db: list[float] | None,
+    channel_spec: str,
+    target_errors: int,
+    max_messages: int,
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
     """Sweep, then write ``ser.csv`` and ``ser.png`` into ``run_dir``."""
     rows = ser_sweep(run, snrs_db, channel_spec, target_errors, max_messages, quiet)
     write_csv(run_dir / "ser.csv", rows)
     x = [r["snr_db"] if r["snr_db"] != "" else 0.0 for r in rows]
-    curves = {f"learned ({run.cfg.method})": {"x": x, "ser": [r["ser"] for r in rows],
-                                               "ci_low": [r["ci_low"] for r in rows],
-                                               "ci_high": [r["ci_high"] for r in rows]}}
+    curves: dict[str, Curve] = {
+        f"learned ({run.cfg.method})": {
+            "x": x,
+            "ser": [r["ser"] for r in rows],
+            "ci_low": [r["ci_low"] for r in rows],
+            "ci_high": [r["ci_high"] for r in rows],
+        }
+    }
     if rows and "baseline_ser" in rows[0]:
-        name = rows[0]["baseline"] + (" (coherent, perfect CSI)" if channel_spec == "rbf" else
-                                      " (AWGN detector)" if chain.is_chain(channel_spec) else "")
+        name = rows[0]["baseline"] + (
+            " (coherent, perfect CSI)"
+            if channel_spec == "rbf"
+            else " (AWGN detector)"
+            if chain.is_chain(channel_spec)
+            else ""
+        )
         curves[name] = {"x": x, "ser": [r["baseline_ser"] for r in rows], "style": "s--"}
         if "baseline_closed_form" in rows[0]:
             curves[f"{rows[0]['baseline']} closed form"] = {
-                "x": x, "ser": [r["baseline_closed_form"] for r in rows], "style": "k:"}
+                "x": x,
+                "ser": [r["baseline_closed_form"] for r in rows],
+                "style": "k:",
+            }
     cfg = run.cfg
-    plot_ser(curves, run_dir / "ser.png",
-             title=f"M={cfg.messages}, n={cfg.channel_uses}, trained on {cfg.channel}, evaluated on {channel_spec}")
+    plot_ser(
+        curves,
+        run_dir / "ser.png",
+        title=f"M={cfg.messages}, n={cfg.channel_uses}, trained on {cfg.channel}, evaluated on {channel_spec}",
+    )
     return rows
-
-

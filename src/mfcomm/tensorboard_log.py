@@ -76,6 +76,7 @@ class TensorBoardLog:
             self._draw()
 
     def _draw(self) -> None:
+        assert self._latest is not None  # drawn only after a row
         step, codebook, real = self._latest
         figure = constellation_figure(codebook, f"iteration {step}", real)
         self._writer.add_figure(IMAGE_TAG, figure, step, close=True)
@@ -85,7 +86,7 @@ class TensorBoardLog:
         """Draw the last row's constellation if it is not drawn yet, and flush and close the event file."""
         if self._writer is None:
             return
-        if self._drawn != self._latest[0]:
+        if self._latest is not None and self._drawn != self._latest[0]:
             self._draw()
         self._writer.close()
         self._writer = None
@@ -93,6 +94,7 @@ class TensorBoardLog:
     def __enter__(self) -> TensorBoardLog:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()

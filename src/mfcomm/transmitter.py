@@ -13,6 +13,8 @@ Example
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -20,7 +22,7 @@ from torch import nn
 def mlp(sizes: list[int]) -> nn.Sequential:
     """Dense layers of the given widths with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -49,15 +51,23 @@ class Transmitter(nn.Module):
     Input ``m``: (batch,) int64. Output ``x``: (batch, n) complex64.
     """
 
-    def __init__(self, messages: int, channel_uses: int, hidden: list[int] | tuple[int, ...] = (),
-                 normalization: str = "average", real: bool = False):
+    all_messages: torch.Tensor  # a buffer, registered in __init__: 0, ..., M-1
+
+    def __init__(
+        self,
+        messages: int,
+        channel_uses: int,
+        hidden: list[int] | tuple[int, ...] = (),
+        normalization: str = "average",
+        real: bool = False,
+    ):
         super().__init__()
         self.messages, self.channel_uses, self.real = messages, channel_uses, real
         self.normalization = normalization
         out = channel_uses if real else 2 * channel_uses
         widths = list(hidden)
         self.embedding = nn.Embedding(messages, widths[0] if widths else out)
-        self.dense = mlp(widths + [out]) if widths else nn.Identity()
+        self.dense = mlp([*widths, out]) if widths else nn.Identity()
         self.activation = nn.ReLU() if widths else nn.Identity()
         self.register_buffer("all_messages", torch.arange(messages), persistent=False)
 

@@ -15,8 +15,10 @@ Complex noise: ``noise_voltage`` is the standard deviation of the complex noise 
 """
 
 import argparse
+import io
 import signal
 import sys
+from typing import cast
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,7 +51,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"ready {sink.last_endpoint()}", flush=True)
     try:
-        while sys.stdin.buffer.read1(4096):
+        while cast(io.BufferedReader, sys.stdin.buffer).read1(4096):
             pass
     except KeyboardInterrupt:
         pass

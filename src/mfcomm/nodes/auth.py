@@ -43,11 +43,14 @@ MAKE_KEY = "(umask 077; python3 -c 'import secrets; print(secrets.token_hex(32))
 
 def load_key(path: str | Path | None) -> bytes:
     """The secret in the file ``path`` (None: ``$MFCOMM_NODE_KEY``), or a one-line NodeError saying what to do."""
+    source: str | Path
     if path is None:
         key, source = os.environ.get(KEY_ENV, "").strip().encode(), f"${KEY_ENV}"
         if not key:
-            raise NodeError(f"no key: the three nodes must share a secret; create one with {MAKE_KEY}, "
-                            "copy it to each node and pass --key node.key")
+            raise NodeError(
+                f"no key: the three nodes must share a secret; create one with {MAKE_KEY}, "
+                "copy it to each node and pass --key node.key"
+            )
     else:
         path = source = Path(path)
         try:
@@ -85,7 +88,7 @@ class Seal:
     def open(self, frames: list[bytes]) -> list[bytes] | None:
         """The frames of an authentic, fresh message without its authentication frame; else None (counted)."""
         if len(frames) >= 2 and len(frames[0]) == NONCE + COUNTER + TAG:
-            head, tag = frames[0][:NONCE + COUNTER], frames[0][NONCE + COUNTER:]
+            head, tag = frames[0][: NONCE + COUNTER], frames[0][NONCE + COUNTER :]
             if hmac.compare_digest(tag, self._tag(self.incoming, head, frames[1:])) and self._fresh(head):
                 return frames[1:]
         self.rejected += 1

@@ -40,6 +40,7 @@ class ChannelNode:
 
     def handle(self, msg: wire.Message, epoch: int) -> None:
         x = msg.array
+        assert x is not None  # a data message carries its array (wire.decode checks)
         if x.shape[1] != self.cfg.channel_uses:
             raise NodeError(f"channel node received blocks of {x.shape[1]} symbols, expected {self.cfg.channel_uses}")
         with torch.no_grad():  # one channel call per step's block, as in one process

@@ -86,7 +86,7 @@ class Store:
         try:
             weights = load_file(path / WEIGHTS) if (path / WEIGHTS).is_file() else {}
             return weights, torch.load(path / STATE, weights_only=True)
-        except Exception as err:  # a damaged file: one line naming it
+        except Exception as err:  # noqa: BLE001 - a damaged file: one line naming it
             raise NodeError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from None
 
     def resume(self, iteration: int) -> None:
@@ -102,8 +102,12 @@ class Store:
             save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp)
             os.replace(tmp, self.directory / MODEL)
         tmp = self.directory / f".{RESULT}.tmp"
-        result = {"fingerprint": self.fingerprint, "resumed_from": self.resumed_from,
-                  "iterations_run": self.iterations_run, **result}
+        result = {
+            "fingerprint": self.fingerprint,
+            "resumed_from": self.resumed_from,
+            "iterations_run": self.iterations_run,
+            **result,
+        }
         tmp.write_text(json.dumps(result, indent=1) + "\n")
         os.replace(tmp, self.directory / RESULT)
         return result

@@ -56,8 +56,9 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def run_all(cfg: Config, out: str | Path, peer_timeout: float = 30.0, max_bytes: int = 64 << 20,
-            quiet: bool = False) -> runs.Run:
+def run_all(
+    cfg: Config, out: str | Path, peer_timeout: float = 30.0, max_bytes: int = 64 << 20, quiet: bool = False
+) -> runs.Run:
     """Train with three node processes on loopback, write ``out`` like ``mfcomm train``, return the run."""
     check_supported(cfg)
     out = Path(out)
@@ -65,11 +66,19 @@ def run_all(cfg: Config, out: str | Path, peer_timeout: float = 30.0, max_bytes:
     nodes.mkdir(parents=True, exist_ok=True)
     config_file = nodes / "config.toml"
     runs.write_text(config_file, config_module.to_toml(cfg))
-    ports = dict(zip(ROLES, free_ports(len(ROLES))))
+    ports = dict(zip(ROLES, free_ports(len(ROLES)), strict=True))
     # --channel: the children run the channel this command was given (a config file's code needs trust)
-    options = ["--config", str(config_file), f"--channel={cfg.channel}", "--peer-timeout", str(peer_timeout),
-               "--max-message-mb", str(max_bytes / 2**20), "--quiet",
-               *[arg for role in ROLES for arg in (f"--{role}-addr", f"127.0.0.1:{ports[role]}")]]
+    options = [
+        "--config",
+        str(config_file),
+        f"--channel={cfg.channel}",
+        "--peer-timeout",
+        str(peer_timeout),
+        "--max-message-mb",
+        str(max_bytes / 2**20),
+        "--quiet",
+        *[arg for role in ROLES for arg in (f"--{role}-addr", f"127.0.0.1:{ports[role]}")],
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", KEY_ENV: secrets.token_hex(32)}
     with stopped_by_signals(nodes):
         procs: dict[str, subprocess.Popen] = {}
@@ -77,12 +86,18 @@ def run_all(cfg: Config, out: str | Path, peer_timeout: float = 30.0, max_bytes:
             for role in ROLES:
                 (nodes / role / RESULT).unlink(missing_ok=True)
                 with open(nodes / f"{role}.log", "w") as log:
-                    procs[role] = subprocess.Popen([sys.executable, "-m", "mfcomm.cli", "node", role, "--state",
-                                                    str(nodes / role), *options],
-                                                   stdout=log, stderr=subprocess.STDOUT, env=env)
+                    procs[role] = subprocess.Popen(
+                        [sys.executable, "-m", "mfcomm.cli", "node", role, "--state", str(nodes / role), *options],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
             if not quiet:
-                print(f"mfcomm node all: tx, channel and rx nodes on 127.0.0.1 ports "
-                      f"{', '.join(map(str, ports.values()))}; logs in {nodes}", file=sys.stderr)
+                print(
+                    f"mfcomm node all: tx, channel and rx nodes on 127.0.0.1 ports "
+                    f"{', '.join(map(str, ports.values()))}; logs in {nodes}",
+                    file=sys.stderr,
+                )
             wait(procs, nodes)
         finally:
             stop(procs)
@@ -105,8 +120,10 @@ def stopped_by_signals(nodes: Path) -> Iterator[None]:
     def stop_here(signum: int, _frame: object) -> None:
         for s in signals:
             signal.signal(s, signal.SIG_IGN)
-        raise NodeError(f"stopped by {signal.Signals(signum).name}; the three nodes were stopped, and the same "
-                        f"command resumes from their checkpoints in {nodes}")
+        raise NodeError(
+            f"stopped by {signal.Signals(signum).name}; the three nodes were stopped, and the same "
+            f"command resumes from their checkpoints in {nodes}"
+        )
 
     previous = {s: signal.signal(s, stop_here) for s in signals}
     try:
@@ -155,8 +172,11 @@ def reason(role: str, proc: subprocess.Popen, nodes: Path) -> str:
     """One line: why node ``role`` exited with a failure (its own error, a peer's, or a signal)."""
     if proc.returncode < 0:
         return f"{role} node was killed by {signal.Signals(-proc.returncode).name}"
-    lines = [line[len(ERROR_PREFIX):] for line in (nodes / f"{role}.log").read_text().splitlines()
-             if line.startswith(ERROR_PREFIX)]
+    lines = [
+        line[len(ERROR_PREFIX) :]
+        for line in (nodes / f"{role}.log").read_text().splitlines()
+        if line.startswith(ERROR_PREFIX)
+    ]
     text = lines[-1] if lines else f"exit status {proc.returncode} (see {nodes / f'{role}.log'})"
     return text if text.startswith(f"{role} node") else f"{role} node: {text}"
 
@@ -172,8 +192,14 @@ def assemble(cfg: Config, nodes: Path) -> runs.Run:
     tx, rx = seeded_transmitter(cfg), seeded_receiver(cfg)
     tx.load_state_dict(load_file(nodes / "tx" / MODEL))
     rx.load_state_dict(load_file(nodes / "rx" / MODEL))
-    run = runs.Run(cfg, tx, rx, merge_metrics(results["tx"]["metrics"], results["rx"]["metrics"]),
-                   results["tx"]["channel_uses_spent"], results["tx"]["train_seconds"])
+    run = runs.Run(
+        cfg,
+        tx,
+        rx,
+        merge_metrics(results["tx"]["metrics"], results["rx"]["metrics"]),
+        results["tx"]["channel_uses_spent"],
+        results["tx"]["train_seconds"],
+    )
     run.ser = clopper_pearson(results["rx"]["eval_errors"], results["rx"]["eval_messages"])
     return run
 
@@ -184,6 +210,11 @@ def merge_metrics(tx_rows: list[dict], rx_rows: list[dict]) -> list[dict[str, fl
     merged = []
     for row in tx_rows:
         both = {**by_iteration.get(row["iteration"], {}), **row}
-        merged.append({k: both[k] for k in ("iteration", "channel_uses", "seconds", "rx_loss", "tx_loss", "sigma2",
-                                            "feedback_bits") if k in both})
+        merged.append(
+            {
+                k: both[k]
+                for k in ("iteration", "channel_uses", "seconds", "rx_loss", "tx_loss", "sigma2", "feedback_bits")
+                if k in both
+            }
+        )
     return merged

@@ -108,8 +108,11 @@ class Link:
                     raise NodeError(f"{self.role} node received a {err}") from None
             count = self.seal.rejected
             if count & (count - 1) == 0:  # 1, 2, 4, 8, ...: a flood of forgeries does not flood the log
-                print(f"{self.role} node: dropped a message that failed authentication or was replayed "
-                      f"({count} so far)", file=sys.stderr, flush=True)
+                print(
+                    f"{self.role} node: dropped a message that failed authentication or was replayed ({count} so far)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if time.monotonic() >= deadline:
                 break
         return None
@@ -118,16 +121,20 @@ class Link:
         """The next message, or a NodeError after ``peer_timeout`` seconds of silence."""
         msg = self.poll(self.options.peer_timeout)
         if msg is None:
-            raise NodeError(f"{self.role} node: no message for {self.options.peer_timeout:g} s while waiting for "
-                            f"{waiting_for} (a peer stopped or is unreachable; --peer-timeout){self.suspect()}")
+            raise NodeError(
+                f"{self.role} node: no message for {self.options.peer_timeout:g} s while waiting for "
+                f"{waiting_for} (a peer stopped or is unreachable; --peer-timeout){self.suspect()}"
+            )
         return msg
 
     def suspect(self) -> str:
         """For a time-out: messages that failed authentication hint at another key or configuration."""
         if not self.seal.rejected:
             return ""
-        return (f"; {self.seal.rejected} messages failed authentication: were the three nodes started with the "
-                "same --key and configuration?")
+        return (
+            f"; {self.seal.rejected} messages failed authentication: were the three nodes started with the "
+            "same --key and configuration?"
+        )
 
     def announce(self) -> None:
         """Tell the ring this node has (re)started, so that the tx node resynchronises everyone."""

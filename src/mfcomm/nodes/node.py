@@ -61,4 +61,3 @@ def run_node(role: str, cfg: Config, options: NodeOptions, state: str | Path, qu
 def node_state(role: str, state: str | None) -> Path:
     """A node's state directory: ``--state``, or ``runs/nodes/ROLE``."""
     return Path(state) if state else Path("runs") / "nodes" / role
-

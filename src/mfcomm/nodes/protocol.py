@@ -29,7 +29,6 @@ from mfcomm.errors import NodeError
 from mfcomm.nodes import wire
 from mfcomm.nodes.link import Link
 
-
 ROUND = 1.0
 """Seconds the tx node waits for a handshake round to come back before it starts another."""
 
@@ -118,16 +117,20 @@ def synchronise(link: Link, node: Node) -> tuple[int, int]:
                 node.restore(msg["iteration"])
                 resumed(link.role, msg["iteration"])
                 return epoch, msg["iteration"]
-    raise NodeError(f"tx node: the channel and rx nodes did not answer within {link.options.peer_timeout:g} s "
-                    f"(--peer-timeout); are they running at {link.options.channel} and {link.options.rx}?"
-                    + link.suspect())
+    raise NodeError(
+        f"tx node: the channel and rx nodes did not answer within {link.options.peer_timeout:g} s "
+        f"(--peer-timeout); are they running at {link.options.channel} and {link.options.rx}?" + link.suspect()
+    )
 
 
 def resumed(role: str, iteration: int) -> None:
     """Say on stderr (the node's log) where training resumed, if not at the start."""
     if iteration:
-        print(f"{role} node: resumed from iteration {iteration}, the newest checkpoint all three nodes hold",
-              file=sys.stderr, flush=True)
+        print(
+            f"{role} node: resumed from iteration {iteration}, the newest checkpoint all three nodes hold",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def await_reply(link: Link, epoch: int, msg_type: str, iteration: int, step: int) -> wire.Message:
@@ -144,6 +147,8 @@ def await_reply(link: Link, epoch: int, msg_type: str, iteration: int, step: int
         if msg.type in ("sync", "resume") or msg["epoch"] != epoch:
             continue  # left over from an earlier handshake or session
         if (msg.type, msg["iteration"], msg["step"]) != (msg_type, iteration, step):
-            raise NodeError(f"tx node expected {msg_type} for iteration {iteration} step {step}, received "
-                            f"{msg.type} for iteration {msg.header.get('iteration')} step {msg.header.get('step')}")
+            raise NodeError(
+                f"tx node expected {msg_type} for iteration {iteration} step {step}, received "
+                f"{msg.type} for iteration {msg.header.get('iteration')} step {msg.header.get('step')}"
+            )
         return msg

@@ -58,15 +58,15 @@ class RxNode:
         self.rx = seeded_receiver(cfg)
         self.opt = torch.optim.Adam(self.rx.parameters(), lr=cfg.rx_lr)
         self.messages = generator(cfg.seed, "messages")
-        self.feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise,
-                                     generator(cfg.seed, "feedback"))
+        feedback_stream = generator(cfg.seed, "feedback")
+        self.feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, feedback_stream)
         self.metrics: list[dict[str, float]] = []
         if iteration:
             weights, state = self.store.load(iteration)
             self.rx.load_state_dict(weights)
             self.opt.load_state_dict(state["optimizer"])
             self.messages.set_state(state["messages"])
-            self.feedback.generator.set_state(state["feedback"])
+            feedback_stream.set_state(state["feedback"])
             self.feedback.bits_sent = state["bits_sent"]
             self.metrics = state["metrics"]
         self.window = LossWindow()
@@ -75,20 +75,24 @@ class RxNode:
 
     def handle(self, msg: wire.Message, epoch: int) -> None:
         """The blocks of a data message, step after step; then the reply, if the tx node waits for one."""
-        cfg, it = self.cfg, msg["iteration"]
-        if msg.array.shape[1] != cfg.channel_uses:
-            raise NodeError(f"rx node received blocks of {msg.array.shape[1]} symbols, expected {cfg.channel_uses}")
+        cfg, it, x = self.cfg, msg["iteration"], msg.array
+        assert x is not None  # a data message carries its array (wire.decode checks)
+        if x.shape[1] != cfg.channel_uses:
+            raise NodeError(f"rx node received blocks of {x.shape[1]} symbols, expected {cfg.channel_uses}")
         reply = torch.empty(0)
-        for step, kind, y in zip(range(msg["step"], msg["step"] + len(msg["kinds"])), msg["kinds"],
-                                 msg.array.split(msg["blocks"])):
+        for step, kind, y in zip(
+            range(msg["step"], msg["step"] + len(msg["kinds"])),
+            msg["kinds"],
+            x.split(msg["blocks"]),
+            strict=False,
+        ):
             if (it, step) != self.next or kind != expected_kind(cfg, it, step):
-                raise NodeError(f"rx node expected data for iteration {self.next[0]} step {self.next[1]} "
-                                f"({expected_kind(cfg, *self.next)}), received {kind} for iteration {it} step {step}")
+                raise NodeError(
+                    f"rx node expected data for iteration {self.next[0]} step {self.next[1]} "
+                    f"({expected_kind(cfg, *self.next)}), received {kind} for iteration {it} step {step}"
+                )
             self.next = (it, step + 1)
-            if kind == "eval":
-                reply = self.count_errors(y)
-            else:
-                reply = self.learn(kind, y)
+            reply = self.count_errors(y) if kind == "eval" else self.learn(kind, y)
         if msg["last"]:
             self.next = (it + 1, 0)
             self.end_iteration(it)
@@ -107,9 +111,10 @@ class RxNode:
         if kind == "rx":
             self.window.add("rx_loss", receiver_update(self.rx, self.opt, y, m))
             return torch.empty(0)
-        losses = per_example_losses(self.rx, y, m.repeat_interleave(cfg.perturbations),
-                                    self.opt if cfg.rx_on_tx_batch else None)
-        return self.feedback(losses)                                         # the feedback link
+        losses = per_example_losses(
+            self.rx, y, m.repeat_interleave(cfg.perturbations), self.opt if cfg.rx_on_tx_batch else None
+        )
+        return self.feedback(losses)  # the feedback link
 
     def end_iteration(self, it: int) -> None:
         """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""
@@ -121,10 +126,18 @@ class RxNode:
                 row["feedback_bits"] = float(self.feedback.bits_sent)
             self.metrics.append(row)
         if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
-            self.store.save(it, self.rx.state_dict(), {
-                "optimizer": self.opt.state_dict(), "messages": self.messages.get_state(),
-                "feedback": self.feedback.generator.get_state(), "bits_sent": self.feedback.bits_sent,
-                "metrics": self.metrics})
+            assert self.feedback.generator is not None  # load() gives the link its own stream
+            self.store.save(
+                it,
+                self.rx.state_dict(),
+                {
+                    "optimizer": self.opt.state_dict(),
+                    "messages": self.messages.get_state(),
+                    "feedback": self.feedback.generator.get_state(),
+                    "bits_sent": self.feedback.bits_sent,
+                    "metrics": self.metrics,
+                },
+            )
 
     def count_errors(self, y: torch.Tensor) -> torch.Tensor:
         """Errors of the learned system on an evaluation block; returns the running (errors, messages)."""
@@ -132,17 +145,24 @@ class RxNode:
         self.rx.eval()
         with torch.inference_mode():
             for start in range(0, y.shape[0], EVAL_BATCH):
-                m_hat = self.rx(y[start:start + EVAL_BATCH]).argmax(dim=1)
-                self.errors += int((m_hat != m[start:start + EVAL_BATCH]).sum())
+                m_hat = self.rx(y[start : start + EVAL_BATCH]).argmax(dim=1)
+                self.errors += int((m_hat != m[start : start + EVAL_BATCH]).sum())
         self.rx.train()
         self.received += y.shape[0]
         return torch.tensor([self.errors, self.received], dtype=torch.int64)
 
     def finish(self) -> None:
-        self.store.finish(self.rx.state_dict(), {
-            "role": "rx", "metrics": self.metrics, "eval_errors": self.errors, "eval_messages": self.received,
-            "ser": self.errors / self.received if self.received else None,
-            "rejected_messages": self.link.seal.rejected})
+        self.store.finish(
+            self.rx.state_dict(),
+            {
+                "role": "rx",
+                "metrics": self.metrics,
+                "eval_errors": self.errors,
+                "eval_messages": self.received,
+                "ser": self.errors / self.received if self.received else None,
+                "rejected_messages": self.link.seal.rejected,
+            },
+        )
 
 
 def run(cfg: Config, link: Link, store: Store) -> RxNode:

@@ -66,13 +66,25 @@ class TxNode:
             self.uses, self.seconds, self.metrics = state["uses"], state["seconds"], state["metrics"]
         self.window = LossWindow()
 
-    def send(self, iteration: int, step: int, kinds: list[str], blocks: list[torch.Tensor], last: bool,
-             reply: bool) -> None:
+    def send(
+        self, iteration: int, step: int, kinds: list[str], blocks: list[torch.Tensor], last: bool, reply: bool
+    ) -> None:
         """The blocks of steps ``step, step + 1, ...`` to the channel node, as one message (dropped if the
         channel node is down: its restart triggers a handshake)."""
         x = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
-        self.link.send(wire.encode("data", x, epoch=self.epoch, iteration=iteration, step=step, kinds=kinds,
-                                   blocks=[b.shape[0] for b in blocks], last=last, reply=reply))
+        self.link.send(
+            wire.encode(
+                "data",
+                x,
+                epoch=self.epoch,
+                iteration=iteration,
+                step=step,
+                kinds=kinds,
+                blocks=[b.shape[0] for b in blocks],
+                last=last,
+                reply=reply,
+            )
+        )
         if "eval" not in kinds:
             self.uses += x.numel()
 
@@ -82,23 +94,25 @@ class TxNode:
         cfg, start = self.cfg, time.perf_counter()
         if it <= cfg.iterations:
             kinds, blocks = [], []
-            for _ in range(cfg.rx_steps):                                            # receiver steps
+            for _ in range(cfg.rx_steps):  # receiver steps
                 m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
                 with torch.no_grad():
                     blocks.append(self.tx(m))
                 kinds.append("rx")
             sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
             set_rates(self.opt, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
-            for s in range(cfg.tx_steps):                                            # transmitter steps
+            for s in range(cfg.tx_steps):  # transmitter steps
                 step = cfg.rx_steps + s
                 self.opt.zero_grad(set_to_none=True)
                 m = draw_messages(cfg.messages, cfg.tx_batch, "cpu", self.messages)
-                m_k, xbar, x_p = perturbed_transmission(self.tx, m, cfg.perturbations, cfg.antithetic, sigma2,
-                                                        self.exploration)              # perturbation
+                m_k, xbar, x_p = perturbed_transmission(
+                    self.tx, m, cfg.perturbations, cfg.antithetic, sigma2, self.exploration
+                )  # perturbation
                 # the receiver steps' blocks travel with the first transmitter step's: one round trip
-                self.send(it, step - len(kinds), kinds + ["tx"], blocks + [x_p], last=s == cfg.tx_steps - 1, reply=True)
+                self.send(it, step - len(kinds), [*kinds, "tx"], [*blocks, x_p], last=s == cfg.tx_steps - 1, reply=True)
                 kinds, blocks = [], []
                 fed_back = await_reply(self.link, self.epoch, "feedback", it, step).array  # losses only
+                assert fed_back is not None  # a feedback message carries its array (wire.decode checks)
                 if fed_back.shape != (m_k.shape[0],):
                     raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
                 fed_back = fed_back.view(cfg.tx_batch, cfg.perturbations)
@@ -107,7 +121,7 @@ class TxNode:
                 self.window.add("tx_loss", fed_back.mean())
             logged = it % cfg.log_every == 0 or it == cfg.iterations
             extra = {"sigma2": float(torch.tensor(sigma2))}  # float32, as mfcomm train logs it
-        else:                                                                        # receiver fine-tuning
+        else:  # receiver fine-tuning
             m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
             with torch.no_grad():
                 self.send(it, 0, ["rx"], [self.tx(m)], last=True, reply=True)
@@ -118,14 +132,24 @@ class TxNode:
         self.store.iterations_run += 1
         if logged:
             means = {k: float(v) for k, v in self.window.means().items()}
-            self.metrics.append({"iteration": it, "channel_uses": self.uses, "seconds": round(self.seconds, 4),
-                                 **means, **extra})
+            self.metrics.append(
+                {"iteration": it, "channel_uses": self.uses, "seconds": round(self.seconds, 4), **means, **extra}
+            )
         if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
-            self.store.save(it, self.tx.state_dict(), {
-                "optimizer": self.opt.state_dict(), "messages": self.messages.get_state(),
-                "exploration": self.exploration.get_state(), "baseline_running": self.baseline.running,
-                "baseline_seen": self.baseline.seen, "uses": self.uses, "seconds": self.seconds,
-                "metrics": self.metrics})
+            self.store.save(
+                it,
+                self.tx.state_dict(),
+                {
+                    "optimizer": self.opt.state_dict(),
+                    "messages": self.messages.get_state(),
+                    "exploration": self.exploration.get_state(),
+                    "baseline_running": self.baseline.running,
+                    "baseline_seen": self.baseline.seen,
+                    "uses": self.uses,
+                    "seconds": self.seconds,
+                    "metrics": self.metrics,
+                },
+            )
 
     def evaluate(self, iteration: int) -> tuple[int, int]:
         """The final SER measurement's (errors, messages): codebook blocks of fresh messages until the stop
@@ -138,7 +162,9 @@ class TxNode:
         while messages < cfg.eval_max_messages and (messages < cfg.eval_messages or errors < cfg.eval_target_errors):
             m = draw_messages(cfg.messages, min(block, cfg.eval_max_messages - messages), "cpu", self.messages)
             self.send(iteration, step, ["eval"], [codebook[m]], last=False, reply=True)
-            errors, messages = await_reply(self.link, self.epoch, "count", iteration, step).array.tolist()
+            counts = await_reply(self.link, self.epoch, "count", iteration, step).array
+            assert counts is not None  # a count message carries its array (wire.decode checks)
+            errors, messages = counts.tolist()
             step += 1
         return errors, messages
 
@@ -173,7 +199,13 @@ def run(cfg: Config, link: Link, store: Store, quiet: bool = True) -> dict:
                 break
             except Resync:
                 continue
-    result = {"role": "tx", "metrics": node.metrics, "channel_uses_spent": node.uses,
-              "train_seconds": round(node.seconds, 3), "eval_errors": errors, "eval_messages": messages,
-              "rejected_messages": link.seal.rejected}
+    result = {
+        "role": "tx",
+        "metrics": node.metrics,
+        "channel_uses_spent": node.uses,
+        "train_seconds": round(node.seconds, 3),
+        "eval_errors": errors,
+        "eval_messages": messages,
+        "rejected_messages": link.seal.rejected,
+    }
     return store.finish(node.tx.state_dict(), result)

@@ -59,8 +59,10 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, int] | None]] = {
     "hello": ({"role": str}, None),
     "sync": ({"epoch": int, "have": list}, None),
     "resume": ({"epoch": int, "iteration": int}, None),
-    "data": ({"epoch": int, "iteration": int, "step": int, "kinds": list, "blocks": list, "last": bool,
-              "reply": bool}, ("complex64", 2)),
+    "data": (
+        {"epoch": int, "iteration": int, "step": int, "kinds": list, "blocks": list, "last": bool, "reply": bool},
+        ("complex64", 2),
+    ),
     "feedback": ({"epoch": int, "iteration": int, "step": int}, ("float32", 1)),
     "count": ({"epoch": int, "iteration": int, "step": int}, ("int64", 1)),
     "done": ({"epoch": int}, None),
@@ -93,14 +95,17 @@ def encode(msg_type: str, array: torch.Tensor | None = None, /, **fields: Any) -
     header = {"v": VERSION, "type": msg_type, **fields}
     frames = []
     if array is not None:
+        assert spec is not None  # checked above: a type has an array exactly when it has a spec
         dtype, rank = spec
         if array.dtype != DTYPES[dtype] or array.dim() != rank:
-            raise NodeError(f"cannot send {array.dtype} of shape {tuple(array.shape)} as a {msg_type} message "
-                            f"(expected {dtype}, {rank}-D)")
+            raise NodeError(
+                f"cannot send {array.dtype} of shape {tuple(array.shape)} as a {msg_type} message "
+                f"(expected {dtype}, {rank}-D)"
+            )
         data = array.detach().to("cpu").contiguous().numpy()
         header.update(dtype=dtype, shape=list(data.shape))
         frames.append(data.reshape(-1).view(np.uint8).tobytes())
-    return [json.dumps(header, separators=(",", ":")).encode()] + frames
+    return [json.dumps(header, separators=(",", ":")).encode(), *frames]
 
 
 def decode(frames: list[bytes], max_bytes: int) -> Message:
@@ -129,15 +134,20 @@ def decode(frames: list[bytes], max_bytes: int) -> Message:
         raise _malformed(f"{msg_type} header has fields {sorted(header)}, expected {sorted(expected)}")
     for name, typ in names.items():
         _check_field(msg_type, name, header[name], typ)
-    if msg_type == "data" and not (header["kinds"] and all(k in KINDS for k in header["kinds"])
-                                   and len(header["blocks"]) == len(header["kinds"])):
-        raise _malformed(f"data kinds {header['kinds']!r} with blocks {header['blocks']!r}: expected one or more "
-                         f"of {', '.join(KINDS)} and as many row counts")
+    if msg_type == "data" and not (
+        header["kinds"] and all(k in KINDS for k in header["kinds"]) and len(header["blocks"]) == len(header["kinds"])
+    ):
+        raise _malformed(
+            f"data kinds {header['kinds']!r} with blocks {header['blocks']!r}: expected one or more "
+            f"of {', '.join(KINDS)} and as many row counts"
+        )
     if msg_type in ("hello", "error") and header["role"] not in ROLES:
         raise _malformed(f"role {header['role']!r}, expected one of {', '.join(ROLES)}")
     array = _array(msg_type, header, frames, spec) if spec else None
-    if msg_type == "data" and sum(header["blocks"]) != array.shape[0]:
-        raise _malformed(f"data blocks {header['blocks']} do not add up to its {array.shape[0]} rows")
+    if msg_type == "data":
+        assert array is not None  # data messages have an array spec
+        if sum(header["blocks"]) != array.shape[0]:
+            raise _malformed(f"data blocks {header['blocks']} do not add up to its {array.shape[0]} rows")
     if not spec and len(frames) != 1:
         raise _malformed(f"{msg_type} message carries a payload it should not have")
     return Message(header, array, frames)
@@ -146,8 +156,11 @@ def decode(frames: list[bytes], max_bytes: int) -> Message:
 def _check_field(msg_type: str, name: str, value: Any, typ: type) -> None:
     ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
     if ok and typ is list:  # of kinds, or of non-negative integers
-        ok = all(isinstance(v, str) for v in value) if name == "kinds" else \
-            all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        ok = (
+            all(isinstance(v, str) for v in value)
+            if name == "kinds"
+            else all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        )
     if ok and typ is int:
         ok = value >= 0
     if not ok:
@@ -160,19 +173,24 @@ def _array(msg_type: str, header: dict[str, Any], frames: list[bytes], spec: tup
     shape = header["shape"]
     if header["dtype"] != dtype:
         raise _malformed(f"{msg_type} payload dtype {header['dtype']!r}, expected {dtype}")
-    if not (isinstance(shape, list) and len(shape) == rank
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+    if not (
+        isinstance(shape, list)
+        and len(shape) == rank
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
         raise _malformed(f"{msg_type} payload shape {shape!r}, expected {rank} non-negative integers")
     if len(frames) != 2:
         raise _malformed(f"{msg_type} message has no payload frame")
     itemsize = DTYPES[dtype].itemsize
     if len(frames[1]) != math.prod(shape) * itemsize:
         raise _malformed(f"{msg_type} payload of {len(frames[1])} bytes does not hold shape {shape} of {dtype}")
-    array = torch.frombuffer(bytearray(frames[1]), dtype=DTYPES[dtype]).reshape(shape) if frames[1] else \
-        torch.empty(shape, dtype=DTYPES[dtype])
-    if array.is_floating_point() or array.is_complex():
-        if not bool(torch.isfinite(array).all()):
-            raise _malformed(f"{msg_type} payload has non-finite values (NaN or inf)")
+    array = (
+        torch.frombuffer(bytearray(frames[1]), dtype=DTYPES[dtype]).reshape(shape)
+        if frames[1]
+        else torch.empty(shape, dtype=DTYPES[dtype])
+    )
+    if (array.is_floating_point() or array.is_complex()) and not bool(torch.isfinite(array).all()):
+        raise _malformed(f"{msg_type} payload has non-finite values (NaN or inf)")
     return array
 
 

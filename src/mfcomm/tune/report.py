@@ -55,26 +55,39 @@ def best_configuration(sweep: Sweep, values: dict[str, dict[str, Any]]) -> tuple
     return label, sorted(groups[label], key=lambda t: sign * values[t.id][sweep.metric])
 
 
-def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spec: Path) -> str | None:
+def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spec: Path | None = None) -> str | None:
     """``out/report.md``, its figures and ``out/best-config.toml`` (when a trial finished); returns the best
-    configuration's label."""
+    configuration's label. ``spec``: the SPEC file the title names (else the sweep directory's name)."""
     best = best_configuration(sweep, values)
     if best:
         runs.write_text(out / BEST, config.to_toml(best[1][0].cfg))
     figures = [_figure(out, key, sweep, values) for key in sweep.swept if key != "seed"]
     counts = {s: sum(v["status"] == s for v in values.values()) for s in (OK, STOPPED, FAILED)}
-    lines = [f"# Sweep {spec.name}", "",
-             f"{len(sweep.trials)} trials: {counts[OK]} ok, {counts[STOPPED]} stopped early, {counts[FAILED]} failed, "
-             f"{len(sweep.trials) - len(values)} not run; swept: {', '.join(sweep.swept) or 'nothing'}. One row per "
-             "trial in `results.csv`; each trial's run directory in `trials/<id>/`.", ""]
+    lines = [
+        f"# Sweep {(spec or out).name}",
+        "",
+        (
+            f"{len(sweep.trials)} trials: {counts[OK]} ok, {counts[STOPPED]} stopped early, {counts[FAILED]} failed, "
+            f"{len(sweep.trials) - len(values)} not run; swept: {', '.join(sweep.swept) or 'nothing'}. One row per "
+            "trial in `results.csv`; each trial's run directory in `trials/<id>/`."
+        ),
+        "",
+    ]
     if best:
         lines += _best_section(out, sweep, values, *best)
     lines += _table(sweep, values)
     keys = [k for k in sweep.swept if k != "seed"]
     if figures:
-        lines += ["## SER against each swept key", "", "Mean over seeds, bars from the lowest to the highest seed, "
-                  "dots for each seed; one line per setting of the other swept keys.", ""]
-    lines += [f"![SER against {key}]({name})\n" for key, name in zip(keys, figures)]
+        lines += [
+            "## SER against each swept key",
+            "",
+            (
+                "Mean over seeds, bars from the lowest to the highest seed, "
+                "dots for each seed; one line per setting of the other swept keys."
+            ),
+            "",
+        ]
+    lines += [f"![SER against {key}]({name})\n" for key, name in zip(keys, figures, strict=True)]
     failures = [(t, values[t.id]["error"]) for t in sweep.trials if values.get(t.id, {}).get("status") == FAILED]
     if failures:
         lines += ["", "## Failed trials", "", "| trial | values | error |", "|---|---|---|"]
@@ -83,13 +96,20 @@ def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spe
     return best[0] if best else None
 
 
-def _best_section(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], label: str,
-                  trials: list[Trial]) -> list[str]:
+def _best_section(
+    out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], label: str, trials: list[Trial]
+) -> list[str]:
     scores = [values[t.id][sweep.metric] for t in trials]
-    return ["## Best configuration", "",
+    return [
+        "## Best configuration",
+        "",
+        (
             f"**{label}**: mean {sweep.metric} {statistics.fmean(scores):.4g} over {len(trials)} seed(s); its best "
             f"trial, {trials[0].id} (seed {trials[0].cfg.seed}, {sweep.metric} {scores[0]:.4g}), has its whole "
-            f"configuration in `{BEST}`: `mfcomm train --config {out / BEST}` trains it again.", ""]
+            f"configuration in `{BEST}`: `mfcomm train --config {out / BEST}` trains it again."
+        ),
+        "",
+    ]
 
 
 def _table(sweep: Sweep, values: dict[str, dict[str, Any]]) -> list[str]:
@@ -97,16 +117,21 @@ def _table(sweep: Sweep, values: dict[str, dict[str, Any]]) -> list[str]:
     groups = configurations(sweep, values)
     sign = 1 if sweep.mode == "min" else -1
     order = sorted(groups, key=lambda g: sign * statistics.fmean(values[t.id][sweep.metric] for t in groups[g]))
-    lines = ["## Configurations", "",
-             "| configuration | seeds | mean SER | min SER | max SER | channel uses | seconds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Configurations",
+        "",
+        "| configuration | seeds | mean SER | min SER | max SER | channel uses | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label in order:
         v = [values[t.id] for t in groups[label]]
         ser = [x["ser"] for x in v]
-        lines.append(f"| {label} | {len(v)} | {statistics.fmean(ser):.3e} | {min(ser):.3e} | {max(ser):.3e} | "
-                     f"{statistics.fmean(x['channel_uses_spent'] for x in v):.4g} | "
-                     f"{statistics.fmean(x['train_seconds'] for x in v):.1f} |")
-    return lines + [""]
+        lines.append(
+            f"| {label} | {len(v)} | {statistics.fmean(ser):.3e} | {min(ser):.3e} | {max(ser):.3e} | "
+            f"{statistics.fmean(x['channel_uses_spent'] for x in v):.4g} | "
+            f"{statistics.fmean(x['train_seconds'] for x in v):.1f} |"
+        )
+    return [*lines, ""]
 
 
 def _figure(out: Path, key: str, sweep: Sweep, values: dict[str, dict[str, Any]]) -> str:
@@ -127,9 +152,9 @@ def _figure(out: Path, key: str, sweep: Sweep, values: dict[str, dict[str, Any]]
         points.sort(key=lambda p: p[0] if numeric else categories.index(str(p[0])))
         pos = np.array([p[0] if numeric else categories.index(str(p[0])) for p in points], dtype=float)
         mean = np.array([np.mean(s) for s in (p[1] for p in points)])
-        spread = np.array([[m - min(p[1]), max(p[1]) - m] for m, p in zip(mean, points)]).T
+        spread = np.array([[m - min(p[1]), max(p[1]) - m] for m, p in zip(mean, points, strict=True)]).T
         line = ax.errorbar(pos, mean, yerr=spread, marker="o", capsize=3, label=name or None)
-        for x, p in zip(pos, points):  # each seed's trial
+        for x, p in zip(pos, points, strict=True):  # each seed's trial
             ax.scatter([x] * len(p[1]), p[1], s=10, alpha=0.4, color=line[0].get_color())
     if not numeric:
         ax.set_xticks(range(len(categories)), categories)

@@ -26,8 +26,16 @@ from mfcomm import run_directory, runs
 from mfcomm.errors import MfcommError
 from mfcomm.tune.spec import Sweep, Trial
 
-COLUMNS = ("ser", "ser_ci_low", "ser_ci_high", "channel_uses_spent", "train_seconds", "iterations_run", "status",
-           "error")
+COLUMNS = (
+    "ser",
+    "ser_ci_low",
+    "ser_ci_high",
+    "channel_uses_spent",
+    "train_seconds",
+    "iterations_run",
+    "status",
+    "error",
+)
 OK, STOPPED, FAILED = "ok", "stopped early", "failed"
 RESULTS, PLAN = "results.csv", "trials.json"
 
@@ -35,17 +43,28 @@ RESULTS, PLAN = "results.csv", "trials.json"
 def from_summary(summary: dict[str, Any]) -> dict[str, Any]:
     """A finished trial's values, from its ``summary.json``."""
     low, high = summary["ser_ci"]
-    return {"ser": summary["ser"], "ser_ci_low": low, "ser_ci_high": high,
-            "channel_uses_spent": summary["channel_uses_spent"], "train_seconds": summary["train_seconds"],
-            "iterations_run": summary["iterations_run"], "status": OK, "error": ""}
+    return {
+        "ser": summary["ser"],
+        "ser_ci_low": low,
+        "ser_ci_high": high,
+        "channel_uses_spent": summary["channel_uses_spent"],
+        "train_seconds": summary["train_seconds"],
+        "iterations_run": summary["iterations_run"],
+        "status": OK,
+        "error": "",
+    }
 
 
 def stopped(result: dict[str, Any]) -> dict[str, Any]:
     """A trial the scheduler stopped early: its last report during training (SER on fresh messages, no interval)."""
-    return {**dict.fromkeys(COLUMNS, ""), "ser": result.get("ser", ""),
-            "channel_uses_spent": result.get("channel_uses_spent", ""),
-            "train_seconds": result.get("train_seconds", ""),
-            "iterations_run": result.get("iteration", ""), "status": STOPPED}
+    return {
+        **dict.fromkeys(COLUMNS, ""),
+        "ser": result.get("ser", ""),
+        "channel_uses_spent": result.get("channel_uses_spent", ""),
+        "train_seconds": result.get("train_seconds", ""),
+        "iterations_run": result.get("iteration", ""),
+        "status": STOPPED,
+    }
 
 
 def failed(error: str) -> dict[str, Any]:
@@ -56,8 +75,12 @@ def failed(error: str) -> dict[str, Any]:
 def row(trial: Trial, sweep: Sweep, values: dict[str, Any]) -> dict[str, Any]:
     """The trial's ``results.csv`` row: id, swept keys, seed, then ``values``."""
     keys = [k for k in sweep.swept if k != "seed"]
-    return {"trial": trial.id, **{k: _cell(getattr(trial.cfg, k)) for k in keys}, "seed": trial.cfg.seed,
-            **{k: values[k] for k in COLUMNS}}
+    return {
+        "trial": trial.id,
+        **{k: _cell(getattr(trial.cfg, k)) for k in keys},
+        "seed": trial.cfg.seed,
+        **{k: values[k] for k in COLUMNS},
+    }
 
 
 def write_results(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]]) -> None:
@@ -74,11 +97,28 @@ def finished(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
     done = {}
     for trial in sweep.trials:
         try:
-            done[trial.id] = from_summary(json.loads((out / "trials" / trial.id / "summary.json").read_text()))
+            done[trial.id] = from_summary(summary(out, trial.id))
         except (OSError, ValueError, KeyError):  # not finished (summary.json is written last, whole)
             if previous.get(trial.id, {}).get("status") == STOPPED:
                 done[trial.id] = {k: _number(previous[trial.id].get(k, "")) for k in COLUMNS}
     return done
+
+
+def trial_dir(out: Path, trial_id: str) -> Path:
+    """The run directory of trial ``trial_id`` of the sweep in ``out``."""
+    return out / "trials" / trial_id
+
+
+def summary(out: Path, trial_id: str) -> dict[str, Any]:
+    """A finished trial's ``summary.json``."""
+    return json.loads((trial_dir(out, trial_id) / "summary.json").read_text())
+
+
+def metrics(out: Path, trial_id: str) -> list[dict[str, float]]:
+    """A finished trial's ``metrics.csv`` as :attr:`mfcomm.runs.Run.metrics` held it: numbers, and a row without
+    the cells it did not log (``ser`` is in the rows where the SER was measured only)."""
+    with open(trial_dir(out, trial_id) / "metrics.csv", newline="") as f:
+        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
 
 
 def prepare(out: Path, sweep: Sweep, resume: bool) -> None:
@@ -94,8 +134,10 @@ def prepare(out: Path, sweep: Sweep, resume: bool) -> None:
             raise MfcommError(f"--out {out} holds no sweep to resume ({PLAN} missing); run without --resume") from None
         differs = next((i for i in sorted(set(saved) | set(plan)) if saved.get(i) != _plain(plan.get(i))), None)
         if differs:
-            raise MfcommError(f"the SPEC differs from the sweep in {out} (trial {differs}); resume with the SPEC it "
-                              "was started with, or choose another --out")
+            raise MfcommError(
+                f"the SPEC differs from the sweep in {out} (trial {differs}); resume with the SPEC it "
+                "was started with, or choose another --out"
+            )
         return
     if out.is_dir() and any(out.iterdir()):
         hint = ", or add --resume to finish the sweep there" if (out / PLAN).exists() else ""

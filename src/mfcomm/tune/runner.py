@@ -20,9 +20,10 @@ import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import ray
 import torch
@@ -58,14 +59,20 @@ def train_trial(params: dict[str, Any], plan: Plan) -> None:
     cfg = plan.configs[trial_id]
     if cfg.device == "cpu":
         torch.set_num_threads(1)
-    out = plan.out / "trials" / trial_id
+    out = results.trial_dir(plan.out, trial_id)
     checkpoint = out / run_directory.CHECKPOINT
 
     def on_log(row: dict[str, float], run: runs.Run) -> None:
         curves(row, run)  # every trial's learning curves in TensorBoard, as mfcomm train --tensorboard writes them
         if "ser" in row and plan.report_ser:
-            tune.report({"ser": row["ser"], "iteration": row["iteration"], "channel_uses_spent": row["channel_uses"],
-                         "train_seconds": row["seconds"]})
+            tune.report(
+                {
+                    "ser": row["ser"],
+                    "iteration": row["iteration"],
+                    "channel_uses_spent": row["channel_uses"],
+                    "train_seconds": row["seconds"],
+                }
+            )
 
     try:
         run_directory.prepare(out, resume=True, need_bytes=runs.bytes_needed(cfg))
@@ -116,16 +123,25 @@ class _Results(tune.Callback):
             self.on_row(trial.config["trial"], results.stopped(result))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        tqdm.write(f"mfcomm sweep: trial {trial.config['trial']}: {_error_line(trial)}; retrying (from its checkpoint "
-                   "where it has one)", file=sys.stderr)
+        tqdm.write(
+            f"mfcomm sweep: trial {trial.config['trial']}: {_error_line(trial)}; retrying (from its checkpoint "
+            "where it has one)",
+            file=sys.stderr,
+        )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if not self.stop.signal:
             self.on_row(trial.config["trial"], results.failed(_error_line(trial)))
 
 
-def run_trials(sweep: Sweep, pending: list[Trial], out: Path, workers: int | None, address: str | None,
-               on_row: Callable[[str, dict[str, Any]], None]) -> str | None:
+def run_trials(
+    sweep: Sweep,
+    pending: list[Trial],
+    out: Path,
+    workers: int | None,
+    address: str | None,
+    on_row: Callable[[str, dict[str, Any]], None],
+) -> str | None:
     """Run ``pending`` on Ray, ``workers`` at a time (None: as the cluster's resources allow), calling
     ``on_row(trial_id, values)`` as each ends. ``address`` (or ``RAY_ADDRESS``): an existing cluster, else a
     local Ray started here and stopped at the end. Returns the name of the signal that stopped the sweep, or None."""
@@ -148,8 +164,9 @@ def run_trials(sweep: Sweep, pending: list[Trial], out: Path, workers: int | Non
     return stop.signal
 
 
-def _tuner(sweep: Sweep, pending: list[Trial], out: Path, workers: int | None, callback: _Results,
-           stop: _Stop) -> tune.Tuner:
+def _tuner(
+    sweep: Sweep, pending: list[Trial], out: Path, workers: int | None, callback: _Results, stop: _Stop
+) -> tune.Tuner:
     """One Tune trial per pending trial, in order; Tune's own state in ``out/.ray`` (removed afterwards)."""
     plan = Plan(out, {t.id: t.cfg for t in pending}, report_ser=sweep.scheduler == "asha")
     resources = {"cpu": 1, "gpu": sweep.gpus_per_trial}
@@ -158,8 +175,15 @@ def _tuner(sweep: Sweep, pending: list[Trial], out: Path, workers: int | None, c
         param_space={"trial": tune.grid_search([t.id for t in pending])},
         # reuse_actors: a worker imports torch once, then runs trial after trial
         tune_config=tune.TuneConfig(scheduler=_scheduler(sweep), max_concurrent_trials=workers, reuse_actors=True),
-        run_config=tune.RunConfig(name="sweep", storage_path=str(out / ".ray"), verbose=0, stop=stop,
-                                  callbacks=[callback], failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)))
+        run_config=tune.RunConfig(
+            name="sweep",
+            storage_path=str(out / ".ray"),
+            verbose=0,
+            stop=stop,
+            callbacks=[callback],
+            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+        ),
+    )
 
 
 @contextlib.contextmanager
@@ -180,7 +204,7 @@ def _start_ray(workers: int | None, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address:
         _check_reachable(address)
     try:
@@ -189,10 +213,13 @@ def _start_ray(workers: int | None, address: str | None) -> bool:
         else:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)
-    except Exception as err:  # no cluster there, a port in use, ...: one line
+    except Exception as err:  # noqa: BLE001 - no cluster there, a port in use, ...: Ray's error in one line
         where = f"the Ray cluster at {address}" if address else "a local Ray"
-        hint = "" if os.environ.get("RAY_AUTH_MODE") or not address else (
-            " (a cluster with token authentication, the default of `ray start`, needs RAY_AUTH_MODE=token here)")
+        hint = (
+            ""
+            if os.environ.get("RAY_AUTH_MODE") or not address
+            else (" (a cluster with token authentication, the default of `ray start`, needs RAY_AUTH_MODE=token here)")
+        )
         raise MfcommError(f"cannot start {where}: {_first_line(err)}{hint}") from None
     return True
 
@@ -214,8 +241,14 @@ def _scheduler(sweep: Sweep) -> Any:
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(time_attr="iteration", metric=sweep.metric, mode=sweep.mode, max_t=sweep.max_t,
-                         grace_period=sweep.grace_period, stop_last_trials=False)  # a trial at max_t still evaluates
+    return ASHAScheduler(
+        time_attr="iteration",
+        metric=sweep.metric,
+        mode=sweep.mode,
+        max_t=sweep.max_t,
+        grace_period=sweep.grace_period,
+        stop_last_trials=False,
+    )  # a trial at max_t still evaluates
 
 
 def _error_line(trial: Any) -> str:

@@ -36,10 +36,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +56,8 @@ DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 METRICS = ("ser", "channel_uses_spent", "train_seconds")
 """What ``metric`` may rank by: columns of ``results.csv``."""
 MAX_TRIALS = 10_000
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""A trial's id: a directory name."""
 DIGITS = 4
 """Significant digits a drawn number keeps: readable in ``results.csv``, exactly the value trained with."""
 
@@ -95,6 +99,35 @@ def parse(path: str | Path, trust: bool = False) -> Sweep:
         return _parse(_read(path), trust)
     except MfcommError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def from_overrides(named: dict[str, dict[str, Any]], base: dict[str, Any] | None = None, trust: bool = False) -> Sweep:
+    """A sweep of named trials, as a script builds one: trial ``name`` trains ``{**base, **named[name]}``. The
+    swept keys are those whose values differ between trials; names become directory names (letters, digits,
+    ``.``, ``_``, ``-``). Every configuration is validated first, as :func:`parse` does.
+
+    >>> sweep = from_overrides({"low": {"sigma2": 0.05}, "high": {"sigma2": 0.1}}, base={"iterations": 100})
+    >>> [t.id for t in sweep.trials], sweep.swept, sweep.trials[1].cfg.iterations
+    (['low', 'high'], ['sigma2'], 100)
+    """
+    base = base or {}
+    bad = next((n for n in named if not NAME.fullmatch(n)), None)
+    if bad is not None or not named:
+        raise ConfigError(
+            f"a trial name must be letters, digits, '.', '_' or '-', not {bad!r}"
+            if named
+            else "a sweep needs at least one trial"
+        )
+    _check_keys(base, {}, {})
+    for name, overrides in named.items():
+        unknown = sorted(set(overrides) - set(config.FIELDS))
+        if unknown:
+            raise ConfigError(f"trial {name}: unknown key(s) {', '.join(unknown)}")
+    trials = [_resolve(name, base, overrides) for name, overrides in named.items()]
+    _check_trusted(trials, trust)
+    keys = list(dict.fromkeys(k for overrides in named.values() for k in overrides))
+    swept = [k for k in keys if len({repr(getattr(t.cfg, k)) for t in trials}) > 1]
+    return Sweep(trials, swept, **_settings({}, trials), gpus_per_trial=_gpus({}, trials))
 
 
 def _read(path: Path) -> dict[str, dict[str, Any]]:
@@ -143,7 +176,7 @@ def _combinations(grid: dict[str, Any]) -> list[dict[str, Any]]:
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"[grid] {key} must be a non-empty list of values, not {_text(values)}")
-    return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
 def _draws(search: dict[str, Any], controls: dict[str, Any]) -> list[dict[str, Any]]:
@@ -152,8 +185,10 @@ def _draws(search: dict[str, Any], controls: dict[str, Any]) -> list[dict[str, A
     _check_int("[search] samples", samples, 1, MAX_TRIALS)
     _check_int("[search] sample_seed", seed, 0, 2**63 - 1)
     if samples > 1 and not search:
-        raise ConfigError("[search] samples > 1 needs a distribution such as sigma2 = {log_uniform = [0.005, 0.3]} "
-                          "(repeats of one configuration are the grid's seeds)")
+        raise ConfigError(
+            "[search] samples > 1 needs a distribution such as sigma2 = {log_uniform = [0.005, 0.3]} "
+            "(repeats of one configuration are the grid's seeds)"
+        )
     distributions = {key: _distribution(key, value) for key, value in search.items()}
     rng = np.random.default_rng(seed)
     return [{key: draw(rng) for key, draw in distributions.items()} for _ in range(samples)]
@@ -163,17 +198,20 @@ def _distribution(key: str, spec: Any) -> Callable[[np.random.Generator], Any]:
     """A function drawing one value of ``key`` from ``{kind = args}``."""
     kind, args = next(iter(spec.items())) if isinstance(spec, dict) and len(spec) == 1 else (None, None)
     if kind not in DISTRIBUTIONS:
-        raise ConfigError(f"[search] {key}: expected {{uniform = [a, b]}}, {{log_uniform = [a, b]}} or "
-                          f"{{choice = [v, ...]}}, not {_text(spec)}")
+        raise ConfigError(
+            f"[search] {key}: expected {{uniform = [a, b]}}, {{log_uniform = [a, b]}} or "
+            f"{{choice = [v, ...]}}, not {_text(spec)}"
+        )
     if kind == "choice":
         if not isinstance(args, list) or not args:
             raise ConfigError(f"[search] {key}: choice needs a non-empty list, not {_text(args)}")
         return lambda rng: args[int(rng.integers(len(args)))]
     log = kind == "log_uniform"
     numbers = isinstance(args, list) and len(args) == 2 and all(_is_finite(v) for v in args)
-    if not numbers or not args[0] < args[1] or (log and args[0] <= 0):
-        raise ConfigError(f"[search] {key}: {kind} needs [low, high] with {'0 < ' if log else ''}low < high, "
-                          f"not {_text(args)}")
+    if not isinstance(args, list) or not numbers or not args[0] < args[1] or (log and args[0] <= 0):
+        raise ConfigError(
+            f"[search] {key}: {kind} needs [low, high] with {'0 < ' if log else ''}low < high, not {_text(args)}"
+        )
     low, high = (math.log(args[0]), math.log(args[1])) if log else args
     integer = config.FIELDS[key].type in ("int", "int | None")
 
@@ -198,8 +236,10 @@ def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> 
 def _check_trusted(trials: list[Trial], trust: bool) -> None:
     code = next((t.cfg.channel for t in trials if t.cfg.is_user_channel), None)
     if code and not trust:
-        raise ConfigError(f"the trials run the Python file {code.rpartition(':')[0]} as their channel; mfcomm runs no "
-                          "code that only a file names: pass --trust-config if you trust this SPEC")
+        raise ConfigError(
+            f"the trials run the Python file {code.rpartition(':')[0]} as their channel; mfcomm runs no "
+            "code that only a file names: pass --trust-config if you trust this SPEC"
+        )
 
 
 def _settings(controls: dict[str, Any], trials: list[Trial]) -> dict[str, Any]:
@@ -210,11 +250,11 @@ def _settings(controls: dict[str, Any], trials: list[Trial]) -> dict[str, Any]:
     if mode not in ("min", "max"):
         raise ConfigError(f"[search] mode must be min or max, not {_text(mode)}")
     if scheduler not in (None, "asha"):
-        raise ConfigError(f"[search] scheduler must be \"asha\" (or left out), not {_text(scheduler)}")
+        raise ConfigError(f'[search] scheduler must be "asha" (or left out), not {_text(scheduler)}')
     if scheduler and metric != "ser":
         raise ConfigError("[search] scheduler asha needs metric ser, the one measured during training")
     if "grace_period" in controls and not scheduler:
-        raise ConfigError("[search] grace_period is for scheduler = \"asha\"")
+        raise ConfigError('[search] grace_period is for scheduler = "asha"')
     max_t = max(t.cfg.iterations + (t.cfg.finetune_iterations if t.cfg.method == "model-free" else 0) for t in trials)
     grace = controls.get("grace_period", max(1, max_t // 16)) if scheduler else 0
     if scheduler:
@@ -238,9 +278,9 @@ def _gpus(resources: dict[str, Any], trials: list[Trial]) -> float:
     gpus = resources.get("gpus_per_trial", 1.0 if cuda else 0.0)
     config.check_number("[resources] gpus_per_trial", gpus, 0.0, 64.0, "[]")
     if cuda and gpus == 0:
-        raise ConfigError("[resources] gpus_per_trial must be > 0 for device = \"cuda\" (0.25: four trials per GPU)")
+        raise ConfigError('[resources] gpus_per_trial must be > 0 for device = "cuda" (0.25: four trials per GPU)')
     if gpus and not cuda:
-        raise ConfigError("[resources] gpus_per_trial is for device = \"cuda\" trials")
+        raise ConfigError('[resources] gpus_per_trial is for device = "cuda" trials')
     return float(gpus)
 
 
