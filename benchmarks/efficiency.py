@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from mfcomm.plots import plt, save_figure
+from mfcomm.plots import save_figure, subplots
 from mfcomm.runs import write_csv, write_text
 from mfcomm.tune import driver, results, spec
 
@@ -138,7 +138,7 @@ def markdown(rows: list[dict], columns: list[str]) -> str:
 
 
 def plot(curves: list[dict], sweep: list[dict], path: Path) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(18, 4.2))
+    fig, axes = subplots(1, 3, figsize=(18, 4.2))
     colors = {m: f"C{i}" for i, m in enumerate(METHODS)}
     for ax, name in zip(axes, CHANNELS):
         for c in (c for c in curves if c["channel"] == name):

@@ -25,7 +25,7 @@ from mfcomm.channels import make_channel
 from mfcomm.config import resolve
 from mfcomm.evaluation import SerEstimate, learned_ser, monte_carlo
 from mfcomm.model_free import receiver_step
-from mfcomm.plots import plt, save_figure
+from mfcomm.plots import save_figure, subplots
 from mfcomm.runs import write_text
 
 EFFICIENT = {"rx_steps": 0, "rx_on_tx_batch": True, "loss_baseline": "batch", "finetune_iterations": 300}
@@ -111,7 +111,7 @@ def main() -> None:
         table += (f"| {r['sync']} | {ser_text(r['learned'])} | {ser_text(r['qpsk_rx'])} | "
                   f"{ser_text(r['qpsk_hard'])} | {r['gain']} | {r['uses']} | {r['seconds']:.0f} |\n")
     print(table)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for offset, key, label in ((-0.27, "learned", "learned (model-free)"), (0.0, "qpsk_rx", "QPSK x2 + learned rx"),
                                (0.27, "qpsk_hard", "QPSK x2 hard")):
         sers = [r[key].ser for r in rows]

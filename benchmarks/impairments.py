@@ -36,7 +36,7 @@ from mfcomm.chain import build
 from mfcomm.config import resolve
 from mfcomm.evaluation import SerEstimate, learned_ser
 from mfcomm.model_free import receiver_step
-from mfcomm.plots import plt, save_figure
+from mfcomm.plots import save_figure, subplots
 from mfcomm.runs import write_text
 from mfcomm.tune import driver, results
 
@@ -137,7 +137,7 @@ def benchmark_set(args: argparse.Namespace) -> str | int:
         table += (f"| `{r['channel']}` | {r['snr_db']} | {SLOW.get(r['channel'], args.iterations)} | "
                   f"{ser_text(r['model_free'])} | "
                   f"{ser_text(r['model_based_surrogate'])} | {ser_text(r['qpsk_learned_rx'])} | {r['gain']:.2f}x |\n")
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = subplots(figsize=(11, 4.5))
     positions = range(len(rows))
     for offset, key, label in ((-0.27, "model_free", "model-free"), (0.0, "model_based_surrogate",
                                "model-based on surrogate"), (0.27, "qpsk_learned_rx", "QPSK x2 + learned rx")):

@@ -42,7 +42,7 @@ from mfcomm.baselines import classical_baseline, closed_form_ser
 from mfcomm.config import FIELDS, resolve
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import MfcommError
-from mfcomm.plots import plt, save_figure
+from mfcomm.plots import save_figure, subplots
 from mfcomm.runs import write_text
 from mfcomm.tune import driver, results
 
@@ -333,7 +333,7 @@ def markdown(aggs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 def plot(aggs: list[dict[str, Any]], rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """Per task on a log axis: each seed's SER (dots), the median (bar), the baseline and best-known ticks."""
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.1 * len(aggs)), 5))
+    fig, ax = subplots(figsize=(max(7.0, 1.1 * len(aggs)), 5))
     labels = {"seed": "seed", "median": "median of seeds", "baseline": "classical baseline",
               "best": "best known"}
     for i, a in enumerate(aggs):

@@ -41,7 +41,7 @@ from mfcomm.bitwise_training import AwgnEbnoRange, train_bitwise  # noqa: E402
 from mfcomm.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded  # noqa: E402
 from mfcomm.coded_sweep import ebno_at_bler  # noqa: E402
 from mfcomm.export import plot_labelled_constellation, write_constellation_csv  # noqa: E402
-from mfcomm.plots import save_figure  # noqa: E402
+from mfcomm.plots import save_figure, subplots  # noqa: E402
 from mfcomm.sionna_import import phy  # noqa: E402
 
 
@@ -238,9 +238,7 @@ def save(results: dict, out: Path) -> None:
 
 def plot_curves(grid: list[float], curves: dict[str, list[CodedPoint]], path: Path) -> None:
     """BLER versus Eb/N0, one line per system, with the 1e-2 level marked."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = subplots(figsize=(6.4, 4.6))
     for name, pts in curves.items():
         shown = [(p.ebno_db, p.bler) for p in pts if p.bler > 0]
         if shown:

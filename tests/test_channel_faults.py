@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channels import BlackBox, make_channel
+from mfcomm.channel_spec import make_channel
+from mfcomm.channels import BlackBox
 from mfcomm.config import resolve
 from mfcomm.errors import ChannelError
 from mfcomm.runs import train

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channels import AWGN, BlackBox, Counted, RayleighBlockFading, make_channel
+from mfcomm.channel_spec import make_channel
+from mfcomm.channels import AWGN, BlackBox, Counted, RayleighBlockFading
 from mfcomm.errors import ChannelError
 
 

@@ -11,7 +11,7 @@ import torch
 from mfcomm import cli
 from mfcomm.baselines import classical_baseline
 from mfcomm.chain import build
-from mfcomm.channels import make_channel
+from mfcomm.channel_spec import make_channel
 from mfcomm.errors import ChannelError
 from mfcomm.gnuradio_channel import NOT_FOUND, Flowgraph, GnuRadioChannel, gnuradio_python
 

@@ -12,7 +12,8 @@ from scipy.stats import chi2
 
 from mfcomm import cli
 from mfcomm.chain import Chain, build, has_noise, is_chain, parse
-from mfcomm.channels import BlackBox, make_channel
+from mfcomm.channel_spec import make_channel
+from mfcomm.channels import BlackBox
 from mfcomm.config import resolve
 from mfcomm.errors import ChannelError, ConfigError
 from mfcomm.impairments import ADC, CFO, IMPAIRMENTS, IQImbalance, PhaseNoise, RandomPhase, Rapp, Saleh

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mfcomm.channels import make_channel
+from mfcomm.channel_spec import make_channel
 from mfcomm.config import resolve
 from mfcomm.runs import train
 from mfcomm.sionna_import import phy

@@ -1,1 +1,66 @@
-"""mfcomm."""
+"""mfcomm: model-free end-to-end learning of communication systems (Ait Aoudia & Hoydis, JSAC 2019).
+
+A transmitter and a receiver network trained as one autoencoder over a channel that can only be sampled:
+the receiver on its true gradient, the transmitter from a Gaussian-policy gradient estimate fed by the
+per-example losses. The public API, in the order of a session:
+
+- :func:`configure` -> :class:`Config` (every ``mfcomm train`` key, validated);
+- :func:`train` -> :class:`Run` (through the channel the config names, or ``channel=`` any channel object or
+  function ``y = f(x)`` on complex64 NumPy arrays of shape (batch, n));
+- :func:`evaluate` (SER against Es/N0, with the classical baseline), :func:`save`, :func:`load`;
+- :mod:`mfcomm.channels` (the channel contract and the built-in channels).
+
+Importing mfcomm changes no global state (no matplotlib backend, no random seed) and loads nothing heavy:
+each name is imported on first use, so ``mfcomm --help`` starts without torch. Every random draw of a run
+comes from generators seeded by its ``seed``.
+
+Example
+-------
+>>> import numpy as np, mfcomm
+>>> cfg = mfcomm.configure(messages=4, channel_uses=1, iterations=20, compare_baseline=False, candidates=1)
+>>> rng = np.random.default_rng(0)
+>>> def my_channel(x):  # y = f(x) on complex64 arrays (batch, n): AWGN at Es/N0 = 10 dB
+...     noise = rng.normal(scale=0.2236, size=(*x.shape, 2)) @ np.array([1, 1j])
+...     return (x + noise).astype(np.complex64)
+>>> run = mfcomm.train(cfg, channel=my_channel, quiet=True)
+>>> run.cfg.channel, 0 <= run.ser.ser <= 1
+('object:my_channel', True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mfcomm import channels
+    from mfcomm.api import configure, evaluate
+    from mfcomm.config import Config
+    from mfcomm.evaluation import SerEstimate
+    from mfcomm.runs import Run, load, save, train
+
+__all__ = ["Config", "Run", "SerEstimate", "channels", "configure", "evaluate", "load", "save", "train"]
+
+_HOMES = {
+    "Config": "mfcomm.config",
+    "Run": "mfcomm.runs",
+    "SerEstimate": "mfcomm.evaluation",
+    "configure": "mfcomm.api",
+    "evaluate": "mfcomm.api",
+    "load": "mfcomm.runs",
+    "save": "mfcomm.runs",
+    "train": "mfcomm.runs",
+}
+"""Where each name of the API lives; imported when first used (PEP 562)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "channels":
+        return importlib.import_module("mfcomm.channels")
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'mfcomm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

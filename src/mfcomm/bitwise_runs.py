@@ -21,7 +21,7 @@ from mfcomm import bitwise_config
 from mfcomm.bitwise import LearnedConstellation, NeuralDemapper
 from mfcomm.bitwise_config import BitwiseConfig
 from mfcomm.bitwise_training import AwgnEbnoRange, BitChannel, fixed_ebno, train_bitwise
-from mfcomm.channels import make_channel
+from mfcomm.channel_spec import make_channel
 from mfcomm.coded import LearnedModem, bmd_rate_at
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.export import plot_labelled_constellation, write_constellation_csv

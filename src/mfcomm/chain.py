@@ -52,8 +52,8 @@ Stage = tuple[str, dict[str, float | bool | str]]
 
 
 def is_chain(spec: str) -> bool:
-    """Whether ``spec`` is a chain (holds ``|`` or ``(``, or is one impairment's name), not ``awgn``,
-    ``rbf`` or a user's ``PATH.py:FUNC``."""
+    """Whether ``spec`` is written as a chain (holds ``|`` or ``(``, or is one impairment's name), not ``awgn``,
+    ``rbf`` or a user's ``PATH.py:FUNC``. What any spec means is :func:`mfcomm.channel_spec.kind`'s to say."""
     if spec.rpartition(":")[0].endswith(".py"):
         return False
     return "|" in spec or "(" in spec or spec.strip() in STAGES

@@ -21,7 +21,7 @@ import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -29,9 +29,23 @@ import torch
 from mfcomm.conventions import SYMBOL_DTYPE
 from mfcomm.errors import ChannelError
 
+Y = TypeVar("Y")
+Y_co = TypeVar("Y_co", covariant=True)
+
+
+class Sampler(Protocol[Y_co]):
+    """Anything sampled as ``y = sampler(x)`` with a ``name`` and ``differentiable``: a :class:`Channel`, or a
+    bit-wise channel whose ``y`` is ``(symbols, n0)`` (:mod:`mfcomm.bitwise_training`)."""
+
+    name: str
+    differentiable: bool
+
+    def __call__(self, x: torch.Tensor) -> Y_co: ...
+
 
 class Channel(Protocol):
-    """What every channel provides."""
+    """What every channel provides: built-in models, chains (:mod:`mfcomm.chain`), user black boxes
+    (:class:`BlackBox`), GNU Radio's model and the channel node's channel all keep it."""
 
     name: str
     differentiable: bool
@@ -204,33 +218,63 @@ def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
     return func
 
 
-def make_channel(
-    spec: str, n0: float | None, generator: torch.Generator | None = None, timeout: float | None = None
-) -> Channel:
-    """A channel from its spec: ``awgn``, ``rbf`` (both need ``n0``), an impairment chain such as
-    ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)`` (see :mod:`mfcomm.chain`) or a user's ``PATH.py:FUNC``
-    (whose calls may each take at most ``timeout`` seconds)."""
-    from mfcomm import chain  # chain builds on this module's channels
+def as_channel(obj: object, name: str | None = None, timeout: float | None = None) -> Channel:
+    """``obj`` as a channel, for ``mfcomm.train(cfg, channel=obj)``: an object that keeps the channel contract
+    (callable, with ``differentiable`` and ``name``) as it is; any other callable as a user's black box
+    ``y = f(x)`` on NumPy arrays (:class:`BlackBox`, named ``name`` or the function's ``__name__``, each call
+    limited to ``timeout`` seconds); anything else is a one-line :class:`ChannelError`.
 
-    if spec in ("awgn", "rbf"):
-        if n0 is None:
-            raise ChannelError(f"channel {spec}: needs the noise level (set snr_db or ebno_db)")
-        return AWGN(n0, generator) if spec == "awgn" else RayleighBlockFading(n0, generator)
-    if chain.is_chain(spec):
-        return chain.build(spec, n0, generator, timeout)
-    if ":" not in spec:
-        raise ChannelError(f"unknown channel {spec!r}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
-    return BlackBox(load_user_function(spec), name=spec, timeout=timeout)
+    >>> import numpy as np
+    >>> ch = AWGN(n0=0.1)
+    >>> as_channel(ch) is ch
+    True
+    >>> def my_channel(x: np.ndarray) -> np.ndarray:
+    ...     return x * np.complex64(0.5)
+    >>> box = as_channel(my_channel)
+    >>> type(box).__name__, box.name, box.differentiable
+    ('BlackBox', 'my_channel', False)
+    >>> box(torch.ones(1, 2, dtype=torch.complex64))
+    tensor([[0.5000+0.j, 0.5000+0.j]])
+    >>> as_channel("awgn")
+    Traceback (most recent call last):
+    ...
+    mfcomm.errors.ChannelError: channel must be a Channel or a function y = f(x) on NumPy arrays, not str
+    """
+    if not callable(obj):
+        what = type(obj).__name__
+        raise ChannelError(f"channel must be a Channel or a function y = f(x) on NumPy arrays, not {what}")
+    if isinstance(obj, type):
+        raise ChannelError(f"channel {obj.__name__} is a class: pass an instance of it")
+    if hasattr(obj, "differentiable"):
+        if not isinstance(getattr(obj, "name", None), str):
+            raise ChannelError(f"channel {type(obj).__name__} has differentiable but no name: a Channel needs both")
+        return obj  # type: ignore[return-value]  # callable, with name and differentiable: the contract
+    return BlackBox(obj, name=name or str(getattr(obj, "__name__", type(obj).__name__)), timeout=timeout)
 
 
-class Counted:
-    """Wraps a channel and counts the symbols sent through it (``uses``): training's cost on real hardware."""
+def channel_uses(x: torch.Tensor) -> int:
+    """The channel uses that sending ``x`` spends: one per symbol, ``batch * n`` for ``x`` of shape (batch, n)."""
+    return x.numel()
 
-    def __init__(self, channel: Channel):
+
+class Counted(Generic[Y]):
+    """Wraps a channel and counts the symbols sent through it (``uses``): training's cost on real hardware.
+
+    The one place mfcomm counts channel uses (see :func:`channel_uses`). ``channel`` is any ``y = channel(x)``
+    with ``name`` and ``differentiable``, its output passed on as it is (the bit-wise channels' ``(y, n0)``
+    too); ``uses`` starts at ``uses`` (a resumed run's count).
+
+    >>> ch = Counted(AWGN(0.1))
+    >>> _ = ch(torch.zeros(10, 3, dtype=torch.complex64))
+    >>> ch.uses, ch.name
+    (30, 'awgn')
+    """
+
+    def __init__(self, channel: Sampler[Y], uses: int = 0):
         self.channel = channel
         self.name, self.differentiable = channel.name, channel.differentiable
-        self.uses = 0
+        self.uses = uses
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.uses += x.numel()
+    def __call__(self, x: torch.Tensor) -> Y:
+        self.uses += channel_uses(x)
         return self.channel(x)

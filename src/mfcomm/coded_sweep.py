@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from mfcomm import chain
 from mfcomm.bitwise_runs import BitwiseRun
-from mfcomm.channels import Channel, make_channel
+from mfcomm.channel_spec import make_channel
+from mfcomm.channels import Channel
 from mfcomm.coded import CodedPoint, LdpcCode, Modem, QamModem, awgn, bmd_rate_at, simulate_coded
 from mfcomm.errors import MfcommError
-from mfcomm.plots import save_figure
+from mfcomm.plots import save_figure, subplots
 from mfcomm.runs import write_csv
 
 
@@ -120,10 +121,9 @@ def coded_sweep(
 
 def plot_coded(curves: dict[str, list[CodedPoint]], path: Path, title: str) -> None:
     """BER and BLER versus Eb/N0 with Clopper-Pearson error bars; BLER 1e-2 marked."""
-    import matplotlib.pyplot as plt
 
     labels = {"learned": "learned (mfcomm)", "qam": "Gray QAM + APP demapper"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, axes = subplots(1, 2, figsize=(11, 4.3))
     for name, pts in curves.items():
         for ax, rate, ci in ((axes[0], "ber", "ber_ci"), (axes[1], "bler", "bler_ci")):
             shown = [p for p in pts if getattr(p, rate) > 0]

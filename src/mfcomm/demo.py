@@ -141,6 +141,12 @@ def _scenario_section(sc: Scenario, results: dict[str, list[runs.Run]], out: Pat
 
 
 def _report(table: list, sections: list[str], seconds: float, quick: bool) -> str:
+    """The Markdown of ``report.md``: the claim, the results table, the verdict and the figures."""
+    return "\n".join([*_introduction(quick), *_results_table(table), *_verdict(table), *_closing(sections, seconds)])
+
+
+def _introduction(quick: bool) -> list[str]:
+    """The report's title and the claim under test, with a warning in quick mode."""
     lines = [
         "# mfcomm demo: model-free versus model-based end-to-end training",
         "",
@@ -156,7 +162,12 @@ def _report(table: list, sections: list[str], seconds: float, quick: bool) -> st
     ]
     if quick:
         lines += ["**Quick mode**: budgets cut to a smoke test; the numbers below say nothing about the claim.", ""]
-    lines += [
+    return lines
+
+
+def _results_table(table: list) -> list[str]:
+    """One Markdown table row per (scenario, system): SER per seed, mean, baseline and costs."""
+    lines = [
         (
             "| channel | system | iterations run | seeds | final SER per seed [95% CI] | mean SER | "
             "classical baseline | channel uses spent | train time |"
@@ -178,7 +189,12 @@ def _report(table: list, sections: list[str], seconds: float, quick: bool) -> st
             f"{statistics.mean(r.channel_uses_spent for r in rs):,.0f} | "
             f"{statistics.mean(r.train_seconds for r in rs):.1f} s |"
         )
-    lines += ["", "## Verdict", ""]
+    return lines
+
+
+def _verdict(table: list) -> list[str]:
+    """Per channel, each model-free system's mean SER as a multiple of model-based training's."""
+    lines = ["", "## Verdict", ""]
     by_channel: dict[str, dict[str, float]] = {}
     for sc, label, _rs, mean in table:
         by_channel.setdefault(sc.channel, {})[label] = mean
@@ -188,7 +204,12 @@ def _report(table: list, sections: list[str], seconds: float, quick: bool) -> st
             f"- {channel}: mean SER over model-based: model-free {free / max(base, 1e-12):.2f}, "
             f"paper's recipe {paper / max(base, 1e-12):.2f} ({_fmt(free)} and {_fmt(paper)} vs {_fmt(base)})."
         )
-    lines += [
+    return lines
+
+
+def _closing(sections: list[str], seconds: float) -> list[str]:
+    """What the table counts, the figure sections, the wall time and how to reproduce."""
+    return [
         "",
         (
             "The table counts every symbol sent through the channel during training (the candidates' and "
@@ -200,8 +221,6 @@ def _report(table: list, sections: list[str], seconds: float, quick: bool) -> st
         "## Figures",
         "",
         *sections,
-    ]
-    lines += [
         "",
         (
             f"Total wall time: {seconds:.0f} s. Reproduce: `make demo` (or `mfcomm demo`). Every run "
@@ -209,4 +228,3 @@ def _report(table: list, sections: list[str], seconds: float, quick: bool) -> st
         ),
         "",
     ]
-    return "\n".join(lines)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mfcomm.errors import MfcommError
-from mfcomm.plots import save_figure
+from mfcomm.plots import save_figure, subplots
 from mfcomm.sionna_import import phy
 
 
@@ -74,10 +74,9 @@ def to_sionna_constellation(points: np.ndarray, device: str | None = None) -> An
 
 def plot_labelled_constellation(points: np.ndarray, path: Path, title: str = "") -> None:
     """The points, each annotated with its bit label."""
-    import matplotlib.pyplot as plt
 
     b = _bits(points)
-    fig, ax = plt.subplots(figsize=(6.2, 6.2))
+    fig, ax = subplots(figsize=(6.2, 6.2))
     ax.scatter(points.real, points.imag, s=22, c="C0")
     for i, p in enumerate(points):
         ax.annotate(

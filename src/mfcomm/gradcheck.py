@@ -26,14 +26,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mfcomm.channels import make_channel
+from mfcomm.channel_spec import make_channel
+from mfcomm.channels import Channel
 from mfcomm.config import PAPER_RECIPE, Config
 from mfcomm.errors import ConfigError
 from mfcomm.estimator import LossBaseline
 from mfcomm.feedback import FeedbackLink
 from mfcomm.model_based import train_model_based
 from mfcomm.model_free import estimate_transmitter_gradient
+from mfcomm.receiver import Receiver
 from mfcomm.runs import build_system, write_csv
+from mfcomm.transmitter import Transmitter
 
 
 @dataclass(frozen=True)
@@ -84,33 +87,10 @@ def gradient_study(
     quiet: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows of bias, variance, cosine and samples needed, one per (variant, sigma2, batch size)."""
-    if cfg.is_user_channel:
-        raise ConfigError("gradcheck needs a differentiable channel (awgn or rbf) for the true gradient")
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ConfigError(f"unknown estimator variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    _check_study(cfg, variants)
     cfg = dataclasses.replace(cfg, **PAPER_RECIPE)  # the paper's operating point: a random start, Adam 3e-3
-    torch.manual_seed(cfg.seed)
-    tx, rx = build_system(cfg)
-    channel = make_channel(cfg.channel, cfg.n0)
-    if pretrain_iterations:  # a partly trained system: gradients as they are during training
-        pre = dataclasses.replace(cfg, iterations=pretrain_iterations, method="model-based")
-        train_model_based(tx, rx, channel, pre, log=lambda *_: None)
-    rx.requires_grad_(False)
-    params = list(tx.parameters())
-
-    def flat_grad() -> torch.Tensor:
-        return torch.cat([cast(torch.Tensor, p.grad).flatten() for p in params])  # after backward()
-
-    grads = []
-    for _ in range(32):
-        tx.zero_grad()
-        m = torch.randint(cfg.messages, (8192,))
-        F.cross_entropy(rx(channel(tx(m))), m).backward()
-        grads.append(flat_grad())
-    truth = torch.stack(grads)
-    g = truth.mean(0)
-    truth_var = float(truth.var(0).sum()) / len(truth)
+    tx, rx, channel = _study_system(cfg, pretrain_iterations)
+    g, truth_var = _true_gradient(tx, rx, channel, cfg.messages)
     rows = []
     total = len(variants) * len(sigma2s) * len(batch_sizes)
     with tqdm(total=total, desc="gradcheck", disable=quiet) as bar:
@@ -119,47 +99,108 @@ def gradient_study(
             for sigma2 in sigma2s:
                 for size in batch_sizes:
                     messages = max(2, size // v.perturbations)
-                    baseline = LossBaseline(v.baseline, cfg.messages, v.antithetic)
-                    estimates = []
-                    warmup = 20 if v.baseline == "running" else 0  # let the running baseline fill first
-                    for t in range(warmup + trials):
-                        tx.zero_grad()
-                        estimate_transmitter_gradient(
-                            tx, rx, channel, messages, v.perturbations, v.antithetic, sigma2, baseline, FeedbackLink()
-                        )
-                        if t >= warmup:
-                            estimates.append(flat_grad())
-                    est = torch.stack(estimates)
-                    mean = est.mean(0)
-                    variance = float(est.var(0).sum())
-                    noise2 = variance / trials + truth_var  # expected ||Monte Carlo error||^2 in mean - g
-                    sent = messages * v.perturbations
-                    rows.append(
-                        {
-                            "variant": name,
-                            "sigma2": sigma2,
-                            "batch": sent,
-                            "trials": trials,
-                            "bias": math.sqrt(max(float((mean - g).square().sum()) - noise2, 0.0)),
-                            "bias_noise": math.sqrt(noise2),
-                            "variance": variance,
-                            "cosine": float(F.cosine_similarity(est, g.expand_as(est), dim=1).mean()),
-                            "cosine_of_mean": float(F.cosine_similarity(mean, g, dim=0)),
-                            "samples_for_cosine": samples_for_cosine(
-                                g, mean, variance / trials, variance * sent, target_cosine
-                            ),
-                            "true_gradient_norm": float(g.norm()),
-                        }
-                    )
+                    est = _estimates(tx, rx, channel, cfg.messages, v, sigma2, messages, trials)
+                    rows.append(_study_row(v, sigma2, messages * v.perturbations, est, g, truth_var, target_cosine))
                     bar.update()
     return rows
 
 
+def _check_study(cfg: Config, variants: list[str]) -> None:
+    """Refuse, before any work, a channel without a true gradient and unknown variant names."""
+    if cfg.is_user_channel:
+        raise ConfigError("gradcheck needs a differentiable channel (awgn or rbf) for the true gradient")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ConfigError(f"unknown estimator variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+
+
+def _study_system(cfg: Config, pretrain_iterations: int) -> tuple[Transmitter, Receiver, Channel]:
+    """The seeded system and channel, pretrained model-based if asked, with the receiver frozen."""
+    torch.manual_seed(cfg.seed)
+    tx, rx = build_system(cfg)
+    channel = make_channel(cfg.channel, cfg.n0)
+    if pretrain_iterations:  # a partly trained system: gradients as they are during training
+        pre = dataclasses.replace(cfg, iterations=pretrain_iterations, method="model-based")
+        train_model_based(tx, rx, channel, pre, log=lambda *_: None)
+    rx.requires_grad_(False)
+    return tx, rx, channel
+
+
+def _flat_grad(tx: Transmitter) -> torch.Tensor:
+    """The transmitter's gradient as one vector (call after backward())."""
+    return torch.cat([cast(torch.Tensor, p.grad).flatten() for p in tx.parameters()])
+
+
+def _true_gradient(tx: Transmitter, rx: Receiver, channel: Channel, messages: int) -> tuple[torch.Tensor, float]:
+    """The true gradient by back-propagation, averaged over 32 batches, and its Monte Carlo variance."""
+    grads = []
+    for _ in range(32):
+        tx.zero_grad()
+        m = torch.randint(messages, (8192,))
+        F.cross_entropy(rx(channel(tx(m))), m).backward()
+        grads.append(_flat_grad(tx))
+    truth = torch.stack(grads)
+    return truth.mean(0), float(truth.var(0).sum()) / len(truth)
+
+
+def _estimates(
+    tx: Transmitter,
+    rx: Receiver,
+    channel: Channel,
+    alphabet: int,
+    v: Variant,
+    sigma2: float,
+    messages: int,
+    trials: int,
+) -> torch.Tensor:
+    """``trials`` model-free estimates of one variant, one per row, each from ``messages`` messages."""
+    baseline = LossBaseline(v.baseline, alphabet, v.antithetic)
+    estimates = []
+    warmup = 20 if v.baseline == "running" else 0  # let the running baseline fill first
+    for t in range(warmup + trials):
+        tx.zero_grad()
+        estimate_transmitter_gradient(
+            tx, rx, channel, messages, v.perturbations, v.antithetic, sigma2, baseline, FeedbackLink()
+        )
+        if t >= warmup:
+            estimates.append(_flat_grad(tx))
+    return torch.stack(estimates)
+
+
+def _study_row(
+    v: Variant,
+    sigma2: float,
+    sent: int,
+    est: torch.Tensor,
+    g: torch.Tensor,
+    truth_var: float,
+    target_cosine: float,
+) -> dict[str, Any]:
+    """One row of the study: the estimates ``est`` (``sent`` transmissions each) against ``g``."""
+    trials = len(est)
+    mean = est.mean(0)
+    variance = float(est.var(0).sum())
+    noise2 = variance / trials + truth_var  # expected ||Monte Carlo error||^2 in mean - g
+    return {
+        "variant": v.name,
+        "sigma2": sigma2,
+        "batch": sent,
+        "trials": trials,
+        "bias": math.sqrt(max(float((mean - g).square().sum()) - noise2, 0.0)),
+        "bias_noise": math.sqrt(noise2),
+        "variance": variance,
+        "cosine": float(F.cosine_similarity(est, g.expand_as(est), dim=1).mean()),
+        "cosine_of_mean": float(F.cosine_similarity(mean, g, dim=0)),
+        "samples_for_cosine": samples_for_cosine(g, mean, variance / trials, variance * sent, target_cosine),
+        "true_gradient_norm": float(g.norm()),
+    }
+
+
 def plot_study(rows: list[dict[str, Any]], path: Path, target_cosine: float) -> None:
     """Four panels against sigma2: bias, variance, cosine (per batch size) and samples needed."""
-    from mfcomm.plots import plt, save_figure
+    from mfcomm.plots import save_figure, subplots
 
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
+    fig, axes = subplots(1, 4, figsize=(20, 4.2))
     largest = max(r["batch"] for r in rows)
     sizes = sorted({r["batch"] for r in rows}, reverse=True)
     styles = dict(zip(sizes, ("-", "--", ":", "-."), strict=False))  # more than 4 sizes: the rest draw "-"

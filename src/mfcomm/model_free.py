@@ -7,13 +7,15 @@ Each iteration alternates
    feed back only those scalars (through a feedback-link model), subtract an optional baseline, and
    descend the Eq. 8 estimate w.r.t. theta_T;
 then optional receiver-only fine-tuning.
+
+This module holds the steps; the loop that schedules them (:func:`alternate`, shared with the other training
+methods) is :mod:`mfcomm.training_loop`, whose names are importable from here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -21,14 +23,31 @@ import torch.nn.functional as F
 from mfcomm.channels import Channel
 from mfcomm.checkpointing import TrainingState
 from mfcomm.config import Config
-from mfcomm.estimator import LossBaseline, exploration, perturb, sigma2_at, surrogate
+from mfcomm.estimator import LossBaseline, exploration, perturb, surrogate
 from mfcomm.feedback import FeedbackLink
 from mfcomm.lr_schedule import set_rates
 from mfcomm.receiver import Receiver
-from mfcomm.stop_rule import Plateau
+from mfcomm.training_loop import Log, LossWindow, MainLoop, Schedule, alternate
 from mfcomm.transmitter import Transmitter
 
-Log = Callable[[int, dict[str, torch.Tensor]], None]
+__all__ = [
+    "Log",
+    "LossWindow",
+    "MainLoop",
+    "Schedule",
+    "Streams",
+    "accumulate_estimate",
+    "alternate",
+    "draw_messages",
+    "estimate_transmitter_gradient",
+    "learn_from",
+    "per_example_losses",
+    "perturbed_transmission",
+    "receiver_step",
+    "receiver_update",
+    "train_model_free",
+    "transmitter_step",
+]
 
 
 @dataclass(frozen=True)
@@ -218,90 +237,3 @@ def train_model_free(
         before_iteration=schedule,
         state=state,
     )
-
-
-class Schedule(Protocol):
-    """The fields of a configuration that :func:`alternate` reads."""
-
-    iterations: int
-    finetune_iterations: int
-    rx_steps: int
-    tx_steps: int
-    sigma2_final: float | None
-    log_every: int
-
-    @property
-    def exploration_sigma2(self) -> float: ...
-
-
-def alternate(
-    cfg: Schedule,
-    rx_step: Callable[[], torch.Tensor],
-    tx_step: Callable[[float], torch.Tensor],
-    log: Log,
-    progress: Callable[[int], None],
-    extra: Callable[[], dict[str, torch.Tensor]] = dict,
-    finetune_step: Callable[[int], torch.Tensor] | None = None,
-    before_iteration: Callable[[int], None] = lambda it: None,
-    state: TrainingState | None = None,
-) -> int | None:
-    """Algorithm 1's schedule: per iteration ``cfg.rx_steps`` receiver steps, then ``cfg.tx_steps``
-    transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps
-    (``finetune_step(i)``, i = 1, 2, ..., default ``rx_step``). Each step returns its mean loss; ``extra``
-    adds values to every log row of the main loop. Returns the iteration at which the held-out loss reached
-    a plateau (:mod:`mfcomm.stop_rule`, ``cfg.patience``), or None; with ``cfg.stop_early`` the main loop
-    ends there. ``state`` checks every iteration's losses, checkpoints, and resumes (:mod:`mfcomm.checkpointing`)."""
-    window, plateau, main = LossWindow(), Plateau(getattr(cfg, "patience", 0)), MainLoop(cfg.iterations)
-    state = state or TrainingState()
-    done = state.track(window=window, plateau=plateau, main_loop=main)
-    for it in range(done + 1, main.last + 1):
-        before_iteration(it)
-        rx_losses = [rx_step() for _ in range(cfg.rx_steps)]
-        sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
-        tx_losses = [tx_step(sigma2) for _ in range(cfg.tx_steps)]
-        for loss in rx_losses:
-            window.add("rx_loss", loss)
-        for loss in tx_losses:
-            window.add("tx_loss", loss)
-        stop = plateau.update(it, (rx_losses or tx_losses)[0]) and getattr(cfg, "stop_early", False)
-        if it % cfg.log_every == 0 or it == cfg.iterations or stop:  # held out: measured before its step
-            log(it, {**window.means(), "sigma2": torch.tensor(sigma2), **extra()})
-        progress(1)
-        main.last = it if stop else main.last
-        state.done(it, rx_losses + tx_losses)
-        if stop:
-            break
-    for i in range(max(done - main.last, 0) + 1, cfg.finetune_iterations + 1):
-        before_iteration(cfg.iterations + i)  # fine-tuning runs at the schedule's final rates
-        loss = finetune_step(i) if finetune_step else rx_step()
-        window.add("rx_loss", loss)
-        if (main.last + i) % cfg.log_every == 0 or i == cfg.finetune_iterations:
-            log(main.last + i, window.means())
-        progress(1)
-        state.done(main.last + i, [loss])
-    return plateau.reached_at
-
-
-class MainLoop:
-    """The main loop's last iteration: ``iterations``, or where ``stop_early`` ended it (a resumed run
-    must know whether it resumes in the main loop or in fine-tuning)."""
-
-    def __init__(self, iterations: int):
-        self.last = iterations
-
-
-class LossWindow:
-    """Mean of each loss since the last log row (kept as tensors: no synchronisation per step)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, name: str, value: torch.Tensor) -> None:
-        self.sums[name] = self.sums.get(name, 0.0) + value
-        self.counts[name] = self.counts.get(name, 0) + 1
-
-    def means(self) -> dict[str, torch.Tensor]:
-        out = {k: v / self.counts[k] for k, v in self.sums.items()}
-        self.sums, self.counts = {}, {}
-        return out

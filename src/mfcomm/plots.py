@@ -1,24 +1,31 @@
-"""Figures: learned constellation, learning curve, SER versus SNR. Each is written atomically as PNG."""
+"""Figures: learned constellation, learning curve, SER versus SNR. Each is written atomically as PNG.
+
+Figures are made outside ``matplotlib.pyplot`` (:func:`subplots`): importing mfcomm selects no backend and
+changes no global state, and a notebook's own pyplot settings stay as they were."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+    """A figure and its axes as ``pyplot.subplots`` makes them (``figsize`` and the same keywords), but held by
+    no pyplot registry: nothing to close, no GUI backend (figures here are only saved)."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def save_figure(fig: Figure, path: Path) -> None:
     """Write ``fig`` as PNG to a temporary name, then rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-    plt.close(fig)
     os.replace(tmp, path)
 
 
@@ -27,19 +34,18 @@ def plot_constellation(codebook: np.ndarray, path: Path, title: str = "", real: 
     save_figure(constellation_figure(codebook, title, real), path)
 
 
-def constellation_figure(codebook: np.ndarray, title: str = "", real: bool = False) -> plt.Figure:
+def constellation_figure(codebook: np.ndarray, title: str = "", real: bool = False) -> Figure:
     """One panel per channel use (up to 8) of a complex (M, n) codebook, each message's symbol labelled with its
-    index; the caller saves or logs the figure (TensorBoard), then closes it.
+    index; the caller saves or logs the figure (TensorBoard).
 
     >>> fig = constellation_figure(np.array([[1, 1j], [-1, -1j]]))
     >>> len(fig.axes)
     2
-    >>> plt.close(fig)
     """
     messages, uses = codebook.shape
     shown = min(uses, 8)
-    fig, axes = plt.subplots(1, shown, figsize=(3.2 * shown, 3.3), squeeze=False)
-    colors = plt.cm.tab20(np.arange(messages) % 20)
+    fig, axes = subplots(1, shown, figsize=(3.2 * shown, 3.3), squeeze=False)
+    colors = colormaps["tab20"](np.arange(messages) % 20)
     lim = 1.15 * max(np.abs(codebook).max(), 1e-6)
     for j, ax in enumerate(axes[0]):
         ax.scatter(codebook[:, j].real, codebook[:, j].imag, c=colors, s=28)
@@ -74,7 +80,7 @@ def plot_learning_curve(
 ) -> None:
     """Loss (and, where given, SER) against cost, one line per named curve ``{label: (x, y)}``."""
     panels = 2 if sers else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    fig, axes = subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
     # one panel when there are no SER curves: zip stops there
     for ax, curves, ylabel in zip(axes[0], (losses, sers), ("cross-entropy (nats)", "SER"), strict=False):
         for label, (x, y) in curves.items():
@@ -98,7 +104,7 @@ class Curve(TypedDict):
 
 def plot_ser(curves: Mapping[str, Curve], path: Path, xlabel: str = "Es/N0 (dB)", title: str = "") -> None:
     """SER curves ``{label: {"x", "ser", optional "ci_low", "ci_high", "style"}}`` on a log axis."""
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = subplots(figsize=(6, 4.2))
     for label, c in curves.items():
         ser = np.asarray(c["ser"], dtype=float)
         (line,) = ax.semilogy(c["x"], np.where(ser > 0, ser, np.nan), c.get("style", "o-"), label=label, ms=4)

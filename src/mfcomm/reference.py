@@ -44,12 +44,14 @@ from tqdm import tqdm
 
 from mfcomm import chain
 from mfcomm.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser
-from mfcomm.channels import Channel, Counted, make_channel
+from mfcomm.channel_spec import make_channel
+from mfcomm.channels import Channel, Counted
 from mfcomm.config import Config
 from mfcomm.evaluation import EVAL_BATCH, SerEstimate, monte_carlo
 from mfcomm.lr_schedule import set_rates
 from mfcomm.model_free import draw_messages, receiver_update
 from mfcomm.receiver import Receiver
+from mfcomm.system import build_receiver
 
 CLOSED_FORM, ML_DETECTION, LEARNED_RECEIVER = "closed form", "ML detection", "learned receiver"
 METHODS = (CLOSED_FORM, ML_DETECTION, LEARNED_RECEIVER)
@@ -198,8 +200,6 @@ def train_receiver(
     """A fresh receiver of the run's architecture trained on the fixed ``codebook`` (M, n) complex64 through
     ``channel`` (supervised steps only, see the module docstring), and the symbols sent to train it.
     Messages come from ``generator`` (CPU); initial weights from torch's global generator."""
-    from mfcomm.runs import build_receiver  # here: runs imports this module
-
     rx = build_receiver(cfg, start=False)
     counted = Counted(channel)
     opt = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)

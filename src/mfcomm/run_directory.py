@@ -19,11 +19,14 @@ mfcomm.errors.MfcommError: --out ... already holds a run (summary.json); choose 
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
 from mfcomm.errors import MfcommError
 
@@ -88,3 +91,44 @@ def remove_others(out: Path, keep: set[str]) -> None:
     for path in out.iterdir():
         if path.name not in keep:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else os.unlink(path)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV, columns in first-seen order; written to a temporary name and renamed."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Text written to a temporary name and renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def publish(out: str | Path, write: Callable[[Path], None], replace: bool = False, keep: Collection[str] = ()) -> Path:
+    """Write a result directory: ``write(stage)`` fills a staging folder beside ``out``, whose files are then
+    renamed into ``out`` (created if missing), ``summary.json`` last; a failure leaves nothing in ``out``.
+    With ``replace``, whatever else ``out`` held is then removed (its checkpoint, an overwritten run's files)
+    but the names in ``keep`` (what this run wrote there while training: ``tensorboard``)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write(stage)
+        out.mkdir(exist_ok=True)
+        names = sorted(p.name for p in stage.iterdir())
+        for name in [n for n in names if n != "summary.json"] + ["summary.json"]:
+            os.replace(stage / name, out / name)
+        if replace:
+            remove_others(out, set(names) | set(keep))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out

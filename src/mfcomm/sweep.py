@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from mfcomm import chain
 from mfcomm.baselines import baseline_errors, classical_baseline, closed_form_ser
-from mfcomm.channels import make_channel
+from mfcomm.channel_spec import make_channel
 from mfcomm.config import check_number
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.errors import ConfigError

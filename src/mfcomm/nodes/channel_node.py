@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from mfcomm.channels import make_channel
+from mfcomm.channel_spec import make_channel
 from mfcomm.config import Config
 from mfcomm.errors import NodeError
 from mfcomm.nodes import wire

@@ -17,6 +17,7 @@ import torch
 from mfcomm.config import Config
 from mfcomm.model_free import Streams
 from mfcomm.receiver import Receiver
+from mfcomm.system import build_receiver, build_transmitter
 from mfcomm.transmitter import Transmitter
 
 STREAMS = ("tx", "rx", "messages", "exploration", "feedback", "channel")
@@ -39,8 +40,6 @@ def training_streams(seed: int) -> Streams:
 
 def seeded_transmitter(cfg: Config) -> Transmitter:
     """The transmitter's initial weights, from its own seed (torch's global generator is left as it was)."""
-    from mfcomm.runs import build_transmitter  # here: runs imports matplotlib, which nodes do not need
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(role_seed(cfg.seed, "tx"))
         return build_transmitter(cfg)
@@ -48,8 +47,6 @@ def seeded_transmitter(cfg: Config) -> Transmitter:
 
 def seeded_receiver(cfg: Config) -> Receiver:
     """The receiver's initial weights, from its own seed."""
-    from mfcomm.runs import build_receiver
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(role_seed(cfg.seed, "rx"))
         return build_receiver(cfg)

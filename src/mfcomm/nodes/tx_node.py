@@ -93,39 +93,11 @@ class TxNode:
         checkpointed as ``mfcomm train`` does."""
         cfg, start = self.cfg, time.perf_counter()
         if it <= cfg.iterations:
-            kinds, blocks = [], []
-            for _ in range(cfg.rx_steps):  # receiver steps
-                m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
-                with torch.no_grad():
-                    blocks.append(self.tx(m))
-                kinds.append("rx")
-            sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
-            set_rates(self.opt, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
-            for s in range(cfg.tx_steps):  # transmitter steps
-                step = cfg.rx_steps + s
-                self.opt.zero_grad(set_to_none=True)
-                m = draw_messages(cfg.messages, cfg.tx_batch, "cpu", self.messages)
-                m_k, xbar, x_p = perturbed_transmission(
-                    self.tx, m, cfg.perturbations, cfg.antithetic, sigma2, self.exploration
-                )  # perturbation
-                # the receiver steps' blocks travel with the first transmitter step's: one round trip
-                self.send(it, step - len(kinds), [*kinds, "tx"], [*blocks, x_p], last=s == cfg.tx_steps - 1, reply=True)
-                kinds, blocks = [], []
-                fed_back = await_reply(self.link, self.epoch, "feedback", it, step).array  # losses only
-                assert fed_back is not None  # a feedback message carries its array (wire.decode checks)
-                if fed_back.shape != (m_k.shape[0],):
-                    raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
-                fed_back = fed_back.view(cfg.tx_batch, cfg.perturbations)
-                accumulate_estimate(fed_back, m, x_p, xbar, sigma2, self.baseline, self.tx.real)  # Eq. 8
-                self.opt.step()
-                self.window.add("tx_loss", fed_back.mean())
+            sigma2 = self.train(it)
             logged = it % cfg.log_every == 0 or it == cfg.iterations
             extra = {"sigma2": float(torch.tensor(sigma2))}  # float32, as mfcomm train logs it
         else:  # receiver fine-tuning
-            m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
-            with torch.no_grad():
-                self.send(it, 0, ["rx"], [self.tx(m)], last=True, reply=True)
-            await_reply(self.link, self.epoch, "feedback", it, 0)
+            self.fine_tune(it)
             logged = it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations
             extra = {}
         self.seconds += time.perf_counter() - start
@@ -136,20 +108,71 @@ class TxNode:
                 {"iteration": it, "channel_uses": self.uses, "seconds": round(self.seconds, 4), **means, **extra}
             )
         if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
-            self.store.save(
-                it,
-                self.tx.state_dict(),
-                {
-                    "optimizer": self.opt.state_dict(),
-                    "messages": self.messages.get_state(),
-                    "exploration": self.exploration.get_state(),
-                    "baseline_running": self.baseline.running,
-                    "baseline_seen": self.baseline.seen,
-                    "uses": self.uses,
-                    "seconds": self.seconds,
-                    "metrics": self.metrics,
-                },
-            )
+            self.save(it)
+
+    def train(self, it: int) -> float:
+        """Training iteration ``it``: the receiver steps' blocks, then the transmitter steps; returns the
+        iteration's perturbation variance sigma2."""
+        cfg = self.cfg
+        kinds: list[str] = []
+        blocks: list[torch.Tensor] = []
+        for _ in range(cfg.rx_steps):  # receiver steps
+            m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
+            with torch.no_grad():
+                blocks.append(self.tx(m))
+            kinds.append("rx")
+        sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
+        set_rates(self.opt, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
+        for s in range(cfg.tx_steps):  # transmitter steps
+            # the receiver steps' blocks travel with the first transmitter step's: one round trip
+            self.transmitter_step(it, s, sigma2, kinds, blocks)
+            kinds, blocks = [], []
+        return sigma2
+
+    def transmitter_step(self, it: int, s: int, sigma2: float, kinds: list[str], blocks: list[torch.Tensor]) -> None:
+        """Transmitter step ``s``: send a perturbed batch (after the ``kinds``/``blocks`` still to go), wait
+        for its fed-back losses and descend the Eq. 8 estimate."""
+        cfg = self.cfg
+        step = cfg.rx_steps + s
+        self.opt.zero_grad(set_to_none=True)
+        m = draw_messages(cfg.messages, cfg.tx_batch, "cpu", self.messages)
+        m_k, xbar, x_p = perturbed_transmission(
+            self.tx, m, cfg.perturbations, cfg.antithetic, sigma2, self.exploration
+        )  # perturbation
+        self.send(it, step - len(kinds), [*kinds, "tx"], [*blocks, x_p], last=s == cfg.tx_steps - 1, reply=True)
+        fed_back = await_reply(self.link, self.epoch, "feedback", it, step).array  # losses only
+        assert fed_back is not None  # a feedback message carries its array (wire.decode checks)
+        if fed_back.shape != (m_k.shape[0],):
+            raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
+        fed_back = fed_back.view(cfg.tx_batch, cfg.perturbations)
+        accumulate_estimate(fed_back, m, x_p, xbar, sigma2, self.baseline, self.tx.real)  # Eq. 8
+        self.opt.step()
+        self.window.add("tx_loss", fed_back.mean())
+
+    def fine_tune(self, it: int) -> None:
+        """Receiver fine-tuning iteration ``it``: one block of clean transmissions, acknowledged."""
+        cfg = self.cfg
+        m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
+        with torch.no_grad():
+            self.send(it, 0, ["rx"], [self.tx(m)], last=True, reply=True)
+        await_reply(self.link, self.epoch, "feedback", it, 0)
+
+    def save(self, it: int) -> None:
+        """Checkpoint the state after iteration ``it``: what :meth:`load` takes back."""
+        self.store.save(
+            it,
+            self.tx.state_dict(),
+            {
+                "optimizer": self.opt.state_dict(),
+                "messages": self.messages.get_state(),
+                "exploration": self.exploration.get_state(),
+                "baseline_running": self.baseline.running,
+                "baseline_seen": self.baseline.seen,
+                "uses": self.uses,
+                "seconds": self.seconds,
+                "metrics": self.metrics,
+            },
+        )
 
     def evaluate(self, iteration: int) -> tuple[int, int]:
         """The final SER measurement's (errors, messages): codebook blocks of fresh messages until the stop

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mfcomm import config, runs
-from mfcomm.plots import plt, save_figure
+from mfcomm.plots import save_figure, subplots
 from mfcomm.tune.results import FAILED, OK, STOPPED
 from mfcomm.tune.spec import Sweep, Trial
 
@@ -147,7 +147,7 @@ def _figure(out: Path, key: str, sweep: Sweep, values: dict[str, dict[str, Any]]
     xs = [x for points in series.values() for x, _ in points]
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
     categories = sorted({str(x) for x in xs})
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for name, points in series.items():
         points.sort(key=lambda p: p[0] if numeric else categories.index(str(p[0])))
         pos = np.array([p[0] if numeric else categories.index(str(p[0])) for p in points], dtype=float)

@@ -1,6 +1,6 @@
 """SPEC.toml of ``mfcomm sweep``, parsed into a fixed list of trials, each validated before any starts.
 
-Tables (README.md, "Sweeps on Ray"):
+Tables (docs/sweeps.md):
 
 - ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.config.Config`), shared by every trial;
 - ``[grid]``: a list of values per key; every combination is a trial (``seed`` is just another key);
@@ -111,16 +111,12 @@ def from_overrides(named: dict[str, dict[str, Any]], base: dict[str, Any] | None
     (['low', 'high'], ['sigma2'], 100)
     """
     base = base or {}
-    bad = next((n for n in named if not NAME.fullmatch(n)), None)
-    if bad is not None or not named:
-        raise ConfigError(
-            f"a trial name must be letters, digits, '.', '_' or '-', not {bad!r}"
-            if named
-            else "a sweep needs at least one trial"
-        )
-    _check_keys(base, {}, {})
+    if not named:
+        raise ConfigError("a sweep needs at least one trial")
     for name, overrides in named.items():
-        unknown = sorted(set(overrides) - set(config.FIELDS))
+        if not NAME.fullmatch(name):
+            raise ConfigError(f"a trial name must be letters, digits, '.', '_' or '-', not {name!r}")
+        unknown = sorted(set(base) - set(config.FIELDS) | set(overrides) - set(config.FIELDS))
         if unknown:
             raise ConfigError(f"trial {name}: unknown key(s) {', '.join(unknown)}")
     trials = [_resolve(name, base, overrides) for name, overrides in named.items()]

@@ -1,4 +1,4 @@
-"""``mfcomm bitwise train|evaluate|export``: bit-wise systems with an outer code (see README, "Bit-wise systems")."""
+"""``mfcomm bitwise train|evaluate|export``: bit-wise systems with an outer code (see docs/bitwise.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,31 @@ import time
 from pathlib import Path
 
 from mfcomm.errors import ConfigError
+
+# the options of bitwise train that are configuration fields (bitwise_config.resolve's overrides)
+TRAIN_KEYS = [
+    "method",
+    "channel",
+    "bits_per_symbol",
+    "init",
+    "code_rate",
+    "codeword_bits",
+    "iterations",
+    "finetune_iterations",
+    "batch_size",
+    "rx_steps",
+    "tx_steps",
+    "rx_on_tx_batch",
+    "sigma2",
+    "sigma2_final",
+    "loss_baseline",
+    "feedback",
+    "feedback_bits",
+    "rx_lr",
+    "tx_lr",
+    "seed",
+    "device",
+]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "evaluated with Sionna's 5G LDPC code against Gray QAM with the APP demapper.",
     )
     bsub = p.add_subparsers(dest="bitwise_command", required=True)
+    _train_parser(bsub)
+    _evaluate_parser(bsub)
+    x = bsub.add_parser("export", help="the learned constellation as CSV, and how to load it into Sionna")
+    x.add_argument("dir", help="a run directory written by mfcomm bitwise train")
+    x.add_argument("--csv", help="write the points here too (default: DIR/constellation.csv only)")
 
+
+def _train_parser(bsub: argparse._SubParsersAction) -> None:
     t = bsub.add_parser("train", help="train a bit-wise system; writes DIR with weights, constellation.csv, figures")
     t.add_argument("--config", help="TOML file of configuration values (options below override it)")
     t.add_argument(
@@ -59,6 +91,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", help="output directory (default runs/bitwise-<timestamp>)")
     t.add_argument("--quiet", action="store_true")
 
+
+def _evaluate_parser(bsub: argparse._SubParsersAction) -> None:
     e = bsub.add_parser(
         "evaluate",
         help="coded BER/BLER vs Eb/N0 with 5G LDPC, against Gray QAM + APP demapper",
@@ -76,12 +110,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--quiet", action="store_true")
 
-    x = bsub.add_parser("export", help="the learned constellation as CSV, and how to load it into Sionna")
-    x.add_argument("dir", help="a run directory written by mfcomm bitwise train")
-    x.add_argument("--csv", help="write the points here too (default: DIR/constellation.csv only)")
-
 
 def _ebno_range(text: str) -> tuple[float, float]:
+    """``--ebno-db X`` or ``A:B``, as (low, high).
+
+    >>> _ebno_range("7"), _ebno_range("4:8")
+    ((7.0, 7.0), (4.0, 8.0))
+    """
     try:
         parts = [float(v) for v in text.split(":")]
     except ValueError:
@@ -94,30 +129,7 @@ def _ebno_range(text: str) -> tuple[float, float]:
 def cmd_train(args: argparse.Namespace) -> int:
     from mfcomm import bitwise_config, bitwise_runs
 
-    keys = [
-        "method",
-        "channel",
-        "bits_per_symbol",
-        "init",
-        "code_rate",
-        "codeword_bits",
-        "iterations",
-        "finetune_iterations",
-        "batch_size",
-        "rx_steps",
-        "tx_steps",
-        "rx_on_tx_batch",
-        "sigma2",
-        "sigma2_final",
-        "loss_baseline",
-        "feedback",
-        "feedback_bits",
-        "rx_lr",
-        "tx_lr",
-        "seed",
-        "device",
-    ]
-    overrides = {k: getattr(args, k) for k in keys}
+    overrides = {k: getattr(args, k) for k in TRAIN_KEYS}
     if args.ebno_db:
         overrides["ebno_db_min"], overrides["ebno_db_max"] = _ebno_range(args.ebno_db)
     cfg = bitwise_config.resolve(args.config, overrides, trust=args.trust_config)

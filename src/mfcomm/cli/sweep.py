@@ -1,5 +1,8 @@
-"""``mfcomm sweep SPEC.toml``: many ``mfcomm train`` runs over a grid or a random search, on Ray Tune (see README,
-"Sweeps on Ray", and :mod:`mfcomm.tune`). Ray is imported only once a sweep starts."""
+"""``mfcomm sweep SPEC.toml``: many ``mfcomm train`` runs over a grid or a random search, on Ray Tune (see
+docs/sweeps.md and :mod:`mfcomm.tune`).
+
+``run`` imports :mod:`mfcomm.tune` only once a sweep starts (it imports torch), and the trials import Ray
+(:mod:`mfcomm.tune.runner`): neither slows ``mfcomm --help`` or a usage error."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "run each, on a local Ray or a cluster. Writes DIR/results.csv, DIR/report.md, "
         "DIR/best-config.toml and each trial's run directory DIR/trials/<id>/.",
     )
-    p.add_argument("spec", metavar="SPEC.toml", help='the sweep specification (README.md, "Sweeps on Ray")')
+    p.add_argument("spec", metavar="SPEC.toml", help="the sweep specification (docs/sweeps.md)")
     p.add_argument(
         "--out", metavar="DIR", help="sweep directory (default runs/sweep-<timestamp>); must be new or empty"
     )

@@ -1,0 +1,44 @@
+"""The public API's own functions: :func:`configure` and :func:`evaluate` (``mfcomm.configure``,
+``mfcomm.evaluate``); the rest of ``import mfcomm`` is :func:`mfcomm.runs.train`, :func:`~mfcomm.runs.save`,
+:func:`~mfcomm.runs.load` and :mod:`mfcomm.channels`, re-exported by the package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mfcomm.channel_spec import has_noise
+from mfcomm.channels import as_channel
+from mfcomm.config import Config, resolve
+from mfcomm.evaluation import EVAL_BATCH, learned_errors, monte_carlo
+from mfcomm.runs import Run
+from mfcomm.sweep import default_range, ser_sweep
+
+
+def configure(file: str | Path | None = None, **overrides: Any) -> Config:
+    """A validated configuration: the defaults, then the TOML ``file`` (if any), then ``overrides`` (any
+    ``mfcomm train`` key, as in ``config.toml``); a bad key or value is one :class:`~mfcomm.errors.ConfigError`
+    line. A ``file`` that names a Python channel (``PATH.py:FUNC``) is refused: name it in ``overrides``."""
+    return resolve(file, overrides)
+
+
+def evaluate(
+    run: Run,
+    snr_db: list[float] | None = None,
+    channel: object | None = None,
+    target_errors: int = 1000,
+    max_messages: int = 10_000_000,
+    quiet: bool = True,
+) -> list[dict[str, Any]]:
+    """SER of a trained run, one row per Es/N0 (``snr_db``, default 10 dB below to 6 dB above the training
+    point) with 95% Clopper-Pearson intervals and the same-rate classical baseline, as ``mfcomm evaluate``
+    writes them to ``ser.csv``. On a channel that brings its own noise, or on ``channel`` (an object or a
+    function ``y = f(x)``, as :func:`train` takes), one row: ``ser``, ``ci_low``, ``ci_high``, ``errors``,
+    ``messages``."""
+    if channel is not None:
+        est = monte_carlo(learned_errors(run.tx, run.rx, as_channel(channel)), target_errors, EVAL_BATCH, max_messages)
+        return [{"ser": est.ser, "ci_low": est.ci_low, "ci_high": est.ci_high, "errors": est.errors,
+                 "messages": est.messages}]  # fmt: skip
+    spec = run.cfg.channel
+    points = (snr_db or default_range(run)) if has_noise(spec) else None
+    return ser_sweep(run, points, spec, target_errors, max_messages, quiet)

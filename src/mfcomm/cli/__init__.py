@@ -1,0 +1,88 @@
+"""The ``mfcomm`` command: ``train``, ``evaluate``, ``demo``, ``gradcheck``, ``node``, ``bitwise``, ``sweep``
+(see docs/cli.md).
+
+Every user error ends in one line on stderr and a non-zero exit status, never a traceback. Each command is a
+module here with ``add_parser`` (its options) and ``run`` (what it does); this one wires them into one parser,
+turns errors into those lines and SIGTERM into an interrupt.
+
+The command modules import the library inside the functions that run a command, not at their top: every library
+module imports torch (seconds), which ``mfcomm --help`` and a usage error should not wait for, and Ray and Sionna
+are imported only by the commands that use them (``sweep``, ``bitwise evaluate``). Nothing in the library imports
+this package (the node launcher starts ``python -m mfcomm.cli`` as a process), so these imports close no cycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+
+from mfcomm.cli import bitwise, demo, evaluate, gradcheck, node, sweep, train
+from mfcomm.errors import MfcommError
+
+EXIT_USAGE = 2
+
+# in the order mfcomm --help lists them
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": train.run,
+    "evaluate": evaluate.run,
+    "demo": demo.run,
+    "gradcheck": gradcheck.run,
+    "node": node.run,
+    "bitwise": bitwise.run,
+    "sweep": sweep.run,
+}
+_PARSERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    train.add_parser,
+    evaluate.add_parser,
+    demo.add_parser,
+    gradcheck.add_parser,
+    node.add_parser,
+    bitwise.add_parser,
+    sweep.add_parser,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line too (the usage itself is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mfcomm`` parser with every command (their subparsers are ``_Parser`` too: one-line errors).
+
+    >>> args = build_parser().parse_args(["train", "--messages", "64", "--no-baseline"])
+    >>> args.command, args.messages, args.compare_baseline, args.channel
+    ('train', 64, False, None)
+    """
+    parser = _Parser(
+        prog="mfcomm",
+        description="Model-free end-to-end learning of communication systems (Ait Aoudia & Hoydis, JSAC 2019).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add_parser in _PARSERS:
+        add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return COMMANDS[args.command](args)
+    except MfcommError as err:
+        print(f"mfcomm {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"mfcomm {args.command}: interrupted; nothing written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    """SIGTERM ends a command as Ctrl-C does: cleanly, with a line saying so (training checkpoints first)."""
+    raise KeyboardInterrupt

@@ -1,0 +1,210 @@
+"""``mfcomm train``: train a transmitter and receiver into a run directory, or resume one (see docs/cli.md)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mfcomm.cli.options import training_options
+from mfcomm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mfcomm.config import Config
+    from mfcomm.tensorboard_log import TensorBoardLog
+
+# the options of train that are configuration fields (config.resolve's overrides)
+TRAIN_KEYS = [
+    "method",
+    "channel",
+    "messages",
+    "channel_uses",
+    "snr_db",
+    "ebno_db",
+    "signalling",
+    "normalization",
+    "iterations",
+    "finetune_iterations",
+    "batch_size",
+    "sigma2",
+    "rx_steps",
+    "tx_steps",
+    "rx_lr",
+    "tx_lr",
+    "equalizer",
+    "seed",
+    "device",
+    "sigma2_final",
+    "tx_batch_size",
+    "perturbations",
+    "antithetic",
+    "loss_baseline",
+    "feedback",
+    "feedback_bits",
+    "feedback_noise",
+    "rx_on_tx_batch",
+    "channel_timeout",
+    "checkpoint_every",
+    "init",
+    "lr_schedule",
+    "lr_final_ratio",
+    "patience",
+    "compare_baseline",
+    "recipe",
+    "candidates",
+    "candidate_iterations",
+    "keep_best",
+    "stop_early",
+    "tx_warmup",
+]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``train`` command."""
+    p = sub.add_parser(
+        "train",
+        help="train a transmitter and receiver, then measure the SER",
+        description="Train over a built-in channel, an impairment chain such as "
+        "'rapp(p=2,sat=1.2) | awgn | adc(bits=3)', or a black box PATH.py:FUNC.",
+    )
+    training_options(p)
+    p.add_argument("--out", help="output directory (default runs/<timestamp>); an existing run there is refused")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (all its files)")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the interrupted run in DIR from its checkpoint, with the configuration it was started with",
+    )
+    p.add_argument(
+        "--no-keep-best",
+        dest="keep_best",
+        action="store_false",
+        default=None,
+        help="return the trained system even when the classical one measures better",
+    )
+    p.add_argument(
+        "--no-baseline",
+        dest="compare_baseline",
+        action="store_false",
+        default=None,
+        help="do not measure the same-rate classical system on the same channel after training",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files into "
+        "OUT/tensorboard: losses, SER, sigma2, channel uses, and the constellation every 500 iterations",
+    )
+
+
+def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
+    """The configuration and run directory of ``mfcomm train``: from the options, or (``--resume DIR``) from
+    DIR's checkpoint, which fixes the configuration."""
+    from mfcomm import checkpointing, config, run_directory
+
+    if not args.resume:
+        cfg = config.resolve(args.config, {k: getattr(args, k) for k in TRAIN_KEYS}, trust=args.trust_config)
+        return cfg, Path(args.out) if args.out else run_directory.default_out()
+    given = [f"--{k.replace('_', '-')}" for k in ["config", "out", *TRAIN_KEYS] if getattr(args, k) is not None]
+    if given or args.overwrite:
+        drop = " ".join(given) or "--overwrite"
+        raise ConfigError(f"--resume continues a run as its checkpoint configured it: drop {drop}")
+    out = Path(args.resume)
+    state = checkpointing.read(out / run_directory.CHECKPOINT)
+    values = tomllib.loads(state["config"])
+    config.check_trusted(out / run_directory.CHECKPOINT, values, {}, args.trust_config)
+    return config.resolve(overrides=values), out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, save the run into its directory and print its SER; an interrupt leaves a checkpoint to resume."""
+    from mfcomm import run_directory, runs
+    from mfcomm.errors import Interrupted
+
+    cfg, out = _train_setup(args)
+    created = not out.exists()
+    run_directory.prepare(out, args.overwrite, bool(args.resume), runs.bytes_needed(cfg))
+    checkpoint = out / run_directory.CHECKPOINT
+    tensorboard = _tensorboard_log(args, out)
+    total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+    try:
+        with tensorboard or contextlib.nullcontext():
+            trained = runs.train(
+                cfg, quiet=args.quiet, checkpoint=checkpoint, resume=bool(args.resume), on_log=tensorboard
+            )
+        keep = {run_directory.TENSORBOARD} if tensorboard else set()
+        runs.save(trained, out, replace=True, keep=keep)  # the final weights supersede the checkpoint
+    except Interrupted as stop:
+        _drop_unresumable_logs(tensorboard, checkpoint)
+        where = f"interrupted ({stop.signal_name}) at iteration {stop.iteration} of {total}"
+        resume = f"mfcomm train --resume {out}" + (" --trust-config" if cfg.is_user_channel else "")
+        hint = f"resume with: {resume}" if stop.saved else "nothing to resume (no checkpoint yet)"
+        print(f"mfcomm train: {where}; {hint}", file=sys.stderr)
+        return 128 + signal.Signals[stop.signal_name].value
+    except BaseException as err:
+        if checkpoint.exists() and isinstance(err, KeyboardInterrupt):
+            print(f"mfcomm train: interrupted; resume with: mfcomm train --resume {out}", file=sys.stderr)
+            return 130
+        _drop_unresumable_logs(tensorboard, checkpoint)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed run leaves no empty directory behind
+        raise
+    s = trained.summary()
+    lo, hi = s["ser_ci"]
+    print(
+        f"{cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{lo:.2e}, {hi:.2e}] over {s['eval_messages']} "
+        f"messages; {s['channel_uses_spent']} channel uses, {s['train_seconds']:.1f} s; wrote {out}"
+    )
+    print_baseline(s)
+    return 0
+
+
+def _tensorboard_log(args: argparse.Namespace, out: Path) -> TensorBoardLog | None:
+    """``--tensorboard``: a log into OUT/tensorboard, emptied first unless the run resumes (then a resumed run's
+    curves go on where its checkpoint left them, see :class:`~mfcomm.tensorboard_log.TensorBoardLog`)."""
+    if not args.tensorboard:
+        return None
+    from mfcomm.run_directory import TENSORBOARD
+    from mfcomm.tensorboard_log import TensorBoardLog
+
+    if not args.resume:
+        shutil.rmtree(out / TENSORBOARD, ignore_errors=True)  # an overwritten run's curves never mix with these
+    return TensorBoardLog(out / TENSORBOARD)
+
+
+def _drop_unresumable_logs(tensorboard: TensorBoardLog | None, checkpoint: Path) -> None:
+    """A run that failed with no checkpoint to resume from leaves no TensorBoard logs either."""
+    if tensorboard and not checkpoint.exists():
+        shutil.rmtree(tensorboard.directory, ignore_errors=True)
+
+
+def print_baseline(s: dict) -> None:
+    """The baseline line of ``mfcomm train`` (and ``node all``), and a warning on stderr when the learned system
+    is worse."""
+    if s.get("baseline") is None:
+        return
+    name, ser, (lo, hi) = s["baseline"], s["baseline_ser"], s["baseline_ci"]
+    ratio = f"{s['ser'] / ser:.2f}" if ser > 0 else "inf" if s["ser"] > 0 else "n/a"
+    cost = f"; {s['baseline_channel_uses']} channel uses" if s["baseline_channel_uses"] else ""
+    print(
+        f"baseline {name} ({s['baseline_method']}): SER {ser:.2e} [{lo:.2e}, {hi:.2e}]; "
+        f"learned/baseline = {ratio}{cost}"
+    )
+    if s.get("kept") == "classical":
+        print(
+            f"kept the classical system: the trained one reached SER {s['trained_ser']:.2e}, worse than {name} "
+            "(confidence intervals apart); the SER above is the classical system's with a receiver trained for it",
+            file=sys.stderr,
+        )
+    elif s["ser_ci"][0] > hi:  # confidence intervals apart: not a fluke of the Monte Carlo estimate
+        print(
+            f"warning: the learned system is worse than {name} (SER {s['ser']:.2e} vs {ser:.2e}, confidence "
+            "intervals apart); train longer (--iterations), try --candidates 4, or see docs/getting-good-systems.md",
+            file=sys.stderr,
+        )
