@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from scipy import integrate
 from scipy.stats import norm
 
-from mfcomm import candidates, cli, config, lr_schedule, model_based, model_free, runs
+from mfcomm import candidates, cli, config, lr_schedule, model_based, model_free, runs, training_session
 from mfcomm.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, psk_baseline
 from mfcomm.channels import AWGN
 from mfcomm.config import PAPER_RECIPE, geometric_sigma2, reference_dmin2, resolve
@@ -518,8 +518,8 @@ def _segments(calls):
 
 def test_candidates_keep_the_minimum_selection_ser_spend_the_counted_uses_and_score_after_training(monkeypatch):
     calls, scored = [], []
-    real_make_channel = runs.make_channel
-    monkeypatch.setattr(runs, "make_channel", lambda *a, **k: Recording(real_make_channel(*a, **k), calls))
+    real_make_channel = training_session.make_channel
+    monkeypatch.setattr(training_session, "make_channel", lambda *a, **k: Recording(real_make_channel(*a, **k), calls))
     real_score = candidates.learned_ser
 
     def score(tx, rx, *args):
