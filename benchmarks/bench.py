@@ -18,14 +18,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mfcomm import runs
 from mfcomm.channels import AWGN
-from mfcomm.config import resolve
-from mfcomm.estimator import perturb, surrogate
-from mfcomm.evaluation import EVAL_BATCH, learned_ser
-from mfcomm.receiver import Receiver
-from mfcomm.runs import build_system, write_csv, write_text
-from mfcomm.transmitter import Transmitter
+from mfcomm.evaluation.ser import EVAL_BATCH, learned_ser
+from mfcomm.experiment import runs
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.runs import build_system, write_csv, write_text
+from mfcomm.learning.estimator import perturb, surrogate
+from mfcomm.system.receiver import Receiver
+from mfcomm.system.transmitter import Transmitter
 
 SETTING = {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0}
 

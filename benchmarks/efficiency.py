@@ -18,9 +18,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from mfcomm.plots import save_figure, subplots
-from mfcomm.runs import write_csv, write_text
-from mfcomm.tune import driver, results, spec
+from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.experiment.runs import write_csv, write_text
+from mfcomm.tune import driver, results
 
 CHANNELS = {
     "awgn": {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "iterations": 6000},

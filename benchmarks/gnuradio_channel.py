@@ -1,6 +1,6 @@
 """Learning through GNU Radio's channel model (``make gnuradio``): learned system vs QPSK x2, same flowgraph.
 
-For each receiver front-end ``sync`` (see :mod:`mfcomm.framing`), at M=16, n=2 (2 bits per channel use)
+For each receiver front-end ``sync`` (see :mod:`mfcomm.channels.framing`), at M=16, n=2 (2 bits per channel use)
 through ``gnuradio(snr_db, freq_offset, sync)`` (a GNU Radio 3.10 flowgraph run as a subprocess), the SER
 with Clopper-Pearson 95% intervals of
 - the model-free system (learned transmitter and receiver, trained through the flowgraph);
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import torch
 
-from mfcomm import runs
-from mfcomm.baselines import baseline_errors, classical_baseline
 from mfcomm.channels import make_channel
-from mfcomm.config import resolve
-from mfcomm.evaluation import SerEstimate, learned_ser, monte_carlo
-from mfcomm.model_free import receiver_step
-from mfcomm.plots import save_figure, subplots
-from mfcomm.runs import write_text
+from mfcomm.evaluation.baselines import baseline_errors, classical_baseline
+from mfcomm.evaluation.ser import SerEstimate, learned_ser, monte_carlo
+from mfcomm.experiment import runs
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.experiment.runs import write_text
+from mfcomm.learning.model_free import receiver_step
 
 EFFICIENT = {"rx_steps": 0, "rx_on_tx_batch": True, "loss_baseline": "batch", "finetune_iterations": 300}
 """Model-free settings of ``benchmarks/impairments.py``: the most channel-use-efficient variant."""

@@ -30,14 +30,14 @@ from pathlib import Path
 
 import torch
 
-from mfcomm import runs
-from mfcomm.baselines import classical_baseline
-from mfcomm.chain import build
-from mfcomm.config import resolve
-from mfcomm.evaluation import SerEstimate, learned_ser
-from mfcomm.model_free import receiver_step
-from mfcomm.plots import save_figure, subplots
-from mfcomm.runs import write_text
+from mfcomm.channels.chain import build
+from mfcomm.evaluation.baselines import classical_baseline
+from mfcomm.evaluation.ser import SerEstimate, learned_ser
+from mfcomm.experiment import runs
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.experiment.runs import write_text
+from mfcomm.learning.model_free import receiver_step
 from mfcomm.tune import driver, results
 
 CHAIN = "phase(max_deg=15) | rapp(p=2,sat=1.2) | awgn | adc(bits=3)"

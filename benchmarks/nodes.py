@@ -29,10 +29,10 @@ from pathlib import Path
 
 import torch
 
-from mfcomm import runs
-from mfcomm.config import resolve
+from mfcomm.experiment import runs
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.runs import write_text
 from mfcomm.nodes.launcher import run_all
-from mfcomm.runs import write_text
 
 SETTING = {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "batch_size": 512}
 

@@ -38,12 +38,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mfcomm.baselines import classical_baseline, closed_form_ser
-from mfcomm.config import FIELDS, resolve
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import MfcommError
-from mfcomm.plots import save_figure, subplots
-from mfcomm.runs import write_text
+from mfcomm.evaluation.baselines import classical_baseline, closed_form_ser
+from mfcomm.experiment.config import FIELDS, resolve
+from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.experiment.runs import write_text
 from mfcomm.tune import driver, results
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,7 +62,7 @@ class RecipeSystem(nn.Module):
 
     def __init__(self, recipe: Recipe, device: str):
         super().__init__()
-        from mfcomm.coded import sionna_device
+        from mfcomm.evaluation.coded import sionna_device
         from mfcomm.sionna_import import phy
 
         mapping = phy().mapping

@@ -24,25 +24,25 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sionna_recipe import Recipe, RecipeSystem, train_recipe  # noqa: E402
+from sionna_recipe import Recipe, RecipeSystem, train_recipe
 
-from mfcomm.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices, group_bits  # noqa: E402
-from mfcomm.bitwise_config import BitwiseConfig, validate  # noqa: E402
-from mfcomm.bitwise_training import AwgnEbnoRange, train_bitwise  # noqa: E402
-from mfcomm.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded  # noqa: E402
-from mfcomm.coded_sweep import ebno_at_bler  # noqa: E402
-from mfcomm.export import plot_labelled_constellation, write_constellation_csv  # noqa: E402
-from mfcomm.plots import save_figure, subplots  # noqa: E402
-from mfcomm.sionna_import import phy  # noqa: E402
+from mfcomm.evaluation.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
+from mfcomm.evaluation.coded_sweep import ebno_at_bler
+from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
+from mfcomm.experiment.bitwise_config import BitwiseConfig, validate
+from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.learning.bitwise import AwgnEbnoRange, train_bitwise
+from mfcomm.sionna_import import phy
+from mfcomm.system.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices, group_bits
 
 
 class RecipeModem:

@@ -12,9 +12,20 @@ import pytest
 import torch
 from scipy import integrate
 
-from mfcomm import bitwise_config, bitwise_runs
-from mfcomm.baselines import qam_points
-from mfcomm.bitwise import (
+from mfcomm.channels.chain import build
+from mfcomm.conventions import snr_db_to_n0
+from mfcomm.errors import ConfigError, MfcommError
+from mfcomm.evaluation.baselines import qam_points
+from mfcomm.evaluation.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
+from mfcomm.evaluation.coded_sweep import ebno_at_bler
+from mfcomm.evaluation.export import read_constellation_csv, to_sionna_constellation, write_constellation_csv
+from mfcomm.evaluation.ser import clopper_pearson
+from mfcomm.experiment import bitwise_config, bitwise_runs
+from mfcomm.learning.bitwise import AwgnEbnoRange, FixedNoise, random_bits, transmitter_step
+from mfcomm.learning.estimator import LossBaseline
+from mfcomm.learning.feedback import FeedbackLink
+from mfcomm.sionna_import import phy
+from mfcomm.system.bitwise import (
     LearnedConstellation,
     NeuralDemapper,
     bits_to_indices,
@@ -23,17 +34,6 @@ from mfcomm.bitwise import (
     indices_to_bits,
     symbol_bce,
 )
-from mfcomm.bitwise_training import AwgnEbnoRange, FixedNoise, random_bits, transmitter_step
-from mfcomm.chain import build
-from mfcomm.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
-from mfcomm.coded_sweep import ebno_at_bler
-from mfcomm.conventions import snr_db_to_n0
-from mfcomm.errors import ConfigError, MfcommError
-from mfcomm.estimator import LossBaseline
-from mfcomm.evaluation import clopper_pearson
-from mfcomm.export import read_constellation_csv, to_sionna_constellation, write_constellation_csv
-from mfcomm.feedback import FeedbackLink
-from mfcomm.sionna_import import phy
 
 
 def test_labels_are_msb_first_and_invert():
@@ -137,7 +137,7 @@ def test_coded_qam_matches_sionna_tutorial_baseline():
 
 
 def test_ebno_at_bler_interpolates_and_declines():
-    from mfcomm.coded import CodedPoint
+    from mfcomm.evaluation.coded import CodedPoint
 
     pts = [CodedPoint(4.0, 0, 1, 100, 100), CodedPoint(5.0, 0, 1, 10, 1000), CodedPoint(6.0, 0, 1, 1, 1000)]
     assert ebno_at_bler(pts) == pytest.approx(5.0)
@@ -290,7 +290,7 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message, capsys):
 
 
 def test_coded_sweep_runs_on_the_training_chain_and_own_noise_channels(tmp_path):
-    from mfcomm.coded_sweep import coded_sweep
+    from mfcomm.evaluation.coded_sweep import coded_sweep
 
     chain_run = bitwise_runs.train(
         _small(

@@ -9,9 +9,9 @@ import math
 
 import pytest
 
-from mfcomm import bitwise_config, config, runs
 from mfcomm.cli import main
 from mfcomm.errors import ConfigError
+from mfcomm.experiment import bitwise_config, config, runs
 
 
 def _refused(capsys, *words):
@@ -214,7 +214,7 @@ def test_node_options_validate_their_numbers():
     ],
 )
 def test_gradcheck_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch, args, name):
-    from mfcomm import gradcheck
+    from mfcomm.learning import gradcheck
 
     monkeypatch.setattr(gradcheck, "run_gradcheck", _not_reached)
     assert main(["gradcheck", *args, "--out", str(tmp_path / "gc"), "--quiet"]) == 2
@@ -232,7 +232,7 @@ def test_gradcheck_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch,
     ],
 )
 def test_evaluate_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch, args, name):
-    from mfcomm import sweep
+    from mfcomm.evaluation import snr_sweep as sweep
 
     cfg = config.resolve(overrides={"messages": 4, "channel_uses": 1, "rx_hidden": [8]})
     run = tmp_path / "run"

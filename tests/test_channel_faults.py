@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channel_spec import make_channel
 from mfcomm.channels import BlackBox
-from mfcomm.config import resolve
+from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
-from mfcomm.runs import train
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.runs import train
 
 NOISY = """import numpy as np
 

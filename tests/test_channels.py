@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channel_spec import make_channel
 from mfcomm.channels import AWGN, BlackBox, Counted, RayleighBlockFading
+from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
 
 

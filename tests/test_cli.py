@@ -230,7 +230,7 @@ def test_hanging_black_box_times_out_with_one_line(tmp_path):
 
 
 def test_failing_black_box_keeps_the_last_good_checkpoint(tmp_path):
-    from mfcomm import checkpointing
+    from mfcomm.learning import checkpointing
 
     path = tmp_path / "flaky.py"
     path.write_text(

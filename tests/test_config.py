@@ -2,8 +2,8 @@
 
 import pytest
 
-from mfcomm.config import Config, resolve, to_toml
 from mfcomm.errors import ConfigError
+from mfcomm.experiment.config import Config, resolve, to_toml
 
 
 def test_defaults_and_precedence(tmp_path):

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from mfcomm.channels import AWGN
-from mfcomm.estimator import log_policy, perturb, surrogate
-from mfcomm.receiver import Receiver
-from mfcomm.transmitter import Transmitter
+from mfcomm.learning.estimator import log_policy, perturb, surrogate
+from mfcomm.system.receiver import Receiver
+from mfcomm.system.transmitter import Transmitter
 
 
 def test_surrogate_gradient_is_loss_times_score():

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from mfcomm import cli
-from mfcomm.baselines import classical_baseline
-from mfcomm.chain import build
-from mfcomm.channel_spec import make_channel
+from mfcomm.channels.chain import build
+from mfcomm.channels.gnuradio import NOT_FOUND, Flowgraph, GnuRadioChannel, gnuradio_python
+from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
-from mfcomm.gnuradio_channel import NOT_FOUND, Flowgraph, GnuRadioChannel, gnuradio_python
+from mfcomm.evaluation.baselines import classical_baseline
 
 
 def _has_gnuradio() -> bool:
@@ -228,9 +228,9 @@ def test_model_free_training_through_gnuradio_beats_qpsk():
 
     Pinned to the paper's recipe: the default recipe is made for its 2000 iterations (classical start, 200-iteration
     warm-up, cosine decay), and in 300 it stays near QPSK x2 (measured 2.3e-2 against 4.1e-2; 1.5e-4 at 2000)."""
-    from mfcomm import runs
-    from mfcomm.config import resolve
-    from mfcomm.evaluation import learned_ser
+    from mfcomm.evaluation.ser import learned_ser
+    from mfcomm.experiment import runs
+    from mfcomm.experiment.config import resolve
 
     spec = "gnuradio(snr_db=15,freq_offset=1e-3,sync=cfo)"
     cfg = resolve(

@@ -11,12 +11,12 @@ import torch
 from scipy.stats import chi2
 
 from mfcomm import cli
-from mfcomm.chain import Chain, build, has_noise, is_chain, parse
-from mfcomm.channel_spec import make_channel
 from mfcomm.channels import BlackBox
-from mfcomm.config import resolve
+from mfcomm.channels.chain import Chain, build, has_noise, is_chain, parse
+from mfcomm.channels.impairments import ADC, CFO, IMPAIRMENTS, IQImbalance, PhaseNoise, RandomPhase, Rapp, Saleh
+from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError, ConfigError
-from mfcomm.impairments import ADC, CFO, IMPAIRMENTS, IQImbalance, PhaseNoise, RandomPhase, Rapp, Saleh
+from mfcomm.experiment.config import resolve
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -230,7 +230,7 @@ def test_train_and_evaluate_through_a_chain_from_the_command_line(tmp_path):
 
 
 def test_tdl_field_model_keeps_the_contract_and_at_most_unit_energy():
-    from mfcomm.chain import build
+    from mfcomm.channels.chain import build
 
     torch.manual_seed(0)
     ch = build("tdl(model=B,delay_spread=50e-9) | awgn", n0=0.0)
@@ -258,7 +258,7 @@ def test_straight_through_adc_quantises_forward_and_passes_gradients_back():
 
 
 def test_fiber_field_model_noise_follows_the_launch_power():
-    from mfcomm.chain import build
+    from mfcomm.channels.chain import build
 
     torch.manual_seed(0)
     x = torch.exp(2j * torch.pi * torch.rand(4096, 4)).to(torch.complex64)

@@ -18,8 +18,8 @@ import torch
 import zmq
 from safetensors.torch import load_file
 
-from mfcomm import config, runs
 from mfcomm.errors import NodeError
+from mfcomm.experiment import config, runs
 from mfcomm.nodes import rx_node, wire
 from mfcomm.nodes.auth import KEY_ENV, Seal, load_key
 from mfcomm.nodes.checkpoints import fingerprint

@@ -17,8 +17,8 @@ import torch
 import zmq
 from safetensors.torch import load_file
 
-from mfcomm import config, runs
 from mfcomm.errors import NodeError
+from mfcomm.experiment import config, runs
 from mfcomm.nodes import wire
 from mfcomm.nodes.auth import Seal
 from mfcomm.nodes.checkpoints import fingerprint

@@ -20,14 +20,17 @@ from safetensors.torch import load_file
 from scipy import integrate
 from scipy.stats import norm
 
-from mfcomm import candidates, cli, config, lr_schedule, model_based, model_free, runs, training_session
-from mfcomm.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, psk_baseline
+from mfcomm import cli
 from mfcomm.channels import AWGN
-from mfcomm.config import PAPER_RECIPE, geometric_sigma2, reference_dmin2, resolve
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation import clopper_pearson, monte_carlo
-from mfcomm.stop_rule import Plateau
+from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, psk_baseline
+from mfcomm.evaluation.ser import clopper_pearson, monte_carlo
+from mfcomm.experiment import config, runs
+from mfcomm.experiment import session as training_session
+from mfcomm.experiment.config import PAPER_RECIPE, geometric_sigma2, reference_dmin2, resolve
+from mfcomm.learning import candidates, lr_schedule, model_based, model_free
+from mfcomm.learning.stop_rule import Plateau
 
 TINY = {"compare_baseline": False, "eval_max_messages": 100_000}
 """Options that keep a run's evaluation at the 100,000-message minimum and skip the baseline."""

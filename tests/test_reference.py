@@ -1,15 +1,15 @@
-"""The classical baseline beside every training result (mfcomm.reference): exact where the channel is a known
+"""The classical baseline beside every training result (mfcomm.evaluation.reference): exact where the channel is a known
 model, a trained receiver where it is not, off on request, and invisible to training."""
 
 import json
 
 import torch
 
-from mfcomm.baselines import classical_baseline
 from mfcomm.cli import main
-from mfcomm.config import resolve
-from mfcomm.reference import CLOSED_FORM, LEARNED_RECEIVER, ML_DETECTION, choose_method, measure_baseline
-from mfcomm.runs import train
+from mfcomm.evaluation.baselines import classical_baseline
+from mfcomm.evaluation.reference import CLOSED_FORM, LEARNED_RECEIVER, ML_DETECTION, choose_method, measure_baseline
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.runs import train
 
 QPSK_X2 = {"messages": 16, "channel_uses": 2, "snr_db": 10.0}
 QPSK_X2_10DB_SER = 3.127e-3

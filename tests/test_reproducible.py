@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mfcomm.channel_spec import make_channel
-from mfcomm.config import resolve
-from mfcomm.runs import train
+from mfcomm.channels.spec import make_channel
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.runs import train
 from mfcomm.sionna_import import phy
 
 FIELD_MODELS = ["tdl(model=A)", "tdl(model=C300,speed=30)", "fiber(power_dbm=-10,spans=2)"]
@@ -90,8 +90,8 @@ def test_the_tutorial_benchmark_is_reproducible_for_a_seed(tmp_path):
 def test_ser_probes_during_training_leave_the_trained_weights_as_they_were():
     """``ser_every`` measures SER on fresh channel outputs; the channel's generator is rewound afterwards, so
     the probes (which ASHA sweeps and the demo use) cannot change what is trained."""
-    from mfcomm import runs
-    from mfcomm.config import resolve
+    from mfcomm.experiment import runs
+    from mfcomm.experiment.config import resolve
 
     weights = []
     for every in (0, 50):

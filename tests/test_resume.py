@@ -15,8 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mfcomm import checkpointing, cli, model_free, runs
-from mfcomm.run_directory import CHECKPOINT
+from mfcomm import cli
+from mfcomm.experiment import runs
+from mfcomm.experiment.run_directory import CHECKPOINT
+from mfcomm.learning import checkpointing, model_free
 
 FAST = [
     "--iterations",
@@ -85,7 +87,7 @@ def test_sigint_checkpoints_and_resume_is_bit_identical(tmp_path, monkeypatch, c
 
 
 def test_model_based_resume_is_bit_identical(tmp_path, monkeypatch):
-    from mfcomm import model_based
+    from mfcomm.learning import model_based
 
     real, calls = model_based.train_jointly, []
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from mfcomm.receiver import Receiver
-from mfcomm.transmitter import Transmitter
+from mfcomm.system.receiver import Receiver
+from mfcomm.system.transmitter import Transmitter
 
 
 @pytest.mark.parametrize("hidden", [[], [32]])

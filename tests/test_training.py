@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from mfcomm.channels import BlackBox
-from mfcomm.config import resolve
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation import learned_ser
-from mfcomm.model_based import train_model_based
-from mfcomm.runs import build_system, train
+from mfcomm.evaluation.ser import learned_ser
+from mfcomm.experiment.config import resolve
+from mfcomm.experiment.runs import build_system, train
+from mfcomm.learning.model_based import train_model_based
 
 AWGN_10DB = {
     "channel": "awgn",
@@ -54,7 +54,7 @@ def test_model_free_trains_through_a_pure_numpy_channel():
     cfg = resolve(overrides={**AWGN_10DB, "iterations": 1500})
     tx, rx = build_system(cfg)
     channel = BlackBox(NumpyAWGN(), "numpy-awgn")
-    from mfcomm.model_free import train_model_free
+    from mfcomm.learning.model_free import train_model_free
 
     train_model_free(tx, rx, channel, cfg, log=lambda *_: None)
     est = learned_ser(tx, rx, channel)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import tomli_w
 
-from mfcomm import bitwise_config, config, runs
 from mfcomm.cli import main
 from mfcomm.errors import ConfigError
+from mfcomm.experiment import bitwise_config, config, runs
 
 BOX = """from pathlib import Path
 Path(__file__).with_name("imported").write_text("box.py ran")
@@ -169,7 +169,7 @@ def test_init_from_such_a_run_reads_its_weights_only(tmp_path, box):
 
 
 def _bitwise_run_dir(tmp_path, spec):
-    from mfcomm import bitwise_runs
+    from mfcomm.experiment import bitwise_runs
 
     cfg = bitwise_config.resolve(
         overrides={
@@ -191,7 +191,7 @@ def _bitwise_run_dir(tmp_path, spec):
 
 
 def test_bitwise_evaluate_with_trust_config_and_export_load_such_a_run(tmp_path, box, capsys, monkeypatch):
-    from mfcomm import coded_sweep
+    from mfcomm.evaluation import coded_sweep
 
     path, marker = box
     run = _bitwise_run_dir(tmp_path, f"{path}:f")

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from mfcomm.channels import AWGN
-from mfcomm.estimator import LossBaseline, sigma2_at
-from mfcomm.feedback import FeedbackLink
-from mfcomm.model_free import estimate_transmitter_gradient
-from mfcomm.receiver import Receiver
-from mfcomm.transmitter import Transmitter
+from mfcomm.learning.estimator import LossBaseline, sigma2_at
+from mfcomm.learning.feedback import FeedbackLink
+from mfcomm.learning.model_free import estimate_transmitter_gradient
+from mfcomm.system.receiver import Receiver
+from mfcomm.system.transmitter import Transmitter
 
 SIGMA2, ESTIMATES, TRANSMISSIONS = 0.1, 2000, 512
 

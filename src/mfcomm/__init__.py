@@ -35,21 +35,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mfcomm import channels
     from mfcomm.api import configure, evaluate
-    from mfcomm.config import Config
-    from mfcomm.evaluation import SerEstimate
-    from mfcomm.runs import Run, load, save, train
+    from mfcomm.evaluation.ser import SerEstimate
+    from mfcomm.experiment.config import Config
+    from mfcomm.experiment.runs import Run, load, save, train
 
 __all__ = ["Config", "Run", "SerEstimate", "channels", "configure", "evaluate", "load", "save", "train"]
 
 _HOMES = {
-    "Config": "mfcomm.config",
-    "Run": "mfcomm.runs",
-    "SerEstimate": "mfcomm.evaluation",
+    "Config": "mfcomm.experiment.config",
+    "Run": "mfcomm.experiment.runs",
+    "SerEstimate": "mfcomm.evaluation.ser",
     "configure": "mfcomm.api",
     "evaluate": "mfcomm.api",
-    "load": "mfcomm.runs",
-    "save": "mfcomm.runs",
-    "train": "mfcomm.runs",
+    "load": "mfcomm.experiment.runs",
+    "save": "mfcomm.experiment.runs",
+    "train": "mfcomm.experiment.runs",
 }
 """Where each name of the API lives; imported when first used (PEP 562)."""
 

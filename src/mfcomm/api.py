@@ -1,18 +1,19 @@
 """The public API's own functions: :func:`configure` and :func:`evaluate` (``mfcomm.configure``,
-``mfcomm.evaluate``); the rest of ``import mfcomm`` is :func:`mfcomm.runs.train`, :func:`~mfcomm.runs.save`,
-:func:`~mfcomm.runs.load` and :mod:`mfcomm.channels`, re-exported by the package."""
+``mfcomm.evaluate``); the rest of ``import mfcomm`` is :func:`mfcomm.experiment.runs.train`,
+:func:`~mfcomm.experiment.runs.save`,
+:func:`~mfcomm.experiment.runs.load` and :mod:`mfcomm.channels`, re-exported by the package."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from mfcomm.channel_spec import has_noise
 from mfcomm.channels import as_channel
-from mfcomm.config import Config, resolve
-from mfcomm.evaluation import EVAL_BATCH, learned_errors, monte_carlo
-from mfcomm.runs import Run
-from mfcomm.sweep import default_range, ser_sweep
+from mfcomm.channels.spec import has_noise
+from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
+from mfcomm.evaluation.snr_sweep import default_range, ser_sweep
+from mfcomm.experiment.config import Config, resolve
+from mfcomm.experiment.runs import Run
 
 
 def configure(file: str | Path | None = None, **overrides: Any) -> Config:

@@ -127,7 +127,7 @@ def _ebno_range(text: str) -> tuple[float, float]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mfcomm import bitwise_config, bitwise_runs
+    from mfcomm.experiment import bitwise_config, bitwise_runs
 
     overrides = {k: getattr(args, k) for k in TRAIN_KEYS}
     if args.ebno_db:
@@ -145,8 +145,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mfcomm import bitwise_runs, coded_sweep, sweep
-    from mfcomm.config import check_number
+    from mfcomm.evaluation import coded_sweep
+    from mfcomm.evaluation import snr_sweep as sweep
+    from mfcomm.experiment import bitwise_runs
+    from mfcomm.experiment.config import check_number
 
     check_number("--target-block-errors", args.target_block_errors, 1, 10**6)
     check_number("--max-blocks", args.max_blocks, 1, 10**9)
@@ -169,7 +171,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mfcomm import bitwise_runs, export
+    from mfcomm.evaluation import export
+    from mfcomm.experiment import bitwise_runs
 
     run = bitwise_runs.load(args.dir, trust=True)  # export reads weights only: the channel is never built
     points = run.const.points().detach().cpu().numpy()
@@ -177,7 +180,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     export.write_constellation_csv(points, path)
     print(
         f"wrote {path} ({len(points)} points, labels MSB first). In Sionna:\n"
-        f"  from mfcomm.export import read_constellation_csv, to_sionna_constellation\n"
+        f"  from mfcomm.evaluation.export import read_constellation_csv, to_sionna_constellation\n"
         f"  constellation = to_sionna_constellation(read_constellation_csv({str(path)!r}))\n"
         f"  mapper = sionna.phy.mapping.Mapper(constellation=constellation)"
     )

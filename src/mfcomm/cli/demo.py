@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the comparison (:func:`mfcomm.demo.run_demo`) and print where its report is."""
-    from mfcomm import demo
+    """Run the comparison (:func:`mfcomm.experiment.demo.run_demo`) and print where its report is."""
+    from mfcomm.experiment import demo
 
     report = demo.run_demo(Path(args.out), quick=args.quick, quiet=args.quiet)
     print(f"report: {report}")

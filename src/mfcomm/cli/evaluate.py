@@ -33,8 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Measure the run's SER over the SNR sweep; write and print it."""
-    from mfcomm import chain, config, runs, sweep
+    from mfcomm.channels import chain
     from mfcomm.conventions import ebno_db_to_snr_db
+    from mfcomm.evaluation import snr_sweep as sweep
+    from mfcomm.experiment import config, runs
 
     config.check_number("--target-errors", args.target_errors, 1, 10**9)
     config.check_number("--max-messages", args.max_messages, 1, 10**12)

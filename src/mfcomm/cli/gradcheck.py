@@ -59,7 +59,8 @@ def _floats(text: str, name: str) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     """Check the options, measure the estimator at every point, print one line per point."""
-    from mfcomm import config, gradcheck
+    from mfcomm.experiment import config
+    from mfcomm.learning import gradcheck
 
     cfg = config.resolve(
         args.config, {k: getattr(args, k) for k in ("channel", "messages", "channel_uses", "snr_db", "seed")}

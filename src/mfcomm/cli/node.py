@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one node until training ends, or (``all``) the three of them into one run directory."""
-    from mfcomm import config
+    from mfcomm.experiment import config
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
 

@@ -15,8 +15,8 @@ from mfcomm.cli.options import training_options
 from mfcomm.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mfcomm.config import Config
-    from mfcomm.tensorboard_log import TensorBoardLog
+    from mfcomm.experiment.config import Config
+    from mfcomm.experiment.tensorboard_log import TensorBoardLog
 
 # the options of train that are configuration fields (config.resolve's overrides)
 TRAIN_KEYS = [
@@ -106,7 +106,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
     """The configuration and run directory of ``mfcomm train``: from the options, or (``--resume DIR``) from
     DIR's checkpoint, which fixes the configuration."""
-    from mfcomm import checkpointing, config, run_directory
+    from mfcomm.experiment import config, run_directory
+    from mfcomm.learning import checkpointing
 
     if not args.resume:
         cfg = config.resolve(args.config, {k: getattr(args, k) for k in TRAIN_KEYS}, trust=args.trust_config)
@@ -124,8 +125,8 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Train, save the run into its directory and print its SER; an interrupt leaves a checkpoint to resume."""
-    from mfcomm import run_directory, runs
     from mfcomm.errors import Interrupted
+    from mfcomm.experiment import run_directory, runs
 
     cfg, out = _train_setup(args)
     created = not out.exists()
@@ -167,11 +168,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _tensorboard_log(args: argparse.Namespace, out: Path) -> TensorBoardLog | None:
     """``--tensorboard``: a log into OUT/tensorboard, emptied first unless the run resumes (then a resumed run's
-    curves go on where its checkpoint left them, see :class:`~mfcomm.tensorboard_log.TensorBoardLog`)."""
+    curves go on where its checkpoint left them, see :class:`~mfcomm.experiment.tensorboard_log.TensorBoardLog`)."""
     if not args.tensorboard:
         return None
-    from mfcomm.run_directory import TENSORBOARD
-    from mfcomm.tensorboard_log import TensorBoardLog
+    from mfcomm.experiment.run_directory import TENSORBOARD
+    from mfcomm.experiment.tensorboard_log import TensorBoardLog
 
     if not args.resume:
         shutil.rmtree(out / TENSORBOARD, ignore_errors=True)  # an overwritten run's curves never mix with these

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from mfcomm.channel_spec import make_channel
-from mfcomm.config import Config
+from mfcomm.channels.spec import make_channel
 from mfcomm.errors import NodeError
+from mfcomm.experiment.config import Config
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Store
 from mfcomm.nodes.link import Link

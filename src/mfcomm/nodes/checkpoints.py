@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from mfcomm import config as config_module
-from mfcomm.config import Config
 from mfcomm.errors import NodeError
+from mfcomm.experiment import config as config_module
+from mfcomm.experiment.config import Config
 
 KEEP = 3
 WEIGHTS, STATE, META, RESULT, MODEL = "weights.safetensors", "state.pt", "meta.json", "result.json", "model.safetensors"

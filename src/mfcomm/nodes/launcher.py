@@ -27,17 +27,17 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from mfcomm import config as config_module
-from mfcomm import runs
-from mfcomm.config import Config
 from mfcomm.errors import NodeError
-from mfcomm.evaluation import clopper_pearson
+from mfcomm.evaluation.reference import measure_baseline
+from mfcomm.evaluation.ser import clopper_pearson
+from mfcomm.experiment import config as config_module
+from mfcomm.experiment import runs
+from mfcomm.experiment.config import Config
 from mfcomm.nodes.auth import KEY_ENV
 from mfcomm.nodes.checkpoints import MODEL, RESULT, fingerprint
 from mfcomm.nodes.link import NEXT
 from mfcomm.nodes.node import ERROR_PREFIX, check_supported
 from mfcomm.nodes.streams import seeded_receiver, seeded_transmitter
-from mfcomm.reference import measure_baseline
 
 ROLES = tuple(NEXT)
 SETTLE = 2.0

@@ -3,9 +3,9 @@
 For each block ``y`` of a data message it draws the block's messages from the training-message stream it
 shares (by seed) with the tx node, then, by the block's kind:
 
-- ``rx``: a supervised receiver step (:func:`mfcomm.model_free.receiver_update`);
-- ``tx``: per-example losses (:func:`mfcomm.model_free.per_example_losses`), through the feedback link
-  (:class:`mfcomm.feedback.FeedbackLink`: perfect, noisy or quantised), sent back to the tx node: the
+- ``rx``: a supervised receiver step (:func:`mfcomm.learning.model_free.receiver_update`);
+- ``tx``: per-example losses (:func:`mfcomm.learning.model_free.per_example_losses`), through the feedback link
+  (:class:`mfcomm.learning.feedback.FeedbackLink`: perfect, noisy or quantised), sent back to the tx node: the
   only thing the transmitter ever learns from the receiver;
 - ``eval``: errors of the final SER measurement, counted here and reported as a running count.
 """
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import torch
 
-from mfcomm.config import Config
 from mfcomm.errors import NodeError
-from mfcomm.evaluation import EVAL_BATCH
-from mfcomm.feedback import FeedbackLink
-from mfcomm.lr_schedule import set_rates
-from mfcomm.model_free import LossWindow, draw_messages, per_example_losses, receiver_update
+from mfcomm.evaluation.ser import EVAL_BATCH
+from mfcomm.experiment.config import Config
+from mfcomm.learning.feedback import FeedbackLink
+from mfcomm.learning.lr_schedule import set_rates
+from mfcomm.learning.model_free import LossWindow, draw_messages, per_example_losses, receiver_update
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Store
 from mfcomm.nodes.link import Link

@@ -4,7 +4,7 @@ A node draws only from its own generators: the transmitter's weights and perturb
 weights and feedback-link noise, the channel's noise. The training messages come from a generator both
 the transmitter and the receiver seed identically: the receiver knows the training sequence in advance,
 as the paper's setup assumes, and no labels travel over the air. Each generator is consumed in the same
-order whether the roles run in three processes or in one: ``mfcomm train`` (:func:`mfcomm.runs.train`) uses
+order whether the roles run in three processes or in one: ``mfcomm train`` (:func:`mfcomm.experiment.runs.train`) uses
 these streams for model-free training on the CPU, so one seed trains the same system, bit for bit, in one
 process or in three (``tests/test_nodes.py`` checks it; on CUDA ``mfcomm train`` draws from torch's global
 generator).
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import torch
 
-from mfcomm.config import Config
-from mfcomm.model_free import Streams
-from mfcomm.receiver import Receiver
-from mfcomm.system import build_receiver, build_transmitter
-from mfcomm.transmitter import Transmitter
+from mfcomm.experiment.config import Config
+from mfcomm.learning.model_free import Streams
+from mfcomm.system.build import build_receiver, build_transmitter
+from mfcomm.system.receiver import Receiver
+from mfcomm.system.transmitter import Transmitter
 
 STREAMS = ("tx", "rx", "messages", "exploration", "feedback", "channel")
 

@@ -1,6 +1,6 @@
 """The tx node: the transmitter, and the lead of the ring. It never sees the channel or the receiver.
 
-Each iteration reads like the paper's algorithm (and like :func:`mfcomm.model_free.train_model_free`):
+Each iteration reads like the paper's algorithm (and like :func:`mfcomm.learning.model_free.train_model_free`):
 
 1. receiver steps: ``x = f_T(m)`` for the channel and rx nodes (sent with the first transmitter step's block);
 2. transmitter steps: perturb ``f_T(m)`` and send it, wait for the fed-back per-example losses, subtract
@@ -17,11 +17,11 @@ import time
 import torch
 from tqdm import tqdm
 
-from mfcomm.config import Config
 from mfcomm.errors import NodeError
-from mfcomm.estimator import LossBaseline, sigma2_at
-from mfcomm.lr_schedule import set_rates
-from mfcomm.model_free import LossWindow, accumulate_estimate, draw_messages, perturbed_transmission
+from mfcomm.experiment.config import Config
+from mfcomm.learning.estimator import LossBaseline, sigma2_at
+from mfcomm.learning.lr_schedule import set_rates
+from mfcomm.learning.model_free import LossWindow, accumulate_estimate, draw_messages, perturbed_transmission
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Store
 from mfcomm.nodes.link import Link
@@ -176,7 +176,7 @@ class TxNode:
 
     def evaluate(self, iteration: int) -> tuple[int, int]:
         """The final SER measurement's (errors, messages): codebook blocks of fresh messages until the stop
-        rule of :func:`mfcomm.evaluation.monte_carlo` holds, scored by the rx node."""
+        rule of :func:`mfcomm.evaluation.ser.monte_carlo` holds, scored by the rx node."""
         cfg = self.cfg
         block = max(1, min(EVAL_BLOCK, (self.link.options.max_bytes - wire.HEADER_LIMIT) // (8 * cfg.channel_uses)))
         with torch.inference_mode():

@@ -26,8 +26,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mfcomm import config
 from mfcomm.errors import MfcommError
+from mfcomm.experiment import config
 from mfcomm.tune import report, results
 from mfcomm.tune.spec import Sweep
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from mfcomm import config, runs
-from mfcomm.plots import save_figure, subplots
+from mfcomm.experiment import config, runs
+from mfcomm.experiment.plots import save_figure, subplots
 from mfcomm.tune.results import FAILED, OK, STOPPED
 from mfcomm.tune.spec import Sweep, Trial
 

@@ -22,8 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mfcomm import run_directory, runs
 from mfcomm.errors import MfcommError
+from mfcomm.experiment import run_directory, runs
 from mfcomm.tune.spec import Sweep, Trial
 
 COLUMNS = (
@@ -115,7 +115,8 @@ def summary(out: Path, trial_id: str) -> dict[str, Any]:
 
 
 def metrics(out: Path, trial_id: str) -> list[dict[str, float]]:
-    """A finished trial's ``metrics.csv`` as :attr:`mfcomm.runs.Run.metrics` held it: numbers, and a row without
+    """A finished trial's ``metrics.csv`` as :attr:`mfcomm.experiment.runs.Run.metrics` held it: numbers, and a row
+    without
     the cells it did not log (``ser`` is in the rows where the SER was measured only)."""
     with open(trial_dir(out, trial_id) / "metrics.csv", newline="") as f:
         return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]

@@ -1,7 +1,8 @@
 """The trials of a sweep on Ray Tune: an embedded local Ray, or an existing cluster.
 
 Each trial is one ``mfcomm train`` run through the same code path (:func:`train_trial`: the run directory
-checked, :func:`mfcomm.runs.train` with a checkpoint, :func:`mfcomm.runs.save`), so the same configuration
+checked, :func:`mfcomm.experiment.runs.train` with a checkpoint, :func:`mfcomm.experiment.runs.save`), so the same
+configuration
 and seed give the same SER as a standalone ``mfcomm train``. CPU trials hold one core and run one thread
 each; CUDA trials hold ``gpus_per_trial`` of a GPU. A trial's :class:`~mfcomm.errors.MfcommError` (a bad
 channel) is reported as its result and the sweep goes on; a worker that dies mid-trial is retried (twice)
@@ -30,10 +31,10 @@ import torch
 from ray import tune
 from tqdm import tqdm
 
-from mfcomm import run_directory, runs
-from mfcomm.config import Config
 from mfcomm.errors import MfcommError
-from mfcomm.tensorboard_log import TensorBoardLog
+from mfcomm.experiment import run_directory, runs
+from mfcomm.experiment.config import Config
+from mfcomm.experiment.tensorboard_log import TensorBoardLog
 from mfcomm.tune import results
 from mfcomm.tune.spec import Sweep, Trial
 

@@ -2,7 +2,7 @@
 
 Tables (docs/sweeps.md):
 
-- ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.config.Config`), shared by every trial;
+- ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.experiment.config.Config`), shared by every trial;
 - ``[grid]``: a list of values per key; every combination is a trial (``seed`` is just another key);
 - ``[search]`` (optional): distributions ``{uniform = [a, b]}``, ``{log_uniform = [a, b]}`` or
   ``{choice = [v, ...]}``, drawn ``samples`` times (default 1) from a generator seeded by ``sample_seed``
@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from mfcomm import config
-from mfcomm.config import Config
 from mfcomm.errors import ConfigError, MfcommError
+from mfcomm.experiment import config
+from mfcomm.experiment.config import Config
 
 TABLES = ("base", "grid", "search", "resources")
 CONTROLS = ("samples", "sample_seed", "metric", "mode", "scheduler", "grace_period")

@@ -1,0 +1,280 @@
+"""Channels: one contract, ``y = channel(x)``, that built-in models and user black boxes all satisfy.
+
+``x`` and ``y`` are complex64 tensors of shape ``(batch, n)`` (batch-first, shape kept). A channel has
+``name`` and ``differentiable``; model-free training only ever *samples* it (no gradient is taken
+through it), model-based training back-propagates through it and so needs ``differentiable``.
+
+Example
+-------
+>>> import torch
+>>> ch = AWGN(n0=0.1)
+>>> y = ch(torch.ones(4, 2, dtype=torch.complex64))
+>>> y.shape, y.dtype
+(torch.Size([4, 2]), torch.complex64)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+import torch
+
+from mfcomm.conventions import SYMBOL_DTYPE
+from mfcomm.errors import ChannelError
+
+Y = TypeVar("Y")
+Y_co = TypeVar("Y_co", covariant=True)
+
+
+class Sampler(Protocol[Y_co]):
+    """Anything sampled as ``y = sampler(x)`` with a ``name`` and ``differentiable``: a :class:`Channel`, or a
+    bit-wise channel whose ``y`` is ``(symbols, n0)`` (:mod:`mfcomm.learning.bitwise`)."""
+
+    name: str
+    differentiable: bool
+
+    def __call__(self, x: torch.Tensor) -> Y_co: ...
+
+
+class Channel(Protocol):
+    """What every channel provides: built-in models, chains (:mod:`mfcomm.channels.chain`), user black boxes
+    (:class:`BlackBox`), GNU Radio's model and the channel node's channel all keep it."""
+
+    name: str
+    differentiable: bool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: (batch, n) complex64 -> ``y``: (batch, n) complex64."""
+        ...
+
+
+def complex_normal(
+    shape: tuple[int, ...], variance: float, device: torch.device | str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Samples of CN(0, variance): ``variance/2`` on each of the real and imaginary parts."""
+    w = torch.randn(*shape, 2, device=device, generator=generator) * math.sqrt(variance / 2)
+    return torch.view_as_complex(w)
+
+
+class AWGN:
+    """Additive white Gaussian noise: ``y = x + w``, ``w ~ CN(0, N0 I)``.
+
+    Parameters: ``n0``, the noise variance per complex symbol (see :mod:`mfcomm.conventions`).
+    Input ``x``: (batch, n) complex64. Output: (batch, n) complex64. Differentiable.
+    """
+
+    differentiable = True
+
+    def __init__(self, n0: float, generator: torch.Generator | None = None):
+        self.n0 = n0
+        self.generator = generator
+        self.name = "awgn"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x + complex_normal(tuple(x.shape), self.n0, x.device, self.generator)
+
+
+class RayleighBlockFading:
+    """Rayleigh block fading: ``y = h x + w``, ``h ~ CN(0, 1)`` once per message (per row), ``w ~ CN(0, N0 I)``.
+
+    The receiver is not told ``h``; :meth:`sample` also returns it, for coherent baselines.
+    Input ``x``: (batch, n) complex64. Output: (batch, n) complex64. Differentiable in ``x``.
+    """
+
+    differentiable = True
+
+    def __init__(self, n0: float, generator: torch.Generator | None = None):
+        self.n0 = n0
+        self.generator = generator
+        self.name = "rbf"
+
+    def sample(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y, h)`` with ``h`` of shape (batch, 1)."""
+        h = complex_normal((x.shape[0], 1), 1.0, x.device, self.generator)
+        return h * x + complex_normal(tuple(x.shape), self.n0, x.device, self.generator), h
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sample(x)[0]
+
+
+class BlackBox:
+    """A user's channel: a Python function on complex64 NumPy arrays of shape (batch, n), sampled only.
+
+    The function gets its own copy of the symbols, so one that adds its noise in place (``x += w``)
+    cannot change the perturbed symbols the estimator reads afterwards. Every call's output is checked
+    (type, dtype, shape, finite values) and copied (views, strided and Fortran-ordered arrays are
+    accepted); a bad one, an exception (``SystemExit`` included), or no answer within ``timeout`` seconds
+    (None: wait forever) raises a :class:`ChannelError` naming the channel and the problem. With a
+    ``timeout`` the function runs in a worker thread, where a ``KeyboardInterrupt`` it raises is its
+    failure too; without one it runs in the caller's thread, where a ``KeyboardInterrupt`` cannot be told
+    from the user's Ctrl-C and is left to interrupt the program. Not differentiable.
+    """
+
+    differentiable = False
+
+    def __init__(self, func: Callable[[np.ndarray], np.ndarray], name: str, timeout: float | None = None):
+        self.func = func
+        self.name = name
+        self.timeout = timeout
+        self.worker = _Worker() if timeout else None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy().copy()  # the channel's own: it may write to it
+        if self.worker:
+            try:
+                ok, y = self.worker.call(self.func, x_np, self.timeout)
+            except TimeoutError:
+                self.worker = _Worker()  # the hung call keeps its thread; later calls get a fresh one
+                raise ChannelError(f"channel {self.name} did not answer within {self.timeout:g} s") from None
+        else:
+            ok, y = _outcome(self.func, x_np, (Exception, SystemExit))
+        if not ok:  # a user's function may raise anything; report it in one line
+            raise ChannelError(f"channel {self.name} raised {type(y).__name__}" + (f": {y}" if str(y) else ""))
+        return torch.from_numpy(check_output(self.name, x_np, y)).to(x.device)
+
+
+def _outcome(
+    func: Callable[[np.ndarray], np.ndarray],
+    arg: np.ndarray,
+    catch: type[BaseException] | tuple[type[BaseException], ...],
+) -> tuple[bool, object]:
+    """``(True, func(arg))``, or ``(False, error)`` if ``func`` raised one of ``catch``: a channel's
+    ``SystemExit`` is its failure, not a request to end mfcomm."""
+    try:
+        return True, func(arg)
+    except catch as err:
+        return False, err
+
+
+class _Worker:
+    """A daemon thread that runs a black box's calls, so that a call that hangs can be abandoned
+    (a daemon thread does not keep the process alive)."""
+
+    def __init__(self) -> None:
+        self.requests: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, daemon=True, name="mfcomm-black-box").start()
+
+    def _serve(self) -> None:
+        while True:
+            func, arg = self.requests.get()
+            # anything the function raises goes back to the caller: a SystemExit left to end this
+            # thread would leave the caller waiting out its whole time-out
+            self.results.put(_outcome(func, arg, BaseException))
+
+    def call(
+        self, func: Callable[[np.ndarray], np.ndarray], arg: np.ndarray, timeout: float | None
+    ) -> tuple[bool, object]:
+        """``func(arg)``'s outcome as :func:`_outcome` gives it; TimeoutError after ``timeout`` seconds."""
+        self.requests.put((func, arg))
+        try:
+            return self.results.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError from None
+
+
+def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
+    """A C-ordered copy of ``y`` if it keeps the channel contract for input ``x``, else a ChannelError.
+
+    The copy makes any layout acceptable (a reversed view, a strided or Fortran-ordered array, a read-only
+    one) and keeps the channel from changing, later, an output that training already holds."""
+    if not isinstance(y, np.ndarray):
+        raise ChannelError(f"channel {name} returned {type(y).__name__}, expected a NumPy array")
+    if y.dtype != np.complex64:
+        raise ChannelError(f"channel {name} returned dtype {y.dtype}, expected complex64")
+    if y.shape != x.shape:
+        raise ChannelError(f"channel {name} returned shape {y.shape}, expected {x.shape}")
+    if not np.isfinite(y).all():
+        raise ChannelError(f"channel {name} returned non-finite values (NaN or inf)")
+    return np.array(y, order="C")
+
+
+def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Import ``FUNC`` from ``PATH.py`` given ``PATH.py:FUNC``; a module that raises or calls ``sys.exit``
+    while it is imported gives a ChannelError (mfcomm must not end silently, with status 0)."""
+    path_text, _, func_name = spec.rpartition(":")
+    path = Path(path_text)
+    if not path_text.endswith(".py") or not func_name:
+        raise ChannelError(f"channel {spec!r}: expected PATH.py:FUNC")
+    if not path.is_file():
+        raise ChannelError(f"channel {spec}: file {path} not found")
+    module_spec = importlib.util.spec_from_file_location(f"mfcomm_user_channel_{path.stem}", path)
+    assert module_spec is not None and module_spec.loader is not None  # a .py file always has a source loader
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - user code may raise anything: one line, not a traceback
+        raise ChannelError(f"channel {spec}: importing {path} raised {type(err).__name__}: {err}") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ChannelError(f"channel {spec}: {path} has no function {func_name}")
+    return func
+
+
+def as_channel(obj: object, name: str | None = None, timeout: float | None = None) -> Channel:
+    """``obj`` as a channel, for ``mfcomm.train(cfg, channel=obj)``: an object that keeps the channel contract
+    (callable, with ``differentiable`` and ``name``) as it is; any other callable as a user's black box
+    ``y = f(x)`` on NumPy arrays (:class:`BlackBox`, named ``name`` or the function's ``__name__``, each call
+    limited to ``timeout`` seconds); anything else is a one-line :class:`ChannelError`.
+
+    >>> import numpy as np
+    >>> ch = AWGN(n0=0.1)
+    >>> as_channel(ch) is ch
+    True
+    >>> def my_channel(x: np.ndarray) -> np.ndarray:
+    ...     return x * np.complex64(0.5)
+    >>> box = as_channel(my_channel)
+    >>> type(box).__name__, box.name, box.differentiable
+    ('BlackBox', 'my_channel', False)
+    >>> box(torch.ones(1, 2, dtype=torch.complex64))
+    tensor([[0.5000+0.j, 0.5000+0.j]])
+    >>> as_channel("awgn")
+    Traceback (most recent call last):
+    ...
+    mfcomm.errors.ChannelError: channel must be a Channel or a function y = f(x) on NumPy arrays, not str
+    """
+    if not callable(obj):
+        what = type(obj).__name__
+        raise ChannelError(f"channel must be a Channel or a function y = f(x) on NumPy arrays, not {what}")
+    if isinstance(obj, type):
+        raise ChannelError(f"channel {obj.__name__} is a class: pass an instance of it")
+    if hasattr(obj, "differentiable"):
+        if not isinstance(getattr(obj, "name", None), str):
+            raise ChannelError(f"channel {type(obj).__name__} has differentiable but no name: a Channel needs both")
+        return obj  # type: ignore[return-value]  # callable, with name and differentiable: the contract
+    return BlackBox(obj, name=name or str(getattr(obj, "__name__", type(obj).__name__)), timeout=timeout)
+
+
+def channel_uses(x: torch.Tensor) -> int:
+    """The channel uses that sending ``x`` spends: one per symbol, ``batch * n`` for ``x`` of shape (batch, n)."""
+    return x.numel()
+
+
+class Counted(Generic[Y]):
+    """Wraps a channel and counts the symbols sent through it (``uses``): training's cost on real hardware.
+
+    The one place mfcomm counts channel uses (see :func:`channel_uses`). ``channel`` is any ``y = channel(x)``
+    with ``name`` and ``differentiable``, its output passed on as it is (the bit-wise channels' ``(y, n0)``
+    too); ``uses`` starts at ``uses`` (a resumed run's count).
+
+    >>> ch = Counted(AWGN(0.1))
+    >>> _ = ch(torch.zeros(10, 3, dtype=torch.complex64))
+    >>> ch.uses, ch.name
+    (30, 'awgn')
+    """
+
+    def __init__(self, channel: Sampler[Y], uses: int = 0):
+        self.channel = channel
+        self.name, self.differentiable = channel.name, channel.differentiable
+        self.uses = uses
+
+    def __call__(self, x: torch.Tensor) -> Y:
+        self.uses += channel_uses(x)
+        return self.channel(x)

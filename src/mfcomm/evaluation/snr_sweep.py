@@ -1,0 +1,154 @@
+"""SER versus SNR of a trained run, beside the classical baseline (``mfcomm evaluate``).
+
+Example
+-------
+>>> parse_range("0:10:5")
+[0.0, 5.0, 10.0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from mfcomm.channels import chain
+from mfcomm.channels.spec import make_channel
+from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
+from mfcomm.errors import ConfigError
+from mfcomm.evaluation.baselines import baseline_errors, classical_baseline, closed_form_ser
+from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
+from mfcomm.experiment.config import check_number
+from mfcomm.experiment.plots import Curve, plot_ser
+from mfcomm.experiment.runs import Run, write_csv
+
+
+def parse_range(text: str) -> list[float]:
+    """``A:B:STEP`` (B included) or a single value ``A`` -> list of floats."""
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        raise ConfigError(f"SNR range {text!r}: expected A:B:STEP of numbers") from None
+    if len(parts) == 1:
+        parts = [parts[0], parts[0], 1.0]
+    if len(parts) != 3 or not all(math.isfinite(p) for p in parts):
+        raise ConfigError(f"SNR range {text!r}: expected A:B:STEP of finite numbers")
+    a, b, step = parts
+    for value in (a, b):
+        check_number(f"SNR range {text!r}: each end", value, -100.0, 100.0)
+    if step <= 0 or b < a:
+        raise ConfigError(f"SNR range {text!r}: need A <= B and STEP > 0")
+    count = math.floor((b - a) / step + 1e-9) + 1
+    if count > 200:
+        raise ConfigError(f"SNR range {text!r} has {count} points; at most 200")
+    return [round(a + i * step, 10) for i in range(count)]
+
+
+def ser_sweep(
+    run: Run, snrs_db: list[float] | None, channel_spec: str, target_errors: int, max_messages: int, quiet: bool = False
+) -> list[dict[str, Any]]:
+    """One row per Es/N0: the learned system's SER with CI, and the baseline's where one exists.
+
+    For a channel that brings its own noise (a user's black box, a chain with no ``awgn`` or ``rbf``
+    stage) ``snrs_db`` must be None and there is one row. The baseline is sent through the same channel,
+    chains included (its detector is the AWGN one there: mismatched to the impairments).
+    """
+    cfg = run.cfg
+    noisy = chain.has_noise(channel_spec)
+    if not noisy and snrs_db is not None:
+        raise ConfigError(f"channel {channel_spec} brings its own noise: an SNR sweep does not apply to it")
+    black_box = channel_spec not in chain.NOISE_STAGES and not chain.is_chain(channel_spec)
+    baseline = None if black_box else classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
+    rows = []
+    points: Sequence[float | None] = [None]
+    if noisy:
+        assert snrs_db is not None  # callers give an SNR grid for a channel that takes the run's noise
+        points = snrs_db
+    with tqdm(total=len(points), desc="evaluate", disable=quiet, unit="snr") as bar:
+        for snr_db in points:
+            n0 = None if snr_db is None else snr_db_to_n0(snr_db)
+            channel = make_channel(channel_spec, n0, timeout=cfg.channel_timeout or None)
+            est = monte_carlo(learned_errors(run.tx, run.rx, channel), target_errors, EVAL_BATCH, max_messages)
+            row: dict[str, Any] = {
+                "snr_db": "" if snr_db is None else snr_db,
+                "ebno_db": "" if snr_db is None else round(snr_db_to_ebno_db(snr_db, cfg.bits, cfg.channel_uses), 4),
+                "ser": est.ser,
+                "ci_low": est.ci_low,
+                "ci_high": est.ci_high,
+                "errors": est.errors,
+                "messages": est.messages,
+            }
+            if baseline is not None:
+                b = monte_carlo(baseline_errors(baseline, channel), target_errors, EVAL_BATCH, max_messages)
+                row.update(
+                    {
+                        "baseline": baseline.name,
+                        "baseline_ser": b.ser,
+                        "baseline_ci_low": b.ci_low,
+                        "baseline_ci_high": b.ci_high,
+                        "baseline_errors": b.errors,
+                        "baseline_messages": b.messages,
+                    }
+                )
+                # no n0: the channel brings its own noise, so it is not awgn or rbf and has no closed form
+                exact = closed_form_ser(baseline, channel_spec, n0) if n0 is not None else None
+                if exact is not None:
+                    row["baseline_closed_form"] = exact
+            rows.append(row)
+            bar.set_postfix(snr=snr_db, ser=f"{est.ser:.2e}", refresh=False)
+            bar.update()
+    return rows
+
+
+def default_range(run: Run) -> list[float]:
+    """Es/N0 from 10 dB below to 6 dB above the training point (10 dB if it had none), in 2 dB steps."""
+    snr = run.cfg.resolved_snr_db if run.cfg.resolved_snr_db is not None else 10.0
+    return [snr + d for d in range(-10, 7, 2)]
+
+
+def evaluate_run(
+    run: Run,
+    run_dir: Path,
+    snrs_db: list[float] | None,
+    channel_spec: str,
+    target_errors: int,
+    max_messages: int,
+    quiet: bool = False,
+) -> list[dict[str, Any]]:
+    """Sweep, then write ``ser.csv`` and ``ser.png`` into ``run_dir``."""
+    rows = ser_sweep(run, snrs_db, channel_spec, target_errors, max_messages, quiet)
+    write_csv(run_dir / "ser.csv", rows)
+    x = [r["snr_db"] if r["snr_db"] != "" else 0.0 for r in rows]
+    curves: dict[str, Curve] = {
+        f"learned ({run.cfg.method})": {
+            "x": x,
+            "ser": [r["ser"] for r in rows],
+            "ci_low": [r["ci_low"] for r in rows],
+            "ci_high": [r["ci_high"] for r in rows],
+        }
+    }
+    if rows and "baseline_ser" in rows[0]:
+        name = rows[0]["baseline"] + (
+            " (coherent, perfect CSI)"
+            if channel_spec == "rbf"
+            else " (AWGN detector)"
+            if chain.is_chain(channel_spec)
+            else ""
+        )
+        curves[name] = {"x": x, "ser": [r["baseline_ser"] for r in rows], "style": "s--"}
+        if "baseline_closed_form" in rows[0]:
+            curves[f"{rows[0]['baseline']} closed form"] = {
+                "x": x,
+                "ser": [r["baseline_closed_form"] for r in rows],
+                "style": "k:",
+            }
+    cfg = run.cfg
+    plot_ser(
+        curves,
+        run_dir / "ser.png",
+        title=f"M={cfg.messages}, n={cfg.channel_uses}, trained on {cfg.channel}, evaluated on {channel_spec}",
+    )
+    return rows

@@ -1,0 +1,241 @@
+"""The one typed configuration of a training run: built from defaults, a TOML file and overrides, and written back.
+
+A config is built once by :func:`resolve` (defaults, then a TOML file, then command-line overrides),
+completed by :func:`normalize`, checked by :func:`validate`, and passed down. ``config.toml`` in a run
+directory holds every field (:func:`to_toml`), so ``mfcomm train --config DIR/config.toml`` reproduces the
+run. A config file whose channel is Python code (``PATH.py:FUNC``) is refused unless the command line names
+that channel too or passes ``--trust-config``: a run directory may come from someone else.
+
+This module reads and writes configs; the fields are :mod:`mfcomm.experiment.config_fields`, the checks
+:mod:`mfcomm.experiment.config_checks` and :mod:`mfcomm.experiment.training_memory`. Every name of those is
+importable from here
+too, so ``from mfcomm.experiment.config import Config, check_number`` serves every caller.
+
+Example
+-------
+>>> cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "snr_db": 10.0})
+>>> cfg.bits, cfg.n0 > 0
+(4.0, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any, TypeGuard
+
+import tomli_w
+
+from mfcomm.channels import spec as channel_spec
+from mfcomm.errors import ConfigError
+from mfcomm.experiment.config_checks import (
+    BOUNDS,
+    LAYERS_MAX,
+    LENGTHS,
+    LOOP_MAX,
+    SEED_MAX,
+    TIMEOUT_MAX,
+    WIDTH_MAX,
+    Bound,
+    check,
+    check_bounds,
+    check_number,
+    validate,
+)
+from mfcomm.experiment.config_fields import (
+    BASELINES,
+    BUILTIN_CHANNELS,
+    FEEDBACK,
+    FIELDS,
+    LR_SCHEDULES,
+    METHODS,
+    PAPER_RECIPE,
+    RECIPES,
+    SIGMA2_PER_DMIN2,
+    Config,
+    geometric_sigma2,
+    reference_dmin2,
+)
+from mfcomm.experiment.training_memory import (
+    FLOAT_BYTES,
+    OPTIMIZER_COPIES,
+    available_bytes,
+    check_memory,
+    check_training_memory,
+    mlp_parameters,
+    training_bytes,
+)
+
+__all__ = [
+    "BASELINES",
+    "BOUNDS",
+    "BUILTIN_CHANNELS",
+    "FEEDBACK",
+    "FIELDS",
+    "FLOAT_BYTES",
+    "LAYERS_MAX",
+    "LENGTHS",
+    "LOOP_MAX",
+    "LR_SCHEDULES",
+    "METHODS",
+    "OPTIMIZER_COPIES",
+    "PAPER_RECIPE",
+    "RECIPES",
+    "SEED_MAX",
+    "SIGMA2_PER_DMIN2",
+    "TIMEOUT_MAX",
+    "WIDTH_MAX",
+    "Bound",
+    "Config",
+    "available_bytes",
+    "check",
+    "check_bounds",
+    "check_memory",
+    "check_number",
+    "check_training_memory",
+    "check_trusted",
+    "coerce",
+    "coerce_int",
+    "geometric_sigma2",
+    "load_toml",
+    "mlp_parameters",
+    "names_code",
+    "normalize",
+    "reference_dmin2",
+    "resolve",
+    "to_toml",
+    "training_bytes",
+    "validate",
+]
+
+
+def coerce(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = None) -> Any:
+    """Convert a TOML or CLI value to the field's type (of ``fields``, default :class:`Config`'s), or raise
+    a one-line ConfigError."""
+    fields = fields or FIELDS
+    default = fields[name].default
+    kind = fields[name].type
+    try:
+        if "list" in kind:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            item = float if "float" in kind else coerce_int
+            return [item(v) for v in value]
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind == "int | None":
+            return None if value is None else coerce_int(value)
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if "float" in kind:
+            if value is None:
+                return None
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if kind == "str":
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+    except (TypeError, ValueError, OverflowError):
+        text = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise ConfigError(f"{name}: cannot use {text} (expected {kind})") from None
+    return default
+
+
+def coerce_int(value: Any) -> int:
+    """``value`` as an int, or TypeError for a bool or a float with a fraction (``True`` is not 1 message)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise TypeError
+    return int(value)
+
+
+# --- code named by a config file ----------------------------------------------------------------------------------
+
+
+def names_code(spec: Any) -> TypeGuard[str]:
+    """Whether the channel ``spec`` is a user's black box ``PATH.py:FUNC``: a Python file that
+    :func:`mfcomm.channels.spec.make_channel` imports and runs (not a chain, not an ``object:NAME``)."""
+    return isinstance(spec, str) and channel_spec.names_code(spec)
+
+
+def check_trusted(file: str | Path | None, file_values: dict[str, Any], overrides: dict[str, Any], trust: bool) -> None:
+    """Refuse a config file whose ``channel`` is Python code (``PATH.py:FUNC``) that the command line does not
+    name: a run directory may come from someone else, and evaluating it must not run their code. The
+    command line names it with ``--channel`` (an override), or trusts the file with ``--trust-config``."""
+    spec = file_values.get("channel")
+    if trust or "channel" in overrides or not names_code(spec):
+        return
+    raise ConfigError(
+        f"{file} names the Python file {spec.rpartition(':')[0]} as its channel; mfcomm runs no "
+        f"code that only a config names: give --channel {spec} on the command line, or pass "
+        "--trust-config if you trust that file"
+    )
+
+
+# --- reading and writing ---------------------------------------------------------------------------------------
+
+
+def normalize(cfg: Config) -> Config:
+    """A copy of ``cfg`` completed so that it reproduces from any directory: a user channel's and an ``init``
+    run directory's paths made absolute, and the default SNR (10 dB) where the channel takes one and none is
+    given. Fields it cannot read are left for :func:`validate` to report."""
+    changes: dict[str, Any] = {}
+    if cfg.is_user_channel and ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"):
+        path, func = cfg.channel.rsplit(":", 1)
+        changes["channel"] = f"{Path(path).expanduser().resolve()}:{func}"
+    elif not cfg.is_user_channel and cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
+        changes["snr_db"] = 10.0
+    if isinstance(cfg.init, str) and cfg.init not in ("random", "classical", ""):
+        changes["init"] = str(Path(cfg.init).expanduser().resolve())
+    return dataclasses.replace(cfg, **changes)
+
+
+def load_toml(path: str | Path, fields: dict[str, dataclasses.Field] | None = None) -> dict[str, Any]:
+    """Read a config file into a dict of known keys (of ``fields``, default :class:`Config`'s); unknown keys
+    are an error (typos are common)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path}: {err}") from None
+    unknown = sorted(set(data) - set(fields or FIELDS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}")
+    return data
+
+
+def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None, trust: bool = False) -> Config:
+    """Defaults, then ``file``, then ``overrides`` (None values ignored); normalised and validated.
+
+    A ``file`` whose channel is Python code (``PATH.py:FUNC``) is refused unless ``overrides`` name the channel
+    or ``trust`` (see :func:`check_trusted`); callers that never build the channel may pass ``trust=True``."""
+    values: dict[str, Any] = load_toml(file) if file else {}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    check_trusted(file, values, overrides, trust)
+    if "snr_db" in overrides:
+        values.pop("ebno_db", None)
+    if "ebno_db" in overrides:
+        values.pop("snr_db", None)
+    values.update(overrides)
+    if values.get("recipe") == "paper":
+        values = {**PAPER_RECIPE, **values}
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}")
+    cfg = Config(**{k: coerce(k, v) for k, v in values.items()})
+    return validate(normalize(cfg))
+
+
+def to_toml(cfg: Config) -> str:
+    """The resolved configuration as TOML text."""
+    return "# mfcomm resolved configuration: mfcomm train --config THIS_FILE reproduces the run\n" + tomli_w.dumps(
+        cfg.to_dict()
+    )

@@ -1,0 +1,233 @@
+"""Checks of a run's configuration: every numeric field's range (:data:`BOUNDS`), the choice fields' words,
+the fields that constrain each other, the channel, and whether training fits in memory.
+
+:func:`validate` reads its config and returns it unchanged or raises a one-line :class:`ConfigError`: it
+changes no field (:func:`mfcomm.experiment.config.normalize` completes a config beforehand, as a copy), imports no
+user code and writes nothing. It reads how much memory is free, and builds an impairment chain's stages to
+check their values. The checks run in a fixed order, so the same bad config always reports the same error.
+
+Example
+-------
+>>> cfg = Config(snr_db=10.0)
+>>> validate(cfg) is cfg
+True
+>>> validate(Config(snr_db=10.0, messages=1))
+Traceback (most recent call last):
+...
+mfcomm.errors.ConfigError: messages must be a finite number in [2, 65536], not 1
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mfcomm.channels import chain
+from mfcomm.channels import spec as channel_spec
+from mfcomm.errors import ConfigError
+from mfcomm.experiment.config_fields import (
+    BASELINES,
+    BUILTIN_CHANNELS,
+    FEEDBACK,
+    LR_SCHEDULES,
+    METHODS,
+    RECIPES,
+    Config,
+)
+from mfcomm.experiment.training_memory import check_training_memory
+
+
+def check(ok: bool, message: str) -> None:
+    """Raise ``message`` as a ConfigError unless ``ok``: one line per rule."""
+    if not ok:
+        raise ConfigError(message)
+
+
+# --- bounds: every numeric option is finite and within a sane range -------------------------------------------
+
+LOOP_MAX = 10**9
+"""Cap on iteration counts and intervals: far beyond any useful run, well within every counter."""
+SEED_MAX = 2**63 - 1
+"""Largest seed every generator takes (torch's are 64-bit; :mod:`mfcomm.nodes.streams` derives from it)."""
+WIDTH_MAX, LAYERS_MAX = 65536, 16
+"""Widest hidden layer and most hidden layers of a network."""
+TIMEOUT_MAX = 86400.0
+"""Longest time-out in seconds (a day); ``inf`` is refused: 0 means no limit where a limit may be lifted."""
+
+Bound = tuple[float, float, str]
+"""``(low, high, interval)``: ``interval`` is ``"[]"`` (both ends allowed), ``"(]"``, ``"[)"`` or ``"()"``."""
+
+BOUNDS: dict[str, Bound] = {
+    "messages": (2, 65536, "[]"),
+    "channel_uses": (1, 1024, "[]"),
+    "snr_db": (-100.0, 100.0, "[]"),
+    "ebno_db": (-100.0, 100.0, "[]"),
+    "tx_hidden": (1, WIDTH_MAX, "[]"),
+    "rx_hidden": (1, WIDTH_MAX, "[]"),
+    "iterations": (1, LOOP_MAX, "[]"),
+    "seed": (0, SEED_MAX, "[]"),
+    "batch_size": (1, 2**24, "[]"),
+    "lr_final_ratio": (0.0, 1.0, "(]"),
+    "tx_warmup": (0, LOOP_MAX, "[]"),
+    "candidates": (1, 64, "[]"),
+    "candidate_iterations": (1, LOOP_MAX, "[]"),
+    "selection_messages": (1024, LOOP_MAX, "[]"),
+    "patience": (0, LOOP_MAX, "[]"),
+    "rx_lr": (0.0, 10.0, "(]"),
+    "tx_lr": (0.0, 10.0, "(]"),
+    "sigma2": (0.0, 1.0, "()"),
+    "sigma2_final": (0.0, 1.0, "()"),
+    "tx_batch_size": (2, 2**24, "[]"),
+    "perturbations": (1, 1024, "[]"),
+    "feedback_bits": (1, 16, "[]"),
+    "feedback_noise": (0.0, 100.0, "[]"),
+    "rx_steps": (0, 1000, "[]"),
+    "tx_steps": (1, 1000, "[]"),
+    "finetune_iterations": (0, LOOP_MAX, "[]"),
+    "log_every": (1, LOOP_MAX, "[]"),
+    "ser_every": (0, LOOP_MAX, "[]"),
+    "ser_messages": (1024, LOOP_MAX, "[]"),
+    "channel_timeout": (0.0, TIMEOUT_MAX, "[]"),
+    "checkpoint_every": (0, LOOP_MAX, "[]"),
+    "eval_messages": (100_000, 10**12, "[]"),
+    "eval_target_errors": (1, LOOP_MAX, "[]"),
+    "eval_max_messages": (100_000, 10**12, "[]"),
+}
+"""The range of every numeric field of :class:`Config` (of each item, for lists); None is always allowed."""
+LENGTHS = {"tx_hidden": LAYERS_MAX, "rx_hidden": LAYERS_MAX}
+"""Most items of the list fields."""
+
+
+def _number_text(value: Any) -> str:
+    """A number as the user would write it; a long one (a 400-digit integer) cut short."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
+
+
+def check_number(name: str, value: Any, low: float, high: float, interval: str = "[]") -> None:
+    """Raise a one-line ConfigError unless ``value`` is a finite number between ``low`` and ``high``
+    (``interval``: ``"[]"`` both ends allowed, ``"(]"``, ``"[)"``, ``"()"``). For options checked outside a
+    config too (node and evaluation options): ``check_number("--peer-timeout", 30.0, 0, 86400, "(]")``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    finite = number and (isinstance(value, int) or math.isfinite(value))  # a huge int does not fit a float
+    inside = (
+        finite
+        and (value > low if interval[0] == "(" else value >= low)
+        and (value < high if interval[1] == ")" else value <= high)
+    )
+    if not inside:
+        span = f"{interval[0]}{_number_text(low)}, {_number_text(high)}{interval[1]}"
+        raise ConfigError(f"{name} must be a finite number in {span}, not {_number_text(value)}")
+
+
+def check_bounds(cfg: Any, bounds: dict[str, Bound], lengths: dict[str, int]) -> None:
+    """Every field named in ``bounds`` (each item of a list field, whose length ``lengths`` caps) in range."""
+    for name, (low, high, interval) in bounds.items():
+        value = getattr(cfg, name)
+        if isinstance(value, list):
+            check(len(value) <= lengths[name], f"{name} has {len(value)} items; at most {lengths[name]}")
+            for item in value:
+                check_number(f"{name} item", item, low, high, interval)
+        elif value is not None:
+            check_number(name, value, low, high, interval)
+
+
+# --- validation ---------------------------------------------------------------------------------------------------
+
+
+def validate(cfg: Config) -> Config:
+    """Check every field's range and the combinations; return ``cfg`` itself, unchanged, or raise a one-line
+    ConfigError (the first rule broken, in a fixed order: ranges, choices, combinations, channel, memory)."""
+    check_bounds(cfg, BOUNDS, LENGTHS)
+    _check_choices(cfg)
+    _check_combinations(cfg)
+    _check_channel(cfg)
+    check_training_memory(cfg)
+    return cfg
+
+
+def _check_choices(cfg: Config) -> None:
+    """The fields that take one of a few words."""
+    check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
+    check(cfg.signalling in ("complex", "real"), f"signalling must be complex or real, not {cfg.signalling!r}")
+    check(
+        cfg.normalization in ("average", "per-message"),
+        f"normalization must be average or per-message, not {cfg.normalization!r}",
+    )
+    check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
+    check(cfg.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, not {cfg.recipe!r}")
+    check(
+        cfg.lr_schedule in LR_SCHEDULES,
+        f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {cfg.lr_schedule!r}",
+    )
+    check(isinstance(cfg.init, str) and cfg.init != "", "init must be random, classical or a run directory")
+    check(cfg.loss_baseline in BASELINES, f"loss_baseline must be one of {', '.join(BASELINES)}")
+    check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
+    check(
+        cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
+        f"device must be cpu or cuda, not {cfg.device!r}",
+    )
+
+
+def _check_combinations(cfg: Config) -> None:
+    """Fields that constrain each other."""
+    check(cfg.snr_db is None or cfg.ebno_db is None, "give snr_db or ebno_db, not both")
+    check(cfg.rx_steps >= 1 or cfg.rx_on_tx_batch, "rx_steps = 0 needs rx_on_tx_batch (else the receiver never learns)")
+    check(
+        not cfg.antithetic or cfg.perturbations % 2 == 0,
+        f"antithetic pairs need an even number of perturbations, not {cfg.perturbations}",
+    )
+    check(
+        cfg.loss_baseline != "message" or cfg.perturbations >= (4 if cfg.antithetic else 2),
+        "loss_baseline message needs perturbations >= 2 (>= 4 with antithetic pairs)",
+    )
+    check(
+        cfg.ser_every % cfg.log_every == 0,
+        f"ser_every must be >= 0 and a multiple of log_every ({cfg.log_every}), not {cfg.ser_every}",
+    )
+    check(
+        cfg.checkpoint_every % cfg.log_every == 0,
+        f"checkpoint_every must be >= 0 and a multiple of log_every ({cfg.log_every})",
+    )
+    check(cfg.eval_max_messages >= cfg.eval_messages, "eval_max_messages must be >= eval_messages")
+
+
+def _check_channel(cfg: Config) -> None:
+    """A known channel; model-based training only through a differentiable one; real signalling not on fading."""
+    if cfg.is_user_channel and not cfg.channel.startswith(channel_spec.OBJECT):  # an object: checked as given
+        check(
+            ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
+            f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or PATH.py:FUNC",
+        )
+        check(
+            cfg.method == "model-free",
+            f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
+            "differentiable channel (use --method model-free)",
+        )
+    if chain.is_chain(cfg.channel):
+        _validate_chain(cfg)
+    check(
+        not (cfg.signalling == "real" and cfg.channel == "rbf"),
+        "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling",
+    )
+
+
+def _validate_chain(cfg: Config) -> None:
+    """Build the impairment chain once (a malformed one raises a one-line ChannelError naming the stage),
+    check that an SNR is only given to a chain that adds noise, and that model-based training gets a
+    differentiable chain."""
+    built = chain.build(cfg.channel, cfg.n0)
+    check(
+        cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None),
+        f"channel {cfg.channel!r} has no awgn or rbf stage: snr_db and ebno_db do not apply to it",
+    )
+    if cfg.method == "model-based" and not built.differentiable:
+        stage = next(stage.name.partition("(")[0] for stage in built.stages if not stage.differentiable)
+        raise ConfigError(
+            f"channel {cfg.channel!r} has no gradient (stage {stage} is not differentiable): "
+            "model-based training needs a differentiable channel (use --method model-free)"
+        )
+    check(
+        not (cfg.signalling == "real" and any(stage.name == "rbf" for stage in built.stages)),
+        "real signalling is for AWGN and user channels; Rayleigh block fading needs complex signalling",
+    )

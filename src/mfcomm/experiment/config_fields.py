@@ -1,0 +1,262 @@
+"""The fields of a training run's configuration: the :class:`Config` dataclass, its defaults and derived values.
+
+Plain data: nothing here reads a file, checks a range or touches the machine. The words a choice field
+takes (:data:`METHODS`, :data:`BASELINES`, ...) live here too, so that the checks
+(:mod:`mfcomm.experiment.config_checks`) and the file reading (:mod:`mfcomm.experiment.config`) share one list of them.
+
+Example
+-------
+>>> cfg = Config(messages=16, channel_uses=2, snr_db=10.0)
+>>> cfg.bits, cfg.tx_batch, round(cfg.exploration_sigma2, 3)
+(4.0, 1024, 0.05)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mfcomm.channels import spec as channel_spec
+from mfcomm.conventions import ebno_db_to_n0, ebno_db_to_snr_db, snr_db_to_n0
+
+BUILTIN_CHANNELS = channel_spec.BUILT_IN
+"""The channels named by one word; every other ``channel`` is an impairment chain or a user's ``PATH.py:FUNC``."""
+BASELINES = ("none", "batch", "message", "running")
+FEEDBACK = ("perfect", "noisy", "quantized")
+METHODS = ("model-free", "model-based")
+LR_SCHEDULES = ("constant", "cosine")
+RECIPES = ("default", "paper")
+
+
+@dataclass
+class Config:
+    """Hyper-parameters of one run. Units: SNRs in dB, learning rates per step, batches in messages."""
+
+    # --- the system -------------------------------------------------------------------------------
+    method: str = "model-free"
+    """``model-free`` (the paper's alternating algorithm) or ``model-based`` (back-propagation)."""
+    channel: str = "awgn"
+    """``awgn``, ``rbf`` (Rayleigh block fading), an impairment chain such as ``rapp(p=2,sat=1.2) | awgn |
+    adc(bits=3)`` (see :mod:`mfcomm.channels.chain`) or a user black box ``PATH.py:FUNC``."""
+    messages: int = 16
+    """M, the number of messages."""
+    channel_uses: int = 2
+    """n, complex (or, with real signalling, real) channel uses per message."""
+    snr_db: float | None = None
+    """Es/N0 in dB for ``awgn``, ``rbf`` and chains with such a stage. Default 10 dB when neither this nor
+    ``ebno_db`` is set."""
+    ebno_db: float | None = None
+    """Eb/N0 in dB, the alternative to ``snr_db``."""
+    signalling: str = "complex"
+    """``complex`` or ``real`` (n real channel uses, for AE(7,4) versus Hamming(7,4))."""
+    normalization: str = "average"
+    """``average``: mean energy per symbol is 1 over all M messages; ``per-message``: each ||x_m||^2 = n."""
+    tx_hidden: list[int] = field(default_factory=list)
+    """Hidden layer widths of the transmitter after its message embedding (empty: a learned codebook)."""
+    rx_hidden: list[int] = field(default_factory=lambda: [128, 128])
+    """Hidden layer widths of the receiver's classifier."""
+    equalizer: str = "auto"
+    """Receiver channel estimate and equaliser (radio transformer): ``on``, ``off``, or ``auto``
+    (on for every channel but AWGN)."""
+    init: str = "classical"
+    """Where training starts: ``random``, ``classical`` (the transmitter starts as the same-rate classical
+    codebook of :mod:`mfcomm.evaluation.baselines`), or a run directory with the same M and n (transmitter and
+    receiver start from its weights: the sim-to-real path)."""
+
+    # --- training ---------------------------------------------------------------------------------
+    recipe: str = "default"
+    """``default``: the best measured recipe (the defaults below; docs/getting-good-systems.md gives the
+    evidence); ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published (``PAPER_RECIPE``: random start, one
+    receiver and one transmitter step per iteration, a fixed sigma2 = 0.1, constant learning rates, no
+    fall-back to the classical system).
+    Options given explicitly override either."""
+    iterations: int = 2000
+    """Outer iterations: model-free, ``rx_steps`` receiver then ``tx_steps`` transmitter steps; model-based,
+    one joint step."""
+    seed: int = 0
+    batch_size: int = 1024
+    """Messages per step (receiver, transmitter and model-based steps alike)."""
+    lr_schedule: str = "cosine"
+    """``constant`` or ``cosine``: learning rates decay along a half cosine to ``lr_final_ratio`` times their
+    start over the iterations (fine-tuning continues at the final rate)."""
+    lr_final_ratio: float = 0.05
+    """Final learning rate over initial one with the ``cosine`` schedule."""
+    tx_warmup: int = 200
+    """Iterations over which the transmitter's learning rate ramps up from 0, so that the starting code stays
+    in place while the (random) receiver learns to read it."""
+    candidates: int = 1
+    """Candidate systems trained for ``candidate_iterations`` each before the main training, which goes on
+    from the one with the lowest SER on fresh held-out messages (:mod:`mfcomm.learning.candidates`); 1: none."""
+    candidate_iterations: int = 500
+    """Iterations each candidate trains before the selection."""
+    selection_messages: int = 65536
+    """Fresh messages each candidate is scored on (sent through the channel: they count as channel uses)."""
+    keep_best: bool = True
+    """After training, keep the classical codebook (with a receiver trained for it) when it beats the trained
+    system beyond both 95% intervals on fresh messages; ``summary.json`` says which was kept."""
+    patience: int = 1000
+    """Convergence: the held-out loss has reached a plateau once this many iterations pass without it
+    improving by 1% (:mod:`mfcomm.learning.stop_rule`); ``summary.json`` says whether and where. 0: not watched."""
+    stop_early: bool = False
+    """End the main loop at the plateau (``iterations`` stays the cap). Off by default: the cosine decay
+    still gains after a plateau at the initial learning rate."""
+    rx_lr: float = 1e-2
+    """Receiver learning rate (Adam); also the joint learning rate of model-based training."""
+    tx_lr: float = 1e-2
+    """Transmitter learning rate (Adam)."""
+    sigma2: float | None = None
+    """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only). Default:
+    tied to the code's geometry, ``SIGMA2_PER_DMIN2`` times the squared minimum distance of a square-QAM-like
+    code of the same rate (0.05 for M=16, n=2; see :func:`geometric_sigma2`)."""
+    sigma2_final: float | None = None
+    """If set, sigma2 decays geometrically from ``sigma2`` to this over the iterations (Theorem 1: wide
+    early for low variance, narrow late for low bias)."""
+    tx_batch_size: int | None = None
+    """Messages per transmitter step (default ``batch_size``)."""
+    perturbations: int = 1
+    """K perturbations per message in a transmitter step (K * tx_batch_size channel transmissions)."""
+    antithetic: bool = False
+    """Send perturbations in antithetic pairs (w, -w); needs an even ``perturbations``."""
+    loss_baseline: str = "batch"
+    """Subtracted from fed-back losses: ``none`` (the paper), ``batch`` (leave-one-out batch mean),
+    ``message`` (mean of the other perturbations of the same message), ``running`` (per-message average)."""
+    feedback: str = "perfect"
+    """Feedback link for the losses: ``perfect``, ``noisy`` (additive Gaussian), ``quantized``."""
+    feedback_bits: int = 1
+    """Bits per loss with ``quantized`` feedback."""
+    feedback_noise: float = 0.1
+    """Standard deviation of the noise added to each loss with ``noisy`` feedback."""
+    rx_steps: int = 0
+    """Receiver steps per model-free iteration."""
+    rx_on_tx_batch: bool = True
+    """The receiver also learns from the transmitter steps' (perturbed) transmissions, whose messages it
+    knows: every transmission then trains both networks. Pair with ``rx_steps = 0`` to halve the channel
+    uses of an iteration, and with a ``sigma2_final`` and fine-tuning so the receiver ends on clean symbols."""
+    tx_steps: int = 1
+    """Transmitter steps per model-free iteration."""
+    finetune_iterations: int = 0
+    """Receiver-only steps after the main loop (model-free only; model-based has no use for them)."""
+    log_every: int = 10
+    """Iterations between rows of ``metrics.csv``."""
+    ser_every: int = 0
+    """Iterations between SER measurements during training (65,536 fresh messages each, not counted as
+    channel uses spent); 0: none. Gives ``metrics.csv`` a ``ser`` column and the SER learning curve."""
+    ser_messages: int = 65536
+    """Fresh messages per SER measurement during training."""
+    device: str = "cpu"
+    channel_timeout: float = 60.0
+    """Seconds a user's black-box channel may take for one call before training stops (0: no limit)."""
+    checkpoint_every: int = 500
+    """Iterations between checkpoints (``checkpoint.pt`` in the run directory: the whole training state, kept if
+    training stops on an error or a signal, and resumed with ``mfcomm train --resume``); 0: none. A multiple
+    of ``log_every``."""
+
+    # --- evaluation after training ----------------------------------------------------------------
+    eval_messages: int = 100_000
+    """Fresh messages for the final SER (at least 100,000; more until ``eval_target_errors``)."""
+    eval_target_errors: int = 1000
+    eval_max_messages: int = 10_000_000
+    compare_baseline: bool = True
+    """After training, measure the same-rate classical system (:mod:`mfcomm.evaluation.reference`) through the same
+    channel at the same SNR and report it in ``summary.json``: closed form or ML detection where the channel
+    is a known model (no channel uses), else a receiver trained on the classical codebook (its channel uses
+    are reported). ``--no-baseline`` turns it off."""
+
+    @property
+    def bits(self) -> float:
+        """k = log2(M) bits per message."""
+        return math.log2(self.messages)
+
+    @property
+    def tx_batch(self) -> int:
+        """Messages per transmitter step."""
+        return self.tx_batch_size or self.batch_size
+
+    @property
+    def is_user_channel(self) -> bool:
+        """A user's black box ``PATH.py:FUNC`` or channel object ``object:NAME`` (not a built-in channel or an
+        impairment chain)."""
+        return channel_spec.is_black_box(self.channel)
+
+    @property
+    def takes_snr(self) -> bool:
+        """The channel adds the run's noise: ``awgn``, ``rbf`` or a chain with such a stage."""
+        return channel_spec.has_noise(self.channel)
+
+    @property
+    def resolved_snr_db(self) -> float | None:
+        """Es/N0 in dB, from ``snr_db`` or ``ebno_db``; None for channels that bring their own noise."""
+        if not self.takes_snr:
+            return None
+        if self.ebno_db is not None:
+            return ebno_db_to_snr_db(self.ebno_db, self.bits, self.channel_uses)
+        return self.snr_db
+
+    @property
+    def n0(self) -> float | None:
+        """Noise variance per complex symbol (None for channels that bring their own noise)."""
+        if not self.takes_snr:
+            return None
+        if self.ebno_db is not None:
+            return ebno_db_to_n0(self.ebno_db, self.bits, self.channel_uses)
+        assert self.snr_db is not None  # resolve() sets snr_db when the channel takes the run's noise
+        return snr_db_to_n0(self.snr_db)
+
+    @property
+    def exploration_sigma2(self) -> float:
+        """sigma2 at the start of training: ``sigma2``, or tied to the code's geometry when unset."""
+        if self.sigma2 is not None:
+            return self.sigma2
+        return geometric_sigma2(self.messages, self.channel_uses, self.signalling == "real")
+
+    @property
+    def use_equalizer(self) -> bool:
+        """Whether the receiver estimates and equalises the channel (``auto``: on for every channel but AWGN)."""
+        return self.equalizer == "on" or (self.equalizer == "auto" and self.channel != "awgn")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, with None left out (TOML has no null)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+PAPER_RECIPE: dict[str, Any] = {
+    "init": "random",
+    "rx_steps": 1,
+    "rx_on_tx_batch": False,
+    "loss_baseline": "none",
+    "finetune_iterations": 0,
+    "lr_schedule": "constant",
+    "sigma2": 0.1,
+    "candidates": 1,
+    "stop_early": False,
+    "tx_warmup": 0,
+    "batch_size": 512,
+    "keep_best": False,
+    "rx_lr": 3e-3,
+    "tx_lr": 3e-3,
+}
+"""The fields ``recipe = "paper"`` sets (the paper's Algorithm 1 and mfcomm's defaults before the quality work)."""
+
+SIGMA2_PER_DMIN2 = 0.025
+"""Default sigma2 over the squared reference minimum distance: 0.05 at M=16, n=2 (docs/getting-good-systems.md)."""
+
+
+def reference_dmin2(messages: int, channel_uses: int, real: bool = False) -> float:
+    """Squared minimum distance of a square-QAM-like code of M messages in n uses at unit energy per use:
+    ``6 / (L - 1)`` with ``L = M^(1/n)`` points per complex use (exact for square QAM), ``12 / (L^2 - 1)``
+    with ``L = M^(1/n)`` levels per real use (exact for PAM)."""
+    levels = messages ** (1.0 / channel_uses)
+    if real:
+        return 12.0 / max(levels**2 - 1.0, 1e-9)
+    return 6.0 / max(levels - 1.0, 1e-9)
+
+
+def geometric_sigma2(messages: int, channel_uses: int, real: bool = False) -> float:
+    """The default perturbation variance: ``SIGMA2_PER_DMIN2 * reference_dmin2``, kept within [1e-4, 0.5]."""
+    return min(0.5, max(1e-4, SIGMA2_PER_DMIN2 * reference_dmin2(messages, channel_uses, real)))
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+"""Every field of :class:`Config` by name: the keys a config file and the overrides may hold."""

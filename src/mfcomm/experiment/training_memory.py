@@ -1,0 +1,90 @@
+"""How much memory training a config takes, and a one-line refusal when the device has less free.
+
+An estimate, not a measurement: weights with their gradients and Adam's moments, the codebook's activations
+and the largest batch's activations through the receiver. It lets a config with a batch or networks that
+cannot fit be refused before training starts rather than fail (or swap) part way. Reading the free memory is
+the only thing here that looks at the machine.
+
+Example
+-------
+>>> mlp_parameters([4, 8, 2])  # 4*8 + 8 weights and biases, then 8*2 + 2
+58
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import torch
+
+from mfcomm.errors import ConfigError
+from mfcomm.evaluation.ser import EVAL_BATCH
+from mfcomm.experiment.config_fields import Config
+
+try:
+    import psutil
+except ImportError:  # optional: the machine's physical memory stands in for its available memory
+    psutil = None
+
+FLOAT_BYTES = 4
+OPTIMIZER_COPIES = 4
+"""Copies of each weight during training: the weight, its gradient and Adam's two moments."""
+
+
+def mlp_parameters(sizes: list[int]) -> int:
+    """Weights and biases of dense layers of the given widths."""
+    return sum(a * b + b for a, b in itertools.pairwise(sizes))
+
+
+def available_bytes(device: str) -> int | None:
+    """Memory free for ``device``: CUDA's free memory (:func:`torch.cuda.mem_get_info`), else the machine's
+    available memory (psutil, where installed) or physical memory; None where it cannot be told."""
+    if device.startswith("cuda"):
+        try:
+            return torch.cuda.mem_get_info(torch.device(device))[0] if torch.cuda.is_available() else None
+        except (RuntimeError, AssertionError, ValueError):  # no such device: reported where it is used
+            return None
+    if psutil is not None:
+        return int(psutil.virtual_memory().available)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(needed: int, device: str, what: str, remedy: str) -> None:
+    """A one-line ConfigError when the estimate ``needed`` (bytes) exceeds the memory ``device`` has free."""
+    available = available_bytes(device)
+    if available is not None and needed > available:
+        raise ConfigError(
+            f"{what} needs about {needed / 2**30:.3g} GiB of memory, more than the "
+            f"{available / 2**30:.3g} GiB available on {device}: {remedy}"
+        )
+
+
+def training_bytes(cfg: Config) -> int:
+    """Rough peak memory of training: weights (with gradients and Adam's moments), the codebook's activations,
+    and the activations and their gradients of the largest batch through the receiver (a receiver step's
+    ``batch_size`` messages, a transmitter step's ``tx_batch * perturbations`` transmissions, or an
+    evaluation batch), with the logits over the M messages."""
+    dims = cfg.channel_uses if cfg.signalling == "real" else 2 * cfg.channel_uses
+    rx_sizes = [2 * dims if cfg.use_equalizer else dims, *cfg.rx_hidden, cfg.messages]
+    estimator = mlp_parameters([dims, cfg.rx_hidden[0] if cfg.rx_hidden else 2 * dims, 2]) if cfg.use_equalizer else 0
+    tx_sizes = [*cfg.tx_hidden, dims]
+    weights = cfg.messages * tx_sizes[0] + mlp_parameters(tx_sizes) + mlp_parameters(rx_sizes) + estimator
+    codebook = cfg.messages * (2 * sum(tx_sizes) + dims)
+    rows = max(cfg.batch_size, cfg.tx_batch * cfg.perturbations, EVAL_BATCH)
+    per_row = sum(rx_sizes) + sum(cfg.rx_hidden) + 2 * cfg.messages  # layer outputs, ReLUs, softmax
+    return FLOAT_BYTES * (OPTIMIZER_COPIES * weights + 2 * codebook + 2 * rows * per_row)
+
+
+def check_training_memory(cfg: Config) -> None:
+    """Refuse a config whose training (:func:`training_bytes`) cannot fit in the memory free on its device."""
+    check_memory(
+        training_bytes(cfg),
+        cfg.device,
+        f"training M={cfg.messages}, n={cfg.channel_uses} with batch_size {cfg.batch_size}, "
+        f"{cfg.perturbations} perturbation(s) of tx_batch {cfg.tx_batch} and rx_hidden {cfg.rx_hidden}",
+        "use a smaller batch_size, tx_batch_size or perturbations, or narrower hidden layers",
+    )
