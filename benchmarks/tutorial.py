@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sionna_recipe import Recipe, RecipeSystem, train_recipe
 
+from mfcomm.channels import Counted  # noqa: E402
 from mfcomm.evaluation.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
 from mfcomm.evaluation.coded_sweep import ebno_at_bler
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
@@ -99,7 +100,7 @@ def run_mfcomm(cfg: BitwiseConfig, check_every: int, bler: Callable[[LearnedMode
     torch.manual_seed(cfg.seed)
     const = LearnedConstellation(cfg.bits_per_symbol, cfg.init).to(cfg.device)
     demapper = NeuralDemapper(cfg.bits_per_symbol, cfg.rx_hidden).to(cfg.device)
-    channel = AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate)
+    channel = Counted(AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate))
     modem = LearnedModem(const, demapper)
     record: dict = {"config": cfg.to_dict(), "checks": []}
     watch = Stopwatch(cfg.device)
@@ -202,7 +203,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     mb_const = LearnedConstellation(mb_cfg.bits_per_symbol, mb_cfg.init).to(device)
     mb_demapper = NeuralDemapper(mb_cfg.bits_per_symbol, mb_cfg.rx_hidden).to(device)
-    mb_channel = AwgnEbnoRange(mb_cfg.ebno_db_min, mb_cfg.ebno_db_max, mb_cfg.bits_per_symbol, mb_cfg.code_rate)
+    mb_channel = Counted(AwgnEbnoRange(mb_cfg.ebno_db_min, mb_cfg.ebno_db_max, mb_cfg.bits_per_symbol, mb_cfg.code_rate))
     watch = Stopwatch(device)
     train_bitwise(mb_const, mb_demapper, mb_channel, mb_cfg, log=lambda it, row: None)
     results["mfcomm_model_based"] = {"iterations": mb_cfg.iterations, "seconds": watch.pause(),

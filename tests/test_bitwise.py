@@ -12,6 +12,7 @@ import pytest
 import torch
 from scipy import integrate
 
+from mfcomm.channels import Counted
 from mfcomm.channels.chain import build
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError, MfcommError
@@ -202,11 +203,57 @@ def test_model_free_trains_through_a_non_differentiable_chain():
 
 
 def test_awgn_range_draws_one_snr_per_codeword():
-    ch = AwgnEbnoRange(4.0, 8.0, 6, 0.5, torch.Generator().manual_seed(0))
+    ch = Counted(AwgnEbnoRange(4.0, 8.0, 6, 0.5, torch.Generator().manual_seed(0)))
     _y, n0 = ch(torch.zeros(1000, 10, dtype=torch.complex64))
     ebno = 10 * torch.log10(1 / (n0 * 3))
     assert n0.shape == (1000, 1) and float(ebno.min()) >= 4.0 and float(ebno.max()) <= 8.0
-    assert ch.uses == 10_000
+    assert ch.uses == 10_000 and ch.name == "awgn(Eb/N0 4..8 dB)"
+    assert not hasattr(ch.channel, "uses")  # Counted is the one place channel uses are counted
+
+
+def _tiny(**kw) -> bitwise_config.BitwiseConfig:
+    return _small(bits_per_symbol=2, codeword_bits=120, iterations=20, finetune_iterations=0, batch_size=8, **kw)
+
+
+def test_feedback_noise_reaches_the_transmitter_steps():
+    """The noise std of the feedback link changes training; at the same seed, perfect feedback is repeatable."""
+
+    def points(**kw) -> torch.Tensor:
+        return bitwise_runs.train(_tiny(**kw), quiet=True).const.points().detach()
+
+    perfect = points()
+    assert torch.equal(perfect, points())
+    small, large = points(feedback="noisy", feedback_noise=0.01), points(feedback="noisy", feedback_noise=5.0)
+    assert not torch.allclose(perfect, large, atol=1e-4)
+    assert not torch.allclose(small, large, atol=1e-4)
+
+
+def _cli_train(out, *options: str) -> int:
+    from mfcomm import cli
+
+    tiny = ["--bits-per-symbol", "2", "--codeword-bits", "120", "--batch-size", "8", "--ebno-db", "6", "--quiet"]
+    return cli.main(["bitwise", "train", *tiny, *options, "--out", str(out)])
+
+
+def test_cli_feedback_noise_channel_timeout_and_log_every_reach_the_run(tmp_path, capsys):
+    import tomllib
+
+    out = tmp_path / "run"
+    options = ["--feedback", "noisy", "--feedback-noise", "0.5", "--channel-timeout", "7.5", "--log-every", "4"]
+    code = _cli_train(out, *options, "--iterations", "10", "--finetune-iterations", "3")
+    assert code == 0, capsys.readouterr().err
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert (cfg["feedback"], cfg["feedback_noise"], cfg["channel_timeout"], cfg["log_every"]) == ("noisy", 0.5, 7.5, 4)
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert [int(row.split(",")[0]) for row in rows[1:]] == [4, 8, 10, 12, 13]  # every 4th, and each loop's last
+
+
+def test_cli_channel_timeout_stops_a_hanging_black_box(tmp_path, capsys):
+    (tmp_path / "box.py").write_text("import time\ndef f(x):\n    time.sleep(5)\n    return x\n")
+    channel = ["--channel", f"{tmp_path / 'box.py'}:f", "--channel-timeout", "0.2"]
+    code = _cli_train(tmp_path / "o", *channel, "--iterations", "1", "--finetune-iterations", "0")
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "did not answer within 0.2 s" in err, err
 
 
 def test_cli_train_evaluate_export(tmp_path, capsys):
@@ -256,6 +303,9 @@ def test_cli_train_evaluate_export(tmp_path, capsys):
     [
         (["train", "--bits-per-symbol", "5"], "even bits_per_symbol"),
         (["train", "--ebno-db", "4:x"], "--ebno-db"),
+        (["train", "--feedback-noise", "-1"], "feedback_noise must be a finite number in [0, 100], not -1"),
+        (["train", "--channel-timeout", "inf"], "channel_timeout must be a finite number in [0, 86400], not inf"),
+        (["train", "--log-every", "0"], "log_every must be a finite number in [1, 1000000000], not 0"),
         (
             [
                 "train",

@@ -27,10 +27,13 @@ TRAIN_KEYS = [
     "loss_baseline",
     "feedback",
     "feedback_bits",
+    "feedback_noise",
     "rx_lr",
     "tx_lr",
     "seed",
     "device",
+    "channel_timeout",
+    "log_every",
 ]
 
 
@@ -83,11 +86,14 @@ def _train_parser(bsub: argparse._SubParsersAction) -> None:
     t.add_argument("--sigma2-final", type=float)
     t.add_argument("--loss-baseline", choices=["none", "batch", "running"])
     t.add_argument("--feedback", choices=["perfect", "noisy", "quantized"])
-    t.add_argument("--feedback-bits", type=int)
+    t.add_argument("--feedback-bits", type=int, help="bits per loss with --feedback quantized")
+    t.add_argument("--feedback-noise", type=float, help="noise std per loss with --feedback noisy")
     t.add_argument("--rx-lr", type=float)
     t.add_argument("--tx-lr", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu or cuda")
+    t.add_argument("--channel-timeout", type=float, help="seconds a black-box channel call may take (0: no limit)")
+    t.add_argument("--log-every", type=int, help="iterations between rows of metrics.csv (default 10)")
     t.add_argument("--out", help="output directory (default runs/bitwise-<timestamp>)")
     t.add_argument("--quiet", action="store_true")
 

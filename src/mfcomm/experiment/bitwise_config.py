@@ -28,13 +28,10 @@ from mfcomm.experiment.config import (
     FEEDBACK,
     FLOAT_BYTES,
     LAYERS_MAX,
-    LOOP_MAX,
     METHODS,
     OPTIMIZER_COPIES,
-    SEED_MAX,
-    TIMEOUT_MAX,
-    WIDTH_MAX,
     Bound,
+    Config,
     check,
     check_bounds,
     check_memory,
@@ -44,14 +41,18 @@ from mfcomm.experiment.config import (
     mlp_parameters,
     names_code,
 )
+from mfcomm.experiment.config_checks import BOUNDS as CONFIG_BOUNDS
 from mfcomm.system.bitwise import INITS
 
 
 @dataclass
 class BitwiseConfig:
-    """Hyper-parameters of a bit-wise run. SNRs are Eb/N0 in dB counting information bits (rate ``code_rate``)."""
+    """Hyper-parameters of a bit-wise run. SNRs are Eb/N0 in dB counting information bits (rate ``code_rate``).
 
-    method: str = "model-free"
+    A field that defaults to ``Config.NAME`` is :class:`~mfcomm.experiment.config.Config`'s: the same meaning
+    (documented there; a fed-back loss is a symbol's BCE here), default and range (:data:`BOUNDS`)."""
+
+    method: str = Config.method
     channel: str = "awgn"
     """``awgn`` (trained over the Eb/N0 range), or an impairment chain or ``PATH.py:FUNC`` at ``ebno_db_min``
     (which must then equal ``ebno_db_max``)."""
@@ -75,17 +76,17 @@ class BitwiseConfig:
     sigma2: float = 0.01
     sigma2_final: float | None = None
     loss_baseline: str = "batch"
-    feedback: str = "perfect"
-    feedback_bits: int = 1
-    feedback_noise: float = 0.1
+    feedback: str = Config.feedback
+    feedback_bits: int = Config.feedback_bits
+    feedback_noise: float = Config.feedback_noise
     rx_lr: float = 3e-3
     tx_lr: float = 3e-3
     rx_lr_final: float | None = 3e-4
     """The receiver's learning rate decays geometrically to this over fine-tuning (None: constant)."""
-    seed: int = 0
-    device: str = "cpu"
-    channel_timeout: float = 60.0
-    log_every: int = 10
+    seed: int = Config.seed
+    device: str = Config.device
+    channel_timeout: float = Config.channel_timeout
+    log_every: int = Config.log_every
     eval_ebno_db: list[float] = field(default_factory=lambda: [4.0, 5.0, 6.0, 7.0, 8.0])
     """Eb/N0 points of the BMD rate in ``summary.json``."""
 
@@ -111,28 +112,22 @@ class BitwiseConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(BitwiseConfig)}
 
 
+def _as_config(*names: str) -> dict[str, Bound]:
+    """Config's bounds of the fields ``names``, which mean the same here."""
+    return {name: CONFIG_BOUNDS[name] for name in names}
+
+
 BOUNDS: dict[str, Bound] = {
     "bits_per_symbol": (1, 12, "[]"),
     "ebno_db_min": (-100.0, 100.0, "[]"),
     "ebno_db_max": (-100.0, 100.0, "[]"),
     "code_rate": (0.0, 1.0, "(]"),
     "codeword_bits": (1, 2**20, "[]"),
-    "rx_hidden": (1, WIDTH_MAX, "[]"),
-    "iterations": (1, LOOP_MAX, "[]"),
-    "finetune_iterations": (0, LOOP_MAX, "[]"),
+    **_as_config("rx_hidden", "iterations", "finetune_iterations"),
     "batch_size": (1, 2**20, "[]"),
-    "rx_steps": (0, 1000, "[]"),
-    "tx_steps": (1, 1000, "[]"),
-    "sigma2": (0.0, 1.0, "()"),
-    "sigma2_final": (0.0, 1.0, "()"),
-    "feedback_bits": (1, 16, "[]"),
-    "feedback_noise": (0.0, 100.0, "[]"),
-    "rx_lr": (0.0, 10.0, "(]"),
-    "tx_lr": (0.0, 10.0, "(]"),
+    **_as_config("rx_steps", "tx_steps", "sigma2", "sigma2_final", "feedback_bits", "feedback_noise", "rx_lr", "tx_lr"),
     "rx_lr_final": (0.0, 10.0, "(]"),
-    "seed": (0, SEED_MAX, "[]"),
-    "channel_timeout": (0.0, TIMEOUT_MAX, "[]"),
-    "log_every": (1, LOOP_MAX, "[]"),
+    **_as_config("seed", "channel_timeout", "log_every"),
     "eval_ebno_db": (-100.0, 100.0, "[]"),
 }
 """The range of every numeric field of :class:`BitwiseConfig` (of each item, for lists)."""

@@ -17,6 +17,7 @@ import tomli_w
 import torch
 from tqdm import tqdm
 
+from mfcomm.channels import Counted
 from mfcomm.channels.spec import make_channel
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.evaluation.coded import LearnedModem, bmd_rate_at
@@ -83,7 +84,9 @@ def build(cfg: BitwiseConfig) -> tuple[LearnedConstellation, NeuralDemapper]:
 
 
 def make_bit_channel(cfg: BitwiseConfig) -> BitChannel:
-    """AWGN over the Eb/N0 range, or any channel spec at ``ebno_db_min``."""
+    """AWGN over the Eb/N0 range, or any channel spec at ``ebno_db_min`` (a black box's calls limited to
+    ``cfg.channel_timeout`` seconds each, 0: no limit). Uncounted: :func:`train` wraps it in
+    :class:`~mfcomm.channels.Counted`."""
     if cfg.channel == "awgn":
         return AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate)
     n0 = ebno_db_to_n0(cfg.ebno_db_min, cfg.bits_per_symbol * cfg.code_rate, 1)
@@ -95,7 +98,7 @@ def train(cfg: BitwiseConfig, quiet: bool = False) -> BitwiseRun:
     """Train as ``cfg`` says, then estimate the BMD rate at ``cfg.eval_ebno_db`` on AWGN."""
     torch.manual_seed(cfg.seed)
     const, demapper = build(cfg)
-    channel = make_bit_channel(cfg)
+    channel = Counted(make_bit_channel(cfg))  # the one place this run's channel uses are counted
     run = BitwiseRun(cfg, const, demapper)
     start = time.perf_counter()
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)

@@ -44,7 +44,7 @@ class TensorBoardLog:
     Use it as a context manager, or call :meth:`close` when training is done:
 
     >>> import tempfile, pathlib
-    >>> from mfcomm import config, runs
+    >>> from mfcomm.experiment import config, runs
     >>> cfg = config.resolve(overrides={"iterations": 20, "batch_size": 64, "init": "random"})
     >>> directory = pathlib.Path(tempfile.mkdtemp()) / "tensorboard"
     >>> with TensorBoardLog(directory, every_image=10) as tensorboard:

@@ -10,11 +10,10 @@ feedback link -> baseline -> the Eq. 8 estimator.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 import torch
 
-from mfcomm.channels import Channel, complex_normal
+from mfcomm.channels import Channel, Sampler, complex_normal
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.experiment.bitwise_config import BitwiseConfig
 from mfcomm.learning.estimator import LossBaseline, geometric, perturb
@@ -23,22 +22,15 @@ from mfcomm.learning.model_based import train_jointly
 from mfcomm.learning.model_free import Log, accumulate_estimate, alternate, learn_from
 from mfcomm.system.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices, symbol_bce
 
-
-class BitChannel(Protocol):
-    """``(y, n0) = channel(x)``: received symbols and the noise variance the demapper is told, per row."""
-
-    name: str
-    differentiable: bool
-    uses: int
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+BitChannel = Sampler[tuple[torch.Tensor, torch.Tensor]]
+"""``(y, n0) = channel(x)``: received symbols and the noise variance the demapper is told, per row. The bit-wise
+channels count no channel uses: :class:`~mfcomm.channels.Counted` wraps them (:mod:`mfcomm.experiment.bitwise_runs`)."""
 
 
 class AwgnEbnoRange:
     """AWGN whose Eb/N0 is drawn uniformly in ``[low, high]`` dB once per row (codeword).
 
     ``bits_per_symbol * code_rate`` information bits per channel use set N0 (Sionna's ``ebnodb2no``).
-    Counts the symbols sent in ``uses``.
     """
 
     differentiable = True
@@ -49,10 +41,8 @@ class AwgnEbnoRange:
         self.low, self.high, self.generator = low, high, generator
         self.info_bits = bits_per_symbol * code_rate
         self.name = f"awgn(Eb/N0 {low:g}..{high:g} dB)"
-        self.uses = 0
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.uses += x.numel()
         u = torch.rand(x.shape[0], 1, device=x.device, generator=self.generator)
         ebno_db = self.low + (self.high - self.low) * u
         n0 = 1.0 / (10.0 ** (ebno_db / 10.0) * self.info_bits)
@@ -65,10 +55,8 @@ class FixedNoise:
     def __init__(self, channel: Channel, n0: float):
         self.channel, self.n0 = channel, n0
         self.name, self.differentiable = channel.name, channel.differentiable
-        self.uses = 0
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.uses += x.numel()
         return self.channel(x), torch.full((x.shape[0], 1), self.n0, device=x.device)
 
 
