@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Measure the run's SER over the SNR sweep; write and print it."""
-    from mfcomm.channels import chain
+    from mfcomm.channels import spec
     from mfcomm.conventions import ebno_db_to_snr_db
     from mfcomm.evaluation import snr_sweep as sweep
     from mfcomm.experiment import config, runs
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.ebno_db:
         snrs = [ebno_db_to_snr_db(e, run.cfg.bits, run.cfg.channel_uses) for e in sweep.parse_range(args.ebno_db)]
     else:
-        snrs = sweep.default_range(run) if chain.has_noise(channel) else None
-    if channel not in chain.NOISE_STAGES and not chain.is_chain(channel) and ":" not in channel:
+        snrs = sweep.default_range(run) if spec.has_noise(channel) else None
+    if spec.kind(channel) == "unknown":
         raise ConfigError(f"unknown channel {channel!r}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
     rows = sweep.evaluate_run(run, Path(args.dir), snrs, channel, args.target_errors, args.max_messages, args.quiet)
     for r in rows:

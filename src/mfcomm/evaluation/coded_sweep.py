@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from mfcomm.channels import Channel, chain
-from mfcomm.channels.spec import make_channel
+from mfcomm.channels import Channel
+from mfcomm.channels.spec import has_noise, make_channel
 from mfcomm.errors import MfcommError
 from mfcomm.evaluation.coded import CodedPoint, LdpcCode, Modem, QamModem, awgn, bmd_rate_at, simulate_coded
 from mfcomm.experiment.bitwise_runs import BitwiseRun
@@ -56,7 +56,7 @@ def run_channel(
     cfg = run.cfg
     if cfg.channel == "awgn":
         return awgn, grid
-    if chain.has_noise(cfg.channel):
+    if has_noise(cfg.channel):
         built: dict[float, Channel] = {}  # one channel per N0, built once
 
         def at(x: torch.Tensor, n0: float) -> torch.Tensor:

@@ -42,8 +42,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mfcomm.channels import Channel, Counted, chain
-from mfcomm.channels.spec import make_channel
+from mfcomm.channels import Channel, Counted
+from mfcomm.channels.spec import known_model, make_channel
 from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser
 from mfcomm.evaluation.ser import EVAL_BATCH, SerEstimate, monte_carlo
 from mfcomm.experiment.config import Config
@@ -115,18 +115,6 @@ def baseline_summary(result: BaselineResult | None) -> dict[str, Any]:
 def baseline_seed(seed: int) -> int:
     """The baseline's seed: distinct from every per-role seed of :mod:`mfcomm.nodes.streams` (which add 0-5)."""
     return (seed * 1_000_003 + 1_000) % 2**63
-
-
-def known_model(spec: str) -> str | None:
-    """``awgn`` or ``rbf`` if the channel ``spec`` is that model alone (built in, or a one-stage chain such as
-    ``awgn()``), where the baseline's ML detector is known; else None."""
-    if spec in chain.NOISE_STAGES:
-        return spec
-    if chain.is_chain(spec):
-        stages = chain.parse(spec)
-        if len(stages) == 1 and stages[0][0] in chain.NOISE_STAGES:
-            return stages[0][0]
-    return None
 
 
 def choose_method(cfg: Config, baseline: Baseline) -> str:

@@ -15,8 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mfcomm.channels import chain
-from mfcomm.channels.spec import make_channel
+from mfcomm.channels.spec import has_noise, is_black_box, is_chain, make_channel
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation.baselines import baseline_errors, classical_baseline, closed_form_ser
@@ -57,10 +56,10 @@ def ser_sweep(
     chains included (its detector is the AWGN one there: mismatched to the impairments).
     """
     cfg = run.cfg
-    noisy = chain.has_noise(channel_spec)
+    noisy = has_noise(channel_spec)
     if not noisy and snrs_db is not None:
         raise ConfigError(f"channel {channel_spec} brings its own noise: an SNR sweep does not apply to it")
-    black_box = channel_spec not in chain.NOISE_STAGES and not chain.is_chain(channel_spec)
+    black_box = is_black_box(channel_spec)
     baseline = None if black_box else classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
     rows = []
     points: Sequence[float | None] = [None]
@@ -135,7 +134,7 @@ def evaluate_run(
             " (coherent, perfect CSI)"
             if channel_spec == "rbf"
             else " (AWGN detector)"
-            if chain.is_chain(channel_spec)
+            if is_chain(channel_spec)
             else ""
         )
         curves[name] = {"x": x, "ser": [r["baseline_ser"] for r in rows], "style": "s--"}

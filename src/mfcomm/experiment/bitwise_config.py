@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mfcomm.channels import chain
+from mfcomm.channels import spec as channel_spec
 from mfcomm.errors import ConfigError
 from mfcomm.experiment.config import (
     BASELINES,
@@ -174,7 +174,7 @@ def validate(cfg: BitwiseConfig) -> BitwiseConfig:
             f"channel {cfg.channel!r} trains at one Eb/N0: set ebno_db_min = ebno_db_max",
         )
         check(
-            cfg.method == "model-free" or chain.is_chain(cfg.channel),
+            cfg.method == "model-free" or channel_spec.is_chain(cfg.channel),
             f"channel {cfg.channel} is a black box with no gradient: use --method model-free",
         )
     check_memory(

@@ -186,7 +186,7 @@ def normalize(cfg: Config) -> Config:
     run directory's paths made absolute, and the default SNR (10 dB) where the channel takes one and none is
     given. Fields it cannot read are left for :func:`validate` to report."""
     changes: dict[str, Any] = {}
-    if cfg.is_user_channel and ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"):
+    if channel_spec.names_code(cfg.channel) and cfg.channel.rsplit(":", 1)[0].endswith(".py"):
         path, func = cfg.channel.rsplit(":", 1)
         changes["channel"] = f"{Path(path).expanduser().resolve()}:{func}"
     elif not cfg.is_user_channel and cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:

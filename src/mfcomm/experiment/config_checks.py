@@ -204,7 +204,7 @@ def _check_channel(cfg: Config) -> None:
             f"channel {cfg.channel} is a black box with no gradient: model-based training needs a "
             "differentiable channel (use --method model-free)",
         )
-    if chain.is_chain(cfg.channel):
+    if channel_spec.is_chain(cfg.channel):
         _validate_chain(cfg)
     check(
         not (cfg.signalling == "real" and cfg.channel == "rbf"),

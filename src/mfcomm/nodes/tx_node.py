@@ -17,6 +17,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from mfcomm.channels import channel_uses
 from mfcomm.errors import NodeError
 from mfcomm.experiment.config import Config
 from mfcomm.learning.estimator import LossBaseline, sigma2_at
@@ -86,7 +87,7 @@ class TxNode:
             )
         )
         if "eval" not in kinds:
-            self.uses += x.numel()
+            self.uses += channel_uses(x)  # the channel runs in the channel node: counted here as Counted counts
 
     def iterate(self, it: int) -> None:
         """One training iteration (receiver and transmitter steps, or a fine-tuning step), logged and
