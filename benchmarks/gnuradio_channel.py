@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from mfcomm.channels import make_channel
+from mfcomm.channels.spec import make_channel
 from mfcomm.evaluation.baselines import baseline_errors, classical_baseline
 from mfcomm.evaluation.ser import SerEstimate, learned_ser, monte_carlo
 from mfcomm.experiment import runs

@@ -3,6 +3,8 @@
 module over 300 lines and no function over 60, and leaf modules that import no registry."""
 
 import ast
+import importlib
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,15 @@ def test_module_and_function_sizes():
                 if lines > MAX_FUNCTION_LINES:
                     too_long.append(f"function {name}.{node.name}: {lines} lines")
     assert not too_long, "; ".join(too_long)
+
+
+@pytest.mark.parametrize("script", sorted((PACKAGE.parents[1] / "benchmarks").glob("*.py")), ids=lambda p: p.name)
+def test_benchmark_imports_resolve(script):
+    """Every ``from mfcomm... import name`` of a benchmark names something that exists (the benchmarks run
+    outside the default suite, so a moved module would otherwise go unnoticed until ``make bench-*``)."""
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mfcomm"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                found = hasattr(module, alias.name) or importlib.util.find_spec(f"{node.module}.{alias.name}")
+                assert found, f"{script.name}: {node.module} has no {alias.name}"
