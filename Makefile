@@ -44,9 +44,9 @@ test-slow: setup
 	$(PY) -m pytest -m slow
 
 test-faults: setup
-	$(PY) -m pytest -m "slow or not slow" tests/test_faults.py tests/test_resume.py tests/test_bounds.py \
-		tests/test_trust.py tests/test_channel_faults.py tests/test_node_faults.py tests/test_reproducible.py \
-		tests/test_tune.py
+	$(PY) -m pytest -m "slow or not slow" tests/cli/test_faults.py tests/learning/test_resume.py tests/experiment/test_bounds.py \
+		tests/experiment/test_trust.py tests/channels/test_channel_faults.py tests/nodes/test_node_faults.py tests/experiment/test_reproducible.py \
+		tests/tune/test_tune.py
 
 bench: setup
 	$(PY) benchmarks/bench.py

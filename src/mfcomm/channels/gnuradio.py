@@ -9,7 +9,7 @@ pushed into the stream, found again by the delay search, synchronised (``sync``:
 samples back, filler zeros are pushed to flush them.
 
 Conventions (:mod:`mfcomm.conventions`): the symbols have unit average energy, and GNU Radio's complex
-noise of ``noise_voltage`` has variance ``noise_voltage**2`` (measured in ``tests/test_gnuradio.py``), so
+noise of ``noise_voltage`` has variance ``noise_voltage**2`` (measured in ``tests/channels/test_gnuradio.py``), so
 ``snr_db`` = Es/N0 sets ``noise_voltage = 10**(-snr_db/20)``. ``freq_offset`` is in cycles per sample
 (= per symbol); ``epsilon`` is the sample-clock ratio (1: none); ``taps`` the multipath filter, complex
 numbers separated by ``/`` (``1/0.2+0.1j``), applied as given (not normalised).

@@ -6,7 +6,7 @@ the transmitter and the receiver seed identically: the receiver knows the traini
 as the paper's setup assumes, and no labels travel over the air. Each generator is consumed in the same
 order whether the roles run in three processes or in one: ``mfcomm train`` (:func:`mfcomm.experiment.runs.train`) uses
 these streams for model-free training on the CPU, so one seed trains the same system, bit for bit, in one
-process or in three (``tests/test_nodes.py`` checks it; on CUDA ``mfcomm train`` draws from torch's global
+process or in three (``tests/nodes/test_nodes.py`` checks it; on CUDA ``mfcomm train`` draws from torch's global
 generator).
 """
 

@@ -11,7 +11,7 @@ Exit status 3 with ``GNU Radio not found`` on stderr when ``gnuradio`` cannot be
 ``channel_model`` is a stream block: its timing-offset resampler and multipath filter hold samples back
 until more arrive, so a sender must keep the stream going (see :mod:`mfcomm.channels.framing`).
 Complex noise: ``noise_voltage`` is the standard deviation of the complex noise sample, total variance
-``noise_voltage**2`` (half on each of I and Q); measured in ``tests/test_gnuradio.py``.
+``noise_voltage**2`` (half on each of I and Q); measured in ``tests/channels/test_gnuradio.py``.
 """
 
 import argparse

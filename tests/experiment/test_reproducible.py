@@ -73,7 +73,7 @@ def _without_timings(value: object) -> object:
 @pytest.mark.slow
 def test_the_tutorial_benchmark_is_reproducible_for_a_seed(tmp_path):
     """Three runs of `--quick`, about a minute each on one CPU core."""
-    script = Path(__file__).parents[1] / "benchmarks" / "tutorial.py"
+    script = Path(__file__).parents[2] / "benchmarks" / "tutorial.py"
     results = []
     for run, seed in enumerate((0, 0, 1)):
         out = tmp_path / str(run)

@@ -13,7 +13,7 @@ import pytest
 
 from mfcomm import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT.parent / "shared" / "contract" / "check_cli.sh"
 
 

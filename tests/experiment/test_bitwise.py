@@ -376,7 +376,7 @@ def test_peer_benchmark_runs_end_to_end(tmp_path):
     import json
     from pathlib import Path
 
-    script = Path(__file__).parents[1] / "benchmarks" / "tutorial.py"
+    script = Path(__file__).parents[2] / "benchmarks" / "tutorial.py"
     r = subprocess.run(
         [sys.executable, str(script), "--quick", "--out", str(tmp_path)], capture_output=True, text=True, check=False
     )
