@@ -194,7 +194,7 @@ def _check_combinations(cfg: Config) -> None:
 
 def _check_channel(cfg: Config) -> None:
     """A known channel; model-based training only through a differentiable one; real signalling not on fading."""
-    if cfg.is_user_channel and not cfg.channel.startswith(channel_spec.OBJECT):  # an object: checked as given
+    if channel_spec.kind(cfg.channel) in ("function", "unknown"):  # an object: checked as given (its own gradient)
         check(
             ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
             f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or PATH.py:FUNC",
