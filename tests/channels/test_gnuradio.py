@@ -1,8 +1,10 @@
 """GNU Radio as the channel: framing and synchronisation against a fake stream (always run), and the real
 flowgraph (skipped when the system Python has no GNU Radio: run ``make gnuradio``)."""
 
+import math
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ import torch
 
 from mfcomm import cli
 from mfcomm.channels.chain import build
-from mfcomm.channels.gnuradio import NOT_FOUND, Flowgraph, GnuRadioChannel, gnuradio_python
+from mfcomm.channels.flowgraph_process import Flowgraph
+from mfcomm.channels.gnuradio import FLOWGRAPH, NOT_FOUND, GnuRadioChannel, gnuradio_python
 from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
 from mfcomm.evaluation.baselines import classical_baseline
@@ -45,7 +48,7 @@ class FakeStream:
         self.drop, self.hold, self.freq_offset, self.gain, self.n0 = max(-delay, 0), hold, freq_offset, gain, n0
         self.index, self.closed = 0, False
 
-    def send(self, samples: np.ndarray) -> None:
+    def send(self, samples: np.ndarray, deadline: float = math.inf) -> None:
         k = self.index + np.arange(len(samples))
         self.index += len(samples)
         noise = self.rng.normal(size=(len(samples), 2)) @ np.array([1, 1j]) * np.sqrt(self.n0 / 2)
@@ -61,6 +64,9 @@ class FakeStream:
         k = int(self.rng.integers(1, ready + 1))
         out, self.pending = self.pending[:k], self.pending[k:]
         return out
+
+    def diagnostic(self) -> str:
+        return ""
 
     def close(self) -> None:
         self.closed = True
@@ -124,7 +130,7 @@ def test_gain_sync_leaves_the_frequency_offset_as_a_phase_drift():
 
 def test_no_preamble_is_a_one_line_error_and_the_stream_restarts():
     class Noise(FakeStream):
-        def send(self, samples):
+        def send(self, samples, deadline):
             super().send(self.rng.normal(size=len(samples)).astype(np.complex64))
 
     stream = Noise(delay=0, hold=0)
@@ -180,9 +186,9 @@ def _has_gnuradio_in(python: str) -> bool:
 @needs_gnuradio
 def test_flowgraph_noise_variance_is_noise_voltage_squared():
     """The SNR convention: GNU Radio's complex noise of ``noise_voltage`` v has variance v**2 in all."""
-    flowgraph = Flowgraph(["--noise-voltage", "0.5", "--seed", "3"], timeout=10)
+    flowgraph = Flowgraph(FLOWGRAPH, ["--noise-voltage=0.5", "--seed=3"], "built-in")
     try:
-        flowgraph.send(np.zeros(200_000, np.complex64))
+        flowgraph.send(np.zeros(200_000, np.complex64), time.monotonic() + 10)
         got = []
         while sum(map(len, got)) < 190_000:
             samples = flowgraph.receive(1.0)
@@ -199,9 +205,9 @@ def test_flowgraph_noise_variance_is_noise_voltage_squared():
 @needs_gnuradio
 def test_flowgraph_holds_samples_back():
     """The timing-offset resampler keeps the last samples until more arrive."""
-    flowgraph = Flowgraph(["--epsilon", "1.0"], timeout=10)
+    flowgraph = Flowgraph(FLOWGRAPH, ["--epsilon=1.0"], "built-in")
     try:
-        flowgraph.send(np.ones(1000, np.complex64))
+        flowgraph.send(np.ones(1000, np.complex64), time.monotonic() + 10)
         received = 0
         while (samples := flowgraph.receive(0.3)) is not None:
             received += len(samples)

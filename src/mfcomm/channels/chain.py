@@ -62,11 +62,20 @@ def is_chain(spec: str) -> bool:
 
 def parameters(name: str) -> dict[str, float | bool | str]:
     """A stage's parameters and their defaults (the keyword parameters of its class but ``generator`` and
-    ``timeout``, which the run sets)."""
+    ``timeout``, which the run sets, and a ``**keys`` catch-all: see :func:`takes_any_key`)."""
     if name in NOISE_STAGES:
         return {}
     signature = inspect.signature(STAGES[name])
-    return {k: p.default for k, p in signature.parameters.items() if k not in ("generator", "timeout")}
+    return {
+        k: p.default
+        for k, p in signature.parameters.items()
+        if k not in ("generator", "timeout") and p.kind is not p.VAR_KEYWORD
+    }
+
+
+def takes_any_key(name: str) -> bool:
+    """Whether the stage passes keys it does not name on (``gnuradio``: to its flowgraph), as words."""
+    return name in STAGES and any(p.kind is p.VAR_KEYWORD for p in inspect.signature(STAGES[name]).parameters.values())
 
 
 def _value(stage: str, key: str, text: str, default: float | bool | str) -> float | bool | str:
@@ -115,12 +124,12 @@ def parse(spec: str) -> list[Stage]:
             key, equals, value = (part.strip() for part in item.partition("="))
             if not equals or not value:
                 raise ChannelError(f"channel stage {name}: expected key=value, not {item.strip()!r}")
-            if key not in allowed:
+            if key not in allowed and not takes_any_key(name):
                 hint = f"parameters: {', '.join(allowed)}" if allowed else "it takes no parameters"
                 raise ChannelError(f"channel stage {name}: unknown parameter {key!r} ({hint})")
             if key in values:
                 raise ChannelError(f"channel stage {name}: parameter {key} given twice")
-            values[key] = _value(name, key, value, allowed[key])
+            values[key] = _value(name, key, value, allowed.get(key, ""))
         stages.append((name, values))
     return stages
 

@@ -1,145 +1,102 @@
 """GNU Radio as the channel: symbols streamed through a GNU Radio 3.10 flowgraph over ZMQ, as to a radio.
 
-The chain stage ``gnuradio(snr_db, freq_offset, epsilon, taps, seed, sync, payload)`` starts the flowgraph
-:mod:`mfcomm.channels.flowgraphs.gr_channel` under the system Python (``/usr/bin/python3``, or ``$MFCOMM_GR_PYTHON``)
-on its first call and stops it when the process exits. Each call's (batch, n) symbols are flattened
-row by row, cut into frames of ``payload`` symbols (:mod:`mfcomm.channels.framing`: preamble, payload, guard zeros),
-pushed into the stream, found again by the delay search, synchronised (``sync``: ``none``, ``gain``,
-``cfo`` or ``fine``) and returned as (batch, n). The stream never stops between frames: while the flowgraph holds
-samples back, filler zeros are pushed to flush them.
+The chain stage ``gnuradio(flowgraph=PATH, key=value, ..., sync, payload)`` runs any flowgraph that keeps the
+contract below: a Python top block as GNU Radio Companion generates it (or one written by hand), or a ``.grc``
+file (compiled with ``grcc`` into a temporary directory first). Without ``flowgraph=``, it runs the built-in
+:mod:`mfcomm.channels.flowgraphs.gr_channel` (GNU Radio's ``channel_model``) with the keys ``snr_db``,
+``freq_offset``, ``epsilon``, ``taps`` and ``seed``. The flowgraph starts under the system Python
+(``/usr/bin/python3``, or ``$MFCOMM_GR_PYTHON``) on the stage's first call and stops when the process exits.
 
-Conventions (:mod:`mfcomm.conventions`): the symbols have unit average energy, and GNU Radio's complex
-noise of ``noise_voltage`` has variance ``noise_voltage**2`` (measured in ``tests/channels/test_gnuradio.py``), so
-``snr_db`` = Es/N0 sets ``noise_voltage = 10**(-snr_db/20)``. ``freq_offset`` is in cycles per sample
-(= per symbol); ``epsilon`` is the sample-clock ratio (1: none); ``taps`` the multipath filter, complex
-numbers separated by ``/`` (``1/0.2+0.1j``), applied as given (not normalised).
+The contract:
+
+- the top block takes the options ``--in-address`` and ``--out-address`` (in GRC: Parameter blocks
+  ``in_address`` and ``out_address`` of type String);
+- a ZMQ PULL Source of complex items connects to ``in_address``; a ZMQ PUSH Sink of complex items binds
+  ``out_address`` (GNU Radio's defaults for those blocks: vector length 1, no tags);
+- mfcomm binds its PUSH socket at ``in_address`` on 127.0.0.1, picks a free 127.0.0.1 port for ``out_address``,
+  and passes every stage key that is not mfcomm's own (:data:`OWN_KEYS`) as ``--key=value`` (underscores
+  become dashes: ``noise_voltage=0.1`` is ``--noise-voltage=0.1``, what GRC makes of a Parameter block);
+- the flowgraph runs until its stdin closes (GRC's ``input('Press Enter to quit: ')``), or SIGTERM; mfcomm
+  then SIGKILLs its process group. It never outlives mfcomm (see :mod:`mfcomm.channels.flowgraph_process`).
+
+A flowgraph that fails to start, exits, crashes, sends nothing back within the stage's ``timeout``
+(``--channel-timeout``) or sends something in which no frame is found gives one ChannelError line (naming the
+flowgraph, with its last line of stderr) and is stopped; the next call starts it again.
+
+Each call's (batch, n) symbols are flattened row by row, cut into frames of ``payload`` symbols
+(:mod:`mfcomm.channels.framing`: preamble, payload, guard zeros), pushed into the stream, found again by the
+delay search, synchronised (``sync``: ``none``, ``gain``, ``cfo`` or ``fine``) and returned as (batch, n). The
+stream never stops between frames: while the flowgraph holds samples back, filler zeros are pushed to flush them.
+
+Conventions of the built-in (:mod:`mfcomm.conventions`): the symbols have unit average energy, and GNU Radio's
+complex noise of ``noise_voltage`` has variance ``noise_voltage**2`` (measured in
+``tests/channels/test_gnuradio.py``), so ``snr_db`` = Es/N0 sets ``noise_voltage = 10**(-snr_db/20)``.
+``freq_offset`` is in cycles per sample (= per symbol); ``epsilon`` is the sample-clock ratio (1: none); ``taps``
+the multipath filter, complex numbers separated by ``/`` (``1/0.2+0.1j``), applied as given (not normalised).
 
 Example
 -------
 >>> ch = GnuRadioChannel(snr_db=15, freq_offset=1e-3)   # nothing starts until the first call
 >>> ch.name, ch.differentiable
 ('gnuradio(snr_db=15,freq_offset=0.001,epsilon=1,taps=1,seed=0,sync=cfo,payload=512)', False)
+>>> GnuRadioChannel(flowgraph=str(FLOWGRAPH), noise_voltage=0.1, seed=3).options  # any flowgraph: keys as options
+['--noise-voltage=0.1', '--seed=3']
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-import os
-import select
-import subprocess
-import tempfile
+import re
 import time
 import weakref
 from pathlib import Path
-from typing import NoReturn, Protocol, cast
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from mfcomm.channels.flowgraph_process import NOT_FOUND, Flowgraph, gnuradio_python
 from mfcomm.channels.framing import Framer
 from mfcomm.conventions import SYMBOL_DTYPE
 from mfcomm.errors import ChannelError
 
+__all__ = ["FLOWGRAPH", "NOT_FOUND", "GnuRadioChannel", "gnuradio_python", "parse_taps"]
+
 FLOWGRAPH = Path(__file__).parent / "flowgraphs" / "gr_channel.py"
-NOT_FOUND = "GNU Radio not found: run make gnuradio / scripts/install-gnuradio.sh"
+OWN_KEYS: dict[str, str | int] = {"flowgraph": "", "sync": "cfo", "payload": 512}
+"""The stage keys that are mfcomm's (with their defaults); every other key is passed to the flowgraph."""
+BUILT_IN_KEYS: dict[str, float | int | str] = {
+    "snr_db": 15.0,
+    "freq_offset": 0.0,
+    "epsilon": 1.0,
+    "taps": "1",
+    "seed": 0,
+}
+"""The built-in flowgraph's keys and their defaults (without ``flowgraph=``)."""
+SET_BY_MFCOMM = ("in_address", "out_address")
+WORD = re.compile(r"[\w.+/-]+")
+"""What a key's value may be (a chain spec's word: a number, a name or a path)."""
 POLL_SECONDS = 0.02
 """How long to wait for samples before pushing filler to flush what the flowgraph holds back."""
-
-
-def gnuradio_python() -> str:
-    """The interpreter that has GNU Radio: ``$MFCOMM_GR_PYTHON`` or ``/usr/bin/python3``."""
-    return os.environ.get("MFCOMM_GR_PYTHON", "/usr/bin/python3")
 
 
 class Transport(Protocol):
     """A sample stream: what is sent comes back, delayed, in pieces of any size."""
 
-    def send(self, samples: np.ndarray) -> None: ...
+    def send(self, samples: np.ndarray, deadline: float) -> None:
+        """Send ``samples``; a ChannelError if the stream takes nothing before ``deadline`` (time.monotonic())."""
+        ...
 
     def receive(self, wait: float) -> np.ndarray | None:
         """Samples that arrived within ``wait`` seconds, or None."""
         ...
 
+    def diagnostic(self) -> str:
+        """The stream's last word on what went wrong (a flowgraph's last line of stderr), or ''."""
+        ...
+
     def close(self) -> None: ...
-
-
-class Flowgraph:
-    """The flowgraph subprocess and mfcomm's two ZMQ sockets: a PUSH bound on 127.0.0.1 that the
-    flowgraph's source pulls from, and a PULL connected to the flowgraph's sink."""
-
-    def __init__(self, args: list[str], timeout: float):
-        import zmq
-
-        self.context = zmq.Context()
-        self.push = self.context.socket(zmq.PUSH)
-        self.push.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
-        self.push.setsockopt(zmq.LINGER, 0)
-        self.pull = self.context.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.LINGER, 0)
-        port = self.push.bind_to_random_port("tcp://127.0.0.1")
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the flowgraph's life; close() closes it
-        command = [gnuradio_python(), str(FLOWGRAPH), "--input", f"tcp://127.0.0.1:{port}", *args]
-        try:
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
-        except OSError:
-            self.close()
-            raise ChannelError(NOT_FOUND) from None
-        self.pull.connect(self._ready(timeout))
-
-    def _ready(self, timeout: float) -> str:
-        """The sink's endpoint, from the flowgraph's ``ready`` line, or a ChannelError."""
-        stdout = self.process.stdout
-        assert stdout is not None  # Popen(stdout=PIPE)
-        if select.select([stdout], [], [], timeout)[0]:
-            words = stdout.readline().decode(errors="replace").split()
-            if len(words) == 2 and words[0] == "ready":
-                return words[1]
-        self._failed("failed to start", timeout)
-
-    def _failed(self, what: str, timeout: float) -> NoReturn:
-        """Raise a one-line ChannelError saying why the flowgraph stopped (GNU Radio missing, or its last
-        line of stderr); the flowgraph is closed."""
-        try:
-            status = self.process.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            status = None
-        self.stderr.seek(0)
-        lines = self.stderr.read().decode(errors="replace").strip().splitlines()
-        self.close()
-        if status == 3 or any("No module named 'gnuradio'" in line for line in lines):
-            raise ChannelError(NOT_FOUND)
-        detail = lines[-1] if lines else f"no answer within {timeout:g} s" if status is None else "no message"
-        raise ChannelError(f"GNU Radio flowgraph {what} (exit status {status}): {detail}")
-
-    def send(self, samples: np.ndarray) -> None:
-        import zmq
-
-        try:
-            self.push.send(samples.astype(np.complex64).tobytes(), copy=False)
-        except zmq.Again:
-            self._failed("took no samples", cast(int, self.push.getsockopt(zmq.SNDTIMEO)) / 1000)
-
-    def receive(self, wait: float) -> np.ndarray | None:
-        if self.pull.poll(int(wait * 1000)):
-            return np.frombuffer(self.pull.recv(), np.complex64)
-        if self.process.poll() is not None:
-            self._failed("exited", 0.0)
-        return None
-
-    def close(self) -> None:
-        """Stop the flowgraph (closing its stdin ends it; terminate, then kill, if it does not) and the sockets."""
-        process = getattr(self, "process", None)
-        if process is not None and process.poll() is None:
-            process.stdin.close()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.push.close()
-        self.pull.close()
-        self.context.term()
-        self.stderr.close()
 
 
 def parse_taps(text: str) -> list[complex]:
@@ -155,8 +112,88 @@ def parse_taps(text: str) -> list[complex]:
     return taps
 
 
+def _number(key: str, value: float | str, kind: type[float] | type[int]) -> float:
+    """``value`` as a ``kind``, or a one-line ChannelError naming ``key``."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ChannelError(f"channel stage gnuradio: {key} must be a number, not {value!r}") from None
+    return number
+
+
+def _built_in(keys: dict[str, float | str]) -> tuple[dict[str, str], str]:
+    """The built-in flowgraph's option values for the stage ``keys``, and their part of the stage's name."""
+    unknown = sorted(set(keys) - set(BUILT_IN_KEYS))
+    if unknown:
+        raise ChannelError(
+            f"channel stage gnuradio: unknown parameter {unknown[0]!r} (the built-in flowgraph takes "
+            f"{', '.join(BUILT_IN_KEYS)}; run your own with flowgraph=PATH)"
+        )
+    given = {**BUILT_IN_KEYS, **keys}
+    snr_db, freq_offset, epsilon = (_number(k, given[k], float) for k in ("snr_db", "freq_offset", "epsilon"))
+    taps, seed = str(given["taps"]), int(_number("seed", given["seed"], int))
+    if not (math.isfinite(snr_db) and abs(freq_offset) < 0.5 and 0.5 < epsilon < 2.0):
+        raise ChannelError(
+            "channel stage gnuradio: needs a finite snr_db, |freq_offset| < 0.5 (cycles per "
+            "sample) and 0.5 < epsilon < 2"
+        )
+    values = {
+        "noise_voltage": repr(10.0 ** (-snr_db / 20.0)),
+        "freq_offset": repr(freq_offset),
+        "epsilon": repr(epsilon),
+        "taps": ",".join(map(str, parse_taps(taps))),
+        "seed": str(seed),
+    }
+    name = f"snr_db={snr_db:g},freq_offset={freq_offset:g},epsilon={epsilon:g},taps={taps},seed={seed}"
+    return values, name
+
+
+def _text(key: str, value: float | str) -> str:
+    """A key's value as the flowgraph and the stage's name get it: ``3`` for 3.0, ``true`` for True."""
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        text = str(int(value))
+    else:
+        text = repr(value) if isinstance(value, float) else str(value)
+    if not WORD.fullmatch(text) or not re.fullmatch(r"[A-Za-z_]\w*", key) or key in SET_BY_MFCOMM:
+        raise ChannelError(
+            f"channel stage gnuradio: cannot pass {key}={text!r} to the flowgraph (keys are names, values "
+            f"words or numbers; {' and '.join(SET_BY_MFCOMM)} are mfcomm's)"
+        )
+    return text
+
+
+def _as_options(values: dict[str, str]) -> list[str]:
+    """``{noise_voltage: 0.1}`` -> ``['--noise-voltage=0.1']``."""
+    return [f"--{key.replace('_', '-')}={text}" for key, text in values.items()]
+
+
+def _flowgraph_path(text: str) -> Path:
+    """The flowgraph file ``text`` names, made absolute; a ChannelError unless it is a ``.py`` or ``.grc`` file."""
+    path = Path(text).expanduser().absolute()
+    if not WORD.fullmatch(text):
+        raise ChannelError(
+            f"channel stage gnuradio: flowgraph path may hold letters, digits and . _ + / - only: {text}"
+        )
+    if path.suffix not in (".py", ".grc"):
+        raise ChannelError(f"channel stage gnuradio: flowgraph must be a .py or .grc file, not {text}")
+    if not path.is_file():
+        raise ChannelError(f"channel stage gnuradio: flowgraph {text} not found")
+    return path
+
+
+def _signature() -> inspect.Signature:
+    """The stage's keys as :func:`mfcomm.channels.chain.parse` reads them (typed by their defaults): the
+    built-in's, mfcomm's own, ``timeout`` and ``generator``; any other key goes to the flowgraph."""
+    named = {**BUILT_IN_KEYS, **OWN_KEYS, "timeout": 60.0, "generator": None}
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter(k, keyword, default=v) for k, v in named.items()]
+    return inspect.Signature([*parameters, inspect.Parameter("keys", inspect.Parameter.VAR_KEYWORD)])
+
+
 class GnuRadioChannel:
-    """GNU Radio's ``channel_model`` as a sampled channel (see the module doc). Not differentiable.
+    """A GNU Radio flowgraph as a sampled channel (see the module doc). Not differentiable.
 
     Input ``x``: (batch, n) complex64. Output: (batch, n) complex64, synchronised as ``sync`` says.
     A call that gets no samples back within ``timeout`` seconds, a frame whose preamble is not found, or
@@ -165,48 +202,30 @@ class GnuRadioChannel:
     """
 
     differentiable = False
+    __signature__ = _signature()
 
-    def __init__(
-        self,
-        snr_db: float = 15.0,
-        freq_offset: float = 0.0,
-        epsilon: float = 1.0,
-        taps: str = "1",
-        seed: int = 0,
-        sync: str = "cfo",
-        payload: int = 512,
-        timeout: float | None = 60.0,
-        generator: torch.Generator | None = None,
-    ):
-        parse_taps(taps)
-        if not (math.isfinite(snr_db) and abs(freq_offset) < 0.5 and 0.5 < epsilon < 2.0):
-            raise ChannelError(
-                "channel stage gnuradio: needs a finite snr_db, |freq_offset| < 0.5 (cycles per "
-                "sample) and 0.5 < epsilon < 2"
-            )
+    def __init__(self, timeout: float | None = 60.0, generator: torch.Generator | None = None, **keys: float | str):
+        own = {key: keys.pop(key, default) for key, default in OWN_KEYS.items()}
+        flowgraph, sync, payload = str(own["flowgraph"]), str(own["sync"]), int(_number("payload", own["payload"], int))
+        self.noise_voltage: float | None = None
+        """The built-in flowgraph's, from ``snr_db``; None for another flowgraph."""
+        if flowgraph:
+            self.path = _flowgraph_path(flowgraph)
+            values = {key: _text(key, value) for key, value in sorted(keys.items())}
+            given = ",".join([f"flowgraph={flowgraph}"] + [f"{k}={t}" for k, t in values.items()])
+        else:
+            self.path = FLOWGRAPH
+            values, given = _built_in(keys)
+            self.noise_voltage = float(values["noise_voltage"])
+        self.options = _as_options(values)
         try:
             self.framer = Framer(payload=payload, sync=sync)
         except ChannelError as err:
             raise ChannelError(f"channel stage gnuradio: {err}") from None
-        self.noise_voltage = 10.0 ** (-snr_db / 20.0)
-        self.args = [
-            "--noise-voltage",
-            repr(self.noise_voltage),
-            "--freq-offset",
-            repr(freq_offset),
-            "--epsilon",
-            repr(epsilon),
-            "--taps",
-            ",".join(map(str, parse_taps(taps))),
-            "--seed",
-            str(seed),
-        ]
         self.timeout = timeout or math.inf
-        self.name = (
-            f"gnuradio(snr_db={snr_db:g},freq_offset={freq_offset:g},epsilon={epsilon:g},taps={taps},"
-            f"seed={seed},sync={sync},payload={payload})"
-        )
+        self.name = f"gnuradio({given},sync={sync},payload={payload})"
         self.transport: Transport | None = None
+        self._finalizer: weakref.finalize | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -216,17 +235,20 @@ class GnuRadioChannel:
 
     def _stream(self) -> Transport:
         if self.transport is None:
-            flowgraph = Flowgraph(self.args, min(self.timeout, 60.0))
+            flowgraph = Flowgraph(self.path, self.options, str(self.path))
             self.transport = flowgraph
-            weakref.finalize(self, flowgraph.close)
+            self._finalizer = weakref.finalize(self, flowgraph.close)
             self._reset()
         return self.transport
 
     def close(self) -> None:
         """Stop the flowgraph (a later call starts a fresh one)."""
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.close()
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         symbols = x.detach().to("cpu", SYMBOL_DTYPE).numpy().reshape(-1)
@@ -240,15 +262,15 @@ class GnuRadioChannel:
     def _through_stream(self, symbols: np.ndarray) -> np.ndarray:
         """Send ``symbols`` as frames, then collect each frame's synchronised payload, in order."""
         stream, deframer = self._stream(), self.deframer
+        deadline = time.monotonic() + self.timeout  # after a start: a first call waits for the flowgraph too
         if self.sent == 0:  # a lead-in of zeros: a stream that starts early (negative delay) loses only these
-            stream.send(np.zeros(self.framer.guard, np.complex64))
+            stream.send(np.zeros(self.framer.guard, np.complex64), deadline)
             self.sent = self.framer.guard
         in_flight = []
         for frame in self.framer.frames(symbols):
-            stream.send(frame)
+            stream.send(frame, deadline)
             in_flight.append((self.sent, len(frame) - self.framer.overhead))
             self.sent += len(frame)
-        deadline = time.monotonic() + self.timeout
         payloads = []
         for start, length in in_flight:
             while deframer.end < deframer.needed(start, length):
@@ -257,9 +279,18 @@ class GnuRadioChannel:
                     deframer.push(samples)
                     continue
                 if time.monotonic() > deadline:
-                    raise ChannelError(f"channel {self.name}: no samples back within {self.timeout:g} s")
-                filler = max(self.framer.guard, min(deframer.needed(start, length) - deframer.end, 8192))
-                stream.send(np.zeros(filler, np.complex64))  # keep the stream going: flush what it holds back
+                    said = stream.diagnostic()
+                    raise ChannelError(
+                        f"channel {self.name}: no samples back within {self.timeout:g} s"
+                        + (f" (flowgraph's last words: {said})" if said else "")
+                    )
+                # keep the stream going: send up to what the frame needs, then a guard's worth a poll to flush
+                # what the flowgraph holds back (not more: one that is slow to start or answer is not starved)
+                filler = max(self.framer.guard, min(deframer.needed(start, length) - self.sent, 8192))
+                stream.send(np.zeros(filler, np.complex64), deadline)
                 self.sent += filler
-            payloads.append(deframer.extract(start, length))
+            try:
+                payloads.append(deframer.extract(start, length))
+            except ChannelError as err:  # what came back holds no frame: not a stream of complex samples sent
+                raise ChannelError(f"channel {self.name}: {err}") from None
         return np.concatenate(payloads) if payloads else symbols.copy()

@@ -27,6 +27,8 @@ mfcomm.errors.ChannelError: channel object:my_radio was a Python object given to
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -41,6 +43,9 @@ BUILT_IN = tuple(chain.NOISE_STAGES)
 
 OBJECT = "object:"
 """The prefix of the spec a run trained on a Python object records: ``object:NAME``."""
+
+FLOWGRAPH_KEY = re.compile(r"([(,]\s*flowgraph\s*=\s*)([^,)]+?)(?=\s*[,)])")
+"""A ``gnuradio`` stage's ``flowgraph=PATH`` (group 2: the PATH), which names code to run."""
 
 
 def kind(spec: str) -> Kind:
@@ -71,8 +76,43 @@ def is_black_box(spec: str) -> bool:
 
 
 def names_code(spec: str) -> bool:
-    """Whether :func:`make_channel` would import and run a Python file for ``spec`` (a ``PATH.py:FUNC``)."""
-    return kind(spec) == "function"
+    """Whether using ``spec`` would run a user's code: a ``PATH.py:FUNC`` that :func:`make_channel` imports, or a
+    chain with a ``gnuradio(flowgraph=PATH)`` stage, whose flowgraph it starts. Reads no file; a chain need not
+    parse (a stage that names a flowgraph counts even where another stage is malformed).
+
+    >>> names_code("box.py:f"), names_code("gnuradio(flowgraph=fg.grc) | awgn"), names_code("gnuradio(snr_db=9)")
+    (True, True, False)
+    """
+    k = kind(spec)
+    return k == "function" or (k == "chain" and any(_names_flowgraph(stage) for stage in spec.split("|")))
+
+
+def _names_flowgraph(stage: str) -> bool:
+    """Whether the chain stage ``stage`` (text) is ``gnuradio(...)`` with a ``flowgraph=PATH``."""
+    match = chain.STAGE.match(stage.strip())
+    return bool(match and match.group(1) == "gnuradio" and FLOWGRAPH_KEY.search(stage))
+
+
+def absolute_paths(spec: str) -> str:
+    """``spec`` with the paths of the code it names made absolute (``PATH.py:FUNC``'s file, each
+    ``gnuradio(flowgraph=PATH)``'s flowgraph), so that it names the same code from any directory; any other spec
+    unchanged. What a config records (:func:`mfcomm.experiment.config.normalize`).
+
+    >>> absolute_paths("gnuradio(flowgraph=/fg/../x.grc, gain=2)"), absolute_paths("/a/./b.py:f")
+    ('gnuradio(flowgraph=/x.grc, gain=2)', '/a/b.py:f')
+    """
+    k = kind(spec)
+    if k == "function" and spec.rsplit(":", 1)[0].endswith(".py"):
+        path, func = spec.rsplit(":", 1)
+        return f"{Path(path).expanduser().resolve()}:{func}"
+    if k != "chain":
+        return spec
+    return "|".join(
+        FLOWGRAPH_KEY.sub(lambda m: m.group(1) + str(Path(m.group(2)).expanduser().resolve()), stage)
+        if _names_flowgraph(stage)
+        else stage
+        for stage in spec.split("|")
+    )
 
 
 def has_noise(spec: str) -> bool:

@@ -1,11 +1,12 @@
 """GNU Radio 3.10 flowgraph: complex64 samples in over ZMQ, through ``channels.channel_model``, out over ZMQ.
 
-    ZMQ PULL source (connects to --input) -> channel_model(noise_voltage, frequency_offset, epsilon, taps,
-    noise_seed) -> ZMQ PUSH sink (binds 127.0.0.1, a free port)
+    ZMQ PULL source (connects to --in-address) -> channel_model(noise_voltage, frequency_offset, epsilon, taps,
+    noise_seed) -> ZMQ PUSH sink (binds --out-address)
 
-Run with the system Python that has GNU Radio (``/usr/bin/python3``), not mfcomm's virtual environment:
-it imports nothing from mfcomm. Once running it prints ``ready <endpoint of the sink>`` on stdout, then
-streams until its stdin closes (its parent exited or closed the pipe) or it gets SIGTERM/SIGINT.
+mfcomm's built-in flowgraph, keeping the contract every flowgraph keeps (:mod:`mfcomm.channels.gnuradio`); the
+same as ``examples/flowgraphs/channel_model.grc``, written by hand. Run with the system Python that has GNU Radio
+(``/usr/bin/python3``), not mfcomm's virtual environment: it imports nothing from mfcomm. It streams until its
+stdin closes (its parent exited or closed the pipe) or it gets SIGTERM/SIGINT.
 Exit status 3 with ``GNU Radio not found`` on stderr when ``gnuradio`` cannot be imported.
 
 ``channel_model`` is a stream block: its timing-offset resampler and multipath filter hold samples back
@@ -23,8 +24,8 @@ from typing import cast
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--input", required=True, help="ZMQ endpoint to pull samples from, e.g. tcp://127.0.0.1:5555")
-    p.add_argument("--output", default="tcp://127.0.0.1:*", help="ZMQ endpoint the push sink binds")
+    p.add_argument("--in-address", default="tcp://127.0.0.1:5555", help="ZMQ endpoint the PULL source connects to")
+    p.add_argument("--out-address", default="tcp://127.0.0.1:5556", help="ZMQ endpoint the PUSH sink binds")
     p.add_argument("--noise-voltage", type=float, default=0.0, help="std of the complex noise (variance N0)")
     p.add_argument("--freq-offset", type=float, default=0.0, help="frequency offset, cycles per sample")
     p.add_argument("--epsilon", type=float, default=1.0, help="sample-clock ratio (1.0: no timing offset)")
@@ -43,13 +44,12 @@ def main() -> int:
     taps = [complex(t.replace(" ", "")) for t in args.taps.split(",") if t.strip()]
     item = gr.sizeof_gr_complex
     tb = gr.top_block("mfcomm GNU Radio channel")
-    source = zeromq.pull_source(item, 1, args.input, 100, False, -1)
+    source = zeromq.pull_source(item, 1, args.in_address, 100, False, -1)
     model = channels.channel_model(args.noise_voltage, args.freq_offset, args.epsilon, taps, args.seed, True)
-    sink = zeromq.push_sink(item, 1, args.output, 100, False, -1)
+    sink = zeromq.push_sink(item, 1, args.out_address, 100, False, -1)
     tb.connect(source, model, sink)
     tb.start()
     signal.signal(signal.SIGTERM, _interrupt)
-    print(f"ready {sink.last_endpoint()}", flush=True)
     try:
         while cast(io.BufferedReader, sys.stdin.buffer).read1(4096):
             pass
