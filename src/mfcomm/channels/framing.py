@@ -2,25 +2,34 @@
 
 A stream channel (GNU Radio's flowgraph, a radio) is not a function of one block: it delays the samples,
 holds some back until more arrive, rotates them by a frequency offset and adds noise. So each payload of
-symbols is sent as a frame ``[preamble | payload | guard zeros]`` and found again on the receive side:
+symbols is sent as a frame ``[preamble | payload | postamble]``, pulse-shaped at ``sps`` samples per symbol
+(:mod:`mfcomm.channels.pulse_shaping`: root raised cosine, ``rolloff``, energy 1 per symbol; none at ``sps = 1``),
+then ``guard`` zero samples, and found again on the receive side. Indices, ``guard``, ``overhead``, ``search``
+and ``max_delay`` count samples; ``len(frame) - overhead == sps * payload symbols``.
 
 1. delay search: the preamble, two copies of a length-31 Zadoff-Chu sequence, is located by the peak of
-   ``(|c1(t)| + |c2(t)|) / sqrt(2 N E(t))``, its correlation with each copy (combined non-coherently, so a
-   frequency offset does not cancel the peak) normalised by the window energy: 1 for a clean preamble,
-   about 0.9 / sqrt(31) = 0.16 for noise. The first frame is searched over a wide range of delays (its
-   preamble is the highest peak within one preamble of the first crossing of ``threshold``: later frames may
-   be in the window too); later frames within ``search`` samples of the last delay (the delay drifts with a
-   sample-clock offset).
-2. synchronisation, the same for every system that uses the channel (``sync``):
-   - ``none``: the delay only;
+   ``(|c1(t)| + |c2(t)|) / sqrt(2 N E(t))``, the matched-filter output's correlation with each copy (one
+   symbol every ``sps`` samples; combined non-coherently, so a frequency offset does not cancel the peak)
+   normalised by the energy of those samples: 1 for a clean preamble, about 0.9 / sqrt(31) = 0.16 for noise.
+   The first frame is searched over a wide range of delays (its preamble is the highest peak within one
+   preamble of the first crossing of ``threshold``: later frames may be in the window too); later frames within
+   ``search`` samples of the last delay (the delay drifts with a sample-clock offset).
+2. timing, at ``sps > 1`` only (:mod:`mfcomm.channels.timing`), in every ``sync`` mode: the fractional delay
+   and the sample-clock drift, from the preamble's and the postamble's correlation peaks; the matched-filter
+   output is interpolated at the recovered symbol instants. The postamble is then always sent: one more copy
+   of the sequence with 8 symbols of cyclic extension each side.
+3. synchronisation, the same for every system that uses the channel (``sync``):
+   - ``none``: the delay (and timing) only;
    - ``gain``: and one complex gain ``h`` from the preamble (phase, amplitude), ``y = r / h``;
-   - ``cfo``: and first the frequency offset, from the phase between the two copies
-     (``f = angle(c2 conj(c1)) / (2 pi N)``, unambiguous for ``|f| < 1/62`` cycles per sample), removed from
-     the whole frame before ``h`` is estimated;
+   - ``cfo``: and first the frequency offset, from the phase between the two copies, N sps samples apart
+     (``f = angle(c2 conj(c1)) / (2 pi N sps)`` cycles per sample, unambiguous for ``|f| < 1/(62 sps)``:
+     1/62 cycles per symbol), removed from the whole frame (at ``sps > 1`` from its samples, before the matched
+     filter) before ``h`` is estimated;
    - ``fine``: as ``cfo``, then a fine estimate of what is left of the offset from the phase between the
-     preamble and a postamble (one more copy after the payload): the lag is the frame, not 31 samples,
+     preamble and a postamble (one more copy after the payload): the lag is the frame, not 31 symbols,
      so the estimate is about ``L/31`` times finer (unambiguous while the coarse error is below
      ``1/(2 lag)``); ``h`` from preamble and postamble together.
+   ``cfo`` reports the estimate in cycles per sample (per symbol at ``sps = 1``).
 The guard zeros flush what the stream holds back, so that a frame's last symbols arrive with it.
 
 Example
@@ -41,9 +50,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mfcomm.channels.pulse_shaping import PulseShaper
+from mfcomm.channels.timing import HALF_TAPS, Marker, recover
 from mfcomm.errors import ChannelError
 
 SYNC_MODES = ("none", "gain", "cfo", "fine")
+EXTENSION = 8
+"""Symbols of cyclic extension on each side of the postamble at ``sps > 1``."""
 
 
 def zadoff_chu(length: int, root: int) -> np.ndarray:
@@ -56,7 +69,8 @@ def zadoff_chu(length: int, root: int) -> np.ndarray:
 class Framer:
     """How symbols are framed: ``payload`` symbols at most per frame, ``guard`` zeros after each, the
     receiver's ``sync`` (see the module doc), the first frame's delay range ``[-search, max_delay]``, later
-    frames' ``search`` window, and the detection ``threshold`` on the normalised correlation."""
+    frames' ``search`` window, the detection ``threshold`` on the normalised correlation, and the pulse
+    shaping: ``sps`` samples per symbol, root-raised-cosine ``rolloff`` and ``span`` in symbols."""
 
     payload: int = 512
     guard: int = 64
@@ -64,37 +78,49 @@ class Framer:
     search: int = 32
     max_delay: int = 4096
     threshold: float = 0.5
+    sps: int = 1
+    rolloff: float = 0.35
+    span: int = 16
     half: np.ndarray = field(default_factory=lambda: zadoff_chu(31, 1), repr=False)
+    shaper: PulseShaper = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.sync not in SYNC_MODES:
             raise ChannelError(f"sync must be one of {', '.join(SYNC_MODES)}, not {self.sync!r}")
         if self.payload < 1 or self.guard < 0 or self.search < 0 or self.max_delay < 0:
             raise ChannelError("framing needs payload >= 1 and guard, search, max_delay >= 0")
+        object.__setattr__(self, "shaper", PulseShaper(self.sps, self.rolloff, self.span))
 
     @property
     def preamble(self) -> np.ndarray:
-        """The preamble: the Zadoff-Chu sequence twice (energy 1 per sample, as the data symbols)."""
+        """The preamble symbols: the Zadoff-Chu sequence twice (energy 1 per symbol, as the data symbols)."""
         return np.concatenate([self.half, self.half])
 
     @property
     def postamble(self) -> np.ndarray:
-        """One more copy of the sequence after the payload with ``sync=fine``; none otherwise."""
+        """Symbols after the payload: one more copy of the sequence with ``sync=fine``, none otherwise; at
+        ``sps > 1`` always, with ``EXTENSION`` symbols of cyclic extension each side (the timing's second marker)."""
+        if self.sps > 1:
+            return np.concatenate([self.half[-EXTENSION:], self.half, self.half[:EXTENSION]])
         return self.half if self.sync == "fine" else self.half[:0]
 
     @property
     def overhead(self) -> int:
-        """Samples per frame that are not payload."""
-        return len(self.preamble) + len(self.postamble) + self.guard
+        """Samples per frame that are not payload: the markers, the filter's tail and the guard."""
+        return self.sps * (len(self.preamble) + len(self.postamble)) + self.shaper.tail + self.guard
 
     def frames(self, symbols: np.ndarray) -> list[np.ndarray]:
-        """``symbols`` (L,) complex64 cut into frames ``[preamble | up to payload symbols | postamble |
-        guard zeros]``."""
+        """``symbols`` (L,) complex64 cut into frames of samples: ``[preamble | up to payload symbols |
+        postamble]`` pulse-shaped, then ``guard`` zeros."""
         guard = np.zeros(self.guard, np.complex64)
         return [
-            np.concatenate([self.preamble, symbols[i : i + self.payload], self.postamble, guard])
+            np.concatenate([self.shaper.shape(self._symbols(symbols[i : i + self.payload])), guard])
             for i in range(0, len(symbols), self.payload)
         ]
+
+    def _symbols(self, payload: np.ndarray) -> np.ndarray:
+        """A frame's symbols: ``[preamble | payload | postamble]``."""
+        return np.concatenate([self.preamble, payload, self.postamble])
 
     def deframer(self) -> Deframer:
         return Deframer(self)
@@ -104,7 +130,8 @@ class Deframer:
     """The receive side of a stream: samples are pushed as they arrive; frames are extracted in order.
 
     Stream indices count samples from the start of the stream; the frame sent at index ``s`` is found
-    near received index ``s + delay``.
+    near received index ``s + delay``. At ``sps > 1``, ``timing`` is the last frame's delay to a fraction of a
+    sample and ``period`` its samples per symbol (``sps`` times the clock ratio).
     """
 
     def __init__(self, framer: Framer):
@@ -112,8 +139,11 @@ class Deframer:
         self.buffer = np.zeros(0, np.complex64)
         self.start = 0  # stream index of buffer[0]
         self.delay: int | None = None  # last measured delay (None before the first frame)
+        self.timing = 0.0  # last fractional delay, samples
+        self.period = float(framer.sps)  # last samples per symbol
         self.cfo = 0.0  # last estimated frequency offset, cycles per sample
         self.gain = 1.0 + 0.0j  # last estimated complex gain
+        self.margin = 0 if framer.sps == 1 else 2 * framer.sps + HALF_TAPS + 1  # drift search and interpolation
 
     @property
     def end(self) -> int:
@@ -130,56 +160,101 @@ class Deframer:
             return sent - f.search, sent + f.max_delay
         return sent + self.delay - f.search, sent + self.delay + f.search
 
+    def _span(self, length: int) -> int:
+        """Samples of a frame with ``length`` payload samples, without its guard."""
+        f = self.framer
+        return f.sps * (len(f.preamble) + len(f.postamble)) + length + f.shaper.tail
+
     def needed(self, sent: int, length: int) -> int:
         """Stream index the received samples must reach before the frame sent at ``sent`` with ``length``
-        payload symbols can be extracted."""
-        return self._window(sent)[1] + len(self.framer.preamble) + length + len(self.framer.postamble)
+        payload samples can be extracted."""
+        return self._window(sent)[1] + self._span(length) + self.margin
 
-    def extract(self, sent: int, length: int) -> np.ndarray:
-        """The synchronised payload (length,) complex64 of the frame sent at ``sent``; drops the samples
-        before its end. Raises a ChannelError if the preamble is not found."""
+    def _samples(self, first: int, stop: int) -> np.ndarray:
+        """Received samples ``first .. stop - 1`` (stream indices), zeros where none are held."""
+        out = np.zeros(stop - first, np.complex64)
+        lo, hi = max(first, self.start), min(stop, self.end)
+        if hi > lo:
+            out[lo - first : hi - first] = self.buffer[lo - self.start : hi - self.start]
+        return out
+
+    def _find(self, sent: int) -> tuple[int, complex, complex]:
+        """Stream index where the frame sent at ``sent`` starts, and its copies' correlations ``c1``, ``c2``."""
         f = self.framer
-        n, p = len(f.half), len(f.preamble)
+        n, p, sps, d = len(f.half), len(f.preamble), f.sps, f.shaper.delay
         lo, hi = self._window(sent)
         lo = max(lo, self.start)
-        r = self.buffer[lo - self.start : hi + p - self.start]
-        if len(r) < p:
+        r = self.buffer[lo - self.start : hi + sps * p + 2 * d - self.start]
+        if len(r) < sps * p + 2 * d:
             raise ChannelError(f"stream ended before the frame sent at sample {sent} (have up to {self.end})")
-        c1 = np.correlate(r[: len(r) - n], f.half, "valid")
-        c2 = np.correlate(r[n:], f.half, "valid")
-        energy = np.convolve(np.abs(r) ** 2, np.ones(p), "valid")
+        y = f.shaper.matched(r)[d:]  # a frame starting at lo + i has its symbol 0 at y[i]
+        code, window = np.zeros((n - 1) * sps + 1, np.complex64), np.zeros((p - 1) * sps + 1)
+        code[::sps], window[::sps] = f.half, 1.0
+        c1 = np.correlate(y[: len(y) - n * sps], code, "valid")
+        c2 = np.correlate(y[n * sps :], code, "valid")
+        energy = np.convolve(np.abs(y) ** 2, window, "valid")
         metric = (np.abs(c1) + np.abs(c2)) / np.sqrt(2 * n * np.maximum(energy, 1e-12))
         above = np.flatnonzero(metric >= f.threshold)
         first = int(above[0]) if len(above) else 0  # the earliest frame: a wide window may hold later ones
-        best = first + int(np.argmax(metric[first : first + p]))
+        best = first + int(np.argmax(metric[first : first + sps * p]))
         if metric[best] < f.threshold:
             raise ChannelError(
                 f"preamble not found for the frame sent at sample {sent} (best normalised "
                 f"correlation {metric[best]:.2f} < {f.threshold})"
             )
-        t, end = lo + best, lo + best + p + length + len(f.postamble)
-        frame = self.buffer[t - self.start : end - self.start]
+        return lo + best, c1[best], c2[best]
+
+    def extract(self, sent: int, length: int) -> np.ndarray:
+        """The synchronised payload (length // sps,) complex64 of the frame sent at ``sent`` with ``length``
+        payload samples; drops the samples before its end. Raises a ChannelError if the preamble is not found."""
+        f = self.framer
+        t, c1, c2 = self._find(sent)
+        end = t + self._span(length)
         self.delay = t - sent
+        coarse = float(np.angle(c2 * np.conj(c1)) / (2 * np.pi * len(f.half) * f.sps))
+        self.cfo = coarse if f.sync in ("cfo", "fine") else 0.0
+        if f.sps == 1:
+            frame, rotate = self.buffer[t - self.start : end - self.start], self.cfo
+        else:  # the coarse offset is removed from the samples; what is left, from the symbols on time
+            frame, n, rotate = self._timed(sent, t, length // f.sps), len(f.half), 0.0
+            if f.sync in ("cfo", "fine"):
+                rotate = float(np.angle(np.vdot(f.half, frame[n : 2 * n]) * np.conj(np.vdot(f.half, frame[:n]))))
+                rotate /= 2 * np.pi * n
+                self.cfo += rotate / self.period
         self.buffer = self.buffer[end - self.start :]
         self.start = end
-        return self.synchronise(frame, c1[best], c2[best])
+        return self._synchronise(frame, rotate)
 
-    def synchronise(self, frame: np.ndarray, c1: complex, c2: complex) -> np.ndarray:
-        """The payload of ``frame`` (preamble first, postamble last) after the framer's ``sync``."""
+    def _timed(self, sent: int, t: int, length: int) -> np.ndarray:
+        """The frame starting near stream index ``t`` with ``length`` payload symbols: its frequency offset
+        removed, matched-filtered and interpolated at the recovered symbol instants, (p + length + q,) complex64."""
+        f, m = self.framer, self.margin
+        segment = self._samples(t - m, t + self._span(length * f.sps) + m)
+        segment *= np.exp(-2j * np.pi * self.cfo * (np.arange(len(segment)) - m)).astype(np.complex64)
+        first = Marker(np.roll(f.half, -(len(f.half) // 2)), len(f.half) // 2)
+        last = Marker(f.half, len(f.preamble) + length + EXTENSION)
+        count = len(f.preamble) + length + len(f.postamble)
+        y = f.shaper.matched(segment)
+        symbols, start, self.period = recover(y, first, last, m + f.shaper.delay, f.sps, count, 2 * f.sps)
+        self.timing = t - m + start - f.shaper.delay - sent
+        return symbols
+
+    def _synchronise(self, frame: np.ndarray, rotate: float) -> np.ndarray:
+        """The payload of ``frame`` (symbols, preamble first, postamble last) after the framer's ``sync``, first
+        rotated back by ``rotate`` cycles per symbol."""
         f = self.framer
-        n, p, q = len(f.half), len(f.preamble), len(f.postamble)
+        p, q = len(f.preamble), len(f.postamble)
         payload = slice(p, len(frame) - q)
         if f.sync == "none":
             return frame[payload]
-        self.cfo = float(np.angle(c2 * np.conj(c1)) / (2 * np.pi * n)) if f.sync in ("cfo", "fine") else 0.0
         k = np.arange(len(frame))
-        frame = frame * np.exp(-2j * np.pi * self.cfo * k).astype(np.complex64)
+        frame = frame * np.exp(-2j * np.pi * rotate * k).astype(np.complex64)
         pre = np.vdot(f.preamble, frame[:p]) / p
         if f.sync == "fine":
             post = np.vdot(f.postamble, frame[len(frame) - q :]) / q
-            lag = len(frame) - q / 2 - p / 2  # from the preamble's centre to the postamble's
+            lag = len(frame) - q / 2 - p / 2  # from the preamble's centre to the postamble's, symbols
             residual = float(np.angle(post * np.conj(pre)) / (2 * np.pi * lag))
-            self.cfo += residual
+            self.cfo += residual / self.period
             frame = frame * np.exp(-2j * np.pi * residual * k).astype(np.complex64)
             pre = (np.vdot(f.preamble, frame[:p]) + np.vdot(f.postamble, frame[len(frame) - q :])) / (p + q)
         self.gain = complex(pre)
