@@ -3,7 +3,7 @@
 Runs, in one process on one device:
 1. the tutorial's recipe (``sionna_recipe.py``: 7,000 x (10 receiver + 1 transmitter) steps, 3,000
    fine-tuning steps, batch 128 codewords, perturbation variance 0.01), then its final BLER at one Eb/N0;
-2. mfcomm's model-free bit-wise training (``BitwiseConfig`` defaults), pausing every ``--check-every``
+2. mfcomm's model-free bit-wise training (``task = "bits"`` defaults), pausing every ``--check-every``
    iterations to measure the BLER at that Eb/N0 (the pauses are not counted): the channel uses and wall
    time at the first check that reaches the recipe's final BLER;
 3. mfcomm's model-based training (10,000 steps, as the tutorial's conventional training);
@@ -39,11 +39,15 @@ from mfcomm.channels import Counted  # noqa: E402
 from mfcomm.evaluation.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
 from mfcomm.evaluation.coded_sweep import ebno_at_bler
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
-from mfcomm.experiment.bitwise_config import BitwiseConfig, validate
+from mfcomm.experiment.config import Config, resolve
 from mfcomm.experiment.plots import save_figure, subplots
-from mfcomm.learning.bitwise import AwgnEbnoRange, train_bitwise
+from mfcomm.experiment.tasks import TASKS
+from mfcomm.learning.model_based import train_model_based
+from mfcomm.learning.model_free import train_model_free
 from mfcomm.sionna_import import phy
-from mfcomm.system.bitwise import LearnedConstellation, NeuralDemapper, bits_to_indices, group_bits
+from mfcomm.system.bitwise import bits_to_indices, group_bits
+
+BITS = TASKS["bits"]
 
 
 class RecipeModem:
@@ -92,15 +96,14 @@ def parse_schedules(text: str) -> list[tuple[int, int]]:
     return pairs
 
 
-def run_mfcomm(cfg: BitwiseConfig, check_every: int, bler: Callable[[LearnedModem], CodedPoint],
+def run_mfcomm(cfg: Config, check_every: int, bler: Callable[[LearnedModem], CodedPoint],
                target: CodedPoint, recipe_uses: int, recipe_seconds: float,
                on_check: Callable[[dict], None]) -> tuple[LearnedModem, dict]:
     """Train model-free with BLER checks every ``check_every`` steps (and at the end), paused out of the
     wall time; returns the modem and a record with the first check at or below ``target``'s BLER."""
     torch.manual_seed(cfg.seed)
-    const = LearnedConstellation(cfg.bits_per_symbol, cfg.init).to(cfg.device)
-    demapper = NeuralDemapper(cfg.bits_per_symbol, cfg.rx_hidden).to(cfg.device)
-    channel = Counted(AwgnEbnoRange(cfg.ebno_db_min, cfg.ebno_db_max, cfg.bits_per_symbol, cfg.code_rate))
+    const, demapper = BITS.build(cfg)
+    channel = Counted(BITS.channel(cfg, None, None))
     modem = LearnedModem(const, demapper)
     record: dict = {"config": cfg.to_dict(), "checks": []}
     watch = Stopwatch(cfg.device)
@@ -122,7 +125,7 @@ def run_mfcomm(cfg: BitwiseConfig, check_every: int, bler: Callable[[LearnedMode
         watch.resume()
 
     watch.resume()
-    train_bitwise(const, demapper, channel, cfg, log=lambda it, row: None, progress=check)
+    train_model_free(const, demapper, channel, cfg, log=lambda it, row: None, progress=check, task=BITS.examples(cfg))
     reached = next((c for c in record["checks"] if c["bler"] <= target.bler), None)
     record["reached"] = reached
     if reached:
@@ -149,10 +152,11 @@ def main() -> None:
     device, out = args.device, Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     recipe = Recipe()
-    cfgs = [validate(BitwiseConfig(device=device, seed=args.seed, iterations=i, finetune_iterations=f))
+    bits = {"task": "bits", "device": device, "seed": args.seed}
+    cfgs = [resolve(overrides={**bits, "iterations": i, "finetune_iterations": f})
             for i, f in parse_schedules(args.schedules)]
-    mb_cfg = validate(BitwiseConfig(method="model-based", iterations=10000, finetune_iterations=0, rx_lr=1e-3,
-                                    tx_lr=1e-3, device=device, seed=args.seed))
+    mb_cfg = resolve(overrides={**bits, "method": "model-based", "iterations": 10000, "finetune_iterations": 0,
+                                "rx_lr": 1e-3, "tx_lr": 1e-3})
     if args.quick:
         recipe = replace(recipe, alternating_iterations=3, finetune_iterations=3, batch_size=8)
         cfgs = [replace(c, iterations=6, finetune_iterations=4, batch_size=8) for c in cfgs[:1]]
@@ -201,11 +205,10 @@ def main() -> None:
 
     # 3. mfcomm, model-based (the tutorial's conventional training: 10,000 steps, Adam 1e-3)
     torch.manual_seed(args.seed)
-    mb_const = LearnedConstellation(mb_cfg.bits_per_symbol, mb_cfg.init).to(device)
-    mb_demapper = NeuralDemapper(mb_cfg.bits_per_symbol, mb_cfg.rx_hidden).to(device)
-    mb_channel = Counted(AwgnEbnoRange(mb_cfg.ebno_db_min, mb_cfg.ebno_db_max, mb_cfg.bits_per_symbol, mb_cfg.code_rate))
+    mb_const, mb_demapper = BITS.build(mb_cfg)
+    mb_channel = Counted(BITS.channel(mb_cfg, None, None))
     watch = Stopwatch(device)
-    train_bitwise(mb_const, mb_demapper, mb_channel, mb_cfg, log=lambda it, row: None)
+    train_model_based(mb_const, mb_demapper, mb_channel, mb_cfg, log=lambda it, row: None, task=BITS.examples(mb_cfg))
     results["mfcomm_model_based"] = {"iterations": mb_cfg.iterations, "seconds": watch.pause(),
                                      "channel_uses": mb_channel.uses}
     systems["mfcomm model-based"] = LearnedModem(mb_const, mb_demapper)

@@ -26,8 +26,7 @@ from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, psk_baseline
 from mfcomm.evaluation.ser import clopper_pearson, monte_carlo
-from mfcomm.experiment import config, runs
-from mfcomm.experiment import session as training_session
+from mfcomm.experiment import config, runs, symbol_task
 from mfcomm.experiment.config import PAPER_RECIPE, geometric_sigma2, reference_dmin2, resolve
 from mfcomm.learning import candidates, lr_schedule, model_based, model_free
 from mfcomm.learning.stop_rule import Plateau
@@ -521,8 +520,8 @@ def _segments(calls):
 
 def test_candidates_keep_the_minimum_selection_ser_spend_the_counted_uses_and_score_after_training(monkeypatch):
     calls, scored = [], []
-    real_make_channel = training_session.make_channel
-    monkeypatch.setattr(training_session, "make_channel", lambda *a, **k: Recording(real_make_channel(*a, **k), calls))
+    real_make_channel = symbol_task.make_channel
+    monkeypatch.setattr(symbol_task, "make_channel", lambda *a, **k: Recording(real_make_channel(*a, **k), calls))
     real_score = candidates.learned_ser
 
     def score(tx, rx, *args):

@@ -35,7 +35,7 @@ Y_co = TypeVar("Y_co", covariant=True)
 
 class Sampler(Protocol[Y_co]):
     """Anything sampled as ``y = sampler(x)`` with a ``name`` and ``differentiable``: a :class:`Channel`, or a
-    bit-wise channel whose ``y`` is ``(symbols, n0)`` (:mod:`mfcomm.learning.bitwise`)."""
+    bit-wise channel whose ``y`` is ``(symbols, n0)`` (:mod:`mfcomm.channels.known_noise`)."""
 
     name: str
     differentiable: bool

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from mfcomm.cli.options import training_options
+from mfcomm.cli.options import config_overrides, training_options
 from mfcomm.cli.train import print_baseline
 from mfcomm.errors import ConfigError
 
@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
 
-    cfg = config.resolve(
-        args.config, {k: v for k, v in vars(args).items() if k in config.FIELDS}, trust=args.trust_config
-    )
+    cfg = config.resolve(args.config, config_overrides(args, config.FIELDS), trust=args.trust_config)
+    if cfg.task != "symbols":
+        raise ConfigError("the nodes train the symbols task: train the bits task with mfcomm train --task bits")
     if cfg.candidates > 1 or cfg.stop_early:
         raise ConfigError(
             "the nodes train one system to the iteration cap: --candidates and --stop-early are for mfcomm train"

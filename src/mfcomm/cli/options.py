@@ -4,17 +4,51 @@ see :mod:`mfcomm.experiment.config`); unset ones stay ``None`` so that the ``--c
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def training_options(p: argparse.ArgumentParser) -> None:
     """Add the configuration options of ``train`` to ``p``, in the order ``--help`` lists them."""
     _system_options(p)
+    _bits_options(p)
     _step_options(p)
     _start_options(p)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu or cuda")
     p.add_argument("--channel-timeout", type=float, help="seconds a black-box channel call may take (0: no limit)")
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints (0: none)")
+    p.add_argument("--log-every", type=int, help="iterations between rows of metrics.csv (default 10)")
+
+
+def config_overrides(args: argparse.Namespace, fields: Any) -> dict[str, Any]:
+    """The options that are configuration ``fields`` (unset: None), with ``--ebno-db A:B`` as ``ebno_db`` and
+    ``ebno_db_max``."""
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    if isinstance(values.get("ebno_db"), tuple):
+        values["ebno_db"], values["ebno_db_max"] = values["ebno_db"]
+    return values
+
+
+def ebno_db(text: str) -> float | tuple[float, float]:
+    """``--ebno-db X``, or ``A:B`` (a range, for the bits task on AWGN).
+
+    >>> ebno_db("7"), ebno_db("4:8")
+    (7.0, (4.0, 8.0))
+    """
+    try:
+        parts = [float(v) for v in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X or A:B in dB, not {text!r}") from None
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected X or A:B in dB, not {text!r}")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _bits_options(p: argparse.ArgumentParser) -> None:
+    """The bits task's system: its constellation, codewords and outer code."""
+    p.add_argument("--bits-per-symbol", type=int, help="bits task: b bits per symbol, 2^b points (default 6)")
+    p.add_argument("--codeword-bits", type=int, help="bits task: coded bits per codeword (default 1500)")
+    p.add_argument("--code-rate", type=float, help="outer code rate: Eb/N0 counts information bits (bits task: 0.5)")
 
 
 def _system_options(p: argparse.ArgumentParser) -> None:
@@ -25,6 +59,12 @@ def _system_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the Python channel (PATH.py:FUNC) that the "
         "--config file names; without it, such a channel must be given with --channel",
+    )
+    p.add_argument(
+        "--task",
+        choices=["symbols", "bits"],
+        help="symbols (default): M messages in n channel uses, SER; bits: a constellation "
+        "and neural demapper for an outer code, BMD rate and coded BER/BLER (see docs/bitwise.md)",
     )
     p.add_argument("--method", choices=["model-free", "model-based"])
     p.add_argument(
@@ -43,7 +83,12 @@ def _system_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel-uses", type=int, help="n, channel uses per message (default 2)")
     snr = p.add_mutually_exclusive_group()
     snr.add_argument("--snr-db", type=float, help="Es/N0 in dB (default 10)")
-    snr.add_argument("--ebno-db", type=float, help="Eb/N0 in dB")
+    snr.add_argument(
+        "--ebno-db",
+        type=ebno_db,
+        help="Eb/N0 in dB (information bits); the bits task on awgn also takes a range A:B, drawn per codeword "
+        "(default 4:8)",
+    )
     p.add_argument("--signalling", choices=["complex", "real"])
     p.add_argument("--normalization", choices=["average", "per-message"])
 
@@ -76,6 +121,9 @@ def _step_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tx-steps", type=int, help="transmitter steps per model-free iteration")
     p.add_argument("--rx-lr", type=float)
     p.add_argument("--tx-lr", type=float)
+    p.add_argument(
+        "--rx-lr-final", type=float, help="the receiver's rate decays geometrically to this over fine-tuning"
+    )
     p.add_argument("--equalizer", choices=["auto", "on", "off"])
 
 

@@ -11,57 +11,12 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfcomm.cli.options import training_options
+from mfcomm.cli.options import config_overrides, training_options
 from mfcomm.errors import ConfigError
 
 if TYPE_CHECKING:
     from mfcomm.experiment.config import Config
     from mfcomm.experiment.tensorboard_log import TensorBoardLog
-
-# the options of train that are configuration fields (config.resolve's overrides)
-TRAIN_KEYS = [
-    "method",
-    "channel",
-    "messages",
-    "channel_uses",
-    "snr_db",
-    "ebno_db",
-    "signalling",
-    "normalization",
-    "iterations",
-    "finetune_iterations",
-    "batch_size",
-    "sigma2",
-    "rx_steps",
-    "tx_steps",
-    "rx_lr",
-    "tx_lr",
-    "equalizer",
-    "seed",
-    "device",
-    "sigma2_final",
-    "tx_batch_size",
-    "perturbations",
-    "antithetic",
-    "loss_baseline",
-    "feedback",
-    "feedback_bits",
-    "feedback_noise",
-    "rx_on_tx_batch",
-    "channel_timeout",
-    "checkpoint_every",
-    "init",
-    "lr_schedule",
-    "lr_final_ratio",
-    "patience",
-    "compare_baseline",
-    "recipe",
-    "candidates",
-    "candidate_iterations",
-    "keep_best",
-    "stop_early",
-    "tx_warmup",
-]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train over a built-in channel, an impairment chain such as "
         "'rapp(p=2,sat=1.2) | awgn | adc(bits=3)', or a black box PATH.py:FUNC.",
     )
+    train_arguments(p)
+
+
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``train`` (and of ``bitwise train``, which is ``train --task bits``)."""
     training_options(p)
     p.add_argument("--out", help="output directory (default runs/<timestamp>); an existing run there is refused")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (all its files)")
@@ -109,10 +69,12 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
     from mfcomm.experiment import config, run_directory
     from mfcomm.learning import checkpointing
 
+    overrides = config_overrides(args, config.FIELDS)
     if not args.resume:
-        cfg = config.resolve(args.config, {k: getattr(args, k) for k in TRAIN_KEYS}, trust=args.trust_config)
+        cfg = config.resolve(args.config, overrides, trust=args.trust_config)
         return cfg, Path(args.out) if args.out else run_directory.default_out()
-    given = [f"--{k.replace('_', '-')}" for k in ["config", "out", *TRAIN_KEYS] if getattr(args, k) is not None]
+    named = {"config": args.config, "out": args.out, **overrides}
+    given = [f"--{k.replace('_', '-')}" for k, v in named.items() if v is not None and k != "ebno_db_max"]
     if given or args.overwrite:
         drop = " ".join(given) or "--overwrite"
         raise ConfigError(f"--resume continues a run as its checkpoint configured it: drop {drop}")
@@ -126,7 +88,7 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
 def run(args: argparse.Namespace) -> int:
     """Train, save the run into its directory and print its SER; an interrupt leaves a checkpoint to resume."""
     from mfcomm.errors import Interrupted
-    from mfcomm.experiment import run_directory, runs
+    from mfcomm.experiment import config, run_directory, runs
 
     cfg, out = _train_setup(args)
     created = not out.exists()
@@ -144,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     except Interrupted as stop:
         _drop_unresumable_logs(tensorboard, checkpoint)
         where = f"interrupted ({stop.signal_name}) at iteration {stop.iteration} of {total}"
-        resume = f"mfcomm train --resume {out}" + (" --trust-config" if cfg.is_user_channel else "")
+        resume = f"mfcomm train --resume {out}" + (" --trust-config" if config.names_code(cfg.channel) else "")
         hint = f"resume with: {resume}" if stop.saved else "nothing to resume (no checkpoint yet)"
         print(f"mfcomm train: {where}; {hint}", file=sys.stderr)
         return 128 + signal.Signals[stop.signal_name].value
@@ -156,14 +118,25 @@ def run(args: argparse.Namespace) -> int:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed run leaves no empty directory behind
         raise
-    s = trained.summary()
-    lo, hi = s["ser_ci"]
-    print(
-        f"{cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{lo:.2e}, {hi:.2e}] over {s['eval_messages']} "
-        f"messages; {s['channel_uses_spent']} channel uses, {s['train_seconds']:.1f} s; wrote {out}"
-    )
-    print_baseline(s)
+    print_result(trained.summary(), out)
     return 0
+
+
+def print_result(s: dict, out: Path) -> None:
+    """What the run reached, what it cost and where it is; then its baseline."""
+    cost = f"{s['channel_uses_spent']} channel uses, {s['train_seconds']:.1f} s; wrote {out}"
+    if s.get("task") == "bits":
+        from mfcomm.experiment.bit_task import headline
+
+        print(f"{headline(s)}; {cost}")
+        if s["baseline"]:
+            rates = ", ".join(f"{e} dB: {r:.3f}" for e, r in s["baseline_bmd_rate"].items())
+            print(f"baseline {s['baseline']}: BMD rate (bit/symbol) {rates}")
+        return
+    lo, hi = s["ser_ci"]
+    ser = f"SER {s['ser']:.3e} [{lo:.2e}, {hi:.2e}] over {s['eval_messages']} messages"
+    print(f"{s['method']} on {s['channel']}: {ser}; {cost}")
+    print_baseline(s)
 
 
 def _tensorboard_log(args: argparse.Namespace, out: Path) -> TensorBoardLog | None:

@@ -20,10 +20,18 @@ from tqdm import tqdm
 from mfcomm.channels import Channel
 from mfcomm.channels.spec import has_noise, make_channel
 from mfcomm.errors import MfcommError
-from mfcomm.evaluation.coded import CodedPoint, LdpcCode, Modem, QamModem, awgn, bmd_rate_at, simulate_coded
-from mfcomm.experiment.bitwise_runs import BitwiseRun
+from mfcomm.evaluation.coded import (
+    CodedPoint,
+    LdpcCode,
+    LearnedModem,
+    Modem,
+    QamModem,
+    awgn,
+    bmd_rate_at,
+    simulate_coded,
+)
 from mfcomm.experiment.plots import save_figure, subplots
-from mfcomm.experiment.runs import write_csv
+from mfcomm.experiment.runs import Run, write_csv
 
 
 def ebno_at_bler(points: list[CodedPoint], target: float = 1e-2) -> float | None:
@@ -38,18 +46,18 @@ def ebno_at_bler(points: list[CodedPoint], target: float = 1e-2) -> float | None
     return None
 
 
-def make_code(run: BitwiseRun) -> LdpcCode:
+def make_code(run: Run) -> LdpcCode:
     """Sionna's 5G LDPC code for the run's codeword length and rate, or a one-line error."""
     cfg = run.cfg
+    b, n = cfg.bits_per_symbol, cfg.codeword_bits
+    assert b is not None and n is not None  # a bits run
     try:
-        return LdpcCode(cfg.info_bits, cfg.codeword_bits, cfg.bits_per_symbol, device=cfg.device)
+        return LdpcCode(cfg.info_bits, n, b, device=cfg.device)
     except (ValueError, AssertionError) as err:
-        raise MfcommError(f"no 5G LDPC code with k={cfg.info_bits}, n={cfg.codeword_bits}: {err}") from None
+        raise MfcommError(f"no 5G LDPC code with k={cfg.info_bits}, n={n}: {err}") from None
 
 
-def run_channel(
-    run: BitwiseRun, grid: list[float]
-) -> tuple[Callable[[torch.Tensor, float], torch.Tensor], list[float]]:
+def run_channel(run: Run, grid: list[float]) -> tuple[Callable[[torch.Tensor, float], torch.Tensor], list[float]]:
     """The run's channel as ``y = channel(x, n0)`` for the coded simulation, and the Eb/N0 points it can take:
     AWGN and chains with a noise stage at every point of ``grid``; a channel with its own noise (a chain
     without one, a black box) only at the Eb/N0 the demapper was trained with."""
@@ -66,11 +74,12 @@ def run_channel(
 
         return at, grid
     own = make_channel(cfg.channel, None, timeout=cfg.channel_timeout or None)
-    return lambda x, n0: own(x), [cfg.ebno_db_min]
+    assert cfg.ebno_db is not None  # the bits task trains at an Eb/N0
+    return lambda x, n0: own(x), [cfg.ebno_db]
 
 
 def coded_sweep(
-    run: BitwiseRun,
+    run: Run,
     out: Path,
     grid: list[float],
     target_block_errors: int,
@@ -83,9 +92,11 @@ def coded_sweep(
     cfg = run.cfg
     code = make_code(run)
     channel, grid = run_channel(run, grid)
-    systems: dict[str, Modem] = {"learned": run.modem}
-    if cfg.bits_per_symbol % 2 == 0:
-        systems["qam"] = QamModem(cfg.bits_per_symbol, cfg.device)
+    systems: dict[str, Modem] = {"learned": LearnedModem(run.tx, run.rx)}
+    b = cfg.bits_per_symbol
+    assert b is not None  # a bits run
+    if b % 2 == 0:
+        systems["qam"] = QamModem(b, cfg.device)
     curves: dict[str, list[CodedPoint]] = {name: [] for name in systems}
     rows = []
     with tqdm(total=len(grid) * len(systems), desc="coded evaluation", disable=quiet, unit="point") as bar:
@@ -112,9 +123,7 @@ def coded_sweep(
                 )
                 bar.update(1)
     write_csv(out / "coded.csv", rows)
-    plot_coded(
-        curves, out / "coded.png", f"5G LDPC ({code.k}, {code.n}), {2**cfg.bits_per_symbol} points, {cfg.channel}"
-    )
+    plot_coded(curves, out / "coded.png", f"5G LDPC ({code.k}, {code.n}), {cfg.messages} points, {cfg.channel}")
     return curves
 
 

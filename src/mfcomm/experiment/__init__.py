@@ -4,5 +4,6 @@
 :mod:`~mfcomm.experiment.config_checks`), :mod:`~mfcomm.experiment.runs` (train, save, load; one training is
 driven by :mod:`~mfcomm.experiment.session`), :mod:`~mfcomm.experiment.run_directory` (where results go,
 written atomically), figures (:mod:`~mfcomm.experiment.plots`, :mod:`~mfcomm.experiment.tensorboard_log`),
-the demo (:mod:`~mfcomm.experiment.demo`) and the bit-wise runs (:mod:`~mfcomm.experiment.bitwise_config`,
-:mod:`~mfcomm.experiment.bitwise_runs`)."""
+the demo (:mod:`~mfcomm.experiment.demo`), and the tasks a run trains (:mod:`~mfcomm.experiment.tasks`: symbols,
+:mod:`~mfcomm.experiment.symbol_task`, and bits, :mod:`~mfcomm.experiment.bit_task`), with the defaults that change
+together (:mod:`~mfcomm.experiment.recipes`)."""

@@ -50,13 +50,14 @@ from mfcomm.experiment.config_fields import (
     FIELDS,
     LR_SCHEDULES,
     METHODS,
-    PAPER_RECIPE,
     RECIPES,
     SIGMA2_PER_DMIN2,
+    TASKS,
     Config,
     geometric_sigma2,
     reference_dmin2,
 )
+from mfcomm.experiment.recipes import BITS_DEFAULTS, PAPER_RECIPE
 from mfcomm.experiment.training_memory import (
     FLOAT_BYTES,
     OPTIMIZER_COPIES,
@@ -69,6 +70,7 @@ from mfcomm.experiment.training_memory import (
 
 __all__ = [
     "BASELINES",
+    "BITS_DEFAULTS",
     "BOUNDS",
     "BUILTIN_CHANNELS",
     "FEEDBACK",
@@ -84,6 +86,7 @@ __all__ = [
     "RECIPES",
     "SEED_MAX",
     "SIGMA2_PER_DMIN2",
+    "TASKS",
     "TIMEOUT_MAX",
     "WIDTH_MAX",
     "Bound",
@@ -106,7 +109,9 @@ __all__ = [
     "resolve",
     "to_toml",
     "training_bytes",
+    "upgrade",
     "validate",
+    "with_defaults",
 ]
 
 
@@ -159,8 +164,8 @@ def coerce_int(value: Any) -> int:
 
 
 def names_code(spec: Any) -> TypeGuard[str]:
-    """Whether the channel ``spec`` is a user's black box ``PATH.py:FUNC``: a Python file that
-    :func:`mfcomm.channels.spec.make_channel` imports and runs (not a chain, not an ``object:NAME``)."""
+    """Whether the channel ``spec`` names code that :func:`mfcomm.channels.spec.make_channel` would run: a user's
+    black box ``PATH.py:FUNC``, or a chain with a ``gnuradio(flowgraph=PATH)`` stage."""
     return isinstance(spec, str) and channel_spec.names_code(spec)
 
 
@@ -171,8 +176,9 @@ def check_trusted(file: str | Path | None, file_values: dict[str, Any], override
     spec = file_values.get("channel")
     if trust or "channel" in overrides or not names_code(spec):
         return
+    code = f"the Python file {spec.rpartition(':')[0]}" if channel_spec.kind(spec) == "function" else "a flowgraph"
     raise ConfigError(
-        f"{file} names the Python file {spec.rpartition(':')[0]} as its channel; mfcomm runs no "
+        f"{file} names {code} as its channel; mfcomm runs no "
         f"code that only a config names: give --channel {spec} on the command line, or pass "
         "--trust-config if you trust that file"
     )
@@ -186,10 +192,9 @@ def normalize(cfg: Config) -> Config:
     run directory's paths made absolute, and the default SNR (10 dB) where the channel takes one and none is
     given. Fields it cannot read are left for :func:`validate` to report."""
     changes: dict[str, Any] = {}
-    if channel_spec.names_code(cfg.channel) and cfg.channel.rsplit(":", 1)[0].endswith(".py"):
-        path, func = cfg.channel.rsplit(":", 1)
-        changes["channel"] = f"{Path(path).expanduser().resolve()}:{func}"
-    elif not cfg.is_user_channel and cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
+    if channel_spec.names_code(cfg.channel):
+        changes["channel"] = channel_spec.absolute_paths(cfg.channel)
+    if not cfg.is_user_channel and cfg.takes_snr and cfg.snr_db is None and cfg.ebno_db is None:
         changes["snr_db"] = 10.0
     if isinstance(cfg.init, str) and cfg.init not in ("random", "classical", ""):
         changes["init"] = str(Path(cfg.init).expanduser().resolve())
@@ -206,10 +211,41 @@ def load_toml(path: str | Path, fields: dict[str, dataclasses.Field] | None = No
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path}: {err}") from None
+    data = upgrade(data)
     unknown = sorted(set(data) - set(fields or FIELDS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}")
     return data
+
+
+def upgrade(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the names of bit-wise runs' config files from before the one configuration: ``ebno_db_min``
+    is ``ebno_db`` and ``init = "qam"`` is ``classical``.
+
+    >>> upgrade({"ebno_db_min": 4.0, "init": "qam"})
+    {'init': 'classical', 'ebno_db': 4.0}
+    """
+    values = dict(values)
+    if "ebno_db_min" in values:
+        values["ebno_db"] = values.pop("ebno_db_min")
+    if values.get("init") == "qam":
+        values["init"] = "classical"
+    return values
+
+
+def with_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """The user's ``values`` over the bits task's defaults and the paper's recipe, where they ask for them;
+    the bits task's M and n follow from its ``bits_per_symbol``, and an Eb/N0 the user gives without an
+    ``ebno_db_max`` is one Eb/N0, not the low end of the default range."""
+    if values.get("task") == "bits":
+        defaults = {k: v for k, v in BITS_DEFAULTS.items() if k != "ebno_db_max" or "ebno_db" not in values}
+        values = {**defaults, **(PAPER_RECIPE if values.get("recipe") == "paper" else {}), **values}
+        b = values["bits_per_symbol"]
+        if isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16:
+            values = {"messages": 2**b, "channel_uses": 1, **values}
+    elif values.get("recipe") == "paper":
+        values = {**PAPER_RECIPE, **values}
+    return values
 
 
 def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None, trust: bool = False) -> Config:
@@ -224,9 +260,7 @@ def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = N
         values.pop("ebno_db", None)
     if "ebno_db" in overrides:
         values.pop("snr_db", None)
-    values.update(overrides)
-    if values.get("recipe") == "paper":
-        values = {**PAPER_RECIPE, **values}
+    values = with_defaults(upgrade({**values, **overrides}))
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}")

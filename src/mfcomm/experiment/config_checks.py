@@ -32,6 +32,7 @@ from mfcomm.experiment.config_fields import (
     LR_SCHEDULES,
     METHODS,
     RECIPES,
+    TASKS,
     Config,
 )
 from mfcomm.experiment.training_memory import check_training_memory
@@ -92,9 +93,15 @@ BOUNDS: dict[str, Bound] = {
     "eval_messages": (100_000, 10**12, "[]"),
     "eval_target_errors": (1, LOOP_MAX, "[]"),
     "eval_max_messages": (100_000, 10**12, "[]"),
+    "ebno_db_max": (-100.0, 100.0, "[]"),
+    "bits_per_symbol": (1, 12, "[]"),
+    "code_rate": (0.0, 1.0, "(]"),
+    "codeword_bits": (1, 2**20, "[]"),
+    "rx_lr_final": (0.0, 10.0, "(]"),
+    "eval_ebno_db": (-100.0, 100.0, "[]"),
 }
 """The range of every numeric field of :class:`Config` (of each item, for lists); None is always allowed."""
-LENGTHS = {"tx_hidden": LAYERS_MAX, "rx_hidden": LAYERS_MAX}
+LENGTHS = {"tx_hidden": LAYERS_MAX, "rx_hidden": LAYERS_MAX, "eval_ebno_db": 200}
 """Most items of the list fields."""
 
 
@@ -140,6 +147,7 @@ def validate(cfg: Config) -> Config:
     ConfigError (the first rule broken, in a fixed order: ranges, choices, combinations, channel, memory)."""
     check_bounds(cfg, BOUNDS, LENGTHS)
     _check_choices(cfg)
+    _check_task(cfg)
     _check_combinations(cfg)
     _check_channel(cfg)
     check_training_memory(cfg)
@@ -166,6 +174,53 @@ def _check_choices(cfg: Config) -> None:
     check(
         cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
         f"device must be cpu or cuda, not {cfg.device!r}",
+    )
+
+
+SYMBOLS_ONLY: dict[str, Any] = {
+    "snr_db": None,
+    "signalling": "complex",
+    "normalization": "average",
+    "tx_hidden": [],
+    "tx_batch_size": None,
+    "perturbations": 1,
+    "antithetic": False,
+    "candidates": 1,
+    "keep_best": False,
+    "ser_every": 0,
+}
+"""The symbols task's fields with the only value the bits task takes (one perturbation per symbol, Eb/N0 only)."""
+BITS_ONLY = ("bits_per_symbol", "codeword_bits", "ebno_db_max")
+"""The bits task's fields, unset for the symbols task."""
+
+
+def _check_task(cfg: Config) -> None:
+    """The task, and the fields that belong to the other task left as that task needs them."""
+    check(cfg.task in TASKS, f"task must be one of {', '.join(TASKS)}, not {cfg.task!r}")
+    if cfg.task == "symbols":
+        for name in (*BITS_ONLY, "eval_ebno_db"):
+            check(not getattr(cfg, name), f"{name} belongs to the bits task (give task = bits, or drop it)")
+        return
+    for name, value in SYMBOLS_ONLY.items():
+        check(getattr(cfg, name) == value, f"the bits task takes {name} = {value}, not {getattr(cfg, name)!r}")
+    b, n, ebno = cfg.bits_per_symbol, cfg.codeword_bits, cfg.ebno_db
+    if b is None or n is None or ebno is None:
+        raise ConfigError("the bits task needs bits_per_symbol, codeword_bits and ebno_db")
+    check(
+        cfg.messages == 2**b and cfg.channel_uses == 1,
+        f"the bits task sends 2**bits_per_symbol = {2**b} messages in 1 channel use: drop messages and channel_uses",
+    )
+    check(cfg.init in ("classical", "random"), f"the bits task starts from classical or random, not {cfg.init!r}")
+    check(
+        cfg.init != "classical" or b % 2 == 0 or b == 1,
+        f"init classical (Gray QAM) needs an even bits_per_symbol, not {b} (use init random)",
+    )
+    check(n % b == 0, f"codeword_bits must be a multiple of bits_per_symbol ({b}), not {n}")
+    check(cfg.loss_baseline != "message", "loss_baseline must be none, batch or running (one perturbation per symbol)")
+    check(cfg.ebno_db_max is None or ebno <= cfg.ebno_db_max, "ebno_db must not exceed ebno_db_max")
+    check(
+        cfg.channel == "awgn" or cfg.ebno_db_max in (None, ebno),
+        f"channel {cfg.channel!r} trains at one Eb/N0: drop ebno_db_max (an Eb/N0 range is for awgn)",
     )
 
 
@@ -218,7 +273,7 @@ def _validate_chain(cfg: Config) -> None:
     differentiable chain."""
     built = chain.build(cfg.channel, cfg.n0)
     check(
-        cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None),
+        cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None) or cfg.task == "bits",
         f"channel {cfg.channel!r} has no awgn or rbf stage: snr_db and ebno_db do not apply to it",
     )
     if cfg.method == "model-based" and not built.differentiable:

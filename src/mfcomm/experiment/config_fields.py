@@ -28,6 +28,7 @@ FEEDBACK = ("perfect", "noisy", "quantized")
 METHODS = ("model-free", "model-based")
 LR_SCHEDULES = ("constant", "cosine")
 RECIPES = ("default", "paper")
+TASKS = ("symbols", "bits")
 
 
 @dataclass
@@ -35,6 +36,10 @@ class Config:
     """Hyper-parameters of one run. Units: SNRs in dB, learning rates per step, batches in messages."""
 
     # --- the system -------------------------------------------------------------------------------
+    task: str = "symbols"
+    """``symbols``: one of M messages per block of n channel uses, cross-entropy, SER; ``bits``: a learned
+    constellation of ``2**bits_per_symbol`` points and a neural demapper, per-bit BCE, the BMD rate and the
+    coded BER/BLER of an outer LDPC code (defaults: ``BITS_DEFAULTS``, Sionna's autoencoder tutorial)."""
     method: str = "model-free"
     """``model-free`` (the paper's alternating algorithm) or ``model-based`` (back-propagation)."""
     channel: str = "awgn"
@@ -48,7 +53,16 @@ class Config:
     """Es/N0 in dB for ``awgn``, ``rbf`` and chains with such a stage. Default 10 dB when neither this nor
     ``ebno_db`` is set."""
     ebno_db: float | None = None
-    """Eb/N0 in dB, the alternative to ``snr_db``."""
+    """Eb/N0 in dB (information bits: ``bits * code_rate`` per message), the alternative to ``snr_db``."""
+    ebno_db_max: float | None = None
+    """Bits task on ``awgn``: each codeword's Eb/N0 is drawn uniformly from ``ebno_db`` to this."""
+    bits_per_symbol: int | None = None
+    """Bits task: b bits per symbol, ``2**b`` constellation points (M = 2^b messages, n = 1)."""
+    code_rate: float = 1.0
+    """Rate of the outer code: Eb/N0 counts ``bits * code_rate`` information bits per message; the bits task
+    evaluates Sionna's 5G LDPC code of this rate."""
+    codeword_bits: int | None = None
+    """Bits task: coded bits per codeword, a multiple of ``bits_per_symbol``; a batch row is one codeword."""
     signalling: str = "complex"
     """``complex`` or ``real`` (n real channel uses, for AE(7,4) versus Hamming(7,4))."""
     normalization: str = "average"
@@ -68,9 +82,9 @@ class Config:
     # --- training ---------------------------------------------------------------------------------
     recipe: str = "default"
     """``default``: the best measured recipe (the defaults below; docs/getting-good-systems.md gives the
-    evidence); ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published (``PAPER_RECIPE``: random start, one
-    receiver and one transmitter step per iteration, a fixed sigma2 = 0.1, constant learning rates, no
-    fall-back to the classical system).
+    evidence); ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published
+    (:data:`~mfcomm.experiment.recipes.PAPER_RECIPE`: random start, one receiver and one transmitter step per
+    iteration, a fixed sigma2 = 0.1, constant learning rates, no fall-back to the classical system).
     Options given explicitly override either."""
     iterations: int = 2000
     """Outer iterations: model-free, ``rx_steps`` receiver then ``tx_steps`` transmitter steps; model-based,
@@ -104,6 +118,8 @@ class Config:
     still gains after a plateau at the initial learning rate."""
     rx_lr: float = 1e-2
     """Receiver learning rate (Adam); also the joint learning rate of model-based training."""
+    rx_lr_final: float | None = None
+    """If set, the receiver's learning rate decays geometrically from ``rx_lr`` to this over fine-tuning."""
     tx_lr: float = 1e-2
     """Transmitter learning rate (Adam)."""
     sigma2: float | None = None
@@ -158,6 +174,8 @@ class Config:
     """Fresh messages for the final SER (at least 100,000; more until ``eval_target_errors``)."""
     eval_target_errors: int = 1000
     eval_max_messages: int = 10_000_000
+    eval_ebno_db: list[float] = field(default_factory=list)
+    """Bits task: the Eb/N0 points of the BMD rate in ``summary.json``."""
     compare_baseline: bool = True
     """After training, measure the same-rate classical system (:mod:`mfcomm.evaluation.reference`) through the same
     channel at the same SNR and report it in ``summary.json``: closed form or ML detection where the channel
@@ -168,6 +186,16 @@ class Config:
     def bits(self) -> float:
         """k = log2(M) bits per message."""
         return math.log2(self.messages)
+
+    @property
+    def symbols(self) -> int:
+        """Bits task: symbols per codeword."""
+        return (self.codeword_bits or 0) // (self.bits_per_symbol or 1)
+
+    @property
+    def info_bits(self) -> int:
+        """Bits task: k, information bits per codeword of the outer code."""
+        return round((self.codeword_bits or 0) * self.code_rate)
 
     @property
     def tx_batch(self) -> int:
@@ -191,7 +219,7 @@ class Config:
         if not self.takes_snr:
             return None
         if self.ebno_db is not None:
-            return ebno_db_to_snr_db(self.ebno_db, self.bits, self.channel_uses)
+            return ebno_db_to_snr_db(self.ebno_db, self.bits * self.code_rate, self.channel_uses)
         return self.snr_db
 
     @property
@@ -200,7 +228,7 @@ class Config:
         if not self.takes_snr:
             return None
         if self.ebno_db is not None:
-            return ebno_db_to_n0(self.ebno_db, self.bits, self.channel_uses)
+            return ebno_db_to_n0(self.ebno_db, self.bits * self.code_rate, self.channel_uses)
         assert self.snr_db is not None  # resolve() sets snr_db when the channel takes the run's noise
         return snr_db_to_n0(self.snr_db)
 
@@ -220,24 +248,6 @@ class Config:
         """Every field, with None left out (TOML has no null)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
-
-PAPER_RECIPE: dict[str, Any] = {
-    "init": "random",
-    "rx_steps": 1,
-    "rx_on_tx_batch": False,
-    "loss_baseline": "none",
-    "finetune_iterations": 0,
-    "lr_schedule": "constant",
-    "sigma2": 0.1,
-    "candidates": 1,
-    "stop_early": False,
-    "tx_warmup": 0,
-    "batch_size": 512,
-    "keep_best": False,
-    "rx_lr": 3e-3,
-    "tx_lr": 3e-3,
-}
-"""The fields ``recipe = "paper"`` sets (the paper's Algorithm 1 and mfcomm's defaults before the quality work)."""
 
 SIGMA2_PER_DMIN2 = 0.025
 """Default sigma2 over the squared reference minimum distance: 0.05 at M=16, n=2 (docs/getting-good-systems.md)."""

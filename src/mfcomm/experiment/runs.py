@@ -1,12 +1,13 @@
 """A training run from configuration to result directory, and back.
 
+One life cycle for both tasks (``cfg.task``: symbols or bits; what differs is :mod:`mfcomm.experiment.tasks`).
 ``train(cfg)`` builds the system, trains it with the chosen method through the channel ``cfg`` names (or a
-channel object: ``train(cfg, channel=obj)``), measures the final SER and that of the same-rate classical
-system on the same channel (:mod:`mfcomm.evaluation.reference`), and returns a :class:`Run`; ``save(run, dir)`` writes
-``config.toml``, ``model.safetensors``, ``metrics.csv``, ``summary.json`` and figures, all staged and renamed
-into place so that a failed run leaves nothing that looks like a result; ``load(dir)`` reads a run back
-(weights via safetensors only). How one training is driven (logging, checkpoints, candidates) is
-:mod:`mfcomm.experiment.session`.
+channel object: ``train(cfg, channel=obj)``), measures it and its classical baseline (symbols: the SER and that
+of the same-rate classical system on the same channel, :mod:`mfcomm.evaluation.reference`; bits: the BMD rate
+and Gray QAM's), and returns a :class:`Run`; ``save(run, dir)`` writes ``config.toml``, ``model.safetensors``,
+``metrics.csv``, ``summary.json`` and figures, all staged and renamed into place so that a failed run leaves
+nothing that looks like a result; ``load(dir)`` reads a run back (weights via safetensors only). How one
+training is driven (logging, checkpoints, candidates, random streams) is :mod:`mfcomm.experiment.session`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mfcomm.evaluation.reference import BaselineResult, baseline_summary, measure_baseline
-from mfcomm.evaluation.ser import SerEstimate, learned_ser
+from mfcomm.evaluation.reference import BaselineResult
+from mfcomm.evaluation.ser import SerEstimate
 from mfcomm.experiment import config as config_module
 from mfcomm.experiment import session as training_session
 from mfcomm.experiment.config import Config
-from mfcomm.experiment.plots import plot_constellation, plot_learning_curve
+from mfcomm.experiment.plots import plot_learning_curve
 from mfcomm.experiment.run_directory import publish, write_csv, write_text
-from mfcomm.learning import candidates
+from mfcomm.experiment.tasks import task_of
 from mfcomm.system.build import (
     WEIGHTS,
     build_receiver,
@@ -39,8 +40,6 @@ from mfcomm.system.build import (
     load_modules,
     save_modules,
 )
-from mfcomm.system.receiver import Receiver
-from mfcomm.system.transmitter import Transmitter
 
 __all__ = [
     "WEIGHTS",
@@ -51,11 +50,9 @@ __all__ = [
     "bytes_needed",
     "device_of",
     "finished_run_dir",
-    "keep_classical_if_better",
     "learning_curves",
     "load",
     "load_modules",
-    "measure",
     "publish",
     "save",
     "save_modules",
@@ -73,8 +70,11 @@ class Run:
     """A trained system, how it was trained, what that cost and how well it does."""
 
     cfg: Config
-    tx: Transmitter
-    rx: Receiver
+    tx: Any
+    """The transmitter: a :class:`~mfcomm.system.transmitter.Transmitter` (symbols) or a
+    :class:`~mfcomm.system.bitwise.LearnedConstellation` (bits)."""
+    rx: Any
+    """The receiver: a :class:`~mfcomm.system.receiver.Receiver` or a :class:`~mfcomm.system.bitwise.NeuralDemapper`."""
     metrics: list[dict[str, float]] = field(default_factory=list)
     channel_uses_spent: int = 0
     train_seconds: float = 0.0
@@ -88,37 +88,14 @@ class Run:
     """The trained system's SER when it lost to the classical system, which the run then kept."""
     candidates: list[dict[str, Any]] = field(default_factory=list)
     """One row per candidate system when several were tried (:mod:`mfcomm.learning.candidates`)."""
+    bmd_rate: dict[float, float] = field(default_factory=dict)
+    """Bits task: the BMD rate (bit/symbol) on AWGN per Eb/N0 (dB)."""
+    baseline_bmd_rate: dict[float, float] | None = None
+    """Bits task: Gray QAM's BMD rate with the APP demapper at the same points, or None."""
 
     def summary(self) -> dict[str, Any]:
-        cfg, ser = self.cfg, self.ser
-        assert ser is not None  # a run is summarised once measured
-        return {
-            "method": cfg.method,
-            "channel": cfg.channel,
-            "messages": cfg.messages,
-            "channel_uses": cfg.channel_uses,
-            "signalling": cfg.signalling,
-            "snr_db": cfg.resolved_snr_db,
-            "ebno_db": cfg.ebno_db,
-            "iterations": cfg.iterations,
-            "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
-            "converged": self.converged_at is not None,
-            "converged_iteration": self.converged_at,
-            "iterations_run": (self.converged_at if cfg.stop_early else None) or cfg.iterations,
-            "sigma2": cfg.exploration_sigma2 if cfg.method == "model-free" else None,
-            "init": cfg.init,
-            "candidates": self.candidates,
-            "kept": "classical" if self.trained_ser else "trained",
-            "trained_ser": self.trained_ser.ser if self.trained_ser else ser.ser,
-            "seed": cfg.seed,
-            "ser": ser.ser,
-            "ser_ci": [ser.ci_low, ser.ci_high],
-            "eval_messages": ser.messages,
-            "eval_errors": ser.errors,
-            "channel_uses_spent": self.channel_uses_spent,
-            "train_seconds": round(self.train_seconds, 3),
-            **baseline_summary(self.baseline),
-        }
+        """``summary.json``: what the run trained, what it cost and what it reached (the task's keys)."""
+        return task_of(self.cfg).summary(self)
 
 
 def train(
@@ -130,7 +107,7 @@ def train(
     on_log: Callable[[dict[str, float], Run], None] | None = None,
     channel: object | None = None,
 ) -> Run:
-    """Train one system as ``cfg`` says, then (``evaluate``) measure its SER on the training channel.
+    """Train one system as ``cfg`` says, then (``evaluate``) measure it on the training channel.
 
     ``channel``: train through this object instead of the channel ``cfg`` names: a
     :class:`~mfcomm.channels.Channel`, or a function ``y = f(x)`` on complex64 NumPy arrays of shape
@@ -143,53 +120,22 @@ def train(
     other error names the last good checkpoint, which stays on disk (:mod:`mfcomm.learning.checkpointing`).
     """
     cfg, given = training_session.channel_object(cfg, channel)
-    session = training_session.Session(cfg, given, checkpoint, resume)
-    run = Run(cfg, session.tx, session.rx)
-    with tqdm(
-        total=session.total + session.first,
-        desc=f"train {cfg.method} {cfg.channel}",
-        disable=quiet,
-        unit="it",
-        mininterval=0.5,
-    ) as bar:
-        session.train(run, bar, on_log)
-    run.train_seconds = session.clock.seconds()
-    run.channel_uses_spent = session.channel.uses
-    if evaluate:
-        run.ser = measure(run, session.channel.channel, quiet)
-        run.baseline = measure_baseline(cfg, session.channel.channel, quiet)  # the same-rate classical system
-        if cfg.keep_best and candidates.classical_is_better(run.ser, run.baseline):
-            keep_classical_if_better(run, session.channel.channel, quiet)
+    with training_session.run_streams(cfg):
+        session = training_session.Session(cfg, given, checkpoint, resume)
+        run = Run(cfg, session.tx, session.rx)
+        with tqdm(
+            total=session.total + session.first,
+            desc=f"train {cfg.method} {cfg.channel}",
+            disable=quiet,
+            unit="it",
+            mininterval=0.5,
+        ) as bar:
+            session.train(run, bar, on_log)
+        run.train_seconds = session.clock.seconds()
+        run.channel_uses_spent = session.channel.uses
+        if evaluate:
+            session.task.evaluate(run, session.channel.channel, quiet)
     return run
-
-
-def keep_classical_if_better(run: Run, channel: Any, quiet: bool = False) -> None:
-    """The classical codebook with a receiver trained for it replaces the trained system when it measures
-    better on its own fresh messages; the kept system's SER is then measured again on fresh messages (not
-    those the choice was made on), and the receiver's training counts as channel uses spent."""
-    assert run.ser is not None and run.baseline is not None  # called once both are measured
-    tx, rx, uses = candidates.classical_system(run.cfg, run.tx, run.baseline, channel, quiet)
-    run.channel_uses_spent += uses
-    if measure(Run(run.cfg, tx, rx), channel, quiet).ser < run.ser.ser:
-        run.trained_ser, run.tx, run.rx = run.ser, tx, rx
-        run.ser = measure(run, channel, quiet)
-
-
-def measure(run: Run, channel: Any, quiet: bool = False) -> SerEstimate:
-    """Final SER on ``channel`` with the config's message budget, with a progress bar."""
-    cfg = run.cfg
-    with tqdm(
-        total=cfg.eval_messages, desc="evaluate", disable=quiet, unit="msg", unit_scale=True, mininterval=0.5
-    ) as bar:
-        return learned_ser(
-            run.tx,
-            run.rx,
-            channel,
-            cfg.eval_target_errors,
-            cfg.eval_messages,
-            cfg.eval_max_messages,
-            progress=bar.update,
-        )
 
 
 def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str] = ()) -> Path:
@@ -203,22 +149,17 @@ def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str]
         plot_learning_curve(
             *learning_curves(run.metrics), stage / "learning_curve.png", title=f"{run.cfg.method} on {run.cfg.channel}"
         )
-        with torch.no_grad():
-            codebook = run.tx.codebook().cpu().numpy()
-        plot_constellation(
-            codebook,
-            stage / "constellation.png",
-            real=run.tx.real,
-            title=f"{run.cfg.method}, {run.cfg.channel}: learned codebook",
-        )
+        task_of(run.cfg).write_figures(run, stage)
         write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
 
     return publish(out, write, replace, keep)
 
 
 def save_weights(run: Run, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Transmitter and receiver weights (``tx.*``, ``rx.*``) as safetensors, written then renamed."""
-    save_modules(path, {"tx": run.tx, "rx": run.rx}, metadata)
+    """Transmitter and receiver weights (symbols: ``tx.*``, ``rx.*``; bits: ``const.*``, ``demapper.*``) as
+    safetensors, written then renamed."""
+    tx, rx = task_of(run.cfg).weights
+    save_modules(path, {tx: run.tx, rx: run.rx}, metadata)
 
 
 def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
@@ -234,11 +175,14 @@ def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
     return losses, ser
 
 
-def load(run_dir: str | Path, trust: bool = False) -> Run:
+def load(run_dir: str | Path, trust: bool = False, task: str | None = None) -> Run:
     """Read a saved run: its config and weights. A config whose channel is Python code (``PATH.py:FUNC``) is
-    refused unless ``trust``: the user passed ``--trust-config``, or the caller never builds that channel."""
+    refused unless ``trust``: the user passed ``--trust-config``, or the caller never builds that channel.
+    ``task``: the run's task where its config does not say (bit-wise runs written before the one config)."""
     run_dir = finished_run_dir(run_dir)
-    cfg = config_module.resolve(run_dir / "config.toml", trust=trust)
-    tx, rx = build_system(cfg, start=False)
-    load_modules(run_dir / WEIGHTS, {"tx": tx, "rx": rx}, device_of(cfg))
+    cfg = config_module.resolve(run_dir / "config.toml", {"task": task}, trust=trust)
+    kind = task_of(cfg)
+    with torch.random.fork_rng(devices=[]):  # weights about to be overwritten: no draw from the caller's stream
+        tx, rx = kind.build(cfg, start=False)
+    load_modules(run_dir / WEIGHTS, dict(zip(kind.weights, (tx, rx), strict=True)), device_of(cfg))
     return Run(cfg, tx, rx)

@@ -3,10 +3,12 @@ training-time
 clock, the rows of ``metrics.csv`` (with SER probes that leave training's random streams as they were), the
 checkpoints, and the candidates tried before the main training.
 
-The order in which random numbers are drawn is part of the contract: torch's global generator is seeded
-with the run's seed, then the system is built (model-free on the CPU: from the per-role streams of
-:mod:`mfcomm.nodes.streams`, so one seed trains the same system in one process or in three), then the
-channel is made from its own stream; a probe or a log call draws from none of them.
+Randomness: a run owns its random streams, all derived from its seed, and leaves torch's global generators
+as it found them. :func:`run_streams` gives the run its own default generator, seeded with the seed, for what
+draws from the default (network initialisation, the evaluation's messages, the model-based and bit-wise steps);
+model-free training of symbols on the CPU draws from the per-role streams of :mod:`mfcomm.nodes.streams`
+instead, so that one seed trains the same system in one process or in three. The draws come in a fixed order:
+the system is built, then the channel is made; a probe or a log call leaves every stream as it was.
 """
 
 from __future__ import annotations
@@ -22,18 +24,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mfcomm.channels import Channel, Counted, as_channel
-from mfcomm.channels.spec import make_channel, object_spec
+from mfcomm.channels.spec import object_spec
 from mfcomm.errors import ConfigError, DivergedError, Interrupted, MfcommError
 from mfcomm.evaluation.ser import learned_ser
 from mfcomm.experiment import config as config_module
 from mfcomm.experiment.config import Config
+from mfcomm.experiment.tasks import RunTask, task_of
 from mfcomm.learning import candidates, checkpointing
 from mfcomm.learning.model_based import train_model_based
 from mfcomm.learning.model_free import Streams, train_model_free
 from mfcomm.nodes import streams as roles
 from mfcomm.system.build import build_system, device_of
-from mfcomm.system.receiver import Receiver
-from mfcomm.system.transmitter import Transmitter
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -55,13 +56,26 @@ def channel_object(cfg: Config, channel: object | None) -> tuple[Config, Channel
     return dataclasses.replace(cfg, channel=object_spec(given.name)), given
 
 
-def seeded_system(cfg: Config) -> tuple[Transmitter, Receiver, Streams, torch.Generator | None]:
+@contextlib.contextmanager
+def run_streams(cfg: Config) -> Iterator[None]:
+    """Within the block, torch's default generators (the CPU's, and the config's CUDA device's) are the run's
+    own, seeded with ``cfg.seed``; after it, they are as they were."""
+    device = device_of(cfg)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(cfg.seed)
+        yield
+
+
+def seeded_system(cfg: Config, task: RunTask) -> tuple[Any, Any, Streams, torch.Generator | None]:
     """The initial transmitter and receiver, the training streams and the channel's generator (None: the
-    channel draws from torch's global generator)."""
-    if cfg.method == "model-free" and device_of(cfg).type == "cpu":
+    steps and the channel draw from the run's default generator, :func:`run_streams`)."""
+    tx: Any
+    rx: Any
+    if cfg.task == "symbols" and cfg.method == "model-free" and device_of(cfg).type == "cpu":
         tx, rx = roles.seeded_transmitter(cfg), roles.seeded_receiver(cfg)
         return tx, rx, roles.training_streams(cfg.seed), roles.generator(cfg.seed, "channel")
-    tx, rx = build_system(cfg)
+    tx, rx = task.build(cfg)
     return tx, rx, Streams(), None
 
 
@@ -90,12 +104,10 @@ class Session:
     docstring's order), then :meth:`train` runs it."""
 
     def __init__(self, cfg: Config, given: Channel | None, checkpoint: Path | None, resume: bool) -> None:
-        self.cfg, self.checkpoint = cfg, checkpoint
+        self.cfg, self.checkpoint, self.task = cfg, checkpoint, task_of(cfg)
         self.resumed = checkpointing.read(checkpoint) if resume and checkpoint else None
-        torch.manual_seed(cfg.seed)
-        self.tx, self.rx, self.streams, self.generator = seeded_system(cfg)
-        timeout = cfg.channel_timeout or None
-        self.channel = Counted(given or make_channel(cfg.channel, cfg.n0, self.generator, timeout=timeout))
+        self.tx, self.rx, self.streams, self.generator = seeded_system(cfg, self.task)
+        self.channel = Counted(self.task.channel(cfg, self.generator, given))
         self.clock = Clock(self.resumed["seconds"] if self.resumed else 0.0)
         self.total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
         self.first = cfg.candidate_iterations * cfg.candidates if cfg.candidates > 1 else 0
@@ -123,8 +135,8 @@ class Session:
 
     def fit(
         self,
-        tx: Transmitter,
-        rx: Receiver,
+        tx: Any,
+        rx: Any,
         c: Config,
         log: Callable = lambda *_: None,
         state: checkpointing.TrainingState | None = None,
@@ -132,9 +144,10 @@ class Session:
         bar: tqdm,
     ) -> int | None:
         """Train ``tx`` and ``rx`` as ``c`` says; the iteration at which the stop rule fired, or None."""
+        examples = self.task.examples(c)
         if c.method == "model-free":
-            return train_model_free(tx, rx, self.channel, c, log, bar.update, self.streams, state)
-        return train_model_based(tx, rx, self.channel, c, log, bar.update, state)
+            return train_model_free(tx, rx, self.channel, c, log, bar.update, self.streams, state, examples)
+        return train_model_based(tx, rx, self.channel, c, log, bar.update, state, examples)
 
     def tracked(self, run: Run) -> dict[str, Any]:
         """What a checkpoint holds: networks, run, channel counter and every random generator."""

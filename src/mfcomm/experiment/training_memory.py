@@ -79,8 +79,27 @@ def training_bytes(cfg: Config) -> int:
     return FLOAT_BYTES * (OPTIMIZER_COPIES * weights + 2 * codebook + 2 * rows * per_row)
 
 
+def bits_training_bytes(cfg: Config) -> int:
+    """The bits task's :func:`training_bytes`: the demapper's weights (with gradients and Adam's moments), and
+    the activations and their gradients of ``batch_size`` codewords of ``symbols`` symbols through it."""
+    b = cfg.bits_per_symbol or 1
+    sizes = [3, *cfg.rx_hidden, b]
+    rows = cfg.batch_size * cfg.symbols
+    per_row = sum(sizes) + sum(cfg.rx_hidden) + 4 * b + 8  # layers, ReLUs, bits, BCE, symbols
+    return FLOAT_BYTES * (OPTIMIZER_COPIES * mlp_parameters(sizes) + 2 * rows * per_row)
+
+
 def check_training_memory(cfg: Config) -> None:
     """Refuse a config whose training (:func:`training_bytes`) cannot fit in the memory free on its device."""
+    if cfg.task == "bits":
+        check_memory(
+            bits_training_bytes(cfg),
+            cfg.device,
+            f"training {cfg.messages} points with batch_size {cfg.batch_size} codewords of "
+            f"{cfg.codeword_bits} bits and rx_hidden {cfg.rx_hidden}",
+            "use a smaller batch_size or codeword_bits, or narrower hidden layers",
+        )
+        return
     check_memory(
         training_bytes(cfg),
         cfg.device,

@@ -1,4 +1,4 @@
-"""Model-based training: back-propagate the mean cross-entropy through a differentiable channel.
+"""Model-based training: back-propagate the mean loss through a differentiable channel.
 
 This is the baseline the paper compares against; it needs ``channel.differentiable``.
 """
@@ -9,44 +9,45 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mfcomm.channels import Channel
+from mfcomm.channels import Sampler
 from mfcomm.errors import ConfigError
 from mfcomm.experiment.config import Config
 from mfcomm.learning.checkpointing import TrainingState
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import Log, LossWindow, MainLoop
+from mfcomm.learning.model_free import Log, LossWindow, MainLoop, receiver_step
 from mfcomm.learning.stop_rule import Plateau
-from mfcomm.system.receiver import Receiver
-from mfcomm.system.transmitter import Transmitter
+from mfcomm.learning.tasks import Sender, Task
 
 
 def train_model_based(
-    tx: Transmitter,
-    rx: Receiver,
-    channel: Channel,
+    tx: Sender,
+    rx: nn.Module,
+    channel: Sampler[Any],
     cfg: Config,
     log: Log,
     progress: Callable[[int], None] = lambda _: None,
     state: TrainingState | None = None,
+    task: Task | None = None,
+    generator: torch.Generator | None = None,
 ) -> int | None:
-    """Joint gradient steps on theta_T and theta_R (see :func:`train_jointly`)."""
-
-    def step(opt: torch.optim.Optimizer) -> torch.Tensor:
-        m = torch.randint(tx.messages, (cfg.batch_size,), device=tx.all_messages.device)
-        loss = F.cross_entropy(rx(channel(tx(m))), m)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    return train_jointly(tx, rx, channel, cfg, step, log, progress, state)
+    """Joint gradient steps on theta_T and theta_R through the channel (see :func:`train_jointly`), on batches
+    of ``cfg.batch_size`` labels of ``task`` (default: messages) drawn from ``generator``."""
+    return train_jointly(
+        tx,
+        rx,
+        channel,
+        cfg,
+        lambda opt: receiver_step(tx, rx, channel, opt, cfg.batch_size, generator, task, joint=True),
+        log,
+        progress,
+        state,
+    )
 
 
 def train_jointly(
-    tx: nn.Module,
+    tx: Sender,
     rx: nn.Module,
     channel: Any,
     cfg: Any,

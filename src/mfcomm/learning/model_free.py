@@ -16,19 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from mfcomm.channels import Channel
+from mfcomm.channels import Sampler
 from mfcomm.experiment.config import Config
 from mfcomm.learning.checkpointing import TrainingState
-from mfcomm.learning.estimator import LossBaseline, exploration, perturb, surrogate
+from mfcomm.learning.estimator import LossBaseline, exploration, geometric, perturb, surrogate
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.loop import Log, LossWindow, MainLoop, Schedule, alternate
 from mfcomm.learning.lr_schedule import set_rates
+from mfcomm.learning.tasks import Sender, Symbols, Task
 from mfcomm.system.receiver import Receiver
-from mfcomm.system.transmitter import Transmitter
 
 __all__ = [
     "Log",
@@ -38,6 +39,8 @@ __all__ = [
     "Streams",
     "accumulate_estimate",
     "alternate",
+    "descend",
+    "device_of",
     "draw_messages",
     "estimate_transmitter_gradient",
     "learn_from",
@@ -52,7 +55,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Streams:
-    """Random generators by role (None: torch's global generator, which ``mfcomm train`` uses on CUDA).
+    """Random generators by role (None: torch's default generator, the run's own stream, see
+    :func:`mfcomm.experiment.session.run_streams`).
 
     Three-process training (:mod:`mfcomm.nodes`) gives each role its own: ``messages`` (the training
     messages, drawn by the transmitter and, from the same seed, by the receiver that must know them),
@@ -68,12 +72,21 @@ def draw_messages(
     messages: int, batch: int, device: torch.device | str, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """``batch`` messages drawn uniformly from {0, ..., M-1}: (batch,) int64."""
-    return torch.randint(messages, (batch,), device=device, generator=generator)
+    return Symbols(messages).draw(batch, device, generator)
+
+
+def device_of(tx: Sender) -> torch.device:
+    """Where the transmitter's weights, and so its labels, live."""
+    return next(tx.parameters()).device
 
 
 def receiver_update(rx: Receiver, opt: torch.optim.Optimizer, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """Supervised receiver step on received ``y`` of known messages ``m``; returns the mean loss (detached)."""
-    loss = F.cross_entropy(rx(y), m)
+    return descend(opt, Symbols().loss(rx, y, m))
+
+
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on ``loss``; returns it detached."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -81,46 +94,60 @@ def receiver_update(rx: Receiver, opt: torch.optim.Optimizer, y: torch.Tensor, m
 
 
 def receiver_step(
-    tx: Transmitter,
-    rx: Receiver,
-    channel: Channel,
+    tx: Sender,
+    rx: nn.Module,
+    channel: Sampler[Any],
     opt: torch.optim.Optimizer,
     batch_size: int,
     generator: torch.Generator | None = None,
+    task: Task | None = None,
+    joint: bool = False,
 ) -> torch.Tensor:
-    """One supervised receiver step on the true gradient; returns the mean loss (detached)."""
-    m = draw_messages(tx.messages, batch_size, tx.all_messages.device, generator)
-    with torch.no_grad():
-        y = channel(tx(m))
-    return receiver_update(rx, opt, y, m)
+    """One supervised receiver step on the true gradient; returns the mean loss (detached). With ``joint``, a
+    model-based step: the gradient flows back through the channel into the transmitter too."""
+    task = task or Symbols(tx.messages)
+    labels = task.draw(batch_size, device_of(tx), generator)
+    with torch.set_grad_enabled(joint):
+        y = channel(task.send(tx, labels))
+    return descend(opt, task.loss(rx, y, labels))
 
 
 def perturbed_transmission(
-    tx: Transmitter,
+    tx: Sender,
     m: torch.Tensor,
     perturbations: int,
     antithetic: bool,
     sigma2: float,
     generator: torch.Generator | None = None,
+    task: Task | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The transmitter's side of a transmitter step: ``(m_k, xbar, x_p)``, each message repeated K times,
-    ``xbar = f_T(m_k)`` (with its graph) and the perturbed symbols ``x_p`` to send, (messages K, n) complex64."""
-    m_k = m.repeat_interleave(perturbations)
-    xbar = tx(m_k)
-    w = exploration((m.shape[0], perturbations, tx.channel_uses), sigma2, xbar.device, tx.real, antithetic, generator)
-    return m_k, xbar, perturb(xbar, sigma2, tx.real, w.flatten(0, 1))
+    """The transmitter's side of a transmitter step: ``(m_k, xbar, x_p)``, each label repeated K times,
+    ``xbar = f_T(m_k)`` (with its graph) and the perturbed symbols ``x_p`` to send, both in the channel's shape
+    (for messages: (messages K, n) complex64)."""
+    task = task or Symbols(tx.messages)
+    m_k = task.repeat(m, perturbations)
+    xbar = task.send(tx, m_k)
+    examples = task.indices(m_k).numel()
+    shape = (examples // perturbations, perturbations, xbar.numel() // examples)
+    w = exploration(shape, sigma2, xbar.device, tx.real, antithetic, generator)
+    return m_k, xbar, perturb(xbar.reshape(examples, -1), sigma2, tx.real, w.flatten(0, 1)).view_as(xbar)
 
 
 def per_example_losses(
-    rx: Receiver, y: torch.Tensor, m_k: torch.Tensor, rx_opt: torch.optim.Optimizer | None = None
+    rx: nn.Module,
+    y: Any,
+    m_k: torch.Tensor,
+    rx_opt: torch.optim.Optimizer | None = None,
+    task: Task | None = None,
 ) -> torch.Tensor:
-    """The receiver's side of a transmitter step: per-example losses (detached), (messages K,) float32.
+    """The receiver's side of a transmitter step: per-example losses (detached), (examples,) float32.
 
     With ``rx_opt`` the receiver also takes a supervised step on these transmissions (it knows their
-    messages), after computing the losses it feeds back.
+    labels), after computing the losses it feeds back.
     """
+    task = task or Symbols()
     with torch.set_grad_enabled(rx_opt is not None):
-        losses = F.cross_entropy(rx(y), m_k, reduction="none")
+        losses = task.losses(rx, y, m_k)
     return learn_from(losses, rx_opt)
 
 
@@ -143,16 +170,17 @@ def accumulate_estimate(
     baseline: LossBaseline,
     real: bool,
 ) -> None:
-    """From fed-back losses (messages, K): subtract the baseline and back-propagate the Eq. 8 surrogate
-    into the transmitter's ``.grad``."""
+    """From fed-back losses (examples, K) of the examples' message indices ``m``: subtract the baseline and
+    back-propagate the Eq. 8 surrogate into the transmitter's ``.grad`` (``x_p``, ``xbar``: one row per loss)."""
     advantages = fed_back - baseline(fed_back, m)  # variance reduction
-    surrogate(advantages.flatten(), x_p, xbar, sigma2, real).backward()  # estimator (Eq. 8)
+    rows = advantages.numel()
+    surrogate(advantages.flatten(), x_p.reshape(rows, -1), xbar.reshape(rows, -1), sigma2, real).backward()  # Eq. 8
 
 
 def estimate_transmitter_gradient(
-    tx: Transmitter,
-    rx: Receiver,
-    channel: Channel,
+    tx: Sender,
+    rx: nn.Module,
+    channel: Sampler[Any],
     messages: int,
     perturbations: int,
     antithetic: bool,
@@ -161,29 +189,31 @@ def estimate_transmitter_gradient(
     feedback: FeedbackLink,
     rx_opt: torch.optim.Optimizer | None = None,
     streams: Streams = Streams(),
+    task: Task | None = None,
 ) -> torch.Tensor:
     """Accumulate the Eq. 8 estimate into the transmitter's ``.grad``; return the mean fed-back loss.
 
-    ``messages`` random messages, each sent with ``perturbations`` independent (or antithetic) perturbations.
+    ``messages`` random labels, each sent with ``perturbations`` independent (or antithetic) perturbations.
     With ``rx_opt`` the receiver also takes a supervised step on these transmissions (it knows their
-    messages), after computing the losses it feeds back: the transmissions serve both networks.
+    labels), after computing the losses it feeds back: the transmissions serve both networks.
     """
-    m = draw_messages(tx.messages, messages, tx.all_messages.device, streams.messages)
+    task = task or Symbols(tx.messages)
+    m = task.draw(messages, device_of(tx), streams.messages)
     m_k, xbar, x_p = perturbed_transmission(
-        tx, m, perturbations, antithetic, sigma2, streams.exploration
+        tx, m, perturbations, antithetic, sigma2, streams.exploration, task
     )  # transmitter, perturbation
     with torch.no_grad():
         y = channel(x_p)  # channel (sampled only)
-    losses = per_example_losses(rx, y, m_k, rx_opt)  # receiver: per-example losses
-    fed_back = feedback(losses).view(messages, perturbations)  # feedback link: scalars only
-    accumulate_estimate(fed_back, m, x_p, xbar, sigma2, baseline, tx.real)  # baseline, estimator (Eq. 8)
+    losses = per_example_losses(rx, y, m_k, rx_opt, task)  # receiver: per-example losses
+    fed_back = feedback(losses).view(-1, perturbations)  # feedback link: scalars only
+    accumulate_estimate(fed_back, task.indices(m), x_p, xbar, sigma2, baseline, tx.real)  # baseline, Eq. 8
     return fed_back.mean()
 
 
 def transmitter_step(
-    tx: Transmitter,
-    rx: Receiver,
-    channel: Channel,
+    tx: Sender,
+    rx: nn.Module,
+    channel: Sampler[Any],
     opt: torch.optim.Optimizer,
     cfg: Config,
     sigma2: float,
@@ -191,32 +221,47 @@ def transmitter_step(
     feedback: FeedbackLink,
     rx_opt: torch.optim.Optimizer | None = None,
     streams: Streams = Streams(),
+    task: Task | None = None,
 ) -> torch.Tensor:
     """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
     opt.zero_grad(set_to_none=True)
     loss = estimate_transmitter_gradient(
-        tx, rx, channel, cfg.tx_batch, cfg.perturbations, cfg.antithetic, sigma2, baseline, feedback, rx_opt, streams
+        tx,
+        rx,
+        channel,
+        cfg.tx_batch,
+        cfg.perturbations,
+        cfg.antithetic,
+        sigma2,
+        baseline,
+        feedback,
+        rx_opt,
+        streams,
+        task,
     )
     opt.step()
     return loss
 
 
 def train_model_free(
-    tx: Transmitter,
-    rx: Receiver,
-    channel: Channel,
+    tx: Sender,
+    rx: nn.Module,
+    channel: Sampler[Any],
     cfg: Config,
     log: Log,
     progress: Callable[[int], None] = lambda _: None,
     streams: Streams = Streams(),
     state: TrainingState | None = None,
+    task: Task | None = None,
 ) -> int | None:
     """Alternate receiver and transmitter steps for ``cfg.iterations`` (with ``cfg.stop_early``, to a plateau),
-    then fine-tune the receiver; returns the iteration at which the plateau was reached, or None. ``state``
-    checkpoints and resumes the loop (:mod:`mfcomm.learning.checkpointing`)."""
+    then fine-tune the receiver (its rate decaying to ``cfg.rx_lr_final`` if set); returns the iteration at
+    which the plateau was reached, or None. ``state`` checkpoints and resumes the loop
+    (:mod:`mfcomm.learning.checkpointing`)."""
+    task = task or Symbols(cfg.messages)
     opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
-    baseline = LossBaseline(cfg.loss_baseline, tx.messages, cfg.antithetic)
+    baseline = LossBaseline(cfg.loss_baseline, cfg.messages, cfg.antithetic)
     feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, streams.feedback)
     state = state or TrainingState()
     state.track(opt_rx=opt_rx, opt_tx=opt_tx, baseline=baseline, feedback=feedback)
@@ -225,15 +270,27 @@ def train_model_free(
         set_rates(opt_rx, [cfg.rx_lr], it, cfg)
         set_rates(opt_tx, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
 
+    def rx_step() -> torch.Tensor:
+        return receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, streams.messages, task)
+
+    def finetune_step(i: int) -> torch.Tensor:
+        if cfg.rx_lr_final is not None:
+            for group in opt_rx.param_groups:
+                group["lr"] = geometric(i, cfg.finetune_iterations, cfg.rx_lr, cfg.rx_lr_final)
+        return rx_step()
+
+    def tx_step(sigma2: float) -> torch.Tensor:
+        rx_opt = opt_rx if cfg.rx_on_tx_batch else None
+        return transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback, rx_opt, streams, task)
+
     return alternate(
         cfg,
-        lambda: receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, streams.messages),
-        lambda sigma2: transmitter_step(
-            tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback, opt_rx if cfg.rx_on_tx_batch else None, streams
-        ),
+        rx_step,
+        tx_step,
         log,
         progress,
         lambda: {"feedback_bits": torch.tensor(float(feedback.bits_sent))},
+        finetune_step=finetune_step,
         before_iteration=schedule,
         state=state,
     )

@@ -34,24 +34,25 @@ from torch import nn
 from mfcomm.evaluation.baselines import qam_points
 from mfcomm.system.transmitter import mlp
 
-INITS = ("qam", "random")
+INITS = ("classical", "random")
 
 
 class LearnedConstellation(nn.Module):
     """``2**b`` trainable points, centred and scaled to unit average energy on every use.
 
-    ``init="qam"`` starts from Gray-labelled QAM (``b`` even), ``"random"`` from CN(0, 1) draws
+    ``init="classical"`` starts from Gray-labelled QAM (``b`` even), ``"random"`` from CN(0, 1) draws
     (seeded by ``generator``), whose labelling is then learned too.
     """
 
-    def __init__(self, bits_per_symbol: int, init: str = "qam", generator: torch.Generator | None = None):
+    def __init__(self, bits_per_symbol: int, init: str = "classical", generator: torch.Generator | None = None):
         super().__init__()
-        if init == "qam" and bits_per_symbol % 2 and bits_per_symbol != 1:
+        if init == "classical" and bits_per_symbol % 2 and bits_per_symbol != 1:
             raise ValueError(f"QAM needs an even number of bits per symbol, not {bits_per_symbol}")
-        self.bits_per_symbol = bits_per_symbol
+        self.bits_per_symbol, self.messages = bits_per_symbol, 2**bits_per_symbol
+        self.real = False  # complex symbols: the perturbation is circularly symmetric
         start = (
             qam_points(bits_per_symbol)
-            if init == "qam"
+            if init == "classical"
             else torch.view_as_complex(torch.randn(2**bits_per_symbol, 2, generator=generator) / math.sqrt(2))
         )
         self.raw = nn.Parameter(torch.view_as_real(start).clone())

@@ -43,7 +43,7 @@ class Receiver(nn.Module):
         real: bool = False,
     ):
         super().__init__()
-        self.real, self.equalizer = real, equalizer
+        self.messages, self.real, self.equalizer = messages, real, equalizer
         dims = channel_uses if real else 2 * channel_uses
         hidden = list(hidden)
         self.estimator = mlp([dims, hidden[0] if hidden else 2 * dims, 2]) if equalizer else None

@@ -230,11 +230,11 @@ def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> 
 
 
 def _check_trusted(trials: list[Trial], trust: bool) -> None:
-    code = next((t.cfg.channel for t in trials if t.cfg.is_user_channel), None)
+    code = next((t.cfg.channel for t in trials if config.names_code(t.cfg.channel)), None)
     if code and not trust:
         raise ConfigError(
-            f"the trials run the Python file {code.rpartition(':')[0]} as their channel; mfcomm runs no "
-            "code that only a file names: pass --trust-config if you trust this SPEC"
+            f"the trials run code as their channel ({code}); mfcomm runs no code that only a file names: "
+            "pass --trust-config if you trust this SPEC"
         )
 
 
