@@ -31,6 +31,7 @@ from mfcomm.experiment import config as config_module
 from mfcomm.experiment.config import Config
 from mfcomm.experiment.tasks import RunTask, task_of
 from mfcomm.learning import candidates, checkpointing
+from mfcomm.learning.loop import metrics_row
 from mfcomm.learning.model_based import train_model_based
 from mfcomm.learning.model_free import Streams, train_model_free
 from mfcomm.nodes import streams as roles
@@ -192,8 +193,7 @@ class Logger:
 
     def __call__(self, iteration: int, values: dict[str, torch.Tensor]) -> None:
         s, every = self.session, self.session.cfg.ser_every
-        row = {"iteration": iteration, "channel_uses": s.channel.uses, "seconds": round(s.clock.seconds(), 4)}
-        row.update({k: float(v) for k, v in values.items()})
+        row = metrics_row(iteration, s.channel.uses, s.clock.seconds(), values)
         if every and (iteration % every == 0 or iteration == s.total):
             with s.clock.paused():
                 row["ser"] = s.probe(self.run)

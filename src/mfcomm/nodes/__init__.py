@@ -5,7 +5,8 @@ only the channel and a feedback link. ``mfcomm node tx|channel|rx`` runs one rol
 runs all three on this machine. They form a ring over ZeroMQ, tx -> channel -> rx -> tx:
 
 - :mod:`~mfcomm.nodes.tx_node`: messages -> transmitter -> perturbation -> symbols x to the channel node;
-  fed-back losses -> baseline -> Eq. 8 estimate -> transmitter step;
+  fed-back losses -> baseline -> Eq. 8 estimate -> transmitter step, scheduled by the one loop of
+  :mod:`mfcomm.learning.loop` (its state: :mod:`~mfcomm.nodes.schedule`);
 - :mod:`~mfcomm.nodes.channel_node`: y = channel(x), any channel spec, to the rx node;
 - :mod:`~mfcomm.nodes.rx_node`: receiver step, or per-example losses -> feedback link -> tx node.
 

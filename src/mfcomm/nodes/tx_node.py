@@ -1,18 +1,21 @@
 """The tx node: the transmitter, and the lead of the ring. It never sees the channel or the receiver.
 
-Each iteration reads like the paper's algorithm (and like :func:`mfcomm.learning.model_free.train_model_free`):
+It runs Algorithm 1's schedule as ``mfcomm train`` does (:func:`mfcomm.learning.loop.alternate`), with steps
+that are messages:
 
-1. receiver steps: ``x = f_T(m)`` for the channel and rx nodes (sent with the first transmitter step's block);
-2. transmitter steps: perturb ``f_T(m)`` and send it, wait for the fed-back per-example losses, subtract
-   the baseline, descend the Eq. 8 estimate.
+1. a receiver step: ``x = f_T(m)`` for the channel and rx nodes (the rx node takes the step and logs its loss),
+   sent with the next transmitter step's block;
+2. a transmitter step: perturb ``f_T(m)`` and send it, wait for the fed-back per-example losses, subtract the
+   baseline, descend the Eq. 8 estimate;
+3. a receiver fine-tuning step: one block of clean transmissions, acknowledged.
 
-Then optional receiver fine-tuning (one acknowledged block per iteration), the final SER measurement
-(codebook blocks that the rx node scores), and ``done``. One round trip per transmitter step.
+Then the final SER measurement (codebook blocks that the rx node scores), and ``done``. One round trip per
+transmitter step.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 import torch
 from tqdm import tqdm
@@ -20,13 +23,15 @@ from tqdm import tqdm
 from mfcomm.channels import channel_uses
 from mfcomm.errors import NodeError
 from mfcomm.experiment.config import Config
-from mfcomm.learning.estimator import LossBaseline, sigma2_at
+from mfcomm.learning.estimator import LossBaseline
+from mfcomm.learning.loop import alternate, metrics_row
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import LossWindow, accumulate_estimate, draw_messages, perturbed_transmission
+from mfcomm.learning.model_free import accumulate_estimate, draw_messages, perturbed_transmission
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Store
 from mfcomm.nodes.link import Link
 from mfcomm.nodes.protocol import Resync, await_reply, synchronise
+from mfcomm.nodes.schedule import NodeState, without_stop_rule
 from mfcomm.nodes.streams import generator, seeded_transmitter
 
 EVAL_BLOCK = 16384
@@ -39,6 +44,8 @@ class TxNode:
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link
         self.epoch = 0
+        self.iteration = self.step = 0  # the running step's, as the wire names it
+        self.queued: list[tuple[str, torch.Tensor]] = []  # receiver steps' (kind, block) not sent yet
         self.load(0)  # until the handshake says where the three resume; the checkpoints stay
 
     def checkpoints(self) -> list[int]:
@@ -65,7 +72,6 @@ class TxNode:
             self.exploration.set_state(state["exploration"])
             self.baseline.running, self.baseline.seen = state["baseline_running"], state["baseline_seen"]
             self.uses, self.seconds, self.metrics = state["uses"], state["seconds"], state["metrics"]
-        self.window = LossWindow()
 
     def send(
         self, iteration: int, step: int, kinds: list[str], blocks: list[torch.Tensor], last: bool, reply: bool
@@ -89,74 +95,71 @@ class TxNode:
         if "eval" not in kinds:
             self.uses += channel_uses(x)  # the channel runs in the channel node: counted here as Counted counts
 
-    def iterate(self, it: int) -> None:
-        """One training iteration (receiver and transmitter steps, or a fine-tuning step), logged and
-        checkpointed as ``mfcomm train`` does."""
-        cfg, start = self.cfg, time.perf_counter()
-        if it <= cfg.iterations:
-            sigma2 = self.train(it)
-            logged = it % cfg.log_every == 0 or it == cfg.iterations
-            extra = {"sigma2": float(torch.tensor(sigma2))}  # float32, as mfcomm train logs it
-        else:  # receiver fine-tuning
-            self.fine_tune(it)
-            logged = it % cfg.log_every == 0 or it == cfg.iterations + cfg.finetune_iterations
-            extra = {}
-        self.seconds += time.perf_counter() - start
-        self.store.iterations_run += 1
-        if logged:
-            means = {k: float(v) for k, v in self.window.means().items()}
-            self.metrics.append(
-                {"iteration": it, "channel_uses": self.uses, "seconds": round(self.seconds, 4), **means, **extra}
-            )
-        if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
-            self.save(it)
-
-    def train(self, it: int) -> float:
-        """Training iteration ``it``: the receiver steps' blocks, then the transmitter steps; returns the
-        iteration's perturbation variance sigma2."""
+    def train(self, done: int, progress: Callable[[int], None]) -> None:
+        """Algorithm 1 after iteration ``done`` (where the handshake resumed), fine-tuning included: the schedule
+        of ``mfcomm train`` (:func:`~mfcomm.learning.loop.alternate`), with this node's steps and counters."""
         cfg = self.cfg
-        kinds: list[str] = []
-        blocks: list[torch.Tensor] = []
-        for _ in range(cfg.rx_steps):  # receiver steps
-            m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
-            with torch.no_grad():
-                blocks.append(self.tx(m))
-            kinds.append("rx")
-        sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
-        set_rates(self.opt, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
-        for s in range(cfg.tx_steps):  # transmitter steps
-            # the receiver steps' blocks travel with the first transmitter step's: one round trip
-            self.transmitter_step(it, s, sigma2, kinds, blocks)
-            kinds, blocks = [], []
-        return sigma2
+        state = NodeState(self, done, cfg.checkpoint_every)
 
-    def transmitter_step(self, it: int, s: int, sigma2: float, kinds: list[str], blocks: list[torch.Tensor]) -> None:
-        """Transmitter step ``s``: send a perturbed batch (after the ``kinds``/``blocks`` still to go), wait
-        for its fed-back losses and descend the Eq. 8 estimate."""
+        def begin(it: int) -> None:
+            state.begin()
+            self.iteration, self.step, self.queued = it, 0, []
+            set_rates(self.opt, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
+
+        def log(it: int, values: dict[str, torch.Tensor]) -> None:
+            self.metrics.append(metrics_row(it, self.uses, state.seconds(), values))
+
+        alternate(
+            without_stop_rule(cfg),
+            self.receiver_step,
+            self.transmitter_step,
+            log,
+            progress,
+            finetune_step=self.fine_tune,
+            before_iteration=begin,
+            state=state,
+        )
+
+    def receiver_step(self) -> None:
+        """A receiver step: its block of clean transmissions waits for the next transmitter step's (one round
+        trip); the rx node takes the step and logs its loss."""
+        m = draw_messages(self.cfg.messages, self.cfg.batch_size, "cpu", self.messages)
+        with torch.no_grad():
+            self.queued.append(("rx", self.tx(m)))
+        self.step += 1
+
+    def transmitter_step(self, sigma2: float) -> torch.Tensor:
+        """A transmitter step: send a perturbed batch, wait for its fed-back losses and descend the Eq. 8
+        estimate; returns the mean fed-back loss."""
         cfg = self.cfg
-        step = cfg.rx_steps + s
         self.opt.zero_grad(set_to_none=True)
         m = draw_messages(cfg.messages, cfg.tx_batch, "cpu", self.messages)
         m_k, xbar, x_p = perturbed_transmission(
             self.tx, m, cfg.perturbations, cfg.antithetic, sigma2, self.exploration
         )  # perturbation
-        self.send(it, step - len(kinds), [*kinds, "tx"], [*blocks, x_p], last=s == cfg.tx_steps - 1, reply=True)
-        fed_back = await_reply(self.link, self.epoch, "feedback", it, step).array  # losses only
+        fed_back = self.exchange("tx", x_p, last=self.step == cfg.rx_steps + cfg.tx_steps - 1).array  # losses only
         assert fed_back is not None  # a feedback message carries its array (wire.decode checks)
         if fed_back.shape != (m_k.shape[0],):
             raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
         fed_back = fed_back.view(cfg.tx_batch, cfg.perturbations)
         accumulate_estimate(fed_back, m, x_p, xbar, sigma2, self.baseline, self.tx.real)  # Eq. 8
         self.opt.step()
-        self.window.add("tx_loss", fed_back.mean())
+        return fed_back.mean()
 
-    def fine_tune(self, it: int) -> None:
-        """Receiver fine-tuning iteration ``it``: one block of clean transmissions, acknowledged."""
-        cfg = self.cfg
-        m = draw_messages(cfg.messages, cfg.batch_size, "cpu", self.messages)
+    def fine_tune(self, _i: int) -> None:
+        """A receiver fine-tuning step: one block of clean transmissions, acknowledged."""
+        m = draw_messages(self.cfg.messages, self.cfg.batch_size, "cpu", self.messages)
         with torch.no_grad():
-            self.send(it, 0, ["rx"], [self.tx(m)], last=True, reply=True)
-        await_reply(self.link, self.epoch, "feedback", it, 0)
+            self.exchange("rx", self.tx(m), last=True)
+
+    def exchange(self, kind: str, block: torch.Tensor, last: bool) -> wire.Message:
+        """Send the queued blocks and this step's ``block`` as one message; return the step's reply."""
+        kinds, blocks = [k for k, _ in self.queued], [b for _, b in self.queued]
+        self.send(self.iteration, self.step - len(kinds), [*kinds, kind], [*blocks, block], last=last, reply=True)
+        self.queued = []
+        reply = await_reply(self.link, self.epoch, "feedback", self.iteration, self.step)
+        self.step += 1
+        return reply
 
     def save(self, it: int) -> None:
         """Checkpoint the state after iteration ``it``: what :meth:`load` takes back."""
@@ -215,9 +218,7 @@ def run(cfg: Config, link: Link, store: Store, quiet: bool = True) -> dict:
                 node.epoch, done = synchronise(link, node)
                 bar.reset(total)
                 bar.update(done)
-                for it in range(done + 1, total + 1):
-                    node.iterate(it)
-                    bar.update(1)
+                node.train(done, bar.update)
                 errors, messages = node.evaluate(total + 1)
                 node.finish()
                 break
