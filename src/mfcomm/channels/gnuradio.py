@@ -24,15 +24,21 @@ A flowgraph that fails to start, exits, crashes, sends nothing back within the s
 flowgraph, with its last line of stderr) and is stopped; the next call starts it again.
 
 Each call's (batch, n) symbols are flattened row by row, cut into frames of ``payload`` symbols
-(:mod:`mfcomm.channels.framing`: preamble, payload, guard zeros), pushed into the stream, found again by the
-delay search, synchronised (``sync``: ``none``, ``gain``, ``cfo`` or ``fine``) and returned as (batch, n). The
-stream never stops between frames: while the flowgraph holds samples back, filler zeros are pushed to flush them.
+(:mod:`mfcomm.channels.framing`: preamble, payload, guard zeros), pulse-shaped at ``sps`` samples per symbol
+(root-raised-cosine, ``rolloff``: :mod:`mfcomm.channels.pulse_shaping`; ``sps = 1``, the default, sends the symbols
+as samples), pushed into the stream, found again by the delay search, matched-filtered, timing-recovered
+(:mod:`mfcomm.channels.timing`), synchronised (``sync``: ``none``, ``gain``, ``cfo`` or ``fine``) and returned as
+(batch, n): the same front-end for every system that uses the channel, the built-in flowgraph and users' alike.
+The stream never stops between frames: while the flowgraph holds samples back, filler zeros are pushed to flush
+them. A run through such a channel writes its transmitted spectrum, ``spectrum.png``.
 
 Conventions of the built-in (:mod:`mfcomm.conventions`): the symbols have unit average energy, and GNU Radio's
 complex noise of ``noise_voltage`` has variance ``noise_voltage**2`` (measured in
 ``tests/channels/test_gnuradio.py``), so ``snr_db`` = Es/N0 sets ``noise_voltage = 10**(-snr_db/20)``.
-``freq_offset`` is in cycles per sample (= per symbol); ``epsilon`` is the sample-clock ratio (1: none); ``taps``
-the multipath filter, complex numbers separated by ``/`` (``1/0.2+0.1j``), applied as given (not normalised).
+At ``sps`` > 1 the shaped samples carry energy 1 per symbol, and the same ``noise_voltage`` per sample keeps Es/N0
+after the matched filter. ``freq_offset`` is in cycles per sample (per symbol at ``sps = 1``); ``epsilon`` is the
+sample-clock ratio (1: none); ``taps`` the multipath filter at the sample rate, complex numbers separated by ``/``
+(``1/0.2+0.1j``), applied as given (not normalised).
 
 Example
 -------
@@ -64,7 +70,7 @@ from mfcomm.errors import ChannelError
 __all__ = ["FLOWGRAPH", "NOT_FOUND", "GnuRadioChannel", "gnuradio_python", "parse_taps"]
 
 FLOWGRAPH = Path(__file__).parent / "flowgraphs" / "gr_channel.py"
-OWN_KEYS: dict[str, str | int] = {"flowgraph": "", "sync": "cfo", "payload": 512}
+OWN_KEYS: dict[str, str | int | float] = {"flowgraph": "", "sync": "cfo", "payload": 512, "sps": 1, "rolloff": 0.35}
 """The stage keys that are mfcomm's (with their defaults); every other key is passed to the flowgraph."""
 BUILT_IN_KEYS: dict[str, float | int | str] = {
     "snr_db": 15.0,
@@ -207,6 +213,7 @@ class GnuRadioChannel:
     def __init__(self, timeout: float | None = 60.0, generator: torch.Generator | None = None, **keys: float | str):
         own = {key: keys.pop(key, default) for key, default in OWN_KEYS.items()}
         flowgraph, sync, payload = str(own["flowgraph"]), str(own["sync"]), int(_number("payload", own["payload"], int))
+        sps, rolloff = int(_number("sps", own["sps"], int)), float(_number("rolloff", own["rolloff"], float))
         self.noise_voltage: float | None = None
         """The built-in flowgraph's, from ``snr_db``; None for another flowgraph."""
         if flowgraph:
@@ -219,11 +226,12 @@ class GnuRadioChannel:
             self.noise_voltage = float(values["noise_voltage"])
         self.options = _as_options(values)
         try:
-            self.framer = Framer(payload=payload, sync=sync)
+            self.framer = Framer(payload=payload, sync=sync, sps=sps, rolloff=rolloff)
         except ChannelError as err:
             raise ChannelError(f"channel stage gnuradio: {err}") from None
         self.timeout = timeout or math.inf
-        self.name = f"gnuradio({given},sync={sync},payload={payload})"
+        shaping = f",sps={sps},rolloff={rolloff:g}" if sps != 1 else ""
+        self.name = f"gnuradio({given},sync={sync},payload={payload}{shaping})"
         self.transport: Transport | None = None
         self._finalizer: weakref.finalize | None = None
         self._reset()

@@ -34,7 +34,6 @@ True
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,16 +136,3 @@ def transmitted_psd(samples: np.ndarray, sps: int = 1, nfft: int = 256) -> tuple
     windowed = signal.HannWindow(normalize=True, precision="single", device="cpu")(torch.from_numpy(segments.copy()))
     freqs, psd = signal.empirical_psd(windowed, show=False, oversampling=float(sps), precision="single")
     return freqs.numpy(), (10 * np.log10(np.maximum(psd.numpy(), 1e-20))).astype(np.float32)
-
-
-def plot_psd(freqs: np.ndarray, psd_db: np.ndarray, path: Path, title: str = "Transmitted spectrum") -> Path:
-    """Write the PSD from :func:`transmitted_psd` as a PNG at ``path`` (no pyplot state); returns ``path``."""
-    from mfcomm.experiment.plots import save_figure, subplots
-
-    fig, ax = subplots(figsize=(6.0, 3.5))
-    ax.plot(freqs, psd_db, linewidth=1.0)
-    ax.set(xlabel="frequency (cycles per symbol)", ylabel="PSD (dB)", title=title, xlim=(freqs[0], freqs[-1]))
-    ax.set_ylim(max(float(np.min(psd_db)), float(np.max(psd_db)) - 80.0), float(np.max(psd_db)) + 3.0)
-    ax.grid(True, alpha=0.4)
-    save_figure(fig, Path(path))
-    return Path(path)

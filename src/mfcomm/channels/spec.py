@@ -34,6 +34,7 @@ from typing import Literal
 import torch
 
 from mfcomm.channels import AWGN, BlackBox, Channel, RayleighBlockFading, chain, load_user_function
+from mfcomm.channels.framing import Framer
 from mfcomm.errors import ChannelError
 
 Kind = Literal["built-in", "chain", "function", "object", "unknown"]
@@ -166,3 +167,19 @@ def make_channel(
     if k == "chain":
         return chain.build(spec, n0, generator, timeout)
     return BlackBox(load_user_function(spec), name=spec, timeout=timeout)
+
+
+def radio_framer(spec: str) -> Framer | None:
+    """The framing and pulse shaping of the first ``gnuradio`` stage of ``spec`` (what its transmitted samples
+    look like), or None when ``spec`` streams through no flowgraph.
+
+    >>> radio_framer("gnuradio(snr_db=15, sps=4) | adc").sps, radio_framer("awgn")
+    (4, None)
+    """
+    if kind(spec) != "chain":
+        return None
+    for name, values in chain.parse(spec):
+        if name == "gnuradio":
+            stage = chain.STAGES[name](**values)
+            return stage.framer  # type: ignore[attr-defined]  # the gnuradio stage is a GnuRadioChannel
+    return None

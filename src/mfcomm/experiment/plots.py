@@ -116,3 +116,15 @@ def plot_ser(curves: Mapping[str, Curve], path: Path, xlabel: str = "Es/N0 (dB)"
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     save_figure(fig, path)
+
+
+def plot_psd(freqs: np.ndarray, psd_db: np.ndarray, path: Path, title: str = "Transmitted spectrum") -> Path:
+    """Write a power spectral density (:func:`mfcomm.channels.pulse_shaping.transmitted_psd`) as a PNG; returns
+    ``path``."""
+    fig, ax = subplots(figsize=(6.0, 3.5))
+    ax.plot(freqs, psd_db, linewidth=1.0)
+    ax.set(xlabel="frequency (cycles per symbol)", ylabel="PSD (dB)", title=title, xlim=(freqs[0], freqs[-1]))
+    ax.set_ylim(max(float(np.min(psd_db)), float(np.max(psd_db)) - 80.0), float(np.max(psd_db)) + 3.0)
+    ax.grid(True, alpha=0.4)
+    save_figure(fig, Path(path))
+    return Path(path)

@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from mfcomm.channels.pulse_shaping import transmitted_psd
+from mfcomm.channels.spec import radio_framer
 from mfcomm.evaluation.reference import BaselineResult
 from mfcomm.evaluation.ser import SerEstimate
 from mfcomm.experiment import config as config_module
 from mfcomm.experiment import session as training_session
 from mfcomm.experiment.config import Config
-from mfcomm.experiment.plots import plot_learning_curve
+from mfcomm.experiment.plots import plot_learning_curve, plot_psd
 from mfcomm.experiment.run_directory import publish, write_csv, write_text
 from mfcomm.experiment.tasks import task_of
 from mfcomm.system.build import (
@@ -150,9 +153,26 @@ def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str]
             *learning_curves(run.metrics), stage / "learning_curve.png", title=f"{run.cfg.method} on {run.cfg.channel}"
         )
         task_of(run.cfg).write_figures(run, stage)
+        write_spectrum(run, stage / "spectrum.png")
         write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
 
     return publish(out, write, replace, keep)
+
+
+def write_spectrum(run: Run, path: Path, symbols: int = 16384) -> None:
+    """The transmitted spectrum of a run through a GNU Radio flowgraph (:func:`~mfcomm.channels.spec.radio_framer`):
+    ``symbols`` of the trained system's symbols for random messages, framed and pulse-shaped as the channel sends
+    them; nothing for other channels."""
+    framer = radio_framer(run.cfg.channel)
+    if framer is None:
+        return
+    with torch.no_grad():
+        book = run.tx.codebook() if run.cfg.task == "symbols" else run.tx.points()[:, None]
+    generator = torch.Generator().manual_seed(run.cfg.seed)
+    m = torch.randint(book.shape[0], (max(symbols // book.shape[1], 1),), generator=generator)
+    samples = np.concatenate(framer.frames(book.cpu()[m].flatten().numpy()))
+    freqs, psd = transmitted_psd(samples, framer.sps)
+    plot_psd(freqs, psd, path, title=f"transmitted spectrum, {framer.sps} samples per symbol")
 
 
 def save_weights(run: Run, path: Path, metadata: dict[str, str] | None = None) -> None:
