@@ -86,6 +86,22 @@ def test_sigint_checkpoints_and_resume_is_bit_identical(tmp_path, monkeypatch, c
     assert _rows(out / "metrics.csv") == _rows(tmp_path / "whole" / "metrics.csv")
 
 
+def test_a_bits_run_resumes_bit_identical(tmp_path, monkeypatch):
+    """The bits task shares the run life cycle: SIGINT in the main loop checkpoints it, and ``--resume`` goes on
+    through fine-tuning (the rate decaying to ``rx_lr_final``) to the uninterrupted run's weights and curve."""
+    bits = ["--task", "bits", "--bits-per-symbol", "2", "--codeword-bits", "40", "--batch-size", "8"]
+    loops = ["--iterations", "40", "--finetune-iterations", "20", "--checkpoint-every", "10"]
+    args = ["train", *bits, *loops, "--seed", "5", "--no-baseline", "--quiet"]
+    _signal_at(monkeypatch, 23)
+    assert cli.main([*args, "--out", str(tmp_path / "a")]) == 130
+    assert checkpointing.read(tmp_path / "a" / CHECKPOINT)["iteration"] == 23
+    monkeypatch.undo()
+    assert cli.main(["train", "--resume", str(tmp_path / "a"), "--quiet"]) == 0
+    assert cli.main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    assert _rows(tmp_path / "a" / "metrics.csv") == _rows(tmp_path / "b" / "metrics.csv")
+
+
 def test_model_based_resume_is_bit_identical(tmp_path, monkeypatch):
     from mfcomm.learning import model_based
 
