@@ -14,13 +14,13 @@ from mfcomm.channels.spec import make_channel
 from mfcomm.errors import NodeError
 from mfcomm.experiment.config import Config
 from mfcomm.nodes import wire
-from mfcomm.nodes.checkpoints import Store
+from mfcomm.nodes.checkpoints import Role, Store
 from mfcomm.nodes.link import Link
 from mfcomm.nodes.protocol import serve
 from mfcomm.nodes.streams import generator
 
 
-class ChannelNode:
+class ChannelNode(Role):
     """The channel and its noise generator."""
 
     def __init__(self, cfg: Config, store: Store, link: Link):
@@ -28,15 +28,12 @@ class ChannelNode:
         self.generator = generator(cfg.seed, "channel")
         self.channel = make_channel(cfg.channel, cfg.n0, self.generator, cfg.channel_timeout or None)
 
-    def checkpoints(self) -> list[int]:
-        return self.store.iterations()
-
-    def restore(self, iteration: int) -> None:
+    def load(self, iteration: int) -> None:
+        """The noise generator's state after ``iteration`` (0: the fresh start from the seed)."""
         if iteration:
             self.generator.set_state(self.store.load(iteration)[1]["generator"])
         else:
             self.generator.manual_seed(self.generator.initial_seed())
-        self.store.resume(iteration)
 
     def handle(self, msg: wire.Message, epoch: int) -> None:
         x = msg.array

@@ -111,3 +111,21 @@ class Store:
         tmp.write_text(json.dumps(result, indent=1) + "\n")
         os.replace(tmp, self.directory / RESULT)
         return result
+
+
+class Role:
+    """A node's role over its :class:`Store`: the protocol's ``checkpoints`` and ``restore``
+    (:class:`mfcomm.nodes.protocol.Node`), with what a checkpoint restores left to the role's :meth:`load`."""
+
+    store: Store
+
+    def checkpoints(self) -> list[int]:
+        return self.store.iterations()
+
+    def restore(self, iteration: int) -> None:
+        self.load(iteration)
+        self.store.resume(iteration)
+
+    def load(self, iteration: int) -> None:
+        """Take the state after ``iteration`` (0: the fresh start from the seed) from its checkpoint."""
+        raise NotImplementedError

@@ -21,7 +21,7 @@ from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.model_free import LossWindow, draw_messages, per_example_losses, receiver_update
 from mfcomm.nodes import wire
-from mfcomm.nodes.checkpoints import Store
+from mfcomm.nodes.checkpoints import Role, Store
 from mfcomm.nodes.link import Link
 from mfcomm.nodes.protocol import serve
 from mfcomm.nodes.streams import generator, seeded_receiver
@@ -38,19 +38,12 @@ def expected_kind(cfg: Config, iteration: int, step: int) -> str | None:
     return "eval" if iteration == cfg.iterations + cfg.finetune_iterations + 1 else None
 
 
-class RxNode:
+class RxNode(Role):
     """The receiver, its optimiser, its end of the feedback link and its streams."""
 
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link
         self.load(0)  # until the handshake says where the three resume; the checkpoints stay
-
-    def checkpoints(self) -> list[int]:
-        return self.store.iterations()
-
-    def restore(self, iteration: int) -> None:
-        self.load(iteration)
-        self.store.resume(iteration)
 
     def load(self, iteration: int) -> None:
         """Take the state after ``iteration`` (0: the fresh start from the seed) from its checkpoint."""

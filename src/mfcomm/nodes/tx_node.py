@@ -28,7 +28,7 @@ from mfcomm.learning.loop import alternate, metrics_row
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.model_free import accumulate_estimate, draw_messages, perturbed_transmission
 from mfcomm.nodes import wire
-from mfcomm.nodes.checkpoints import Store
+from mfcomm.nodes.checkpoints import Role, Store
 from mfcomm.nodes.link import Link
 from mfcomm.nodes.protocol import Resync, await_reply, synchronise
 from mfcomm.nodes.schedule import NodeState, without_stop_rule
@@ -38,7 +38,7 @@ EVAL_BLOCK = 16384
 """Messages per evaluation block (fewer if a block would exceed the message size limit)."""
 
 
-class TxNode:
+class TxNode(Role):
     """The transmitter, its optimiser and baseline, its streams, and the counters of the run."""
 
     def __init__(self, cfg: Config, store: Store, link: Link):
@@ -47,13 +47,6 @@ class TxNode:
         self.iteration = self.step = 0  # the running step's, as the wire names it
         self.queued: list[tuple[str, torch.Tensor]] = []  # receiver steps' (kind, block) not sent yet
         self.load(0)  # until the handshake says where the three resume; the checkpoints stay
-
-    def checkpoints(self) -> list[int]:
-        return self.store.iterations()
-
-    def restore(self, iteration: int) -> None:
-        self.load(iteration)
-        self.store.resume(iteration)
 
     def load(self, iteration: int) -> None:
         """Take the state after ``iteration`` (0: the fresh start from the seed) from its checkpoint."""
