@@ -83,3 +83,18 @@ def test_evaluate_sweeps_snr_with_the_baseline():
     assert all(r["baseline"] == "QPSK" and "baseline_closed_form" in r for r in rows)
     assert rows[0]["ser"] >= rows[1]["ser"] * 0.5  # a coarse sanity check; SER falls with SNR
     assert np.isfinite([r["ser"] for r in rows]).all()
+
+
+def test_evaluate_is_seeded_by_the_run_and_serves_both_tasks():
+    """The same call gives the same rows (the run's own streams), whatever torch's global generator holds; a
+    bits run gives its BMD rate and Gray QAM's per Eb/N0."""
+    run = mfcomm.train(mfcomm.configure(**SMALL, snr_db=8.0), quiet=True)
+    torch.manual_seed(1)
+    first = mfcomm.evaluate(run, snr_db=[8.0], target_errors=50, max_messages=100_000)
+    torch.manual_seed(2)
+    assert mfcomm.evaluate(run, snr_db=[8.0], target_errors=50, max_messages=100_000) == first
+    bits = mfcomm.configure(task="bits", bits_per_symbol=2, codeword_bits=40, batch_size=8, iterations=5,
+                            finetune_iterations=2, ebno_db=6.0, eval_ebno_db=[6.0])  # fmt: skip
+    rows = mfcomm.evaluate(mfcomm.train(bits, quiet=True))
+    assert [r["ebno_db"] for r in rows] == [6.0]
+    assert 0.0 < rows[0]["bmd_rate"] <= 2.0 and 0.0 < rows[0]["baseline_bmd_rate"] <= 2.0

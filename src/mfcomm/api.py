@@ -14,6 +14,8 @@ from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
 from mfcomm.evaluation.snr_sweep import default_range, ser_sweep
 from mfcomm.experiment.config import Config, resolve
 from mfcomm.experiment.runs import Run
+from mfcomm.experiment.session import run_streams
+from mfcomm.experiment.tasks import TASKS
 
 
 def configure(file: str | Path | None = None, **overrides: Any) -> Config:
@@ -35,7 +37,26 @@ def evaluate(
     point) with 95% Clopper-Pearson intervals and the same-rate classical baseline, as ``mfcomm evaluate``
     writes them to ``ser.csv``. On a channel that brings its own noise, or on ``channel`` (an object or a
     function ``y = f(x)``, as :func:`train` takes), one row: ``ser``, ``ci_low``, ``ci_high``, ``errors``,
-    ``messages``."""
+    ``messages``. A bits run: one row per Eb/N0 of its ``eval_ebno_db`` with ``bmd_rate`` and Gray QAM's
+    ``baseline_bmd_rate`` on AWGN (the coded BER/BLER is ``mfcomm evaluate DIR``). Every random number comes from
+    streams seeded by the run's seed: the same call gives the same rows."""
+    with run_streams(run.cfg):
+        if run.cfg.task == "bits":
+            return _bmd_rates(run)
+        return _ser(run, snr_db, channel, target_errors, max_messages, quiet)
+
+
+def _bmd_rates(run: Run) -> list[dict[str, Any]]:
+    """The bits run's BMD rate and Gray QAM's at its ``eval_ebno_db``."""
+    TASKS["bits"].evaluate(run, None, quiet=True)
+    baseline = run.baseline_bmd_rate or {}
+    return [{"ebno_db": e, "bmd_rate": r, "baseline_bmd_rate": baseline.get(e)} for e, r in run.bmd_rate.items()]
+
+
+def _ser(
+    run: Run, snr_db: list[float] | None, channel: object | None, target_errors: int, max_messages: int, quiet: bool
+) -> list[dict[str, Any]]:
+    """The symbols run's SER rows of :func:`evaluate`."""
     if channel is not None:
         est = monte_carlo(learned_errors(run.tx, run.rx, as_channel(channel)), target_errors, EVAL_BATCH, max_messages)
         return [{"ser": est.ser, "ci_low": est.ci_low, "ci_high": est.ci_high, "errors": est.errors,
