@@ -31,6 +31,7 @@ from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ConfigError
 from mfcomm.experiment.config import PAPER_RECIPE, Config
 from mfcomm.experiment.runs import build_system, write_csv
+from mfcomm.experiment.session import run_streams
 from mfcomm.learning.estimator import LossBaseline
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.model_based import train_model_based
@@ -89,19 +90,20 @@ def gradient_study(
     """Rows of bias, variance, cosine and samples needed, one per (variant, sigma2, batch size)."""
     _check_study(cfg, variants)
     cfg = dataclasses.replace(cfg, **PAPER_RECIPE)  # the paper's operating point: a random start, Adam 3e-3
-    tx, rx, channel = _study_system(cfg, pretrain_iterations)
-    g, truth_var = _true_gradient(tx, rx, channel, cfg.messages)
-    rows = []
-    total = len(variants) * len(sigma2s) * len(batch_sizes)
-    with tqdm(total=total, desc="gradcheck", disable=quiet) as bar:
-        for name in variants:
-            v = VARIANTS[name]
-            for sigma2 in sigma2s:
-                for size in batch_sizes:
-                    messages = max(2, size // v.perturbations)
-                    est = _estimates(tx, rx, channel, cfg.messages, v, sigma2, messages, trials)
-                    rows.append(_study_row(v, sigma2, messages * v.perturbations, est, g, truth_var, target_cosine))
-                    bar.update()
+    with run_streams(cfg):  # every draw from the study's own stream, seeded by cfg.seed
+        tx, rx, channel = _study_system(cfg, pretrain_iterations)
+        g, truth_var = _true_gradient(tx, rx, channel, cfg.messages)
+        rows = []
+        total = len(variants) * len(sigma2s) * len(batch_sizes)
+        with tqdm(total=total, desc="gradcheck", disable=quiet) as bar:
+            for name in variants:
+                v = VARIANTS[name]
+                for sigma2 in sigma2s:
+                    for size in batch_sizes:
+                        messages = max(2, size // v.perturbations)
+                        est = _estimates(tx, rx, channel, cfg.messages, v, sigma2, messages, trials)
+                        rows.append(_study_row(v, sigma2, messages * v.perturbations, est, g, truth_var, target_cosine))
+                        bar.update()
     return rows
 
 
@@ -115,8 +117,8 @@ def _check_study(cfg: Config, variants: list[str]) -> None:
 
 
 def _study_system(cfg: Config, pretrain_iterations: int) -> tuple[Transmitter, Receiver, Channel]:
-    """The seeded system and channel, pretrained model-based if asked, with the receiver frozen."""
-    torch.manual_seed(cfg.seed)
+    """The system and channel (drawing from the caller's streams), pretrained model-based if asked, with the
+    receiver frozen."""
     tx, rx = build_system(cfg)
     channel = make_channel(cfg.channel, cfg.n0)
     if pretrain_iterations:  # a partly trained system: gradients as they are during training
