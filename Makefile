@@ -4,7 +4,10 @@
 # make bench-nodes (three-process against in-process training, about 1 minute),
 # make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
 # and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
-# trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-tutorial DEVICE=cuda
+# trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-radio (installs GNU Radio
+# 3.10, then learned against QPSK x2 and 16-QAM through its channel model at 1 and 4 samples per symbol with a
+# timing offset, multipath and a frequency offset, and the flowgraph against its in-process emulation: about 20
+# minutes on 2 cores, docs/results/radio.md), make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes
 # on 2 cores, two runs at a time as one sweep), make tensorboard RUNS=DIR (TensorBoard on the event files that
@@ -17,7 +20,7 @@ PY := $(VENV)/bin/python
 DEVICE ?= cpu
 RUNS ?= runs
 
-.PHONY: setup demo lint test test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial gradcheck gnuradio tensorboard docs clean
+.PHONY: setup demo lint test test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio gradcheck gnuradio tensorboard docs clean
 
 setup: $(VENV)/.installed
 
@@ -75,6 +78,10 @@ bench-tutorial: setup
 gnuradio: setup
 	scripts/install-gnuradio.sh
 	$(PY) benchmarks/gnuradio_channel.py
+
+bench-radio: setup
+	scripts/install-gnuradio.sh
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) benchmarks/radio.py
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir $(RUNS)

@@ -7,9 +7,10 @@ the run's ``snr_db`` or ``ebno_db``), and the impairments of :mod:`mfcomm.channe
 agc)``, ``rapp(p, sat)``, ``saleh(aa, ba, ap, bp)``, ``phase_noise(linewidth)``, ``cfo(offset,
 random_phase)``, ``iq(amplitude_db, phase_deg)``, ``phase(max_deg)``; and the field model ``tdl(model,
 delay_spread, bandwidth, carrier_frequency, speed)`` of :mod:`mfcomm.channels.field_models`; and GNU Radio's
-channel model,
-``gnuradio(snr_db, freq_offset, epsilon, taps, seed, sync, payload)`` (:mod:`mfcomm.channels.gnuradio`; taps
-separated by ``/``, calls limited to the run's ``channel_timeout``). A chain is differentiable only if
+channel model or any flowgraph,
+``gnuradio(snr_db, freq_offset, epsilon, taps, seed, sync, payload, sps, rolloff, engine)`` or
+``gnuradio(flowgraph=PATH, key=value, ...)`` (:mod:`mfcomm.channels.gnuradio`; taps separated by ``/``, calls
+limited to the run's ``channel_timeout``). A chain is differentiable only if
 every stage is. Anything that does not parse raises a one-line :class:`~mfcomm.errors.ChannelError`
 naming the stage.
 

@@ -6,6 +6,8 @@ file (compiled with ``grcc`` into a temporary directory first). Without ``flowgr
 :mod:`mfcomm.channels.flowgraphs.gr_channel` (GNU Radio's ``channel_model``) with the keys ``snr_db``,
 ``freq_offset``, ``epsilon``, ``taps`` and ``seed``. The flowgraph starts under the system Python
 (``/usr/bin/python3``, or ``$MFCOMM_GR_PYTHON``) on the stage's first call and stops when the process exits.
+With ``engine=python`` (not with ``flowgraph=``) the built-in channel model streams through its NumPy emulation in
+this process instead (:mod:`mfcomm.channels.stream_model`; no GNU Radio needed), behind the same front-end.
 
 The contract:
 
@@ -47,6 +49,8 @@ Example
 ('gnuradio(snr_db=15,freq_offset=0.001,epsilon=1,taps=1,seed=0,sync=cfo,payload=512)', False)
 >>> GnuRadioChannel(flowgraph=str(FLOWGRAPH), noise_voltage=0.1, seed=3).options  # any flowgraph: keys as options
 ['--noise-voltage=0.1', '--seed=3']
+>>> GnuRadioChannel(snr_db=15, sps=4, engine="python").name   # in-process: no flowgraph
+'gnuradio(snr_db=15,freq_offset=0,epsilon=1,taps=1,seed=0,sync=cfo,payload=512,sps=4,rolloff=0.35,engine=python)'
 """
 
 from __future__ import annotations
@@ -64,22 +68,24 @@ import torch
 
 from mfcomm.channels.flowgraph_process import NOT_FOUND, Flowgraph, gnuradio_python
 from mfcomm.channels.framing import Framer
+from mfcomm.channels.stream_model import BUILT_IN_KEYS, ChannelModel, StreamModel, built_in, number, parse_taps
 from mfcomm.conventions import SYMBOL_DTYPE
 from mfcomm.errors import ChannelError
 
 __all__ = ["FLOWGRAPH", "NOT_FOUND", "GnuRadioChannel", "gnuradio_python", "parse_taps"]
 
 FLOWGRAPH = Path(__file__).parent / "flowgraphs" / "gr_channel.py"
-OWN_KEYS: dict[str, str | int | float] = {"flowgraph": "", "sync": "cfo", "payload": 512, "sps": 1, "rolloff": 0.35}
-"""The stage keys that are mfcomm's (with their defaults); every other key is passed to the flowgraph."""
-BUILT_IN_KEYS: dict[str, float | int | str] = {
-    "snr_db": 15.0,
-    "freq_offset": 0.0,
-    "epsilon": 1.0,
-    "taps": "1",
-    "seed": 0,
+OWN_KEYS: dict[str, str | int | float] = {
+    "flowgraph": "",
+    "engine": "flowgraph",
+    "sync": "cfo",
+    "payload": 512,
+    "sps": 1,
+    "rolloff": 0.35,
 }
-"""The built-in flowgraph's keys and their defaults (without ``flowgraph=``)."""
+"""The stage keys that are mfcomm's (with their defaults); every other key is passed to the flowgraph."""
+ENGINES = ("flowgraph", "python")
+"""What the built-in channel model runs on: GNU Radio's flowgraph, or :class:`StreamModel` in this process."""
 SET_BY_MFCOMM = ("in_address", "out_address")
 WORD = re.compile(r"[\w.+/-]+")
 """What a key's value may be (a chain spec's word: a number, a name or a path)."""
@@ -105,53 +111,15 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def parse_taps(text: str) -> list[complex]:
-    """``1/0.2+0.1j`` -> [1, 0.2+0.1j]; a ChannelError if a tap is not a complex number."""
-    try:
-        taps = [complex(t) for t in text.split("/")]
-    except ValueError:
+def _engine(engine: str, flowgraph: str) -> str:
+    """``engine`` checked: one of :data:`ENGINES`, and ``python`` only for the built-in channel model."""
+    if engine not in ENGINES:
+        raise ChannelError(f"channel stage gnuradio: engine must be flowgraph or python, not {engine!r}")
+    if engine == "python" and flowgraph:
         raise ChannelError(
-            f"channel stage gnuradio: taps must be complex numbers separated by /, not {text!r}"
-        ) from None
-    if not all(math.isfinite(abs(t)) for t in taps) or not any(taps):
-        raise ChannelError(f"channel stage gnuradio: taps must be finite and not all zero, not {text!r}")
-    return taps
-
-
-def _number(key: str, value: float | str, kind: type[float] | type[int]) -> float:
-    """``value`` as a ``kind``, or a one-line ChannelError naming ``key``."""
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ChannelError(f"channel stage gnuradio: {key} must be a number, not {value!r}") from None
-    return number
-
-
-def _built_in(keys: dict[str, float | str]) -> tuple[dict[str, str], str]:
-    """The built-in flowgraph's option values for the stage ``keys``, and their part of the stage's name."""
-    unknown = sorted(set(keys) - set(BUILT_IN_KEYS))
-    if unknown:
-        raise ChannelError(
-            f"channel stage gnuradio: unknown parameter {unknown[0]!r} (the built-in flowgraph takes "
-            f"{', '.join(BUILT_IN_KEYS)}; run your own with flowgraph=PATH)"
+            "channel stage gnuradio: engine=python emulates the built-in channel model only, not flowgraph="
         )
-    given = {**BUILT_IN_KEYS, **keys}
-    snr_db, freq_offset, epsilon = (_number(k, given[k], float) for k in ("snr_db", "freq_offset", "epsilon"))
-    taps, seed = str(given["taps"]), int(_number("seed", given["seed"], int))
-    if not (math.isfinite(snr_db) and abs(freq_offset) < 0.5 and 0.5 < epsilon < 2.0):
-        raise ChannelError(
-            "channel stage gnuradio: needs a finite snr_db, |freq_offset| < 0.5 (cycles per "
-            "sample) and 0.5 < epsilon < 2"
-        )
-    values = {
-        "noise_voltage": repr(10.0 ** (-snr_db / 20.0)),
-        "freq_offset": repr(freq_offset),
-        "epsilon": repr(epsilon),
-        "taps": ",".join(map(str, parse_taps(taps))),
-        "seed": str(seed),
-    }
-    name = f"snr_db={snr_db:g},freq_offset={freq_offset:g},epsilon={epsilon:g},taps={taps},seed={seed}"
-    return values, name
+    return engine
 
 
 def _text(key: str, value: float | str) -> str:
@@ -212,18 +180,21 @@ class GnuRadioChannel:
 
     def __init__(self, timeout: float | None = 60.0, generator: torch.Generator | None = None, **keys: float | str):
         own = {key: keys.pop(key, default) for key, default in OWN_KEYS.items()}
-        flowgraph, sync, payload = str(own["flowgraph"]), str(own["sync"]), int(_number("payload", own["payload"], int))
-        sps, rolloff = int(_number("sps", own["sps"], int)), float(_number("rolloff", own["rolloff"], float))
-        self.noise_voltage: float | None = None
-        """The built-in flowgraph's, from ``snr_db``; None for another flowgraph."""
+        flowgraph, sync, payload = str(own["flowgraph"]), str(own["sync"]), int(number("payload", own["payload"], int))
+        sps, rolloff = int(number("sps", own["sps"], int)), float(number("rolloff", own["rolloff"], float))
+        self.engine = _engine(str(own["engine"]), flowgraph)
+        self.model: ChannelModel | None = None
+        """The built-in channel model's parameters; None for another flowgraph."""
         if flowgraph:
             self.path = _flowgraph_path(flowgraph)
             values = {key: _text(key, value) for key, value in sorted(keys.items())}
             given = ",".join([f"flowgraph={flowgraph}"] + [f"{k}={t}" for k, t in values.items()])
         else:
             self.path = FLOWGRAPH
-            values, given = _built_in(keys)
-            self.noise_voltage = float(values["noise_voltage"])
+            self.model, given = built_in(keys)
+            values = self.model.options()
+        self.noise_voltage = self.model.noise_voltage if self.model else None
+        """The built-in flowgraph's, from ``snr_db``; None for another flowgraph."""
         self.options = _as_options(values)
         try:
             self.framer = Framer(payload=payload, sync=sync, sps=sps, rolloff=rolloff)
@@ -231,7 +202,8 @@ class GnuRadioChannel:
             raise ChannelError(f"channel stage gnuradio: {err}") from None
         self.timeout = timeout or math.inf
         shaping = f",sps={sps},rolloff={rolloff:g}" if sps != 1 else ""
-        self.name = f"gnuradio({given},sync={sync},payload={payload}{shaping})"
+        engine = f",engine={self.engine}" if self.engine != "flowgraph" else ""
+        self.name = f"gnuradio({given},sync={sync},payload={payload}{shaping}{engine})"
         self.transport: Transport | None = None
         self._finalizer: weakref.finalize | None = None
         self._reset()
@@ -243,9 +215,12 @@ class GnuRadioChannel:
 
     def _stream(self) -> Transport:
         if self.transport is None:
-            flowgraph = Flowgraph(self.path, self.options, str(self.path))
-            self.transport = flowgraph
-            self._finalizer = weakref.finalize(self, flowgraph.close)
+            if self.model is not None and self.engine == "python":
+                transport: Transport = StreamModel(self.model)
+            else:
+                transport = Flowgraph(self.path, self.options, str(self.path))
+            self.transport = transport
+            self._finalizer = weakref.finalize(self, transport.close)
             self._reset()
         return self.transport
 
