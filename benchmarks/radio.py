@@ -217,7 +217,8 @@ def targets_text(args: argparse.Namespace, ratio: float) -> str:
     s = summary(args, trial_id(TARGET_SPS, TARGET_SNR, 2))
     met = s["ser"] <= s["baseline_ser"] / 3
     return (f"- at sps {TARGET_SPS}, {TARGET_SNR:g} dB: learned SER {s['ser']:.2e} against QPSK x2's "
-            f"{s['baseline_ser']:.2e} with the same front-end (target: at most a third): **{'met' if met else 'NOT met'}**"
+            f"{s['baseline_ser']:.2e} with the same front-end (target: at most a third): "
+            f"**{'met' if met else 'NOT met'}**"
             f"\n- training through the flowgraph at sps {TARGET_SPS}: **{ratio:.2f}x** the iterations per second of "
             f"the same training in-process (target: at least 0.3x): **{'met' if ratio >= 0.3 else 'NOT met'}**\n")
 

@@ -60,7 +60,7 @@ def interpolate(y: np.ndarray, t: np.ndarray) -> np.ndarray:
     base = np.floor(t).astype(np.int64)
     n = base[:, None] + np.arange(1 - HALF_TAPS, HALF_TAPS + 1)
     d = t[:, None] - n
-    window = i0(KAISER_BETA * np.sqrt(np.clip(1.0 - (d / HALF_TAPS) ** 2, 0.0, None))) / i0(KAISER_BETA)  # SciPy's: fast
+    window = i0(KAISER_BETA * np.sqrt(np.clip(1.0 - (d / HALF_TAPS) ** 2, 0.0, None))) / i0(KAISER_BETA)
     padded = np.concatenate([np.zeros(HALF_TAPS, y.dtype), y, np.zeros(HALF_TAPS, y.dtype)])
     taps = padded[np.clip(n + HALF_TAPS, 0, len(padded) - 1)]
     return (taps * np.sinc(d) * window).sum(axis=1).astype(np.complex64)
