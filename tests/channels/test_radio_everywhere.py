@@ -57,17 +57,19 @@ def test_three_processes_train_through_gnuradio(tmp_path):
 
 def test_the_bits_task_trains_through_gnuradio(tmp_path):
     """``mfcomm train --task bits`` (``mfcomm bitwise train``): 3 iterations and 2 of fine-tuning, batches of 16
-    codewords (about 20 s)."""
+    codewords of 60 QPSK-sized symbols, the BMD rate at one Eb/N0 (about 10 s)."""
+    (tmp_path / "short.toml").write_text("eval_ebno_db = [10.0]\n")
     out = tmp_path / "run"
     done = _mfcomm(
-        "train", "--task", "bits", "--channel", RADIO, "--ebno-db", "10", "--iterations", "3",
-        "--finetune-iterations", "2", "--batch-size", "16", "--out", str(out), "--quiet",
+        "train", "--task", "bits", "--config", str(tmp_path / "short.toml"), "--channel", RADIO, "--ebno-db", "10",
+        "--bits-per-symbol", "2", "--codeword-bits", "120", "--iterations", "3", "--finetune-iterations", "2",
+        "--batch-size", "16", "--no-baseline", "--out", str(out), "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert {"spectrum.png", "constellation.png", "summary.json"} <= {p.name for p in out.iterdir()}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["task"] == "bits" and summary["channel"] == RADIO
-    assert summary["channel_uses_spent"] == (3 + 2) * 16 * 1500 // 6
+    assert summary["channel_uses_spent"] == (3 + 2) * 16 * 120 // 2
 
 
 @pytest.mark.slow  # a benchmark's smoke test, about 2 minutes: make test-slow
