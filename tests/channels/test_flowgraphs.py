@@ -16,6 +16,7 @@ import torch
 
 from mfcomm import cli
 from mfcomm.channels import chain, flowgraph_process, gnuradio
+from mfcomm.channels.flowgraph_process import has_gnuradio
 from mfcomm.channels.gnuradio import GnuRadioChannel, gnuradio_python
 from mfcomm.channels.spec import absolute_paths, make_channel, names_code
 from mfcomm.errors import ChannelError, ConfigError
@@ -26,15 +27,7 @@ RELAY = Path(__file__).parent / "flowgraphs" / "relay.py"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flowgraphs"
 
 
-def _has_gnuradio() -> bool:
-    try:
-        found = subprocess.run([gnuradio_python(), "-c", "import gnuradio"], capture_output=True, check=False)
-    except OSError:
-        return False
-    return found.returncode == 0
-
-
-needs_gnuradio = pytest.mark.skipif(not _has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
+needs_gnuradio = pytest.mark.skipif(not has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
 
 
 def _x(batch: int = 64) -> torch.Tensor:

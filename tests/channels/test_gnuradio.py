@@ -12,25 +12,14 @@ import torch
 
 from mfcomm import cli
 from mfcomm.channels.chain import build
-from mfcomm.channels.flowgraph_process import Flowgraph
+from mfcomm.channels.flowgraph_process import Flowgraph, has_gnuradio
 from mfcomm.channels.gnuradio import FLOWGRAPH, NOT_FOUND, GnuRadioChannel, gnuradio_python
 from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
 from mfcomm.evaluation.baselines import classical_baseline
 
-
-def _has_gnuradio() -> bool:
-    try:
-        return (
-            subprocess.run([gnuradio_python(), "-c", "import gnuradio"], capture_output=True, check=False).returncode
-            == 0
-        )
-    except OSError:
-        return False
-
-
 needs_gnuradio = pytest.mark.skipif(
-    not _has_gnuradio(),
+    not has_gnuradio(),
     reason=f"{gnuradio_python()} cannot import gnuradio (run make gnuradio or scripts/install-gnuradio.sh)",
 )
 

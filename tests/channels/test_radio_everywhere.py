@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mfcomm.channels.flowgraph_process import has_gnuradio
 from mfcomm.channels.gnuradio import gnuradio_python
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -18,15 +19,7 @@ DEADLINE = 300  # seconds: only a guard against a hang
 RADIO = "gnuradio(snr_db=15, sps=4)"
 
 
-def _has_gnuradio() -> bool:
-    try:
-        found = subprocess.run([gnuradio_python(), "-c", "import gnuradio"], capture_output=True, check=False)
-    except OSError:
-        return False
-    return found.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
+pytestmark = pytest.mark.skipif(not has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
 
 
 def _mfcomm(*args: str) -> subprocess.CompletedProcess[str]:

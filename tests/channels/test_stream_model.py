@@ -10,22 +10,14 @@ import pytest
 import torch
 
 from mfcomm.channels.chain import build
+from mfcomm.channels.flowgraph_process import has_gnuradio
 from mfcomm.channels.gnuradio import GnuRadioChannel, gnuradio_python
 from mfcomm.channels.stream_model import ChannelModel, StreamModel, mmse_taps
 from mfcomm.errors import ChannelError
 from mfcomm.evaluation.baselines import classical_baseline
 from mfcomm.evaluation.ser import clopper_pearson
 
-
-def _has_gnuradio() -> bool:
-    try:
-        found = subprocess.run([gnuradio_python(), "-c", "import gnuradio"], capture_output=True, check=False)
-    except OSError:
-        return False
-    return found.returncode == 0
-
-
-needs_gnuradio = pytest.mark.skipif(not _has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
+needs_gnuradio = pytest.mark.skipif(not has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
 TAPS = (1.0, 0.2 + 0.1j, 0.05)
 RADIO = "gnuradio(snr_db=15,sps=4,epsilon=1.0001,taps=1/0.2+0.1j/0.05,freq_offset=1e-3,sync=cfo"
 """The benchmark's setting (``make bench-radio``), without its closing parenthesis."""

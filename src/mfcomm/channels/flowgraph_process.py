@@ -54,6 +54,15 @@ def gnuradio_python() -> str:
     return os.environ.get("MFCOMM_GR_PYTHON", "/usr/bin/python3")
 
 
+def has_gnuradio() -> bool:
+    """Whether :func:`gnuradio_python` can import GNU Radio (what the flowgraph tests skip on, saying why)."""
+    try:
+        found = subprocess.run([gnuradio_python(), "-c", "import gnuradio"], capture_output=True, check=False)
+    except OSError:
+        return False
+    return found.returncode == 0
+
+
 def grcc() -> str:
     """GNU Radio Companion's compiler: beside :func:`gnuradio_python`, else on ``PATH``, else ``/usr/bin/grcc``."""
     beside = Path(gnuradio_python()).with_name("grcc")
