@@ -38,6 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
+from mfcomm.channels.spec import has_fading
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import MfcommError
 from mfcomm.evaluation.baselines import classical_baseline, closed_form_ser
@@ -67,7 +68,7 @@ TASKS: list[Task] = [
       for b in (1, 2, 3)),
     Task("hw-chain", {"channel": CHAIN, "messages": 16, "channel_uses": 2, "snr_db": 12.0}),
     Task("phase-noise", {"channel": "phase_noise(linewidth=5e-3) | awgn", "messages": 16, "channel_uses": 2,
-                         "snr_db": 12.0}),
+                         "snr_db": 12.0, "iterations": 4000}),
     Task("ae74", {"channel": "awgn", "messages": 16, "channel_uses": 7, "signalling": "real", "ebno_db": 6.0},
          "against Hamming(7,4) soft ML"),
 ]
@@ -82,7 +83,8 @@ WORST_VS_BEST_SEED = 1.3
 DEFAULT_SEEDS = [1, 2, 3, 4, 5]
 QUICK_SCALE, QUICK_FLOOR, QUICK_EVAL = 0.05, 20, 100_000
 REFERENCES = Path(__file__).with_name("quality_references.toml")
-OPTIONAL = ("baseline", "baseline_ser", "baseline_ci", "baseline_method", "converged", "converged_iteration")
+OPTIONAL = ("baseline", "baseline_ser", "baseline_ci", "baseline_method", "baseline_coherent_ser", "converged",
+            "converged_iteration")
 ROW_KEYS = ("task", "seed", "status", "error", "run_dir", "channel", "messages", "channel_uses", "signalling",
             "snr_db", "ebno_db", "iterations", "ser", "ser_ci", "eval_messages", "channel_uses_spent",
             "train_seconds", *OPTIONAL)
@@ -230,7 +232,7 @@ def read_row(task: Task, seed: int, run: Path, errors: dict[str, str]) -> dict[s
 def closed_form_reference(messages: int, channel_uses: int, signalling: str, channel: str,
                           snr_db: float | None) -> dict[str, Any]:
     """The classical baseline's name and, on plain AWGN or Rayleigh block fading, its closed-form SER."""
-    baseline = classical_baseline(messages, channel_uses, signalling)
+    baseline = classical_baseline(messages, channel_uses, signalling, has_fading(channel))
     if baseline is None:
         return {}
     ser = closed_form_ser(baseline, channel, snr_db_to_n0(snr_db)) if channel in ("awgn", "rbf") else None
@@ -261,6 +263,7 @@ def aggregate(task: Task, rows: list[dict[str, Any]], ref: dict[str, Any]) -> di
         "ser_max": max(sers, default=None), "channel_uses_median": median("channel_uses_spent"),
         "train_seconds_median": median("train_seconds"),
         "baseline": named.get("baseline"), "baseline_method": named.get("baseline_method"),
+        "baseline_coherent_ser": named.get("baseline_coherent_ser"),
         "baseline_ser": statistics.median(r["baseline_ser"] for r in base) if base else None,
         "baseline_ci": ([min(r["baseline_ci"][0] for r in base), max(r["baseline_ci"][1] for r in base)]
                         if base and all(r["baseline_ci"] for r in base) else None),
@@ -313,6 +316,8 @@ def markdown(aggs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for a in aggs:
         ref = "-" if not a["baseline"] else f"{a['baseline']}: {fmt(a['baseline_ser'])}" + (
             f" ({a['baseline_method']})" if a["baseline_method"] else " (no SER)")
+        if a.get("baseline_coherent_ser") is not None and a["baseline_coherent_ser"] != a["baseline_ser"]:
+            ref += f"; a detector told h: {fmt(a['baseline_coherent_ser'])}"
         seeds = ",".join(map(str, a["seeds"])) or "none"
         if a["converged"] is not None:
             seeds += f" ({a['converged']}/{len(a['seeds'])} converged)"

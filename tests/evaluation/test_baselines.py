@@ -71,3 +71,30 @@ def test_no_baseline_where_none_is_defined():
     assert classical_baseline(8, 1).name == "8-PSK"  # odd bits per use: PSK (8-QAM is not square)
     assert classical_baseline(16, 7, "real").name.startswith("Hamming")
     assert classical_baseline(16, 6, "real") is None
+
+
+@pytest.mark.parametrize("messages, uses", [(16, 4), (16, 2), (64, 3)])
+def test_pilot_code_detector_is_brute_force_ml_without_h(messages, uses):
+    # y ~ CN(0, x x^H + n0 I) when h ~ CN(0, 1) is unknown: the detector must pick the codeword of largest
+    # likelihood, computed here from the full covariance; (16, 2) is pilot + 16-QAM, of unequal energies
+    torch.manual_seed(0)
+    n0 = 0.05
+    baseline = classical_baseline(messages, uses, fading=True, n0=n0)
+    c = baseline.codebook.to(torch.complex128)
+    assert baseline.name.startswith("pilot + ") and torch.allclose(c[:, 0], c[0, 0].expand(messages))
+    assert abs(c.abs().square().sum(dim=1).mean().item() - uses) < 1e-5  # unit average energy per use
+    m = torch.randint(messages, (2000,))
+    h = torch.randn(2000, 1, dtype=torch.complex128)
+    y = h * c[m] + math.sqrt(n0) * torch.randn(2000, uses, dtype=torch.complex128)
+    cov = c.unsqueeze(2) * c.conj().unsqueeze(1) + n0 * torch.eye(uses)  # (M, n, n)
+    quad = torch.einsum("bi,mij,bj->bm", y.conj(), torch.linalg.inv(cov), y).real
+    brute = (-quad - torch.linalg.slogdet(cov).logabsdet).argmax(dim=1)
+    assert torch.equal(baseline.detect(y.to(torch.complex64), None), brute)
+    assert (brute != m).float().mean() < 0.5  # the code is identifiable without h: BPSK x n alone is not
+
+
+def test_fading_baseline_needs_room_for_a_pilot():
+    assert classical_baseline(16, 1, fading=True).name == "16-QAM"  # one use: the coherent per-symbol code
+    assert classical_baseline(16, 7, "real", fading=True).name.startswith("Hamming")
+    assert classical_baseline(16, 4, fading=True).name == "pilot + QPSK x2"
+    assert classical_baseline(64, 3, fading=True).name == "pilot + 8-PSK x2"

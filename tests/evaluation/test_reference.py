@@ -5,9 +5,19 @@ import json
 
 import torch
 
+from mfcomm.channels import RayleighBlockFading
 from mfcomm.cli import main
-from mfcomm.evaluation.baselines import classical_baseline
-from mfcomm.evaluation.reference import CLOSED_FORM, LEARNED_RECEIVER, ML_DETECTION, choose_method, measure_baseline
+from mfcomm.evaluation.baselines import baseline_errors, classical_baseline, closed_form_ser
+from mfcomm.evaluation.reference import (
+    CLOSED_FORM,
+    COHERENT_NOTE,
+    LEARNED_RECEIVER,
+    ML_DETECTION,
+    NONCOHERENT_NOTE,
+    choose_method,
+    measure_baseline,
+)
+from mfcomm.evaluation.ser import clopper_pearson, monte_carlo
 from mfcomm.experiment.config import resolve
 from mfcomm.experiment.runs import train
 
@@ -28,8 +38,30 @@ def test_closed_form_is_qpsk_x2_at_10db_and_ml_monte_carlo_agrees_within_its_ci(
     assert mc.errors >= cfg.eval_target_errors and mc.messages >= cfg.eval_messages
     assert mc.ci_low <= exact.ser <= mc.ci_high, (mc, exact.ser)
     assert mc.ci_high / mc.ci_low < 1.2  # 1000 errors: a CI of about +-6%, a test that can fail
-    rbf = measure_baseline(resolve(overrides={**QPSK_X2, "channel": "rbf"}), quiet=True)
-    assert rbf.method == CLOSED_FORM and "coherent" in rbf.note and rbf.ser > 10 * exact.ser
+    # with one use there is no room for a pilot: 16-QAM detected coherently, a bound
+    rbf = measure_baseline(resolve(overrides={**QPSK_X2, "channel_uses": 1, "channel": "rbf"}), quiet=True)
+    assert (rbf.name, rbf.method, rbf.note) == ("16-QAM", CLOSED_FORM, COHERENT_NOTE) and rbf.coherent_ser == rbf.ser
+
+
+def test_rbf_baseline_is_the_pilot_code_detected_without_h_beside_the_coherent_bound():
+    cfg = resolve(overrides={"messages": 16, "channel_uses": 4, "snr_db": 20.0, "channel": "rbf", "seed": 1})
+    b = measure_baseline(cfg, quiet=True)
+    assert (b.name, b.method, b.channel_uses) == ("pilot + QPSK x2", ML_DETECTION, 0)
+    coherent = closed_form_ser(classical_baseline(16, 4), "rbf", cfg.n0)
+    assert b.coherent_ser == coherent and b.note.startswith(NONCOHERENT_NOTE) and "BPSK x4" in b.note
+    assert b.ci_low > coherent  # not told h, it cannot reach the coherent bound
+    # an independent estimate: the same code through a fresh channel, 0.999 CI, overlaps the run's 95% one
+    n0 = cfg.n0
+    ref = monte_carlo(
+        baseline_errors(
+            classical_baseline(16, 4, fading=True, n0=n0), RayleighBlockFading(n0, torch.Generator().manual_seed(9))
+        ),
+        target_errors=10**9,
+        min_messages=200_000,
+        max_messages=200_000,
+    )
+    ci = clopper_pearson(ref.errors, ref.messages, 0.999)
+    assert ci.ci_low <= b.ci_high and b.ci_low <= ci.ci_high
 
 
 def test_learned_receiver_baseline_through_a_1bit_adc_matches_qpsk_x2_closed_form():

@@ -165,6 +165,16 @@ def test_init_classical_with_a_hidden_layer_fits_the_baseline_within_1e2():
     assert (random_start - target).abs().max() > 0.1  # the fit did it, not a coincidence of the start
 
 
+@pytest.mark.parametrize("uses", [3, 4])
+def test_init_classical_on_fading_starts_at_the_pilot_code_that_the_baseline_detects_without_h(uses):
+    cfg = resolve(overrides={"messages": 16, "channel_uses": uses, "channel": "rbf", "init": "classical"})
+    with torch.no_grad():
+        built = runs.build_transmitter(cfg).codebook()
+    baseline = classical_baseline(16, uses, fading=True)
+    assert baseline.name == "pilot + QPSK x2"  # on awgn, 16 messages in 3 uses have no classical code
+    assert (built - baseline.codebook).abs().max() <= 1e-6
+
+
 def test_init_classical_is_a_one_line_error_where_no_classical_code_exists():
     cfg = resolve(overrides={"messages": 16, "channel_uses": 3, "init": "classical"})
     with pytest.raises(ConfigError, match="classical") as err:
@@ -659,8 +669,15 @@ def test_geometric_sigma2_is_the_constant_times_the_true_dmin2_and_the_default_a
         dmin2 = min_distance2(classical_baseline(messages, uses).codebook)
         assert geometric_sigma2(messages, uses) == pytest.approx(config.SIGMA2_PER_DMIN2 * dmin2, rel=1e-5)
     assert geometric_sigma2(16, 2) == pytest.approx(2 * config.SIGMA2_PER_DMIN2, rel=1e-12)  # QPSK: d_min^2 = 2
-    cfg = resolve(overrides={"messages": 16, "channel_uses": 2})
+    cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "channel": "awgn | adc(bits=3)"})
     assert cfg.sigma2 is None and cfg.exploration_sigma2 == geometric_sigma2(16, 2)
+    # awgn or rbf alone: the wider constant, as much wider for every (M, n)
+    ratio = config.SIGMA2_PER_DMIN2_LINEAR / config.SIGMA2_PER_DMIN2
+    for channel in ("awgn", "rbf", "awgn()"):
+        linear = resolve(overrides={"messages": 16, "channel_uses": 2, "channel": channel}).exploration_sigma2
+        assert linear == pytest.approx(ratio * geometric_sigma2(16, 2), rel=1e-12) and ratio > 1
+    for channel in ("phase_noise(linewidth=5e-3) | awgn", "rbf | adc(bits=3)"):
+        assert resolve(overrides={"channel": channel}).exploration_sigma2 == geometric_sigma2(16, 2)
     assert resolve(overrides={"sigma2": 0.3}).exploration_sigma2 == 0.3
     assert geometric_sigma2(2, 64) == 0.5 and geometric_sigma2(65536, 1) == pytest.approx(
         max(1e-4, config.SIGMA2_PER_DMIN2 * 6 / 65535)

@@ -142,6 +142,11 @@ def has_noise(spec: str) -> bool:
     return is_chain(spec) and any(name in NOISE_STAGES for name, _ in parse(spec))
 
 
+def has_fading(spec: str) -> bool:
+    """Whether the channel ``spec`` has an ``rbf`` stage: a gain ``h`` that the receiver is not told."""
+    return spec == "rbf" or (is_chain(spec) and any(name == "rbf" for name, _ in parse(spec)))
+
+
 class Chain:
     """Stages applied in order, ``y = stage_last(... stage_1(x))``; each keeps the channel contract.
 

@@ -121,6 +121,15 @@ def has_noise(spec: str) -> bool:
     return kind(spec) in ("built-in", "chain") and chain.has_noise(spec)
 
 
+def has_fading(spec: str) -> bool:
+    """Whether the channel ``spec`` is ``rbf`` or a chain with an ``rbf`` stage (the receiver is not told ``h``).
+
+    >>> has_fading("rbf"), has_fading("rbf | adc(bits=3)"), has_fading("awgn"), has_fading("box.py:f")
+    (True, True, False, False)
+    """
+    return kind(spec) in ("built-in", "chain") and chain.has_fading(spec)
+
+
 def known_model(spec: str) -> str | None:
     """``awgn`` or ``rbf`` if ``spec`` is that model alone (built in, or a one-stage chain such as ``awgn()``),
     where the baseline's ML detector is known; else None.

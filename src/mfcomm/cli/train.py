@@ -166,9 +166,11 @@ def print_baseline(s: dict) -> None:
     name, ser, (lo, hi) = s["baseline"], s["baseline_ser"], s["baseline_ci"]
     ratio = f"{s['ser'] / ser:.2f}" if ser > 0 else "inf" if s["ser"] > 0 else "n/a"
     cost = f"; {s['baseline_channel_uses']} channel uses" if s["baseline_channel_uses"] else ""
+    bound = s.get("baseline_coherent_ser")
+    coherent = f"; a detector told h: {bound:.2e} (a bound)" if bound is not None and bound != ser else ""
     print(
         f"baseline {name} ({s['baseline_method']}): SER {ser:.2e} [{lo:.2e}, {hi:.2e}]; "
-        f"learned/baseline = {ratio}{cost}"
+        f"learned/baseline = {ratio}{cost}{coherent}"
     )
     if s.get("kept") == "classical":
         print(

@@ -5,13 +5,19 @@
   Odd ``k/n >= 3``: PSK on each use (8-PSK for M=64, n=2), nearest-point (ML) decisions.
 - Real signalling with M=16, n=7: Hamming(7,4) with BPSK and soft ML (brute-force nearest codeword),
   the classic AE(7,4) comparison.
-On Rayleigh block fading the detector is coherent: it knows ``h`` (a bound for a receiver that does not).
+- On block fading whose ``h`` the receiver does not know (``fading=True``): a pilot use, then the message on
+  the fewest uses that carry it (QPSK x2 for M=16, n=4), with non-coherent ML detection (it knows the
+  fading's law, not ``h``): pilot-symbol-assisted modulation, the textbook answer where ``h`` must be learnt
+  from the block itself. With one use there is no room for a pilot, and the per-symbol code is detected
+  coherently (it knows ``h``): a bound for a receiver that does not.
 
 Example
 -------
 >>> b = classical_baseline(16, 2)
 >>> b.name, tuple(b.codebook.shape)
 ('QPSK x2', (16, 2))
+>>> classical_baseline(16, 4, fading=True, n0=0.01).name
+'pilot + QPSK x2'
 """
 
 from __future__ import annotations
@@ -102,8 +108,47 @@ def psk_baseline(messages: int, channel_uses: int, bits_per_symbol: int) -> Base
     return Baseline(name, points[indices], detect)
 
 
-def classical_baseline(messages: int, channel_uses: int, signalling: str = "complex") -> Baseline | None:
-    """The baseline for (M, n), or None where none is defined."""
+def pilot_baseline(messages: int, channel_uses: int, n0: float) -> Baseline | None:
+    """For block fading ``y = h x + w``, ``h ~ CN(0, 1)`` unknown to the receiver, ``w ~ CN(0, n0 I)``: the
+    pilot ``1`` on the first use, the classical code of :func:`classical_baseline` on the fewest of the other
+    uses that carry ``log2(M)`` bits, nothing on the rest, scaled to unit average energy per use; None if
+    no such split exists. Its detector is ML over ``h``: ``y ~ CN(0, x x^H + n0 I)``, so it maximises
+    ``|x^H y|^2 / (n0 (n0 + |x|^2)) - log(n0 + |x|^2)``.
+
+    >>> b = pilot_baseline(16, 4, 0.01)
+    >>> b.name, [round(float(v), 3) for v in b.codebook[5].abs()]
+    ('pilot + QPSK x2', [1.155, 1.155, 1.155, 0.0])
+    """
+    for data_uses in range(channel_uses - 1, 0, -1):
+        inner = classical_baseline(messages, data_uses)
+        if inner is not None:
+            break
+    else:
+        return None
+    codebook = torch.zeros(messages, channel_uses, dtype=torch.complex64)
+    codebook[:, 0] = 1.0
+    codebook[:, 1 : 1 + data_uses] = inner.codebook
+    codebook *= math.sqrt(channel_uses / (1 + data_uses))
+    energy = codebook.abs().square().sum(dim=1)
+    offset = torch.log(n0 + energy)
+
+    def detect(y: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
+        correlation = (y @ codebook.to(y.device).conj().T).abs().square()  # |x^H y|^2 for every codeword
+        return (correlation / (n0 * (n0 + energy.to(y.device))) - offset.to(y.device)).argmax(dim=1)
+
+    return Baseline(f"pilot + {inner.name}", codebook, detect)
+
+
+def classical_baseline(
+    messages: int, channel_uses: int, signalling: str = "complex", fading: bool = False, n0: float = 1.0
+) -> Baseline | None:
+    """The baseline for (M, n), or None where none is defined. ``fading``: the channel fades with an ``h``
+    the receiver does not know, so complex signalling over n >= 2 uses gets :func:`pilot_baseline` (whose
+    detector needs the noise variance ``n0``)."""
+    if fading and signalling == "complex" and channel_uses > 1:
+        pilot = pilot_baseline(messages, channel_uses, n0)
+        if pilot is not None:
+            return pilot
     if signalling == "real":
         return hamming74_baseline() if (messages, channel_uses) == (16, 7) else None
     bits = math.log2(messages)

@@ -4,10 +4,11 @@ whether learning beat the textbook.
 
 How the baseline's SER is measured, cheapest and most exact first (``method``):
 
-- ``closed form``: the exact SER of a per-symbol QAM/BPSK baseline on ``awgn``, or on ``rbf`` with a
-  coherent detector; no channel uses, its CI is ``[ser, ser]``.
-- ``ML detection``: Monte Carlo with the baseline's own ML detector (PSK, Hamming(7,4)) on the simulated
-  ``awgn`` or ``rbf`` channel, with the run's evaluation budget (``eval_messages``, ``eval_target_errors``,
+- ``closed form``: the exact SER of a per-symbol QAM/BPSK baseline on ``awgn`` (or, with one use, on ``rbf``
+  with a coherent detector); no channel uses, its CI is ``[ser, ser]``.
+- ``ML detection``: Monte Carlo with the baseline's own ML detector (PSK, Hamming(7,4), the pilot-aided code's
+  non-coherent detector on ``rbf``) on the simulated ``awgn`` or ``rbf`` channel, with the run's evaluation
+  budget (``eval_messages``, ``eval_target_errors``,
   ``eval_max_messages``); no channel uses of a real link.
 - ``learned receiver``: on an impairment chain or a user's black box the ML detector is not known, so a
   fresh receiver of the run's architecture learns to detect the fixed classical codebook through the
@@ -18,7 +19,9 @@ How the baseline's SER is measured, cheapest and most exact first (``method``):
   an easier problem (the codebook does not move), so the reference is not handicapped by a shorter
   training; the decay lets it settle. The symbols it sends are its cost (``channel_uses``).
 
-On ``rbf`` the detector is coherent (it knows ``h``): a bound for a receiver that does not (``note``).
+On ``rbf`` the receiver is not told ``h``, and neither is the baseline's: it is the pilot-aided code of
+:func:`mfcomm.evaluation.baselines.pilot_baseline` with non-coherent ML detection. The coherent SER of the
+per-symbol code, whose detector knows ``h``, is reported beside it as a bound (``coherent_ser``, ``note``).
 Everything the baseline draws (messages, noise, the receiver's initial weights) comes from its own
 generators, seeded from the run's seed, and torch's global generator is left as it was: a run trains the
 same system with or without its baseline.
@@ -43,7 +46,7 @@ import torch
 from tqdm import tqdm
 
 from mfcomm.channels import Channel, Counted
-from mfcomm.channels.spec import known_model, make_channel
+from mfcomm.channels.spec import has_fading, known_model, make_channel
 from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser
 from mfcomm.evaluation.ser import EVAL_BATCH, SerEstimate, monte_carlo
 from mfcomm.experiment.config import Config
@@ -57,6 +60,7 @@ METHODS = (CLOSED_FORM, ML_DETECTION, LEARNED_RECEIVER)
 """How a baseline's SER is measured, see the module docstring."""
 
 COHERENT_NOTE = "coherent detection (the detector knows h): a bound for a receiver that does not"
+NONCOHERENT_NOTE = "non-coherent ML detection (the detector knows the fading's law, not h)"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class BaselineResult:
     errors: int | None = None
     messages: int | None = None
     note: str | None = None
+    coherent_ser: float | None = None
+    """On ``rbf``: the per-symbol code's closed-form SER with a detector that knows ``h``, a bound."""
     receiver: Receiver | None = field(default=None, repr=False, compare=False)
     """The receiver trained on the fixed codebook (``learned receiver`` only), for :func:`mfcomm.experiment.runs.train`
     to keep when the classical system beats the trained one."""
@@ -97,6 +103,7 @@ def baseline_summary(result: BaselineResult | None) -> dict[str, Any]:
                 "baseline_eval_messages",
                 "baseline_eval_errors",
                 "baseline_note",
+                "baseline_coherent_ser",
             )
         )
     return {
@@ -109,6 +116,7 @@ def baseline_summary(result: BaselineResult | None) -> dict[str, Any]:
         "baseline_eval_messages": result.messages,
         "baseline_eval_errors": result.errors,
         "baseline_note": result.note,
+        "baseline_coherent_ser": result.coherent_ser,
     }
 
 
@@ -136,14 +144,19 @@ def measure_baseline(
     holds); simulated channels are rebuilt with the baseline's own generator. ``method`` forces one of
     :data:`METHODS` (default: :func:`choose_method`). ``quiet``: no progress bars.
     """
-    baseline = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling) if cfg.compare_baseline else None
+    if not cfg.compare_baseline:
+        return None
+    fading = has_fading(cfg.channel)
+    baseline = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling, fading, cfg.n0 or 1.0)
     if baseline is None:
         return None
     method = method or choose_method(cfg, baseline)
     model = known_model(cfg.channel)
     if method not in METHODS or (method != LEARNED_RECEIVER and model is None):
         raise ValueError(f"baseline method {method!r} does not apply to channel {cfg.channel!r}")
-    note = COHERENT_NOTE if model == "rbf" and method != LEARNED_RECEIVER else None
+    note, coherent_ser = None, None
+    if model == "rbf" and method != LEARNED_RECEIVER:
+        note, coherent_ser = _coherent_bound(cfg, baseline)
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # the global CPU stream is left as training and evaluation had it
         seed = baseline_seed(cfg.seed)
@@ -156,12 +169,14 @@ def measure_baseline(
             if ser is None:
                 raise ValueError(f"no closed form for {baseline.name} on {cfg.channel!r}")
             ser = float(ser)
-            return BaselineResult(baseline.name, method, ser, ser, ser, 0, time.perf_counter() - start, note=note)
+            seconds = time.perf_counter() - start
+            bound = coherent_ser
+            return BaselineResult(baseline.name, method, ser, ser, ser, 0, seconds, note=note, coherent_ser=bound)
         if method == ML_DETECTION:
             assert model is not None  # checked above
             simulated = make_channel(model, cfg.n0, torch.Generator().manual_seed(seed + 1))
             est = _monte_carlo(cfg, baseline_errors(baseline, simulated, messages), f"baseline {baseline.name}", quiet)
-            return _result(baseline, method, est, 0, start, note)
+            return dataclasses.replace(_result(baseline, method, est, 0, start, note), coherent_ser=coherent_ser)
         device = torch.device(cfg.device)
         if channel is None or not cfg.is_user_channel:
             channel = make_channel(
@@ -179,6 +194,18 @@ def measure_baseline(
             f"codebook ({cfg.iterations} steps of {cfg.batch_size} messages)"
         )
         return dataclasses.replace(_result(baseline, method, est, uses, start, note), receiver=rx)
+
+
+def _coherent_bound(cfg: Config, baseline: Baseline) -> tuple[str, float | None]:
+    """``note`` and ``coherent_ser`` of a baseline on ``rbf``: the per-symbol code with a detector that knows ``h``
+    (the baseline itself where it is that code, with one use)."""
+    assert cfg.n0 is not None  # rbf takes the run's noise
+    coherent = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
+    ser = None if coherent is None else closed_form_ser(coherent, "rbf", cfg.n0)
+    if coherent is None or coherent.name == baseline.name:
+        return COHERENT_NOTE, ser
+    bound = "" if ser is None else f"; {coherent.name} with a detector that knows h: {ser:.3g} (a bound)"
+    return NONCOHERENT_NOTE + bound, ser
 
 
 def train_receiver(

@@ -15,12 +15,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mfcomm.channels.spec import has_noise, is_black_box, is_chain, make_channel
+from mfcomm.channels import Channel
+from mfcomm.channels.spec import has_fading, has_noise, is_black_box, is_chain, make_channel
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation.baselines import baseline_errors, classical_baseline, closed_form_ser
+from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser
 from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
-from mfcomm.experiment.config import check_number
+from mfcomm.experiment.config import Config, check_number
 from mfcomm.experiment.plots import Curve, plot_ser
 from mfcomm.experiment.runs import Run, write_csv
 
@@ -59,8 +60,8 @@ def ser_sweep(
     noisy = has_noise(channel_spec)
     if not noisy and snrs_db is not None:
         raise ConfigError(f"channel {channel_spec} brings its own noise: an SNR sweep does not apply to it")
-    black_box = is_black_box(channel_spec)
-    baseline = None if black_box else classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
+    black_box, fading = is_black_box(channel_spec), has_fading(channel_spec)
+    baseline = None if black_box else classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling, fading)
     rows = []
     points: Sequence[float | None] = [None]
     if noisy:
@@ -70,6 +71,8 @@ def ser_sweep(
         for snr_db in points:
             n0 = None if snr_db is None else snr_db_to_n0(snr_db)
             channel = make_channel(channel_spec, n0, timeout=cfg.channel_timeout or None)
+            if baseline is not None and fading and n0 is not None:  # its non-coherent detector takes N0
+                baseline = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling, fading, n0)
             est = monte_carlo(learned_errors(run.tx, run.rx, channel), target_errors, EVAL_BATCH, max_messages)
             row: dict[str, Any] = {
                 "snr_db": "" if snr_db is None else snr_db,
@@ -81,25 +84,44 @@ def ser_sweep(
                 "messages": est.messages,
             }
             if baseline is not None:
-                b = monte_carlo(baseline_errors(baseline, channel), target_errors, EVAL_BATCH, max_messages)
-                row.update(
-                    {
-                        "baseline": baseline.name,
-                        "baseline_ser": b.ser,
-                        "baseline_ci_low": b.ci_low,
-                        "baseline_ci_high": b.ci_high,
-                        "baseline_errors": b.errors,
-                        "baseline_messages": b.messages,
-                    }
-                )
-                # no n0: the channel brings its own noise, so it is not awgn or rbf and has no closed form
-                exact = closed_form_ser(baseline, channel_spec, n0) if n0 is not None else None
-                if exact is not None:
-                    row["baseline_closed_form"] = exact
+                row.update(baseline_row(cfg, baseline, channel, channel_spec, n0, target_errors, max_messages))
             rows.append(row)
             bar.set_postfix(snr=snr_db, ser=f"{est.ser:.2e}", refresh=False)
             bar.update()
     return rows
+
+
+def baseline_row(
+    cfg: Config,
+    baseline: Baseline,
+    channel: Channel,
+    channel_spec: str,
+    n0: float | None,
+    target_errors: int,
+    max_messages: int,
+) -> dict[str, Any]:
+    """The baseline's columns of one sweep row: its Monte Carlo SER through ``channel``, its closed form where one
+    exists, and on ``rbf`` with the pilot code, the coherent code's SER as a bound (``coherent_bound``)."""
+    b = monte_carlo(baseline_errors(baseline, channel), target_errors, EVAL_BATCH, max_messages)
+    row: dict[str, Any] = {
+        "baseline": baseline.name,
+        "baseline_ser": b.ser,
+        "baseline_ci_low": b.ci_low,
+        "baseline_ci_high": b.ci_high,
+        "baseline_errors": b.errors,
+        "baseline_messages": b.messages,
+    }
+    if n0 is None:  # the channel brings its own noise, so it is not awgn or rbf and has no closed form
+        return row
+    exact = closed_form_ser(baseline, channel_spec, n0)
+    if exact is not None:
+        row["baseline_closed_form"] = exact
+    elif channel_spec == "rbf":
+        coherent = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
+        bound = None if coherent is None else closed_form_ser(coherent, "rbf", n0)
+        if bound is not None:
+            row["coherent_bound"] = bound
+    return row
 
 
 def default_range(run: Run) -> list[float]:
@@ -132,7 +154,7 @@ def evaluate_run(
     if rows and "baseline_ser" in rows[0]:
         name = rows[0]["baseline"] + (
             " (coherent, perfect CSI)"
-            if channel_spec == "rbf"
+            if channel_spec == "rbf" and run.cfg.channel_uses == 1
             else " (AWGN detector)"
             if is_chain(channel_spec)
             else ""

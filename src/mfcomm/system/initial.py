@@ -2,9 +2,9 @@
 
 ``classical`` sets the transmitter to the same-rate classical codebook that evaluation's baselines use
 (:func:`mfcomm.evaluation.baselines.classical_baseline`: QAM or PSK per channel use, BPSK per real use, Hamming(7,4)
-for AE(7,4)), so training starts at the textbook system's SER rather than far above it. A run directory with
-the same M, n and networks starts both networks from its weights: train model-based on a simulator, then
-model-free on the real channel from there (the sim-to-real path).
+for AE(7,4), a pilot-aided code on block fading), so training starts at the textbook system's SER rather than
+far above it. A run directory with the same M, n and networks starts both networks from its weights: train
+model-based on a simulator, then model-free on the real channel from there (the sim-to-real path).
 
 Example
 -------
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from mfcomm.channels.spec import has_fading
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation.baselines import classical_baseline
 from mfcomm.experiment.config import Config, resolve
@@ -34,7 +35,7 @@ FIT_STEPS = 500
 
 def classical_codebook(cfg: Config) -> torch.Tensor:
     """The same-rate classical codebook (M, n) complex64, or a one-line error where none exists."""
-    baseline = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
+    baseline = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling, has_fading(cfg.channel))
     if baseline is None:
         raise ConfigError(
             f"init classical: no classical code of {cfg.messages} messages in {cfg.channel_uses} "
