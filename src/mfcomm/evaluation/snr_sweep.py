@@ -166,6 +166,8 @@ def evaluate_run(
                 "ser": [r["baseline_closed_form"] for r in rows],
                 "style": "k:",
             }
+        if "coherent_bound" in rows[0]:
+            curves["coherent bound (told h)"] = {"x": x, "ser": [r["coherent_bound"] for r in rows], "style": "k:"}
     cfg = run.cfg
     plot_ser(
         curves,
