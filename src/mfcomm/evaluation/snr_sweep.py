@@ -167,7 +167,7 @@ def evaluate_run(
                 "style": "k:",
             }
         if "coherent_bound" in rows[0]:
-            curves["coherent bound (told h)"] = {"x": x, "ser": [r["coherent_bound"] for r in rows], "style": "k:"}
+            curves["coherent bound (knows h)"] = {"x": x, "ser": [r["coherent_bound"] for r in rows], "style": "k:"}
     cfg = run.cfg
     plot_ser(
         curves,

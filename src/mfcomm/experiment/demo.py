@@ -117,7 +117,7 @@ def _scenario_section(sc: Scenario, results: dict[str, list[runs.Run]], out: Pat
         coherent = sc.channel == "rbf" and "coherent_bound" not in first
         name = first["baseline"] + (", coherent ML, perfect CSI" if coherent else ", ML")
         curves[name] = {"x": grid, "ser": [r["baseline_ser"] for r in baseline_rows], "style": "s--"}
-        for key, label in (("baseline_closed_form", "closed form"), ("coherent_bound", "coherent bound (told h)")):
+        for key, label in (("baseline_closed_form", "closed form"), ("coherent_bound", "coherent bound (knows h)")):
             if key in first:
                 curves[label] = {"x": grid, "ser": [r[key] for r in baseline_rows], "style": "k:"}
     title = f"{sc.channel.upper()}, M={sc.messages}, n={sc.channel_uses}"
