@@ -81,7 +81,7 @@ def training_rows(iterations: int, repeats: int) -> list[dict]:
             torch.manual_seed(r)
             tx, rx = build_system(cfg)
             if method == "model-free":
-                t_ref = timed(lambda: minimal_model_free(tx, rx, AWGN(cfg.n0), iterations, cfg.batch_size, cfg.sigma2))
+                t_ref = timed(lambda: minimal_model_free(tx, rx, AWGN(cfg.n0), iterations, cfg.batch_size, cfg.exploration_sigma2))
             else:
                 t_ref = timed(lambda: minimal_model_based(tx, rx, AWGN(cfg.n0), iterations, cfg.batch_size))
             if r:
