@@ -188,6 +188,20 @@ def symbol_error_awgn(bits_per_symbol: int, n0: float) -> float:
     return 1.0 - (1.0 - p) ** 2
 
 
+def coherent_bound(
+    messages: int, channel_uses: int, signalling: str, n0: float
+) -> tuple[Baseline, float | None] | None:
+    """On Rayleigh block fading: the per-symbol code of (M, n) and its closed-form SER with a detector told ``h``
+    (None where it has no closed form), the bound reported beside the pilot-aided baseline; None without a code.
+
+    >>> code, ser = coherent_bound(16, 4, "complex", 0.01)
+    >>> code.name, f"{ser:.3g}"
+    ('BPSK x4', '0.00765')
+    """
+    code = classical_baseline(messages, channel_uses, signalling)
+    return None if code is None else (code, closed_form_ser(code, "rbf", n0))
+
+
 def closed_form_ser(baseline: Baseline, channel: str, n0: float) -> float | None:
     """Exact message error rate of a per-symbol baseline: on AWGN, and coherent on Rayleigh block fading
     (averaged over ``|h|^2 ~ Exp(1)``); None for other baselines or channels."""

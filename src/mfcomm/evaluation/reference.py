@@ -47,7 +47,13 @@ from tqdm import tqdm
 
 from mfcomm.channels import Channel, Counted
 from mfcomm.channels.spec import has_fading, known_model, make_channel
-from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser
+from mfcomm.evaluation.baselines import (
+    Baseline,
+    baseline_errors,
+    classical_baseline,
+    closed_form_ser,
+    coherent_bound,
+)
 from mfcomm.evaluation.ser import EVAL_BATCH, SerEstimate, monte_carlo
 from mfcomm.experiment.config import Config
 from mfcomm.learning.lr_schedule import set_rates
@@ -170,8 +176,8 @@ def measure_baseline(
                 raise ValueError(f"no closed form for {baseline.name} on {cfg.channel!r}")
             ser = float(ser)
             seconds = time.perf_counter() - start
-            bound = coherent_ser
-            return BaselineResult(baseline.name, method, ser, ser, ser, 0, seconds, note=note, coherent_ser=bound)
+            result = BaselineResult(baseline.name, method, ser, ser, ser, 0, seconds, note=note)
+            return dataclasses.replace(result, coherent_ser=coherent_ser)
         if method == ML_DETECTION:
             assert model is not None  # checked above
             simulated = make_channel(model, cfg.n0, torch.Generator().manual_seed(seed + 1))
@@ -200,12 +206,12 @@ def _coherent_bound(cfg: Config, baseline: Baseline) -> tuple[str, float | None]
     """``note`` and ``coherent_ser`` of a baseline on ``rbf``: the per-symbol code with a detector that knows ``h``
     (the baseline itself where it is that code, with one use)."""
     assert cfg.n0 is not None  # rbf takes the run's noise
-    coherent = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
-    ser = None if coherent is None else closed_form_ser(coherent, "rbf", cfg.n0)
-    if coherent is None or coherent.name == baseline.name:
-        return COHERENT_NOTE, ser
-    bound = "" if ser is None else f"; {coherent.name} with a detector that knows h: {ser:.3g} (a bound)"
-    return NONCOHERENT_NOTE + bound, ser
+    bound = coherent_bound(cfg.messages, cfg.channel_uses, cfg.signalling, cfg.n0)
+    if bound is None or bound[0].name == baseline.name:
+        return COHERENT_NOTE, None if bound is None else bound[1]
+    code, ser = bound
+    told_h = "" if ser is None else f"; {code.name} with a detector that knows h: {ser:.3g} (a bound)"
+    return NONCOHERENT_NOTE + told_h, ser
 
 
 def train_receiver(

@@ -19,7 +19,7 @@ from mfcomm.channels import Channel
 from mfcomm.channels.spec import has_fading, has_noise, is_black_box, is_chain, make_channel
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser
+from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, coherent_bound
 from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
 from mfcomm.experiment.config import Config, check_number
 from mfcomm.experiment.plots import Curve, plot_ser
@@ -117,10 +117,9 @@ def baseline_row(
     if exact is not None:
         row["baseline_closed_form"] = exact
     elif channel_spec == "rbf":
-        coherent = classical_baseline(cfg.messages, cfg.channel_uses, cfg.signalling)
-        bound = None if coherent is None else closed_form_ser(coherent, "rbf", n0)
-        if bound is not None:
-            row["coherent_bound"] = bound
+        bound = coherent_bound(cfg.messages, cfg.channel_uses, cfg.signalling, n0)
+        if bound is not None and bound[1] is not None:
+            row["coherent_bound"] = bound[1]
     return row
 
 
