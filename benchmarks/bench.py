@@ -18,12 +18,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mfcomm.channels import AWGN
+from mfcomm.channels.contract import AWGN
+from mfcomm.config.files import resolve
 from mfcomm.evaluation.ser import EVAL_BATCH, learned_ser
 from mfcomm.experiment import runs
-from mfcomm.experiment.config import resolve
-from mfcomm.experiment.runs import build_system, write_csv, write_text
+from mfcomm.experiment.run_directory import write_csv, write_text
 from mfcomm.learning.estimator import perturb, surrogate
+from mfcomm.system.build import build_system
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
 

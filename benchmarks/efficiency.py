@@ -18,8 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from mfcomm.experiment.plots import save_figure, subplots
-from mfcomm.experiment.runs import write_csv, write_text
+from mfcomm.experiment.run_directory import write_csv, write_text
+from mfcomm.plots import save_figure, subplots
 from mfcomm.tune import driver, results
 
 CHANNELS = {

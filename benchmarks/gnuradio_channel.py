@@ -20,13 +20,14 @@ from pathlib import Path
 import torch
 
 from mfcomm.channels.spec import make_channel
-from mfcomm.evaluation.baselines import baseline_errors, classical_baseline
+from mfcomm.config.files import resolve
 from mfcomm.evaluation.ser import SerEstimate, learned_ser, monte_carlo
 from mfcomm.experiment import runs
-from mfcomm.experiment.config import resolve
-from mfcomm.experiment.plots import save_figure, subplots
-from mfcomm.experiment.runs import write_text
+from mfcomm.system.build import build_system
+from mfcomm.experiment.run_directory import write_text
 from mfcomm.learning.model_free import receiver_step
+from mfcomm.plots import save_figure, subplots
+from mfcomm.system.baselines import baseline_errors, classical_baseline
 
 EFFICIENT = {"rx_steps": 0, "rx_on_tx_batch": True, "loss_baseline": "batch", "finetune_iterations": 300}
 """Model-free settings of ``benchmarks/impairments.py``: the most channel-use-efficient variant."""
@@ -39,7 +40,7 @@ def spec_of(args: argparse.Namespace, sync: str) -> str:
 def qpsk_learned_receiver(cfg, spent: int, args: argparse.Namespace) -> SerEstimate:
     """QPSK x2 (fixed) and a receiver trained through the same flowgraph with at least ``spent`` channel uses."""
     torch.manual_seed(args.seed)
-    tx, rx = runs.build_system(cfg)
+    tx, rx = build_system(cfg)
     with torch.no_grad():  # already unit energy: the normalisation keeps it
         tx.embedding.weight.copy_(torch.view_as_real(classical_baseline(16, 2).codebook).reshape(16, 4))
     tx.requires_grad_(False)

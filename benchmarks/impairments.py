@@ -31,13 +31,14 @@ from pathlib import Path
 import torch
 
 from mfcomm.channels.chain import build
-from mfcomm.evaluation.baselines import classical_baseline
+from mfcomm.config.files import resolve
 from mfcomm.evaluation.ser import SerEstimate, learned_ser
 from mfcomm.experiment import runs
-from mfcomm.experiment.config import resolve
-from mfcomm.experiment.plots import save_figure, subplots
-from mfcomm.experiment.runs import write_text
+from mfcomm.system.build import build_system
+from mfcomm.experiment.run_directory import write_text
 from mfcomm.learning.model_free import receiver_step
+from mfcomm.plots import save_figure, subplots
+from mfcomm.system.baselines import classical_baseline
 from mfcomm.tune import driver, results
 
 CHAIN = "phase(max_deg=15) | rapp(p=2,sat=1.2) | awgn | adc(bits=3)"
@@ -64,7 +65,7 @@ def qpsk_with_learned_receiver(cfg, spent: int, args: argparse.Namespace) -> tup
     """QPSK x2 (fixed, the classical codebook at the rate of M=16, n=2) and a receiver trained on the same
     channel with at least ``spent`` channel uses."""
     torch.manual_seed(args.seed)
-    tx, rx = runs.build_system(cfg)
+    tx, rx = build_system(cfg)
     with torch.no_grad():  # already unit energy: the normalisation keeps it
         tx.embedding.weight.copy_(torch.view_as_real(classical_baseline(16, 2).codebook).reshape(16, 4))
     tx.requires_grad_(False)

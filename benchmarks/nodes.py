@@ -7,7 +7,7 @@ tx node's time from its first iteration to its last (process start-up, handshake
 measurement excluded; its periodic checkpoints included); the wall time of each whole command is shown
 too. Every process computes on one thread. The two alternate, seed by seed, to share the machine's noise.
 
-Both draw from the same per-role generators (:mod:`mfcomm.nodes.streams`), so for each seed the trained
+Both draw from the same per-role generators (:mod:`mfcomm.learning.seeding`), so for each seed the trained
 weights must be identical, bit for bit (checked per seed); the two final SERs are then two independent
 measurements of one system (``mfcomm train`` in one process, the nodes through the channel node), whose
 confidence intervals must overlap.
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
+from mfcomm.config.files import resolve
 from mfcomm.experiment import runs
-from mfcomm.experiment.config import resolve
-from mfcomm.experiment.runs import write_text
+from mfcomm.experiment.run_directory import write_text
 from mfcomm.nodes.launcher import run_all
 
 SETTING = {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "batch_size": 512}

@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mfcomm.channels.spec import has_fading
+from mfcomm.config.fields import FIELDS
+from mfcomm.config.files import resolve
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import MfcommError
-from mfcomm.evaluation.baselines import classical_baseline, closed_form_ser
-from mfcomm.experiment.config import FIELDS, resolve
-from mfcomm.experiment.plots import save_figure, subplots
-from mfcomm.experiment.runs import write_text
+from mfcomm.experiment.run_directory import write_text
+from mfcomm.plots import save_figure, subplots
+from mfcomm.system.baselines import classical_baseline, closed_form_ser
 from mfcomm.tune import driver, results
 
 

@@ -45,9 +45,9 @@ import numpy as np
 import torch
 
 from mfcomm.channels.spec import make_channel
-from mfcomm.evaluation.baselines import classical_baseline
 from mfcomm.evaluation.ser import SerEstimate, clopper_pearson
-from mfcomm.experiment.runs import write_text
+from mfcomm.experiment.run_directory import write_text
+from mfcomm.system.baselines import classical_baseline
 from mfcomm.tune import driver, results
 
 TAPS, EPSILON, FREQ_OFFSET, SYNC = "1/0.2+0.1j/0.05", 1.0001, 1e-3, "cfo"

@@ -84,8 +84,8 @@ def ray_overheads(spec: dict, tmp: Path) -> tuple[float, float]:
     """Ray's start-up and shut-down, and the overhead per trial of a 1-worker sweep over in-process training."""
     import ray
 
+    from mfcomm.config.files import resolve
     from mfcomm.experiment import runs
-    from mfcomm.experiment.config import resolve
 
     start = time.perf_counter()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)

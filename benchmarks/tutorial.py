@@ -35,15 +35,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sionna_recipe import Recipe, RecipeSystem, train_recipe
 
-from mfcomm.channels import Counted  # noqa: E402
+from mfcomm.channels.contract import Counted
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve
 from mfcomm.evaluation.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
-from mfcomm.evaluation.coded_sweep import ebno_at_bler
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
-from mfcomm.experiment.config import Config, resolve
-from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.experiment.coded_sweep import ebno_at_bler
 from mfcomm.experiment.tasks import TASKS
 from mfcomm.learning.model_based import train_model_based
 from mfcomm.learning.model_free import train_model_free
+from mfcomm.plots import save_figure, subplots
 from mfcomm.sionna_import import phy
 from mfcomm.system.bitwise import bits_to_indices, group_bits
 

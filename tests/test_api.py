@@ -60,7 +60,7 @@ def test_channel_object_trains_as_the_same_function_from_a_file(tmp_path):
 
 def test_object_run_saves_loads_and_evaluates_on_the_object_again(tmp_path):
     generator = torch.Generator().manual_seed(0)
-    channel = mfcomm.channels.AWGN(0.1, generator)
+    channel = mfcomm.channels.contract.AWGN(0.1, generator)
     run = mfcomm.train(mfcomm.configure(**SMALL, method="model-based"), channel=channel, quiet=True)
     mfcomm.save(run, tmp_path / "run")
     loaded = mfcomm.load(tmp_path / "run")  # an object names no code: no trust needed

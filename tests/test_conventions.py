@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.stats import chi2
 
-from mfcomm.channels import AWGN, RayleighBlockFading
+from mfcomm.channels.contract import AWGN, RayleighBlockFading
 from mfcomm.conventions import ebno_db_to_n0, ebno_db_to_snr_db, snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.sionna_import import phy
 

@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mfcomm import channels
     from mfcomm.api import configure, evaluate
+    from mfcomm.config.fields import Config
     from mfcomm.evaluation.ser import SerEstimate
-    from mfcomm.experiment.config import Config
     from mfcomm.experiment.runs import Run, load, save, train
 
 __all__ = ["Config", "Run", "SerEstimate", "channels", "configure", "evaluate", "load", "save", "train"]
 
 _HOMES = {
-    "Config": "mfcomm.experiment.config",
+    "Config": "mfcomm.config.files",
     "Run": "mfcomm.experiment.runs",
     "SerEstimate": "mfcomm.evaluation.ser",
     "configure": "mfcomm.api",

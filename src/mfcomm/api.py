@@ -8,14 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mfcomm.channels import as_channel
+from mfcomm.channels.contract import as_channel
 from mfcomm.channels.spec import has_noise
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve
 from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
-from mfcomm.evaluation.snr_sweep import default_range, ser_sweep
-from mfcomm.experiment.config import Config, resolve
 from mfcomm.experiment.runs import Run
-from mfcomm.experiment.session import run_streams
+from mfcomm.experiment.snr_sweep import default_range, ser_sweep
 from mfcomm.experiment.tasks import TASKS
+from mfcomm.learning.seeding import run_generator
 
 
 def configure(file: str | Path | None = None, **overrides: Any) -> Config:
@@ -39,8 +40,8 @@ def evaluate(
     function ``y = f(x)``, as :func:`train` takes), one row: ``ser``, ``ci_low``, ``ci_high``, ``errors``,
     ``messages``. A bits run: one row per Eb/N0 of its ``eval_ebno_db`` with ``bmd_rate`` and Gray QAM's
     ``baseline_bmd_rate`` on AWGN (the coded BER/BLER is ``mfcomm evaluate DIR``). Every random number comes from
-    streams seeded by the run's seed: the same call gives the same rows."""
-    with run_streams(run.cfg):
+    generators seeded by the run's seed: the same call gives the same rows."""
+    with run_generator(run.cfg):
         if run.cfg.task == "bits":
             return _bmd_rates(run)
         return _ser(run, snr_db, channel, target_errors, max_messages, quiet)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channels import BlackBox
+from mfcomm.channels.contract import BlackBox
 from mfcomm.channels.spec import make_channel
+from mfcomm.config.files import resolve
 from mfcomm.errors import ChannelError
-from mfcomm.experiment.config import resolve
 from mfcomm.experiment.runs import train
 
 NOISY = """import numpy as np

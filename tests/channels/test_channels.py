@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channels import AWGN, BlackBox, Counted, RayleighBlockFading
+from mfcomm.channels.contract import AWGN, BlackBox, Counted, RayleighBlockFading
 from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
 

@@ -16,11 +16,11 @@ import torch
 
 from mfcomm import cli
 from mfcomm.channels import chain, flowgraph_process, gnuradio
-from mfcomm.channels.flowgraph_process import has_gnuradio
-from mfcomm.channels.gnuradio import GnuRadioChannel, gnuradio_python
+from mfcomm.channels.flowgraph_process import gnuradio_python, has_gnuradio
+from mfcomm.channels.gnuradio import GnuRadioChannel
 from mfcomm.channels.spec import absolute_paths, make_channel, names_code
+from mfcomm.config.files import resolve
 from mfcomm.errors import ChannelError, ConfigError
-from mfcomm.experiment import config
 from mfcomm.learning import checkpointing
 
 RELAY = Path(__file__).parent / "flowgraphs" / "relay.py"
@@ -226,10 +226,10 @@ def test_a_config_file_naming_a_flowgraph_is_refused_without_trust(tmp_path, cap
     cfg_file = tmp_path / "config.toml"
     cfg_file.write_text(f'channel = "{spec}"\niterations = 1\n')
     with pytest.raises(ConfigError, match="--trust-config"):
-        config.resolve(cfg_file)
+        resolve(cfg_file)
     assert main_refuses(["train", "--config", str(cfg_file), "--out", str(tmp_path / "out"), "--quiet"], capsys)
-    assert config.resolve(cfg_file, trust=True).channel == spec
-    assert config.resolve(cfg_file, {"channel": spec}).channel == spec
+    assert resolve(cfg_file, trust=True).channel == spec
+    assert resolve(cfg_file, {"channel": spec}).channel == spec
     assert not marker.exists() and not (tmp_path / "out").exists()
 
 
@@ -252,7 +252,7 @@ def main_refuses(argv: list[str], capsys) -> bool:
     ],
 )
 def test_a_chain_naming_a_flowgraph_counts_as_code_and_its_path_is_made_absolute(spec, code):
-    assert names_code(spec) is code and config.names_code(spec) is code
+    assert names_code(spec) is code and names_code(spec) is code
     absolute = absolute_paths(spec)
     if "flowgraph" in spec:
         assert f"={Path.cwd()}/fg." in absolute.replace(" ", "")

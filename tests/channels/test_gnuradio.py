@@ -12,11 +12,11 @@ import torch
 
 from mfcomm import cli
 from mfcomm.channels.chain import build
-from mfcomm.channels.flowgraph_process import Flowgraph, has_gnuradio
-from mfcomm.channels.gnuradio import FLOWGRAPH, NOT_FOUND, GnuRadioChannel, gnuradio_python
+from mfcomm.channels.flowgraph_process import NOT_FOUND, Flowgraph, gnuradio_python, has_gnuradio
+from mfcomm.channels.gnuradio import FLOWGRAPH, GnuRadioChannel
 from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
-from mfcomm.evaluation.baselines import classical_baseline
+from mfcomm.system.baselines import classical_baseline
 
 needs_gnuradio = pytest.mark.skipif(
     not has_gnuradio(),
@@ -223,9 +223,9 @@ def test_model_free_training_through_gnuradio_beats_qpsk():
 
     Pinned to the paper's recipe: the default recipe is made for its 2000 iterations (classical start, 200-iteration
     warm-up, cosine decay), and in 300 it stays near QPSK x2 (measured 2.3e-2 against 4.1e-2; 1.5e-4 at 2000)."""
+    from mfcomm.config.files import resolve
     from mfcomm.evaluation.ser import learned_ser
     from mfcomm.experiment import runs
-    from mfcomm.experiment.config import resolve
 
     spec = "gnuradio(snr_db=15,freq_offset=1e-3,sync=cfo)"
     cfg = resolve(

@@ -11,12 +11,12 @@ import torch
 from scipy.stats import chi2
 
 from mfcomm import cli
-from mfcomm.channels import BlackBox
 from mfcomm.channels.chain import Chain, build, has_noise, is_chain, parse
+from mfcomm.channels.contract import BlackBox
 from mfcomm.channels.impairments import ADC, CFO, IMPAIRMENTS, IQImbalance, PhaseNoise, RandomPhase, Rapp, Saleh
 from mfcomm.channels.spec import make_channel
+from mfcomm.config.files import resolve
 from mfcomm.errors import ChannelError, ConfigError
-from mfcomm.experiment.config import resolve
 
 
 def _gen(seed: int = 0) -> torch.Generator:

@@ -20,8 +20,8 @@ from mfcomm.channels.gnuradio import GnuRadioChannel
 from mfcomm.channels.pulse_shaping import PulseShaper, transmitted_psd
 from mfcomm.channels.timing import interpolate
 from mfcomm.errors import ChannelError
-from mfcomm.evaluation.baselines import classical_baseline, closed_form_ser
-from mfcomm.experiment.plots import plot_psd
+from mfcomm.plots import plot_psd
+from mfcomm.system.baselines import classical_baseline, closed_form_ser
 
 TIMING_TOL = 0.01
 """Samples: the timing error allowed without noise (measured: 2e-5)."""

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mfcomm.channels.flowgraph_process import has_gnuradio
-from mfcomm.channels.gnuradio import gnuradio_python
+from mfcomm.channels.flowgraph_process import gnuradio_python, has_gnuradio
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 DEADLINE = 300  # seconds: only a guard against a hang

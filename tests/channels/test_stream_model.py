@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from mfcomm.channels.chain import build
-from mfcomm.channels.flowgraph_process import has_gnuradio
-from mfcomm.channels.gnuradio import GnuRadioChannel, gnuradio_python
+from mfcomm.channels.flowgraph_process import gnuradio_python, has_gnuradio
+from mfcomm.channels.gnuradio import GnuRadioChannel
 from mfcomm.channels.stream_model import ChannelModel, StreamModel, mmse_taps
 from mfcomm.errors import ChannelError
-from mfcomm.evaluation.baselines import classical_baseline
 from mfcomm.evaluation.ser import clopper_pearson
+from mfcomm.system.baselines import classical_baseline
 
 needs_gnuradio = pytest.mark.skipif(not has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
 TAPS = (1.0, 0.2 + 0.1j, 0.05)

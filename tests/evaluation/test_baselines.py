@@ -6,10 +6,10 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from mfcomm.channels import AWGN, RayleighBlockFading
+from mfcomm.channels.contract import AWGN, RayleighBlockFading
 from mfcomm.conventions import ebno_db_to_n0, snr_db_to_n0
-from mfcomm.evaluation.baselines import baseline_errors, classical_baseline, closed_form_ser, hamming74_baseline
 from mfcomm.evaluation.ser import clopper_pearson, monte_carlo
+from mfcomm.system.baselines import baseline_errors, classical_baseline, closed_form_ser, hamming74_baseline
 
 
 def _ci(baseline, channel, messages, confidence=0.999):

@@ -5,9 +5,9 @@ import json
 
 import torch
 
-from mfcomm.channels import RayleighBlockFading
+from mfcomm.channels.contract import RayleighBlockFading
 from mfcomm.cli import main
-from mfcomm.evaluation.baselines import baseline_errors, classical_baseline, closed_form_ser
+from mfcomm.config.files import resolve
 from mfcomm.evaluation.reference import (
     CLOSED_FORM,
     COHERENT_NOTE,
@@ -18,8 +18,8 @@ from mfcomm.evaluation.reference import (
     measure_baseline,
 )
 from mfcomm.evaluation.ser import clopper_pearson, monte_carlo
-from mfcomm.experiment.config import resolve
 from mfcomm.experiment.runs import train
+from mfcomm.system.baselines import baseline_errors, classical_baseline, closed_form_ser
 
 QPSK_X2 = {"messages": 16, "channel_uses": 2, "snr_db": 10.0}
 QPSK_X2_10DB_SER = 3.127e-3

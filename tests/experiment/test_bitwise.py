@@ -12,22 +12,24 @@ import pytest
 import torch
 from scipy import integrate
 
-from mfcomm.channels import Counted
 from mfcomm.channels.chain import build
+from mfcomm.channels.contract import Counted
 from mfcomm.channels.known_noise import AwgnEbnoRange, KnownNoise
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError, MfcommError
-from mfcomm.evaluation.baselines import qam_points
 from mfcomm.evaluation.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
-from mfcomm.evaluation.coded_sweep import ebno_at_bler
 from mfcomm.evaluation.export import read_constellation_csv, to_sionna_constellation, write_constellation_csv
 from mfcomm.evaluation.ser import clopper_pearson
-from mfcomm.experiment import config, runs
+from mfcomm.experiment import runs
+from mfcomm.experiment.coded_sweep import ebno_at_bler
 from mfcomm.learning.estimator import LossBaseline
+from mfcomm.learning.examples import Bits
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.model_free import estimate_transmitter_gradient
-from mfcomm.learning.tasks import Bits
 from mfcomm.sionna_import import phy
+from mfcomm.system.baselines import qam_points
 from mfcomm.system.bitwise import (
     LearnedConstellation,
     NeuralDemapper,
@@ -167,8 +169,8 @@ def test_export_round_trip_and_bad_csv(tmp_path):
         read_constellation_csv(tmp_path / "missing.csv")
 
 
-def _bits(**overrides) -> config.Config:
-    return config.resolve(overrides={"task": "bits", **overrides})
+def _bits(**overrides) -> Config:
+    return resolve(overrides={"task": "bits", **overrides})
 
 
 def test_config_validation():
@@ -185,7 +187,7 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="2\\*\\*bits_per_symbol = 16 messages"):
         _bits(bits_per_symbol=4, messages=64)
     with pytest.raises(ConfigError, match="bits_per_symbol belongs to the bits task"):
-        config.resolve(overrides={"bits_per_symbol": 4})
+        resolve(overrides={"bits_per_symbol": 4})
 
 
 def test_bits_defaults_and_an_ebno_without_a_range():
@@ -213,7 +215,7 @@ def test_a_bitwise_run_written_before_the_one_config_loads(tmp_path):
     assert torch.equal(loaded.tx.points(), run.tx.points())
 
 
-def _small(**kw) -> config.Config:
+def _small(**kw) -> Config:
     base = {
         "bits_per_symbol": 4,
         "codeword_bits": 400,
@@ -255,7 +257,7 @@ def test_awgn_range_draws_one_snr_per_codeword():
     assert not hasattr(ch.channel, "uses")  # Counted is the one place channel uses are counted
 
 
-def _tiny(**kw) -> config.Config:
+def _tiny(**kw) -> Config:
     return _small(bits_per_symbol=2, codeword_bits=120, iterations=20, finetune_iterations=0, batch_size=8, **kw)
 
 
@@ -387,7 +389,7 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message, capsys):
 
 
 def test_coded_sweep_runs_on_the_training_chain_and_own_noise_channels(tmp_path):
-    from mfcomm.evaluation.coded_sweep import coded_sweep
+    from mfcomm.experiment.coded_sweep import coded_sweep
 
     chain_run = runs.train(
         _small(

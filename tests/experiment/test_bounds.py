@@ -10,8 +10,12 @@ import math
 import pytest
 
 from mfcomm.cli import main
+from mfcomm.config.checks import BOUNDS, check_number
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve, to_toml
+from mfcomm.config.memory import training_bytes
 from mfcomm.errors import ConfigError
-from mfcomm.experiment import config, runs
+from mfcomm.system.build import WEIGHTS, build_system, save_modules
 
 
 def _refused(capsys, *words):
@@ -100,15 +104,15 @@ def test_a_batch_that_cannot_fit_in_memory_is_refused_with_the_estimate(tmp_path
 
 
 def test_memory_estimate_grows_with_batch_perturbations_and_widths():
-    small = config.resolve(overrides={"messages": 16, "channel_uses": 2})
-    assert 1 << 20 < config.training_bytes(small) < 1 << 30  # the default system trains in well under 1 GiB
+    small = resolve(overrides={"messages": 16, "channel_uses": 2})
+    assert 1 << 20 < training_bytes(small) < 1 << 30  # the default system trains in well under 1 GiB
     for change in ({"batch_size": 1 << 14}, {"perturbations": 64}, {"rx_hidden": [4096, 4096]}, {"messages": 4096}):
-        assert config.training_bytes(dataclasses.replace(small, **change)) > 4 * config.training_bytes(small), change
+        assert training_bytes(dataclasses.replace(small, **change)) > 4 * training_bytes(small), change
 
 
 def test_every_numeric_field_has_a_bound():
-    numeric = {f.name for f in dataclasses.fields(config.Config) if "int" in f.type or "float" in f.type}
-    assert numeric == set(config.BOUNDS)
+    numeric = {f.name for f in dataclasses.fields(Config) if "int" in f.type or "float" in f.type}
+    assert numeric == set(BOUNDS)
 
 
 @pytest.mark.parametrize(
@@ -127,10 +131,10 @@ def test_every_numeric_field_has_a_bound():
 )
 def test_check_number(value, interval, ok):
     if ok:
-        config.check_number("x", value, 0.0, 1.0, interval)
+        check_number("x", value, 0.0, 1.0, interval)
     else:
         with pytest.raises(ConfigError, match="x must be a finite number in"):
-            config.check_number("x", value, 0.0, 1.0, interval)
+            check_number("x", value, 0.0, 1.0, interval)
 
 
 @pytest.mark.parametrize(
@@ -210,7 +214,7 @@ def test_node_options_validate_their_numbers():
     ],
 )
 def test_gradcheck_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch, args, name):
-    from mfcomm.learning import gradcheck
+    from mfcomm.experiment import gradcheck
 
     monkeypatch.setattr(gradcheck, "run_gradcheck", _not_reached)
     assert main(["gradcheck", *args, "--out", str(tmp_path / "gc"), "--quiet"]) == 2
@@ -228,13 +232,13 @@ def test_gradcheck_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch,
     ],
 )
 def test_evaluate_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch, args, name):
-    from mfcomm.evaluation import snr_sweep as sweep
+    from mfcomm.experiment import snr_sweep as sweep
 
-    cfg = config.resolve(overrides={"messages": 4, "channel_uses": 1, "rx_hidden": [8]})
+    cfg = resolve(overrides={"messages": 4, "channel_uses": 1, "rx_hidden": [8]})
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.toml").write_text(config.to_toml(cfg))
-    runs.save_modules(run / runs.WEIGHTS, dict(zip(("tx", "rx"), runs.build_system(cfg, start=False), strict=True)))
+    (run / "config.toml").write_text(to_toml(cfg))
+    save_modules(run / WEIGHTS, dict(zip(("tx", "rx"), build_system(cfg, start=False), strict=True)))
     monkeypatch.setattr(sweep, "evaluate_run", _not_reached)
     assert main(["evaluate", str(run), *args, "--quiet"]) == 2
     _refused(capsys, name)

@@ -2,8 +2,9 @@
 
 import pytest
 
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve, to_toml
 from mfcomm.errors import ConfigError
-from mfcomm.experiment.config import Config, resolve, to_toml
 
 
 def test_defaults_and_precedence(tmp_path):

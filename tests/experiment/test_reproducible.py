@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mfcomm.channels.spec import make_channel
-from mfcomm.experiment.config import resolve
+from mfcomm.config.files import resolve
 from mfcomm.experiment.runs import train
 from mfcomm.sionna_import import phy
 
@@ -90,8 +90,8 @@ def test_the_tutorial_benchmark_is_reproducible_for_a_seed(tmp_path):
 def test_ser_probes_during_training_leave_the_trained_weights_as_they_were():
     """``ser_every`` measures SER on fresh channel outputs; the channel's generator is rewound afterwards, so
     the probes (which ASHA sweeps and the demo use) cannot change what is trained."""
+    from mfcomm.config.files import resolve
     from mfcomm.experiment import runs
-    from mfcomm.experiment.config import resolve
 
     weights = []
     for every in (0, 50):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 import tomli_w
 
+from mfcomm.channels.spec import names_code
 from mfcomm.cli import main
+from mfcomm.config.files import resolve, to_toml
 from mfcomm.errors import ConfigError
-from mfcomm.experiment import config, runs
+from mfcomm.system.build import WEIGHTS, build_system, save_modules
 
 BOX = """from pathlib import Path
 Path(__file__).with_name("imported").write_text("box.py ran")
@@ -32,13 +34,11 @@ def box(tmp_path):
 def _run_dir(tmp_path, spec):
     """A finished run directory (config and weights, no training) whose config names ``spec``; M = 8 in n = 2 has
     no classical baseline, whose QAM would import Sionna (seconds)."""
-    cfg = config.resolve(
-        overrides={"channel": spec, "messages": 8, "channel_uses": 2, "rx_hidden": [8], "init": "random"}
-    )
+    cfg = resolve(overrides={"channel": spec, "messages": 8, "channel_uses": 2, "rx_hidden": [8], "init": "random"})
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.toml").write_text(config.to_toml(cfg))
-    runs.save_modules(out / runs.WEIGHTS, dict(zip(("tx", "rx"), runs.build_system(cfg, start=False), strict=True)))
+    (out / "config.toml").write_text(to_toml(cfg))
+    save_modules(out / WEIGHTS, dict(zip(("tx", "rx"), build_system(cfg, start=False), strict=True)))
     return out
 
 
@@ -109,7 +109,7 @@ def test_bitwise_train_and_evaluate_refuse_such_a_config(tmp_path, box, capsys):
     path, marker = box
     run = tmp_path / "bitwise-run"
     run.mkdir()
-    cfg = config.resolve(overrides={"task": "bits", "channel": f"{path}:f", "ebno_db": 6.0})
+    cfg = resolve(overrides={"task": "bits", "channel": f"{path}:f", "ebno_db": 6.0})
     (run / "config.toml").write_text(tomli_w.dumps(cfg.to_dict()))
     (run / "model.safetensors").write_bytes(b"")  # refused before the weights are read
     assert main(["bitwise", "train", "--config", str(run / "config.toml"), "--out", str(tmp_path / "o")]) == 2
@@ -122,10 +122,10 @@ def test_resolve_trusts_the_command_line_and_trust_but_not_the_file(tmp_path, bo
     path, marker = box
     cfg_file = _run_dir(tmp_path, f"{path}:f") / "config.toml"
     with pytest.raises(ConfigError, match="--trust-config"):
-        config.resolve(cfg_file)
-    assert config.resolve(cfg_file, trust=True).channel == f"{path}:f"
-    assert config.resolve(cfg_file, {"channel": f"{path}:g"}).channel == f"{path}:g"
-    assert config.resolve(cfg_file, {"channel": "awgn"}).channel == "awgn"
+        resolve(cfg_file)
+    assert resolve(cfg_file, trust=True).channel == f"{path}:f"
+    assert resolve(cfg_file, {"channel": f"{path}:g"}).channel == f"{path}:g"
+    assert resolve(cfg_file, {"channel": "awgn"}).channel == "awgn"
     assert not marker.exists()  # resolving never imports
 
 
@@ -143,7 +143,7 @@ def test_resolve_trusts_the_command_line_and_trust_but_not_the_file(tmp_path, bo
 )
 def test_every_spec_that_make_channel_would_import_counts_as_code(spec, code):
     """``make_channel`` imports every spec with ``:`` that is not a chain, so all of those count as code."""
-    assert config.names_code(spec) is code
+    assert names_code(spec) is code
 
 
 # --- these need the edits outside this change's files (see the report): cmd_train and cmd_node pass
@@ -161,17 +161,17 @@ def test_train_runs_a_config_it_is_told_to_trust(tmp_path, box, capsys):
 def test_init_from_such_a_run_reads_its_weights_only(tmp_path, box):
     path, marker = box
     run = _run_dir(tmp_path, f"{path}:f")
-    cfg = config.resolve(
+    cfg = resolve(
         overrides={"init": str(run), "messages": 8, "channel_uses": 2, "rx_hidden": [8], "equalizer": "on"}
     )  # the same shape as the black-box run
-    tx, _ = runs.build_system(cfg)
+    tx, _ = build_system(cfg)
     assert tx.embedding.weight.shape == (8, 4) and not marker.exists()
 
 
 def _bitwise_run_dir(tmp_path, spec):
     from mfcomm.experiment.tasks import TASKS
 
-    cfg = config.resolve(
+    cfg = resolve(
         overrides={
             "task": "bits",
             "channel": spec,
@@ -186,12 +186,12 @@ def _bitwise_run_dir(tmp_path, spec):
     run.mkdir()
     (run / "config.toml").write_text(tomli_w.dumps(cfg.to_dict()))
     const, demapper = TASKS["bits"].build(cfg)
-    runs.save_modules(run / runs.WEIGHTS, {"const": const, "demapper": demapper})
+    save_modules(run / WEIGHTS, {"const": const, "demapper": demapper})
     return run
 
 
 def test_bitwise_evaluate_with_trust_config_and_export_load_such_a_run(tmp_path, box, capsys, monkeypatch):
-    from mfcomm.evaluation import coded_sweep
+    from mfcomm.experiment import coded_sweep
 
     path, marker = box
     run = _bitwise_run_dir(tmp_path, f"{path}:f")

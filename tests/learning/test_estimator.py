@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mfcomm.channels import AWGN
+from mfcomm.channels.contract import AWGN
 from mfcomm.learning.estimator import log_policy, perturb, surrogate
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter

@@ -21,15 +21,18 @@ from scipy import integrate
 from scipy.stats import norm
 
 from mfcomm import cli
-from mfcomm.channels import AWGN
+from mfcomm.channels.contract import AWGN
+from mfcomm.config.fields import SIGMA2_PER_DMIN2, SIGMA2_PER_DMIN2_LINEAR, geometric_sigma2, reference_dmin2
+from mfcomm.config.files import resolve, to_toml
+from mfcomm.config.recipes import PAPER_RECIPE
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, psk_baseline
 from mfcomm.evaluation.ser import clopper_pearson, monte_carlo
-from mfcomm.experiment import config, runs, symbol_task
-from mfcomm.experiment.config import PAPER_RECIPE, geometric_sigma2, reference_dmin2, resolve
-from mfcomm.learning import candidates, lr_schedule, model_based, model_free
+from mfcomm.experiment import candidates, runs, symbol_task
+from mfcomm.learning import lr_schedule, model_based, model_free
 from mfcomm.learning.stop_rule import Plateau
+from mfcomm.system.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, psk_baseline
+from mfcomm.system.build import build_system, build_transmitter
 
 TINY = {"compare_baseline": False, "eval_max_messages": 100_000}
 """Options that keep a run's evaluation at the 100,000-message minimum and skip the baseline."""
@@ -117,7 +120,7 @@ def test_init_classical_codebook_is_the_baseline_to_1e6_and_its_ml_ser_ci999_hol
     cfg = resolve(overrides={"messages": messages, "channel_uses": uses, "signalling": signalling, "init": "classical"})
     baseline = classical_baseline(messages, uses, signalling)
     with torch.no_grad():
-        built = runs.build_transmitter(cfg).codebook()
+        built = build_transmitter(cfg).codebook()
     assert built.shape == baseline.codebook.shape
     assert (built - baseline.codebook).abs().max() <= 1e-6  # exact up to float32 renormalisation
     es_n0 = 10.0 ** (10.0 / 10.0)
@@ -131,7 +134,7 @@ def test_init_classical_codebook_is_the_baseline_to_1e6_and_its_ml_ser_ci999_hol
 def test_init_classical_real_7_uses_is_hamming74_exactly_and_its_ser_lies_within_the_union_bounds():
     cfg = resolve(overrides={"messages": 16, "channel_uses": 7, "signalling": "real", "init": "classical"})
     with torch.no_grad():
-        built = runs.build_transmitter(cfg).codebook()
+        built = build_transmitter(cfg).codebook()
     # independent Hamming(7,4): every codeword of a linear [7,4,3] code, BPSK-mapped; compare as sets
     info = (np.arange(16)[:, None] >> np.arange(3, -1, -1)) & 1
     parity = np.stack(
@@ -158,8 +161,8 @@ def test_init_classical_real_7_uses_is_hamming74_exactly_and_its_ser_lies_within
 def test_init_classical_with_a_hidden_layer_fits_the_baseline_within_1e2():
     torch.manual_seed(0)
     cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "tx_hidden": [32], "init": "classical"})
-    fitted = runs.build_transmitter(cfg).codebook().detach()  # built with gradients on: the fit needs them
-    random_start = runs.build_transmitter(resolve(overrides={"tx_hidden": [32], "init": "random"})).codebook().detach()
+    fitted = build_transmitter(cfg).codebook().detach()  # built with gradients on: the fit needs them
+    random_start = build_transmitter(resolve(overrides={"tx_hidden": [32], "init": "random"})).codebook().detach()
     target = classical_baseline(16, 2).codebook
     assert (fitted - target).abs().max() <= 1e-2
     assert (random_start - target).abs().max() > 0.1  # the fit did it, not a coincidence of the start
@@ -169,7 +172,7 @@ def test_init_classical_with_a_hidden_layer_fits_the_baseline_within_1e2():
 def test_init_classical_on_fading_starts_at_the_pilot_code_that_the_baseline_detects_without_h(uses):
     cfg = resolve(overrides={"messages": 16, "channel_uses": uses, "channel": "rbf", "init": "classical"})
     with torch.no_grad():
-        built = runs.build_transmitter(cfg).codebook()
+        built = build_transmitter(cfg).codebook()
     baseline = classical_baseline(16, uses, fading=True)
     assert baseline.name == "pilot + QPSK x2"  # on awgn, 16 messages in 3 uses have no classical code
     assert (built - baseline.codebook).abs().max() <= 1e-6
@@ -178,7 +181,7 @@ def test_init_classical_on_fading_starts_at_the_pilot_code_that_the_baseline_det
 def test_init_classical_is_a_one_line_error_where_no_classical_code_exists():
     cfg = resolve(overrides={"messages": 16, "channel_uses": 3, "init": "classical"})
     with pytest.raises(ConfigError, match="classical") as err:
-        runs.build_transmitter(cfg)
+        build_transmitter(cfg)
     assert "\n" not in str(err.value)
 
 
@@ -223,10 +226,10 @@ def _assert_weights_equal(tx, rx, path):
 def test_init_run_dir_starts_both_networks_from_its_saved_weights_and_rejects_other_shapes(tmp_path):
     first = _tiny_run(tmp_path / "first")
     torch.manual_seed(123)  # a different global stream: the weights must come from the file, not the seed
-    tx, rx = runs.build_system(resolve(overrides={"init": str(first), "seed": 7}))
+    tx, rx = build_system(resolve(overrides={"init": str(first), "seed": 7}))
     _assert_weights_equal(tx, rx, first / "model.safetensors")
     # the in-process training path (per-role seeded networks) starts there too
-    from mfcomm.nodes import streams
+    from mfcomm.learning import seeding as streams
 
     cfg = resolve(overrides={"init": str(first), "seed": 7})
     _assert_weights_equal(streams.seeded_transmitter(cfg), streams.seeded_receiver(cfg), first / "model.safetensors")
@@ -237,10 +240,10 @@ def test_init_run_dir_starts_both_networks_from_its_saved_weights_and_rejects_ot
         ({"channel_uses": 4}, "channel_uses"),
     ):
         with pytest.raises(ConfigError, match=key) as err:
-            runs.build_system(resolve(overrides={"init": str(first), **overrides}))
+            build_system(resolve(overrides={"init": str(first), **overrides}))
         assert "\n" not in str(err.value)
     with pytest.raises(ConfigError) as err:
-        runs.build_system(resolve(overrides={"init": str(tmp_path / "no-such-run")}))
+        build_system(resolve(overrides={"init": str(tmp_path / "no-such-run")}))
     assert "\n" not in str(err.value) and "no-such-run" in str(err.value)
 
 
@@ -460,7 +463,7 @@ def _lr_trace(monkeypatch, module, **overrides):
         }
     )
     torch.manual_seed(0)
-    tx, rx = runs.build_system(cfg)
+    tx, rx = build_system(cfg)
     trace = []
 
     def log(it, _):
@@ -606,7 +609,7 @@ def test_recipe_paper_resolves_to_the_papers_values_and_explicit_options_win(tmp
     assert resolve(path).sigma2 == 0.05 and resolve(path).stop_early is False
     assert resolve(path, {"sigma2": 0.02}).sigma2 == 0.02
     # round trip: a paper run's config.toml gives the same config back
-    (tmp_path / "r.toml").write_text(config.to_toml(paper))
+    (tmp_path / "r.toml").write_text(to_toml(paper))
     assert resolve(tmp_path / "r.toml") == paper
 
 
@@ -667,12 +670,12 @@ def test_geometric_sigma2_is_the_constant_times_the_true_dmin2_and_the_default_a
     # definition, sigma2 = SIGMA2_PER_DMIN2 x the brute-force d_min^2 of the same-rate square-QAM code
     for messages, uses in ((16, 2), (16, 1), (64, 1)):
         dmin2 = min_distance2(classical_baseline(messages, uses).codebook)
-        assert geometric_sigma2(messages, uses) == pytest.approx(config.SIGMA2_PER_DMIN2 * dmin2, rel=1e-5)
-    assert geometric_sigma2(16, 2) == pytest.approx(2 * config.SIGMA2_PER_DMIN2, rel=1e-12)  # QPSK: d_min^2 = 2
+        assert geometric_sigma2(messages, uses) == pytest.approx(SIGMA2_PER_DMIN2 * dmin2, rel=1e-5)
+    assert geometric_sigma2(16, 2) == pytest.approx(2 * SIGMA2_PER_DMIN2, rel=1e-12)  # QPSK: d_min^2 = 2
     cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "channel": "awgn | adc(bits=3)"})
     assert cfg.sigma2 is None and cfg.exploration_sigma2 == geometric_sigma2(16, 2)
     # awgn or rbf alone: the wider constant, as much wider for every (M, n)
-    ratio = config.SIGMA2_PER_DMIN2_LINEAR / config.SIGMA2_PER_DMIN2
+    ratio = SIGMA2_PER_DMIN2_LINEAR / SIGMA2_PER_DMIN2
     for channel in ("awgn", "rbf", "awgn()"):
         linear = resolve(overrides={"messages": 16, "channel_uses": 2, "channel": channel}).exploration_sigma2
         assert linear == pytest.approx(ratio * geometric_sigma2(16, 2), rel=1e-12) and ratio > 1
@@ -680,7 +683,7 @@ def test_geometric_sigma2_is_the_constant_times_the_true_dmin2_and_the_default_a
         assert resolve(overrides={"channel": channel}).exploration_sigma2 == geometric_sigma2(16, 2)
     assert resolve(overrides={"sigma2": 0.3}).exploration_sigma2 == 0.3
     assert geometric_sigma2(2, 64) == 0.5 and geometric_sigma2(65536, 1) == pytest.approx(
-        max(1e-4, config.SIGMA2_PER_DMIN2 * 6 / 65535)
+        max(1e-4, SIGMA2_PER_DMIN2 * 6 / 65535)
     )  # kept within [1e-4, 0.5]
 
 

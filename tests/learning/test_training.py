@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channels import BlackBox
+from mfcomm.channels.contract import BlackBox
+from mfcomm.config.files import resolve
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation.ser import learned_ser
-from mfcomm.experiment.config import resolve
-from mfcomm.experiment.runs import build_system, train
+from mfcomm.experiment.runs import train
 from mfcomm.learning.model_based import train_model_based
+from mfcomm.system.build import build_system
 
 AWGN_10DB = {
     "channel": "awgn",

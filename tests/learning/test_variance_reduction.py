@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mfcomm.channels import AWGN
+from mfcomm.channels.contract import AWGN
 from mfcomm.learning.estimator import LossBaseline, sigma2_at
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.model_free import estimate_transmitter_gradient

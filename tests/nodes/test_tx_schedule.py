@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import torch
 from safetensors.torch import load_file
 
-from mfcomm.experiment import config
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve
 from mfcomm.learning.estimator import sigma2_at
 from mfcomm.learning.loop import alternate
 from mfcomm.nodes import tx_node, wire
@@ -62,7 +63,7 @@ class FakeRing:
         return self.inbox.popleft()
 
 
-def train(cfg: config.Config, state: Path, hello_at: int | None = None) -> tuple[dict, FakeRing]:
+def train(cfg: Config, state: Path, hello_at: int | None = None) -> tuple[dict, FakeRing]:
     torch.set_num_threads(1)
     ring = FakeRing(hello_at)
     return tx_node.run(cfg, ring, Store(state, cfg)), ring  # the fake ring stands in for the Link
@@ -82,7 +83,7 @@ CFG = {
 
 
 def test_messages_follow_the_schedule_the_rx_node_expects_and_rows_are_those_of_mfcomm_train(tmp_path):
-    cfg = config.resolve(overrides={**CFG, "stop_early": True, "patience": 1})  # the nodes run no stop rule
+    cfg = resolve(overrides={**CFG, "stop_early": True, "patience": 1})  # the nodes run no stop rule
     result, ring = train(cfg, tmp_path)
     total = cfg.iterations + cfg.finetune_iterations
     training = [m for m in ring.data if m["iteration"] <= total]
@@ -112,7 +113,7 @@ def test_messages_follow_the_schedule_the_rx_node_expects_and_rows_are_those_of_
 
 
 def test_a_restart_announced_mid_iteration_resumes_from_the_checkpoint_bit_for_bit(tmp_path):
-    cfg = config.resolve(overrides={**CFG, "checkpoint_every": 2})
+    cfg = resolve(overrides={**CFG, "checkpoint_every": 2})
     reference, _ = train(cfg, tmp_path / "reference")
     want = load_file(tmp_path / "reference" / MODEL)
     # the reply to iteration 5's second transmitter step; to fine-tuning iteration 8 (7 is redone)

@@ -2,37 +2,9 @@
 
 - :mod:`~mfcomm.channels.contract`: the one contract, ``y = channel(x)`` on complex64 tensors (batch, n), the
   built-in AWGN and Rayleigh block fading, a user's black box on NumPy arrays, and :class:`Counted`, the one
-  place channel uses are counted (its names are importable from ``mfcomm.channels``);
+  place channel uses are counted;
 - :mod:`~mfcomm.channels.impairments`, :mod:`~mfcomm.channels.field_models`, :mod:`~mfcomm.channels.gnuradio`
   (with :mod:`~mfcomm.channels.framing`): the stages a chain is made of;
 - :mod:`~mfcomm.channels.chain`: impairment chains such as ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)``;
 - :mod:`~mfcomm.channels.spec`: what a channel spec means, decided in one place, and the channel it names.
 """
-
-from mfcomm.channels.contract import (
-    AWGN,
-    BlackBox,
-    Channel,
-    Counted,
-    RayleighBlockFading,
-    Sampler,
-    as_channel,
-    channel_uses,
-    check_output,
-    complex_normal,
-    load_user_function,
-)
-
-__all__ = [
-    "AWGN",
-    "BlackBox",
-    "Channel",
-    "Counted",
-    "RayleighBlockFading",
-    "Sampler",
-    "as_channel",
-    "channel_uses",
-    "check_output",
-    "complex_normal",
-    "load_user_function",
-]

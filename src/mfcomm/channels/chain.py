@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import torch
 
-from mfcomm.channels import AWGN, Channel, RayleighBlockFading
+from mfcomm.channels.contract import AWGN, Channel, RayleighBlockFading
 from mfcomm.channels.field_models import FIELD_MODELS
 from mfcomm.channels.gnuradio import GnuRadioChannel
 from mfcomm.channels.impairments import IMPAIRMENTS

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from mfcomm.channels import Channel
+from mfcomm.channels.contract import Channel
 from mfcomm.sionna_import import drawing_from, phy
 
 TDL_MODELS = ("A", "B", "C", "D", "E", "A30", "B100", "C300")

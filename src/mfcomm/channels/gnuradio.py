@@ -66,13 +66,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from mfcomm.channels.flowgraph_process import NOT_FOUND, Flowgraph, gnuradio_python
+from mfcomm.channels.flowgraph_process import Flowgraph
 from mfcomm.channels.framing import Framer
-from mfcomm.channels.stream_model import BUILT_IN_KEYS, ChannelModel, StreamModel, built_in, number, parse_taps
+from mfcomm.channels.stream_model import BUILT_IN_KEYS, ChannelModel, StreamModel, built_in, number
 from mfcomm.conventions import SYMBOL_DTYPE
 from mfcomm.errors import ChannelError
-
-__all__ = ["FLOWGRAPH", "NOT_FOUND", "GnuRadioChannel", "gnuradio_python", "parse_taps"]
 
 FLOWGRAPH = Path(__file__).parent / "flowgraphs" / "gr_channel.py"
 OWN_KEYS: dict[str, str | int | float] = {

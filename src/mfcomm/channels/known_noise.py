@@ -2,8 +2,9 @@
 
 A neural demapper takes ``log10 N0`` with each received symbol (Sionna's design), so the bits task's channel
 returns the noise variance of each row (codeword) with ``y``: :class:`AwgnEbnoRange` draws it per codeword from an
-Eb/N0 range, :class:`KnownNoise` states the one N0 of any :class:`~mfcomm.channels.Channel` (a chain, a black box).
-Both keep the :class:`~mfcomm.channels.Sampler` contract, so :class:`~mfcomm.channels.Counted` counts their uses.
+Eb/N0 range, :class:`KnownNoise` states the one N0 of any :class:`~mfcomm.channels.contract.Channel` (a chain, a
+black box). Both keep the :class:`~mfcomm.channels.contract.Sampler` contract, so
+:class:`~mfcomm.channels.contract.Counted` counts their uses.
 
 Example
 -------
@@ -42,7 +43,7 @@ class AwgnEbnoRange:
 
 
 class KnownNoise:
-    """Any :class:`~mfcomm.channels.Channel` with the one N0 the receiver is told."""
+    """Any :class:`~mfcomm.channels.contract.Channel` with the one N0 the receiver is told."""
 
     def __init__(self, channel: Channel, n0: float):
         self.channel, self.n0 = channel, n0

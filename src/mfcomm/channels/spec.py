@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeGuard
 
 import torch
 
-from mfcomm.channels import AWGN, BlackBox, Channel, RayleighBlockFading, chain, load_user_function
+from mfcomm.channels import chain
+from mfcomm.channels.contract import AWGN, BlackBox, Channel, RayleighBlockFading, load_user_function
 from mfcomm.channels.framing import Framer
 from mfcomm.errors import ChannelError
 
@@ -76,14 +77,17 @@ def is_black_box(spec: str) -> bool:
     return kind(spec) not in ("built-in", "chain")
 
 
-def names_code(spec: str) -> bool:
+def names_code(spec: Any) -> TypeGuard[str]:
     """Whether using ``spec`` would run a user's code: a ``PATH.py:FUNC`` that :func:`make_channel` imports, or a
     chain with a ``gnuradio(flowgraph=PATH)`` stage, whose flowgraph it starts. Reads no file; a chain need not
-    parse (a stage that names a flowgraph counts even where another stage is malformed).
+    parse (a stage that names a flowgraph counts even where another stage is malformed); anything but a string
+    (a config file's wrong type) names none.
 
     >>> names_code("box.py:f"), names_code("gnuradio(flowgraph=fg.grc) | awgn"), names_code("gnuradio(snr_db=9)")
     (True, True, False)
     """
+    if not isinstance(spec, str):
+        return False
     k = kind(spec)
     return k == "function" or (k == "chain" and any(_names_flowgraph(stage) for stage in spec.split("|")))
 
@@ -97,7 +101,7 @@ def _names_flowgraph(stage: str) -> bool:
 def absolute_paths(spec: str) -> str:
     """``spec`` with the paths of the code it names made absolute (``PATH.py:FUNC``'s file, each
     ``gnuradio(flowgraph=PATH)``'s flowgraph), so that it names the same code from any directory; any other spec
-    unchanged. What a config records (:func:`mfcomm.experiment.config.normalize`).
+    unchanged. What a config records (:func:`mfcomm.config.files.normalize`).
 
     >>> absolute_paths("gnuradio(flowgraph=/fg/../x.grc, gain=2)"), absolute_paths("/a/./b.py:f")
     ('gnuradio(flowgraph=/x.grc, gain=2)', '/a/b.py:f')

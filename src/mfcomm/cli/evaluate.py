@@ -44,18 +44,19 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, task: str | None = None) -> int:
-    """Measure the run over its sweep, drawing from streams seeded by the run's seed; write and print it.
+    """Measure the run over its sweep, drawing from generators seeded by the run's seed; write and print it.
     ``task``: the run's task where its config does not say (bit-wise runs written before it did)."""
-    from mfcomm.experiment import config, runs
-    from mfcomm.experiment.session import run_streams
+    from mfcomm.config.checks import check_number
+    from mfcomm.experiment import runs
+    from mfcomm.learning.seeding import run_generator
 
-    config.check_number("--target-errors", args.target_errors, 1, 10**9)
-    config.check_number("--max-messages", args.max_messages, 1, 10**12)
-    config.check_number("--target-block-errors", args.target_block_errors, 1, 10**6)
-    config.check_number("--max-blocks", args.max_blocks, 1, 10**9)
+    check_number("--target-errors", args.target_errors, 1, 10**9)
+    check_number("--max-messages", args.max_messages, 1, 10**12)
+    check_number("--target-block-errors", args.target_block_errors, 1, 10**6)
+    check_number("--max-blocks", args.max_blocks, 1, 10**9)
     # --channel: the run's own channel is never built
     run = runs.load(args.dir, trust=args.trust_config or args.channel is not None, task=task)
-    with run_streams(run.cfg):
+    with run_generator(run.cfg):
         if run.cfg.task == "bits":
             return _coded(args, run)
         return _ser(args, run)
@@ -65,7 +66,7 @@ def _ser(args: argparse.Namespace, run: Run) -> int:
     """SER versus Es/N0 against the classical baseline: ``ser.csv`` and ``ser.png``."""
     from mfcomm.channels import spec
     from mfcomm.conventions import ebno_db_to_snr_db
-    from mfcomm.evaluation import snr_sweep as sweep
+    from mfcomm.experiment import snr_sweep as sweep
 
     channel = args.channel or run.cfg.channel
     snrs: list[float] | None
@@ -88,8 +89,8 @@ def _ser(args: argparse.Namespace, run: Run) -> int:
 
 def _coded(args: argparse.Namespace, run: Run) -> int:
     """Coded BER/BLER versus Eb/N0 with 5G LDPC against Gray QAM: ``coded.csv`` and ``coded.png``."""
-    from mfcomm.evaluation import coded_sweep
-    from mfcomm.evaluation import snr_sweep as sweep
+    from mfcomm.experiment import coded_sweep
+    from mfcomm.experiment import snr_sweep as sweep
 
     if args.snr_db or args.channel:
         raise ConfigError("a bits run is evaluated on its training channel over Eb/N0: use --ebno-db A:B:STEP")

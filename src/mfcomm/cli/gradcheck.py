@@ -59,21 +59,20 @@ def _floats(text: str, name: str) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     """Check the options, measure the estimator at every point, print one line per point."""
-    from mfcomm.experiment import config
-    from mfcomm.learning import gradcheck
+    from mfcomm.config.checks import check_number
+    from mfcomm.config.files import resolve
+    from mfcomm.experiment import gradcheck
 
-    cfg = config.resolve(
-        args.config, {k: getattr(args, k) for k in ("channel", "messages", "channel_uses", "snr_db", "seed")}
-    )
+    cfg = resolve(args.config, {k: getattr(args, k) for k in ("channel", "messages", "channel_uses", "snr_db", "seed")})
     sigma2s = _floats(args.sigma2, "--sigma2")
     sizes = _floats(args.batch_sizes, "--batch-sizes")
     for value in sigma2s:
-        config.check_number("--sigma2 value", value, 0.0, 1.0, "()")
+        check_number("--sigma2 value", value, 0.0, 1.0, "()")
     for value in sizes:
-        config.check_number("--batch-sizes value", value, 8, 2**20)
-    config.check_number("--trials", args.trials, 10, 10**6)
-    config.check_number("--pretrain-iterations", args.pretrain_iterations, 0, 10**6)
-    config.check_number("--target-cosine", args.target_cosine, 0.0, 1.0, "()")
+        check_number("--batch-sizes value", value, 8, 2**20)
+    check_number("--trials", args.trials, 10, 10**6)
+    check_number("--pretrain-iterations", args.pretrain_iterations, 0, 10**6)
+    check_number("--target-cosine", args.target_cosine, 0.0, 1.0, "()")
     batch_sizes = [int(v) for v in sizes]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     out = Path(args.out)

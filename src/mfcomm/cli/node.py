@@ -51,19 +51,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one node until training ends, or (``all``) the three of them into one run directory."""
-    from mfcomm.experiment import config
+    from mfcomm.config.checks import TIMEOUT_MAX, check_number
+    from mfcomm.config.fields import FIELDS
+    from mfcomm.config.files import resolve
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
 
-    cfg = config.resolve(args.config, config_overrides(args, config.FIELDS), trust=args.trust_config)
+    cfg = resolve(args.config, config_overrides(args, FIELDS), trust=args.trust_config)
     if cfg.task != "symbols":
         raise ConfigError("the nodes train the symbols task: train the bits task with mfcomm train --task bits")
     if cfg.candidates > 1 or cfg.stop_early:
         raise ConfigError(
             "the nodes train one system to the iteration cap: --candidates and --stop-early are for mfcomm train"
         )
-    config.check_number("--peer-timeout", args.peer_timeout, 0.0, config.TIMEOUT_MAX, "(]")
-    config.check_number("--max-message-mb", args.max_message_mb, 4096 / 2**20, 4096.0)
+    check_number("--peer-timeout", args.peer_timeout, 0.0, TIMEOUT_MAX, "(]")
+    check_number("--max-message-mb", args.max_message_mb, 4096 / 2**20, 4096.0)
     options = NodeOptions(
         args.tx_addr,
         args.channel_addr,

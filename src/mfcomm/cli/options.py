@@ -1,5 +1,5 @@
 """The configuration options of ``mfcomm train``, which ``mfcomm node`` takes too (one per configuration field,
-see :mod:`mfcomm.experiment.config`); unset ones stay ``None`` so that the ``--config`` file and the defaults apply."""
+see :mod:`mfcomm.config.files`); unset ones stay ``None`` so that the ``--config`` file and the defaults apply."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from mfcomm.cli.options import config_overrides, training_options
 from mfcomm.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mfcomm.experiment.config import Config
+    from mfcomm.config.fields import Config
     from mfcomm.experiment.tensorboard_log import TensorBoardLog
 
 
@@ -66,12 +66,14 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
 def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
     """The configuration and run directory of ``mfcomm train``: from the options, or (``--resume DIR``) from
     DIR's checkpoint, which fixes the configuration."""
-    from mfcomm.experiment import config, run_directory
+    from mfcomm.config.fields import FIELDS
+    from mfcomm.config.files import check_trusted, resolve
+    from mfcomm.experiment import run_directory
     from mfcomm.learning import checkpointing
 
-    overrides = config_overrides(args, config.FIELDS)
+    overrides = config_overrides(args, FIELDS)
     if not args.resume:
-        cfg = config.resolve(args.config, overrides, trust=args.trust_config)
+        cfg = resolve(args.config, overrides, trust=args.trust_config)
         return cfg, Path(args.out) if args.out else run_directory.default_out()
     named = {"config": args.config, "out": args.out, **overrides}
     given = [f"--{k.replace('_', '-')}" for k, v in named.items() if v is not None and k != "ebno_db_max"]
@@ -81,18 +83,20 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
     out = Path(args.resume)
     state = checkpointing.read(out / run_directory.CHECKPOINT)
     values = tomllib.loads(state["config"])
-    config.check_trusted(out / run_directory.CHECKPOINT, values, {}, args.trust_config)
-    return config.resolve(overrides=values), out
+    check_trusted(out / run_directory.CHECKPOINT, values, {}, args.trust_config)
+    return resolve(overrides=values), out
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, save the run into its directory and print its SER; an interrupt leaves a checkpoint to resume."""
+    from mfcomm.channels.spec import names_code
     from mfcomm.errors import Interrupted
-    from mfcomm.experiment import config, run_directory, runs
+    from mfcomm.experiment import run_directory, runs
+    from mfcomm.system.build import bytes_needed
 
     cfg, out = _train_setup(args)
     created = not out.exists()
-    run_directory.prepare(out, args.overwrite, bool(args.resume), runs.bytes_needed(cfg))
+    run_directory.prepare(out, args.overwrite, bool(args.resume), bytes_needed(cfg))
     checkpoint = out / run_directory.CHECKPOINT
     tensorboard = _tensorboard_log(args, out)
     total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     except Interrupted as stop:
         _drop_unresumable_logs(tensorboard, checkpoint)
         where = f"interrupted ({stop.signal_name}) at iteration {stop.iteration} of {total}"
-        resume = f"mfcomm train --resume {out}" + (" --trust-config" if config.names_code(cfg.channel) else "")
+        resume = f"mfcomm train --resume {out}" + (" --trust-config" if names_code(cfg.channel) else "")
         hint = f"resume with: {resume}" if stop.saved else "nothing to resume (no checkpoint yet)"
         print(f"mfcomm train: {where}; {hint}", file=sys.stderr)
         return 128 + signal.Signals[stop.signal_name].value

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import torch
 
-from mfcomm.channels import AWGN
+from mfcomm.channels.contract import AWGN
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.evaluation.ser import clopper_pearson
 from mfcomm.sionna_import import phy
@@ -139,7 +139,7 @@ class CodedPoint:
 
 
 def awgn(x: torch.Tensor, n0: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``x + CN(0, n0)`` noise (:class:`mfcomm.channels.AWGN` at ``n0``)."""
+    """``x + CN(0, n0)`` noise (:class:`mfcomm.channels.contract.AWGN` at ``n0``)."""
     return AWGN(n0, generator)(x)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mfcomm.errors import MfcommError
-from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.plots import save_figure, subplots
 from mfcomm.sionna_import import phy
 
 

@@ -1,5 +1,5 @@
 """The classical reference beside every training result: the same-rate classical system of
-:mod:`mfcomm.evaluation.baselines`, measured through the run's channel at the run's SNR, so that ``summary.json`` says
+:mod:`mfcomm.system.baselines`, measured through the run's channel at the run's SNR, so that ``summary.json`` says
 whether learning beat the textbook.
 
 How the baseline's SER is measured, cheapest and most exact first (``method``):
@@ -20,7 +20,7 @@ How the baseline's SER is measured, cheapest and most exact first (``method``):
   training; the decay lets it settle. The symbols it sends are its cost (``channel_uses``).
 
 On ``rbf`` the receiver is not told ``h``, and neither is the baseline's: it is the pilot-aided code of
-:func:`mfcomm.evaluation.baselines.pilot_baseline` with non-coherent ML detection. The coherent SER of the
+:func:`mfcomm.system.baselines.pilot_baseline` with non-coherent ML detection. The coherent SER of the
 per-symbol code, whose detector knows ``h``, is reported beside it as a bound (``coherent_ser``, ``note``).
 Everything the baseline draws (messages, noise, the receiver's initial weights) comes from its own
 generators, seeded from the run's seed, and torch's global generator is left as it was: a run trains the
@@ -28,7 +28,7 @@ same system with or without its baseline.
 
 Example
 -------
->>> from mfcomm.experiment.config import resolve
+>>> from mfcomm.config.files import resolve
 >>> b = measure_baseline(resolve(overrides={"messages": 16, "channel_uses": 2, "snr_db": 10.0}), quiet=True)
 >>> b.name, b.method, f"{b.ser:.3g}", b.channel_uses
 ('QPSK x2', 'closed form', '0.00313', 0)
@@ -45,19 +45,20 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mfcomm.channels import Channel, Counted
+from mfcomm.channels.contract import Channel, Counted
 from mfcomm.channels.spec import has_fading, known_model, make_channel
-from mfcomm.evaluation.baselines import (
+from mfcomm.config.fields import Config
+from mfcomm.evaluation.ser import EVAL_BATCH, SerEstimate, monte_carlo
+from mfcomm.learning.lr_schedule import set_rates
+from mfcomm.learning.model_free import draw_messages, receiver_update
+from mfcomm.learning.seeding import role_seed
+from mfcomm.system.baselines import (
     Baseline,
     baseline_errors,
     classical_baseline,
     closed_form_ser,
     coherent_bound,
 )
-from mfcomm.evaluation.ser import EVAL_BATCH, SerEstimate, monte_carlo
-from mfcomm.experiment.config import Config
-from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import draw_messages, receiver_update
 from mfcomm.system.build import build_receiver
 from mfcomm.system.receiver import Receiver
 
@@ -126,11 +127,6 @@ def baseline_summary(result: BaselineResult | None) -> dict[str, Any]:
     }
 
 
-def baseline_seed(seed: int) -> int:
-    """The baseline's seed: distinct from every per-role seed of :mod:`mfcomm.nodes.streams` (which add 0-5)."""
-    return (seed * 1_000_003 + 1_000) % 2**63
-
-
 def choose_method(cfg: Config, baseline: Baseline) -> str:
     """The cheapest exact method for ``cfg``'s channel: closed form, ML detection, else a learned receiver."""
     model, n0 = known_model(cfg.channel), cfg.n0
@@ -165,7 +161,7 @@ def measure_baseline(
         note, coherent_ser = _coherent_bound(cfg, baseline)
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # the global CPU stream is left as training and evaluation had it
-        seed = baseline_seed(cfg.seed)
+        seed = role_seed(cfg.seed, "baseline")
         torch.default_generator.manual_seed(seed)  # the receiver's initial weights (CPU only: CUDA untouched)
         messages = torch.Generator().manual_seed(seed)
         if method == CLOSED_FORM:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mfcomm.channels import Channel
+from mfcomm.channels.contract import Channel
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
 

@@ -4,7 +4,7 @@ What :mod:`mfcomm.experiment.runs` leaves to the task (see :mod:`mfcomm.experime
 (:mod:`mfcomm.system.bitwise`), the training channel that tells the demapper its N0
 (:mod:`mfcomm.channels.known_noise`), the evaluation after training (the BMD rate on AWGN at ``eval_ebno_db``,
 and Gray QAM's with Sionna's APP demapper as the baseline), the summary and the labelled constellation. The
-coded BER/BLER with 5G LDPC is ``mfcomm evaluate`` (:mod:`mfcomm.evaluation.coded_sweep`).
+coded BER/BLER with 5G LDPC is ``mfcomm evaluate`` (:mod:`mfcomm.experiment.coded_sweep`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from mfcomm.channels import Channel
+from mfcomm.channels.contract import Channel
 from mfcomm.channels.known_noise import AwgnEbnoRange, KnownNoise
 from mfcomm.channels.spec import make_channel
+from mfcomm.config.fields import Config
 from mfcomm.conventions import ebno_db_to_n0
 from mfcomm.evaluation.coded import LearnedModem, Modem, QamModem, bmd_rate_at
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
-from mfcomm.evaluation.reference import baseline_seed
-from mfcomm.experiment.config import Config
-from mfcomm.learning.tasks import Bits
+from mfcomm.learning.examples import Bits
+from mfcomm.learning.seeding import role_seed
 from mfcomm.system.bitwise import LearnedConstellation, NeuralDemapper
 from mfcomm.system.build import device_of
 
@@ -66,7 +66,7 @@ class BitTask:
         run.bmd_rate = bmd_rates(LearnedModem(run.tx, run.rx), cfg)
         if cfg.compare_baseline and cfg.bits_per_symbol and cfg.bits_per_symbol % 2 == 0:
             with torch.random.fork_rng(devices=[]):  # its own stream: the learned system's figures stay as they are
-                torch.manual_seed(baseline_seed(cfg.seed))
+                torch.manual_seed(role_seed(cfg.seed, "baseline"))
                 run.baseline_bmd_rate = bmd_rates(QamModem(cfg.bits_per_symbol, cfg.device), cfg)
 
     def summary(self, run: Run) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from mfcomm.evaluation import snr_sweep as sweep
+from mfcomm.config.files import resolve
 from mfcomm.evaluation.ser import SerEstimate
 from mfcomm.experiment import runs
-from mfcomm.experiment.config import resolve
-from mfcomm.experiment.plots import Curve, plot_learning_curve, plot_ser
+from mfcomm.experiment import snr_sweep as sweep
+from mfcomm.experiment.run_directory import write_csv, write_text
+from mfcomm.plots import Curve, plot_learning_curve, plot_ser
 
 PAPER = "model-free, paper's recipe"
 SYSTEMS = {  # label: (method, recipe)
@@ -91,7 +92,7 @@ def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> Path:
             sers = [cast(SerEstimate, r.ser).ser for r in results[label]]  # runs.train measured each
             table.append((sc, label, results[label], statistics.mean(sers)))
     report = out / "report.md"
-    runs.write_text(report, _report(table, sections, time.perf_counter() - started, quick))
+    write_text(report, _report(table, sections, time.perf_counter() - started, quick))
     return report
 
 
@@ -111,7 +112,7 @@ def _scenario_section(sc: Scenario, results: dict[str, list[runs.Run]], out: Pat
             "ci_high": [r["ci_high"] for r in rows],
         }
         baseline_rows = rows
-        runs.write_csv(out / run_name(sc, label, 0) / "ser.csv", rows)
+        write_csv(out / run_name(sc, label, 0) / "ser.csv", rows)
     if baseline_rows and "baseline_ser" in baseline_rows[0]:
         first = baseline_rows[0]
         coherent = sc.channel == "rbf" and "coherent_bound" not in first

@@ -7,7 +7,7 @@ of the same-rate classical system on the same channel, :mod:`mfcomm.evaluation.r
 and Gray QAM's), and returns a :class:`Run`; ``save(run, dir)`` writes ``config.toml``, ``model.safetensors``,
 ``metrics.csv``, ``summary.json`` and figures, all staged and renamed into place so that a failed run leaves
 nothing that looks like a result; ``load(dir)`` reads a run back (weights via safetensors only). How one
-training is driven (logging, checkpoints, candidates, random streams) is :mod:`mfcomm.experiment.session`.
+training is driven (logging, checkpoints, candidates, random generators) is :mod:`mfcomm.experiment.session`.
 """
 
 from __future__ import annotations
@@ -24,48 +24,22 @@ from tqdm import tqdm
 
 from mfcomm.channels.pulse_shaping import transmitted_psd
 from mfcomm.channels.spec import radio_framer
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve, to_toml
 from mfcomm.evaluation.reference import BaselineResult
 from mfcomm.evaluation.ser import SerEstimate
-from mfcomm.experiment import config as config_module
 from mfcomm.experiment import session as training_session
-from mfcomm.experiment.config import Config
-from mfcomm.experiment.plots import plot_learning_curve, plot_psd
 from mfcomm.experiment.run_directory import publish, write_csv, write_text
 from mfcomm.experiment.tasks import task_of
+from mfcomm.learning.seeding import run_generator
+from mfcomm.plots import plot_learning_curve, plot_psd
 from mfcomm.system.build import (
     WEIGHTS,
-    build_receiver,
-    build_system,
-    build_transmitter,
-    bytes_needed,
     device_of,
     finished_run_dir,
     load_modules,
     save_modules,
 )
-
-__all__ = [
-    "WEIGHTS",
-    "Run",
-    "build_receiver",
-    "build_system",
-    "build_transmitter",
-    "bytes_needed",
-    "device_of",
-    "finished_run_dir",
-    "learning_curves",
-    "load",
-    "load_modules",
-    "publish",
-    "save",
-    "save_modules",
-    "save_weights",
-    "train",
-    "write_csv",
-    "write_text",
-]
-"""Also what other modules import from here: the system's builders and weights I/O (:mod:`mfcomm.system.build`)
-and the atomic writers (:mod:`mfcomm.experiment.run_directory`)."""
 
 
 @dataclass
@@ -90,7 +64,7 @@ class Run:
     trained_ser: SerEstimate | None = None
     """The trained system's SER when it lost to the classical system, which the run then kept."""
     candidates: list[dict[str, Any]] = field(default_factory=list)
-    """One row per candidate system when several were tried (:mod:`mfcomm.learning.candidates`)."""
+    """One row per candidate system when several were tried (:mod:`mfcomm.experiment.candidates`)."""
     bmd_rate: dict[float, float] = field(default_factory=dict)
     """Bits task: the BMD rate (bit/symbol) on AWGN per Eb/N0 (dB)."""
     baseline_bmd_rate: dict[float, float] | None = None
@@ -113,8 +87,8 @@ def train(
     """Train one system as ``cfg`` says, then (``evaluate``) measure it on the training channel.
 
     ``channel``: train through this object instead of the channel ``cfg`` names: a
-    :class:`~mfcomm.channels.Channel`, or a function ``y = f(x)`` on complex64 NumPy arrays of shape
-    (batch, n) (:func:`~mfcomm.channels.as_channel`); the run then records ``object:NAME`` as its channel.
+    :class:`~mfcomm.channels.contract.Channel`, or a function ``y = f(x)`` on complex64 NumPy arrays of shape
+    (batch, n) (:func:`~mfcomm.channels.contract.as_channel`); the run then records ``object:NAME`` as its channel.
     ``on_log(row, run)`` sees every row of ``metrics.csv`` as it is logged (TensorBoard, a sweep's reports).
 
     With ``checkpoint``, the whole training state is written there every ``cfg.checkpoint_every``
@@ -123,7 +97,7 @@ def train(
     other error names the last good checkpoint, which stays on disk (:mod:`mfcomm.learning.checkpointing`).
     """
     cfg, given = training_session.channel_object(cfg, channel)
-    with training_session.run_streams(cfg):
+    with run_generator(cfg):
         session = training_session.Session(cfg, given, checkpoint, resume)
         run = Run(cfg, session.tx, session.rx)
         with tqdm(
@@ -146,7 +120,7 @@ def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str]
     nothing else but ``keep``, see :func:`publish`)."""
 
     def write(stage: Path) -> None:
-        write_text(stage / "config.toml", config_module.to_toml(run.cfg))
+        write_text(stage / "config.toml", to_toml(run.cfg))
         save_weights(run, stage / WEIGHTS)
         write_csv(stage / "metrics.csv", run.metrics)
         plot_learning_curve(
@@ -200,7 +174,7 @@ def load(run_dir: str | Path, trust: bool = False, task: str | None = None) -> R
     refused unless ``trust``: the user passed ``--trust-config``, or the caller never builds that channel.
     ``task``: the run's task where its config does not say (bit-wise runs written before the one config)."""
     run_dir = finished_run_dir(run_dir)
-    cfg = config_module.resolve(run_dir / "config.toml", {"task": task}, trust=trust)
+    cfg = resolve(run_dir / "config.toml", {"task": task}, trust=trust)
     kind = task_of(cfg)
     with torch.random.fork_rng(devices=[]):  # weights about to be overwritten: no draw from the caller's stream
         tx, rx = kind.build(cfg, start=False)

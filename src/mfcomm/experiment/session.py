@@ -1,14 +1,15 @@
 """How one training is driven, for :func:`mfcomm.experiment.runs.train`: the seeded system and channel, the
 training-time
-clock, the rows of ``metrics.csv`` (with SER probes that leave training's random streams as they were), the
+clock, the rows of ``metrics.csv`` (with SER probes that leave training's random generators as they were), the
 checkpoints, and the candidates tried before the main training.
 
-Randomness: a run owns its random streams, all derived from its seed, and leaves torch's global generators
-as it found them. :func:`run_streams` gives the run its own default generator, seeded with the seed, for what
-draws from the default (network initialisation, the evaluation's messages, the model-based and bit-wise steps);
-model-free training of symbols on the CPU draws from the per-role streams of :mod:`mfcomm.nodes.streams`
-instead, so that one seed trains the same system in one process or in three. The draws come in a fixed order:
-the system is built, then the channel is made; a probe or a log call leaves every stream as it was.
+Randomness: a run owns its random generators, all derived from its seed, and leaves torch's global generators
+as it found them. :func:`~mfcomm.learning.seeding.run_generator` gives the run its own default generator, seeded
+with the seed, for what draws from the default (network initialisation, the evaluation's messages, the
+model-based and bit-wise steps); model-free training of symbols on the CPU draws from the per-role generators
+of :mod:`mfcomm.learning.seeding` instead, so that one seed trains the same system in one process or in three.
+The draws come in a fixed order: the system is built, then the channel is made; a probe or a log call leaves
+every generator as it was.
 """
 
 from __future__ import annotations
@@ -23,18 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mfcomm.channels import Channel, Counted, as_channel
+from mfcomm.channels.contract import Channel, Counted, as_channel
 from mfcomm.channels.spec import object_spec
+from mfcomm.config.fields import Config
+from mfcomm.config.files import to_toml
 from mfcomm.errors import ConfigError, DivergedError, Interrupted, MfcommError
 from mfcomm.evaluation.ser import learned_ser
-from mfcomm.experiment import config as config_module
-from mfcomm.experiment.config import Config
+from mfcomm.experiment import candidates
 from mfcomm.experiment.tasks import RunTask, task_of
-from mfcomm.learning import candidates, checkpointing
+from mfcomm.learning import checkpointing, seeding
 from mfcomm.learning.loop import metrics_row
 from mfcomm.learning.model_based import train_model_based
-from mfcomm.learning.model_free import Streams, train_model_free
-from mfcomm.nodes import streams as roles
+from mfcomm.learning.model_free import train_model_free
+from mfcomm.learning.seeding import Generators
 from mfcomm.system.build import build_system, device_of
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 def channel_object(cfg: Config, channel: object | None) -> tuple[Config, Channel | None]:
     """``cfg`` and the channel to train through: None (the one ``cfg`` names), or ``channel`` as a
-    :class:`~mfcomm.channels.Channel`, with ``cfg`` then recording ``object:NAME`` as its channel."""
+    :class:`~mfcomm.channels.contract.Channel`, with ``cfg`` then recording ``object:NAME`` as its channel."""
     if channel is None:
         return cfg, None
     given = as_channel(channel, timeout=cfg.channel_timeout or None)
@@ -57,27 +59,16 @@ def channel_object(cfg: Config, channel: object | None) -> tuple[Config, Channel
     return dataclasses.replace(cfg, channel=object_spec(given.name)), given
 
 
-@contextlib.contextmanager
-def run_streams(cfg: Config) -> Iterator[None]:
-    """Within the block, torch's default generators (the CPU's, and the config's CUDA device's) are the run's
-    own, seeded with ``cfg.seed``; after it, they are as they were."""
-    device = device_of(cfg)
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(cfg.seed)
-        yield
-
-
-def seeded_system(cfg: Config, task: RunTask) -> tuple[Any, Any, Streams, torch.Generator | None]:
-    """The initial transmitter and receiver, the training streams and the channel's generator (None: the
-    steps and the channel draw from the run's default generator, :func:`run_streams`)."""
+def seeded_system(cfg: Config, task: RunTask) -> tuple[Any, Any, Generators, torch.Generator | None]:
+    """The initial transmitter and receiver, the training generators and the channel's generator (None: the
+    steps and the channel draw from the run's default generator, :func:`~mfcomm.learning.seeding.run_generator`)."""
     tx: Any
     rx: Any
     if cfg.task == "symbols" and cfg.method == "model-free" and device_of(cfg).type == "cpu":
-        tx, rx = roles.seeded_transmitter(cfg), roles.seeded_receiver(cfg)
-        return tx, rx, roles.training_streams(cfg.seed), roles.generator(cfg.seed, "channel")
+        tx, rx = seeding.seeded_transmitter(cfg), seeding.seeded_receiver(cfg)
+        return tx, rx, seeding.training_generators(cfg.seed), seeding.generator(cfg.seed, "channel")
     tx, rx = task.build(cfg)
-    return tx, rx, Streams(), None
+    return tx, rx, Generators(), None
 
 
 class Clock:
@@ -107,7 +98,7 @@ class Session:
     def __init__(self, cfg: Config, given: Channel | None, checkpoint: Path | None, resume: bool) -> None:
         self.cfg, self.checkpoint, self.task = cfg, checkpoint, task_of(cfg)
         self.resumed = checkpointing.read(checkpoint) if resume and checkpoint else None
-        self.tx, self.rx, self.streams, self.generator = seeded_system(cfg, self.task)
+        self.tx, self.rx, self.generators, self.generator = seeded_system(cfg, self.task)
         self.channel = Counted(self.task.channel(cfg, self.generator, given))
         self.clock = Clock(self.resumed["seconds"] if self.resumed else 0.0)
         self.total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
@@ -147,12 +138,12 @@ class Session:
         """Train ``tx`` and ``rx`` as ``c`` says; the iteration at which the stop rule fired, or None."""
         examples = self.task.examples(c)
         if c.method == "model-free":
-            return train_model_free(tx, rx, self.channel, c, log, bar.update, self.streams, state, examples)
+            return train_model_free(tx, rx, self.channel, c, log, bar.update, self.generators, state, examples)
         return train_model_based(tx, rx, self.channel, c, log, bar.update, state, examples)
 
     def tracked(self, run: Run) -> dict[str, Any]:
         """What a checkpoint holds: networks, run, channel counter and every random generator."""
-        generators = {k: g for k, g in vars(self.streams).items() if g is not None}
+        generators = {k: g for k, g in vars(self.generators).items() if g is not None}
         return {
             "tx": run.tx,
             "rx": run.rx,
@@ -168,11 +159,11 @@ class Session:
         if not checkpointing.weights_finite({"tx": run.tx, "rx": run.rx}):
             raise DivergedError(f"training diverged at iteration {iteration}: a weight is not finite")
         assert self.checkpoint is not None  # save_state is used only with a checkpoint
-        toml = config_module.to_toml(self.cfg)
+        toml = to_toml(self.cfg)
         checkpointing.write(self.checkpoint, {**state, "config": toml, "seconds": self.clock.seconds()})
 
     def probe(self, run: Run) -> float:
-        """SER on ``ser_messages`` fresh messages, drawn so that training's random streams stay as they were."""
+        """SER on ``ser_messages`` fresh messages, drawn so that training's random generators stay as they were."""
         kept = self.generator.get_state() if self.generator else None
         with torch.random.fork_rng(devices=[]):
             n = self.cfg.ser_messages

@@ -15,14 +15,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from mfcomm.channels import Channel
+from mfcomm.channels.contract import Channel
 from mfcomm.channels.spec import make_channel
+from mfcomm.config.fields import Config
 from mfcomm.evaluation.reference import baseline_summary, measure_baseline
 from mfcomm.evaluation.ser import SerEstimate, learned_ser
-from mfcomm.experiment.config import Config
-from mfcomm.experiment.plots import plot_constellation
-from mfcomm.learning import candidates
-from mfcomm.learning.tasks import Symbols
+from mfcomm.experiment import candidates
+from mfcomm.learning.examples import Symbols
+from mfcomm.plots import plot_constellation
 from mfcomm.system.build import build_system
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter

@@ -1,12 +1,12 @@
 """The tasks a run can train, by name: what differs between them, in one small piece each.
 
-A task says what a message is and how it is scored (:mod:`mfcomm.learning.tasks`, for the training steps) and,
+A task says what a message is and how it is scored (:mod:`mfcomm.learning.examples`, for the training steps) and,
 here, what a run of it builds, trains through, measures and writes (:class:`RunTask`); everything else (the
 configuration, the run's life cycle, the training loops, the CLI) is shared.
 
 Example
 -------
->>> from mfcomm.experiment.config import resolve
+>>> from mfcomm.config.files import resolve
 >>> task_of(resolve(overrides={"task": "bits"})).weights
 ('const', 'demapper')
 """
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import nn
 
-from mfcomm.channels import Channel
+from mfcomm.channels.contract import Channel
+from mfcomm.config.fields import Config
 from mfcomm.experiment.bit_task import BitTask
-from mfcomm.experiment.config import Config
 from mfcomm.experiment.symbol_task import SymbolTask
-from mfcomm.learning.tasks import Task
+from mfcomm.learning.examples import Task
 
 if TYPE_CHECKING:
     from mfcomm.experiment.runs import Run

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mfcomm.experiment.plots import constellation_figure
+from mfcomm.plots import constellation_figure
 
 if TYPE_CHECKING:
     from mfcomm.experiment.runs import Run
@@ -44,8 +44,9 @@ class TensorBoardLog:
     Use it as a context manager, or call :meth:`close` when training is done:
 
     >>> import tempfile, pathlib
-    >>> from mfcomm.experiment import config, runs
-    >>> cfg = config.resolve(overrides={"iterations": 20, "batch_size": 64, "init": "random"})
+    >>> from mfcomm.config.files import resolve
+    >>> from mfcomm.experiment import runs
+    >>> cfg = resolve(overrides={"iterations": 20, "batch_size": 64, "init": "random"})
     >>> directory = pathlib.Path(tempfile.mkdtemp()) / "tensorboard"
     >>> with TensorBoardLog(directory, every_image=10) as tensorboard:
     ...     run = runs.train(cfg, quiet=True, evaluate=False, on_log=tensorboard)

@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from mfcomm.channels import complex_normal
+from mfcomm.channels.contract import complex_normal
 
 
 def exploration(

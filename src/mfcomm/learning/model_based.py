@@ -11,14 +11,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from mfcomm.channels import Sampler
+from mfcomm.channels.contract import Sampler
+from mfcomm.config.fields import Config
 from mfcomm.errors import ConfigError
-from mfcomm.experiment.config import Config
 from mfcomm.learning.checkpointing import TrainingState
+from mfcomm.learning.examples import Sender, Task
+from mfcomm.learning.loop import Log, LossWindow, MainLoop
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import Log, LossWindow, MainLoop, receiver_step
+from mfcomm.learning.model_free import receiver_step
 from mfcomm.learning.stop_rule import Plateau
-from mfcomm.learning.tasks import Sender, Task
 
 
 def train_model_based(

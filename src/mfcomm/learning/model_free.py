@@ -15,57 +15,21 @@ methods) is :mod:`mfcomm.learning.loop`, whose names are importable from here to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from mfcomm.channels import Sampler
-from mfcomm.experiment.config import Config
+from mfcomm.channels.contract import Sampler
+from mfcomm.config.fields import Config
 from mfcomm.learning.checkpointing import TrainingState
 from mfcomm.learning.estimator import LossBaseline, exploration, geometric, perturb, surrogate
+from mfcomm.learning.examples import Sender, Symbols, Task
 from mfcomm.learning.feedback import FeedbackLink
-from mfcomm.learning.loop import Log, LossWindow, MainLoop, Schedule, alternate
+from mfcomm.learning.loop import Log, alternate
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.tasks import Sender, Symbols, Task
+from mfcomm.learning.seeding import Generators
 from mfcomm.system.receiver import Receiver
-
-__all__ = [
-    "Log",
-    "LossWindow",
-    "MainLoop",
-    "Schedule",
-    "Streams",
-    "accumulate_estimate",
-    "alternate",
-    "descend",
-    "device_of",
-    "draw_messages",
-    "estimate_transmitter_gradient",
-    "learn_from",
-    "per_example_losses",
-    "perturbed_transmission",
-    "receiver_step",
-    "receiver_update",
-    "train_model_free",
-    "transmitter_step",
-]
-
-
-@dataclass(frozen=True)
-class Streams:
-    """Random generators by role (None: torch's default generator, the run's own stream, see
-    :func:`mfcomm.experiment.session.run_streams`).
-
-    Three-process training (:mod:`mfcomm.nodes`) gives each role its own: ``messages`` (the training
-    messages, drawn by the transmitter and, from the same seed, by the receiver that must know them),
-    ``exploration`` (the transmitter's perturbations) and ``feedback`` (the feedback link's noise).
-    """
-
-    messages: torch.Generator | None = None
-    exploration: torch.Generator | None = None
-    feedback: torch.Generator | None = None
 
 
 def draw_messages(
@@ -188,7 +152,7 @@ def estimate_transmitter_gradient(
     baseline: LossBaseline,
     feedback: FeedbackLink,
     rx_opt: torch.optim.Optimizer | None = None,
-    streams: Streams = Streams(),
+    generators: Generators = Generators(),
     task: Task | None = None,
 ) -> torch.Tensor:
     """Accumulate the Eq. 8 estimate into the transmitter's ``.grad``; return the mean fed-back loss.
@@ -198,9 +162,9 @@ def estimate_transmitter_gradient(
     labels), after computing the losses it feeds back: the transmissions serve both networks.
     """
     task = task or Symbols(tx.messages)
-    m = task.draw(messages, device_of(tx), streams.messages)
+    m = task.draw(messages, device_of(tx), generators.messages)
     m_k, xbar, x_p = perturbed_transmission(
-        tx, m, perturbations, antithetic, sigma2, streams.exploration, task
+        tx, m, perturbations, antithetic, sigma2, generators.exploration, task
     )  # transmitter, perturbation
     with torch.no_grad():
         y = channel(x_p)  # channel (sampled only)
@@ -220,7 +184,7 @@ def transmitter_step(
     baseline: LossBaseline,
     feedback: FeedbackLink,
     rx_opt: torch.optim.Optimizer | None = None,
-    streams: Streams = Streams(),
+    generators: Generators = Generators(),
     task: Task | None = None,
 ) -> torch.Tensor:
     """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
@@ -236,7 +200,7 @@ def transmitter_step(
         baseline,
         feedback,
         rx_opt,
-        streams,
+        generators,
         task,
     )
     opt.step()
@@ -250,7 +214,7 @@ def train_model_free(
     cfg: Config,
     log: Log,
     progress: Callable[[int], None] = lambda _: None,
-    streams: Streams = Streams(),
+    generators: Generators = Generators(),
     state: TrainingState | None = None,
     task: Task | None = None,
 ) -> int | None:
@@ -262,7 +226,7 @@ def train_model_free(
     opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
     baseline = LossBaseline(cfg.loss_baseline, cfg.messages, cfg.antithetic)
-    feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, streams.feedback)
+    feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, generators.feedback)
     state = state or TrainingState()
     state.track(opt_rx=opt_rx, opt_tx=opt_tx, baseline=baseline, feedback=feedback)
 
@@ -271,7 +235,7 @@ def train_model_free(
         set_rates(opt_tx, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
 
     def rx_step() -> torch.Tensor:
-        return receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, streams.messages, task)
+        return receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, generators.messages, task)
 
     def finetune_step(i: int) -> torch.Tensor:
         if cfg.rx_lr_final is not None:
@@ -281,7 +245,7 @@ def train_model_free(
 
     def tx_step(sigma2: float) -> torch.Tensor:
         rx_opt = opt_rx if cfg.rx_on_tx_batch else None
-        return transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback, rx_opt, streams, task)
+        return transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback, rx_opt, generators, task)
 
     return alternate(
         cfg,

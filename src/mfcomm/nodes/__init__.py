@@ -12,6 +12,6 @@ runs all three on this machine. They form a ring over ZeroMQ, tx -> channel -> r
 
 :mod:`~mfcomm.nodes.wire` is the message format, :mod:`~mfcomm.nodes.auth` the authentication of every
 message, :mod:`~mfcomm.nodes.link` the sockets, :mod:`~mfcomm.nodes.protocol` the handshake that survives
-restarts, :mod:`~mfcomm.nodes.checkpoints` each node's checkpoints, :mod:`~mfcomm.nodes.streams` the per-role
-random streams, and :mod:`~mfcomm.nodes.launcher` the commands. ``docs/reliability.md`` states the threat model.
+restarts, :mod:`~mfcomm.nodes.checkpoints` each node's checkpoints, :mod:`~mfcomm.learning.seeding` the per-role
+random generators, and :mod:`~mfcomm.nodes.launcher` the commands. ``docs/reliability.md`` states the threat model.
 """

@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 
 from mfcomm.channels.spec import make_channel
+from mfcomm.config.fields import Config
 from mfcomm.errors import NodeError
-from mfcomm.experiment.config import Config
+from mfcomm.learning.seeding import generator
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Role, Store
 from mfcomm.nodes.link import Link
 from mfcomm.nodes.protocol import serve
-from mfcomm.nodes.streams import generator
 
 
 class ChannelNode(Role):

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from mfcomm.config.fields import Config
+from mfcomm.config.files import to_toml
 from mfcomm.errors import NodeError
-from mfcomm.experiment import config as config_module
-from mfcomm.experiment.config import Config
 
 KEEP = 3
 WEIGHTS, STATE, META, RESULT, MODEL = "weights.safetensors", "state.pt", "meta.json", "result.json", "model.safetensors"
@@ -36,7 +36,7 @@ WEIGHTS, STATE, META, RESULT, MODEL = "weights.safetensors", "state.pt", "meta.j
 
 def fingerprint(cfg: Config) -> str:
     """Short hash of the resolved configuration: nodes (and checkpoints) must agree on it."""
-    return hashlib.sha256(config_module.to_toml(cfg).encode()).hexdigest()[:16]
+    return hashlib.sha256(to_toml(cfg).encode()).hexdigest()[:16]
 
 
 class Store:

@@ -27,17 +27,18 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from mfcomm.config.fields import Config
+from mfcomm.config.files import to_toml
 from mfcomm.errors import NodeError
 from mfcomm.evaluation.reference import measure_baseline
 from mfcomm.evaluation.ser import clopper_pearson
-from mfcomm.experiment import config as config_module
 from mfcomm.experiment import runs
-from mfcomm.experiment.config import Config
+from mfcomm.experiment.run_directory import write_text
+from mfcomm.learning.seeding import seeded_receiver, seeded_transmitter
 from mfcomm.nodes.auth import KEY_ENV
 from mfcomm.nodes.checkpoints import MODEL, RESULT, fingerprint
 from mfcomm.nodes.link import NEXT
 from mfcomm.nodes.node import ERROR_PREFIX, check_supported
-from mfcomm.nodes.streams import seeded_receiver, seeded_transmitter
 
 ROLES = tuple(NEXT)
 SETTLE = 2.0
@@ -65,7 +66,7 @@ def run_all(
     nodes = out / "nodes"
     nodes.mkdir(parents=True, exist_ok=True)
     config_file = nodes / "config.toml"
-    runs.write_text(config_file, config_module.to_toml(cfg))
+    write_text(config_file, to_toml(cfg))
     ports = dict(zip(ROLES, free_ports(len(ROLES)), strict=True))
     # --channel: the children run the channel this command was given (a config file's code needs trust)
     options = [

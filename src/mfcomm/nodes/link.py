@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import zmq
 
+from mfcomm.config.checks import TIMEOUT_MAX, check_number
 from mfcomm.errors import ConfigError, NodeError
-from mfcomm.experiment.config import TIMEOUT_MAX, check_number
 from mfcomm.nodes import wire
 from mfcomm.nodes.auth import Seal, load_key
 

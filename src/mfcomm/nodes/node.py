@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
+from mfcomm.config.fields import Config
 from mfcomm.errors import ConfigError, MfcommError
-from mfcomm.experiment.config import Config
 from mfcomm.nodes import channel_node, rx_node, tx_node
 from mfcomm.nodes.checkpoints import RESULT, Store, fingerprint
 from mfcomm.nodes.link import Link, NodeOptions, PeerFailed

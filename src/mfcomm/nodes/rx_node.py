@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import torch
 
+from mfcomm.config.fields import Config
 from mfcomm.errors import NodeError
 from mfcomm.evaluation.ser import EVAL_BATCH
-from mfcomm.experiment.config import Config
 from mfcomm.learning.feedback import FeedbackLink
+from mfcomm.learning.loop import LossWindow
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import LossWindow, draw_messages, per_example_losses, receiver_update
+from mfcomm.learning.model_free import draw_messages, per_example_losses, receiver_update
+from mfcomm.learning.seeding import generator, seeded_receiver
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Role, Store
 from mfcomm.nodes.link import Link
 from mfcomm.nodes.protocol import serve
-from mfcomm.nodes.streams import generator, seeded_receiver
 
 
 def expected_kind(cfg: Config, iteration: int, step: int) -> str | None:
@@ -39,7 +40,7 @@ def expected_kind(cfg: Config, iteration: int, step: int) -> str | None:
 
 
 class RxNode(Role):
-    """The receiver, its optimiser, its end of the feedback link and its streams."""
+    """The receiver, its optimiser, its end of the feedback link and its random generators."""
 
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link

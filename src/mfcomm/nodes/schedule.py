@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import torch
 
-from mfcomm.experiment.config import Config
+from mfcomm.config.fields import Config
 from mfcomm.nodes.checkpoints import Store
 
 

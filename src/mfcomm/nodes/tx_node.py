@@ -20,26 +20,26 @@ from collections.abc import Callable
 import torch
 from tqdm import tqdm
 
-from mfcomm.channels import channel_uses
+from mfcomm.channels.contract import channel_uses
+from mfcomm.config.fields import Config
 from mfcomm.errors import NodeError
-from mfcomm.experiment.config import Config
 from mfcomm.learning.estimator import LossBaseline
 from mfcomm.learning.loop import alternate, metrics_row
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.model_free import accumulate_estimate, draw_messages, perturbed_transmission
+from mfcomm.learning.seeding import generator, seeded_transmitter
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Role, Store
 from mfcomm.nodes.link import Link
 from mfcomm.nodes.protocol import Resync, await_reply, synchronise
 from mfcomm.nodes.schedule import NodeState, without_stop_rule
-from mfcomm.nodes.streams import generator, seeded_transmitter
 
 EVAL_BLOCK = 16384
 """Messages per evaluation block (fewer if a block would exceed the message size limit)."""
 
 
 class TxNode(Role):
-    """The transmitter, its optimiser and baseline, its streams, and the counters of the run."""
+    """The transmitter, its optimiser and baseline, its random generators, and the counters of the run."""
 
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link

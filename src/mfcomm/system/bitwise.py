@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mfcomm.evaluation.baselines import qam_points
+from mfcomm.system.baselines import qam_points
 from mfcomm.system.transmitter import mlp
 
 INITS = ("classical", "random")

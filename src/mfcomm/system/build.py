@@ -1,6 +1,6 @@
 """A communication system's two networks: built for a configuration, stored and loaded as safetensors.
 
-:func:`build_system` gives the transmitter and receiver a :class:`~mfcomm.experiment.config.Config` describes, on its
+:func:`build_system` gives the transmitter and receiver a :class:`~mfcomm.config.files.Config` describes, on its
 device, started where ``cfg.init`` says (random weights, the classical codebook, or an earlier run's
 weights); :func:`save_modules` and :func:`load_modules` store weights under a prefix per network
 (``tx.*``, ``rx.*``) without pickling anything. The training loops, the nodes and the baselines all build
@@ -9,7 +9,7 @@ their networks here, so that one configuration and seed give the same system eve
 Example
 -------
 >>> import torch
->>> from mfcomm.experiment.config import resolve
+>>> from mfcomm.config.files import resolve
 >>> tx, rx = build_system(resolve(overrides={"messages": 16, "channel_uses": 2}))
 >>> x = tx(torch.arange(16))
 >>> x.shape, x.dtype, rx(x).shape
@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from mfcomm.config.fields import Config
 from mfcomm.errors import MfcommError
-from mfcomm.experiment.config import Config
 from mfcomm.system import initial as initial_system
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter

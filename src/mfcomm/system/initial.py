@@ -1,14 +1,14 @@
 """Where training starts: a random system, the classical codebook, or an earlier run.
 
 ``classical`` sets the transmitter to the same-rate classical codebook that evaluation's baselines use
-(:func:`mfcomm.evaluation.baselines.classical_baseline`: QAM or PSK per channel use, BPSK per real use, Hamming(7,4)
+(:func:`mfcomm.system.baselines.classical_baseline`: QAM or PSK per channel use, BPSK per real use, Hamming(7,4)
 for AE(7,4), a pilot-aided code on block fading), so training starts at the textbook system's SER rather than
 far above it. A run directory with the same M, n and networks starts both networks from its weights: train
 model-based on a simulator, then model-free on the real channel from there (the sim-to-real path).
 
 Example
 -------
->>> from mfcomm.experiment.config import resolve
+>>> from mfcomm.config.files import resolve
 >>> from mfcomm.system.transmitter import Transmitter
 >>> cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "init": "classical"})
 >>> tx = Transmitter(16, 2)
@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 
 from mfcomm.channels.spec import has_fading
+from mfcomm.config.fields import Config
+from mfcomm.config.files import resolve
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation.baselines import classical_baseline
-from mfcomm.experiment.config import Config, resolve
+from mfcomm.system.baselines import classical_baseline
 from mfcomm.system.transmitter import Transmitter
 
 FIT_STEPS = 500

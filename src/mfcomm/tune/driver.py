@@ -26,8 +26,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from mfcomm.config.checks import check_number
 from mfcomm.errors import MfcommError
-from mfcomm.experiment import config
 from mfcomm.tune import report, results
 from mfcomm.tune.spec import Sweep
 
@@ -48,7 +48,7 @@ def default_workers(workers: int | None, address: str | None) -> int | None:
     if workers is None and not address:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if workers is not None:
-        config.check_number("--workers", workers, 1, 4096)
+        check_number("--workers", workers, 1, 4096)
     return workers
 
 

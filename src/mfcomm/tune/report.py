@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from mfcomm.experiment import config, runs
-from mfcomm.experiment.plots import save_figure, subplots
+from mfcomm.config.files import to_toml
+from mfcomm.experiment.run_directory import write_text
+from mfcomm.plots import save_figure, subplots
 from mfcomm.tune.results import FAILED, OK, STOPPED
 from mfcomm.tune.spec import Sweep, Trial
 
@@ -60,7 +61,7 @@ def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spe
     configuration's label. ``spec``: the SPEC file the title names (else the sweep directory's name)."""
     best = best_configuration(sweep, values)
     if best:
-        runs.write_text(out / BEST, config.to_toml(best[1][0].cfg))
+        write_text(out / BEST, to_toml(best[1][0].cfg))
     figures = [_figure(out, key, sweep, values) for key in sweep.swept if key != "seed"]
     counts = {s: sum(v["status"] == s for v in values.values()) for s in (OK, STOPPED, FAILED)}
     lines = [
@@ -92,7 +93,7 @@ def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spe
     if failures:
         lines += ["", "## Failed trials", "", "| trial | values | error |", "|---|---|---|"]
         lines += [f"| {t.id} | {t.label()} | {error.replace('|', '/')} |" for t, error in failures]
-    runs.write_text(out / "report.md", "\n".join(lines) + "\n")
+    write_text(out / "report.md", "\n".join(lines) + "\n")
     return best[0] if best else None
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mfcomm.errors import MfcommError
-from mfcomm.experiment import run_directory, runs
+from mfcomm.experiment import run_directory
+from mfcomm.experiment.run_directory import write_csv, write_text
 from mfcomm.tune.spec import Sweep, Trial
 
 COLUMNS = (
@@ -85,7 +86,7 @@ def row(trial: Trial, sweep: Sweep, values: dict[str, Any]) -> dict[str, Any]:
 
 def write_results(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]]) -> None:
     """``out/results.csv``: a row per trial with ``values``, in trial order, written then renamed."""
-    runs.write_csv(out / RESULTS, [row(t, sweep, values[t.id]) for t in sweep.trials if t.id in values])
+    write_csv(out / RESULTS, [row(t, sweep, values[t.id]) for t in sweep.trials if t.id in values])
 
 
 def finished(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
@@ -144,7 +145,7 @@ def prepare(out: Path, sweep: Sweep, resume: bool) -> None:
         hint = ", or add --resume to finish the sweep there" if (out / PLAN).exists() else ""
         raise MfcommError(f"--out {out} is not empty; choose another --out{hint}")
     run_directory.create_writable(out)
-    runs.write_text(out / PLAN, json.dumps(plan, indent=1) + "\n")
+    write_text(out / PLAN, json.dumps(plan, indent=1) + "\n")
 
 
 def _plain(value: Any) -> Any:

@@ -31,10 +31,11 @@ import torch
 from ray import tune
 from tqdm import tqdm
 
+from mfcomm.config.fields import Config
 from mfcomm.errors import MfcommError
 from mfcomm.experiment import run_directory, runs
-from mfcomm.experiment.config import Config
 from mfcomm.experiment.tensorboard_log import TensorBoardLog
+from mfcomm.system.build import bytes_needed
 from mfcomm.tune import results
 from mfcomm.tune.spec import Sweep, Trial
 
@@ -76,7 +77,7 @@ def train_trial(params: dict[str, Any], plan: Plan) -> None:
             )
 
     try:
-        run_directory.prepare(out, resume=True, need_bytes=runs.bytes_needed(cfg))
+        run_directory.prepare(out, resume=True, need_bytes=bytes_needed(cfg))
         with TensorBoardLog(out / run_directory.TENSORBOARD) as curves:
             run = runs.train(cfg, quiet=True, checkpoint=checkpoint, resume=checkpoint.exists(), on_log=on_log)
         runs.save(run, out, replace=True, keep={run_directory.TENSORBOARD})  # the weights supersede the checkpoint

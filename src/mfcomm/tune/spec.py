@@ -2,7 +2,7 @@
 
 Tables (docs/sweeps.md):
 
-- ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.experiment.config.Config`), shared by every trial;
+- ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.config.files.Config`), shared by every trial;
 - ``[grid]``: a list of values per key; every combination is a trial (``seed`` is just another key);
 - ``[search]`` (optional): distributions ``{uniform = [a, b]}``, ``{log_uniform = [a, b]}`` or
   ``{choice = [v, ...]}``, drawn ``samples`` times (default 1) from a generator seeded by ``sample_seed``
@@ -45,9 +45,11 @@ from typing import Any
 
 import numpy as np
 
+from mfcomm.channels.spec import names_code
+from mfcomm.config.checks import check_number
+from mfcomm.config.fields import FIELDS, Config
+from mfcomm.config.files import resolve
 from mfcomm.errors import ConfigError, MfcommError
-from mfcomm.experiment import config
-from mfcomm.experiment.config import Config
 
 TABLES = ("base", "grid", "search", "resources")
 CONTROLS = ("samples", "sample_seed", "metric", "mode", "scheduler", "grace_period")
@@ -116,7 +118,7 @@ def from_overrides(named: dict[str, dict[str, Any]], base: dict[str, Any] | None
     for name, overrides in named.items():
         if not NAME.fullmatch(name):
             raise ConfigError(f"a trial name must be letters, digits, '.', '_' or '-', not {name!r}")
-        unknown = sorted(set(base) - set(config.FIELDS) | set(overrides) - set(config.FIELDS))
+        unknown = sorted(set(base) - set(FIELDS) | set(overrides) - set(FIELDS))
         if unknown:
             raise ConfigError(f"trial {name}: unknown key(s) {', '.join(unknown)}")
     trials = [_resolve(name, base, overrides) for name, overrides in named.items()]
@@ -159,7 +161,7 @@ def _parse(data: dict[str, dict[str, Any]], trust: bool) -> Sweep:
 def _check_keys(base: dict[str, Any], grid: dict[str, Any], search: dict[str, Any]) -> None:
     """Every key a ``mfcomm train`` key, set in one table only."""
     for name, table in (("base", base), ("grid", grid), ("search", search)):
-        unknown = sorted(set(table) - set(config.FIELDS))
+        unknown = sorted(set(table) - set(FIELDS))
         if unknown:
             raise ConfigError(f"[{name}]: unknown key(s) {', '.join(unknown)}")
     twice = sorted(set(base) & set(grid) | set(base) & set(search) | set(grid) & set(search))
@@ -209,7 +211,7 @@ def _distribution(key: str, spec: Any) -> Callable[[np.random.Generator], Any]:
             f"[search] {key}: {kind} needs [low, high] with {'0 < ' if log else ''}low < high, not {_text(args)}"
         )
     low, high = (math.log(args[0]), math.log(args[1])) if log else args
-    integer = config.FIELDS[key].type in ("int", "int | None")
+    integer = FIELDS[key].type in ("int", "int | None")
 
     def draw(rng: np.random.Generator) -> int | float:
         x = rng.uniform(low, high)
@@ -223,14 +225,14 @@ def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> 
     """The trial's configuration, resolved and validated as ``mfcomm train`` would, or one line naming it."""
     trial = Trial(trial_id, overrides, Config())
     try:
-        return dataclasses.replace(trial, cfg=config.resolve(overrides={**base, **overrides}))
+        return dataclasses.replace(trial, cfg=resolve(overrides={**base, **overrides}))
     except MfcommError as err:
         where = f" ({trial.label()})" if overrides else ""
         raise ConfigError(f"trial {trial_id}{where}: {err}") from None
 
 
 def _check_trusted(trials: list[Trial], trust: bool) -> None:
-    code = next((t.cfg.channel for t in trials if config.names_code(t.cfg.channel)), None)
+    code = next((t.cfg.channel for t in trials if names_code(t.cfg.channel)), None)
     if code and not trust:
         raise ConfigError(
             f"the trials run code as their channel ({code}); mfcomm runs no code that only a file names: "
@@ -262,7 +264,7 @@ def _with_ser_every(trial: Trial, grace: int) -> Trial:
     """The trial measuring its SER about every ``grace`` iterations (a multiple of its ``log_every``): what ASHA
     stops poor trials on. ``ser_every`` is then part of the trial's configuration (its ``config.toml``)."""
     every = -(-grace // trial.cfg.log_every) * trial.cfg.log_every
-    return dataclasses.replace(trial, cfg=config.resolve(overrides={**trial.cfg.to_dict(), "ser_every": every}))
+    return dataclasses.replace(trial, cfg=resolve(overrides={**trial.cfg.to_dict(), "ser_every": every}))
 
 
 def _gpus(resources: dict[str, Any], trials: list[Trial]) -> float:
@@ -272,7 +274,7 @@ def _gpus(resources: dict[str, Any], trials: list[Trial]) -> float:
         raise ConfigError(f"[resources]: unknown key(s) {', '.join(unknown)} (only gpus_per_trial)")
     cuda = any(t.cfg.device.startswith("cuda") for t in trials)
     gpus = resources.get("gpus_per_trial", 1.0 if cuda else 0.0)
-    config.check_number("[resources] gpus_per_trial", gpus, 0.0, 64.0, "[]")
+    check_number("[resources] gpus_per_trial", gpus, 0.0, 64.0, "[]")
     if cuda and gpus == 0:
         raise ConfigError('[resources] gpus_per_trial must be > 0 for device = "cuda" (0.25: four trials per GPU)')
     if gpus and not cuda:
@@ -283,7 +285,7 @@ def _gpus(resources: dict[str, Any], trials: list[Trial]) -> float:
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, (float, bool)):
         raise ConfigError(f"{name} must be an integer, not {_text(value)}")
-    config.check_number(name, value, low, high)
+    check_number(name, value, low, high)
 
 
 def _is_finite(value: Any) -> bool:

@@ -31,7 +31,7 @@ import torch
 from scipy import integrate
 from scipy.stats import norm
 
-from mfcomm.channels import Channel, RayleighBlockFading
+from mfcomm.channels.contract import Channel, RayleighBlockFading
 from mfcomm.sionna_import import phy
 
 HAMMING74_G = np.array([[1, 0, 0, 0, 1, 1, 0], [0, 1, 0, 0, 1, 0, 1], [0, 0, 1, 0, 0, 1, 1], [0, 0, 0, 1, 1, 1, 1]])

@@ -2,7 +2,7 @@
 
 Plain data: nothing here reads a file, checks a range or touches the machine. The words a choice field
 takes (:data:`METHODS`, :data:`BASELINES`, ...) live here too, so that the checks
-(:mod:`mfcomm.experiment.config_checks`) and the file reading (:mod:`mfcomm.experiment.config`) share one list of them.
+(:mod:`mfcomm.config.checks`) and the file reading (:mod:`mfcomm.config.files`) share one list of them.
 
 Example
 -------
@@ -76,14 +76,14 @@ class Config:
     (on for every channel but AWGN)."""
     init: str = "classical"
     """Where training starts: ``random``, ``classical`` (the transmitter starts as the same-rate classical
-    codebook of :mod:`mfcomm.evaluation.baselines`), or a run directory with the same M and n (transmitter and
+    codebook of :mod:`mfcomm.system.baselines`), or a run directory with the same M and n (transmitter and
     receiver start from its weights: the sim-to-real path)."""
 
     # --- training ---------------------------------------------------------------------------------
     recipe: str = "default"
     """``default``: the best measured recipe (the defaults below; docs/getting-good-systems.md gives the
     evidence); ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published
-    (:data:`~mfcomm.experiment.recipes.PAPER_RECIPE`: random start, one receiver and one transmitter step per
+    (:data:`~mfcomm.config.recipes.PAPER_RECIPE`: random start, one receiver and one transmitter step per
     iteration, a fixed sigma2 = 0.1, constant learning rates, no fall-back to the classical system).
     Options given explicitly override either."""
     iterations: int = 2000
@@ -102,7 +102,7 @@ class Config:
     in place while the (random) receiver learns to read it."""
     candidates: int = 1
     """Candidate systems trained for ``candidate_iterations`` each before the main training, which goes on
-    from the one with the lowest SER on fresh held-out messages (:mod:`mfcomm.learning.candidates`); 1: none."""
+    from the one with the lowest SER on fresh held-out messages (:mod:`mfcomm.experiment.candidates`); 1: none."""
     candidate_iterations: int = 500
     """Iterations each candidate trains before the selection."""
     selection_messages: int = 65536

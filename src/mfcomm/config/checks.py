@@ -2,7 +2,7 @@
 the fields that constrain each other, the channel, and whether training fits in memory.
 
 :func:`validate` reads its config and returns it unchanged or raises a one-line :class:`ConfigError`: it
-changes no field (:func:`mfcomm.experiment.config.normalize` completes a config beforehand, as a copy), imports no
+changes no field (:func:`mfcomm.config.files.normalize` completes a config beforehand, as a copy), imports no
 user code and writes nothing. It reads how much memory is free, and builds an impairment chain's stages to
 check their values. The checks run in a fixed order, so the same bad config always reports the same error.
 
@@ -24,8 +24,7 @@ from typing import Any
 
 from mfcomm.channels import chain
 from mfcomm.channels import spec as channel_spec
-from mfcomm.errors import ConfigError
-from mfcomm.experiment.config_fields import (
+from mfcomm.config.fields import (
     BASELINES,
     BUILTIN_CHANNELS,
     FEEDBACK,
@@ -35,7 +34,8 @@ from mfcomm.experiment.config_fields import (
     TASKS,
     Config,
 )
-from mfcomm.experiment.training_memory import check_training_memory
+from mfcomm.config.memory import check_training_memory
+from mfcomm.errors import ConfigError
 
 
 def check(ok: bool, message: str) -> None:
@@ -49,7 +49,7 @@ def check(ok: bool, message: str) -> None:
 LOOP_MAX = 10**9
 """Cap on iteration counts and intervals: far beyond any useful run, well within every counter."""
 SEED_MAX = 2**63 - 1
-"""Largest seed every generator takes (torch's are 64-bit; :mod:`mfcomm.nodes.streams` derives from it)."""
+"""Largest seed every generator takes (torch's are 64-bit; :mod:`mfcomm.learning.seeding` derives from it)."""
 WIDTH_MAX, LAYERS_MAX = 65536, 16
 """Widest hidden layer and most hidden layers of a network."""
 TIMEOUT_MAX = 86400.0

@@ -26,16 +26,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mfcomm.channels import Channel
+from mfcomm.channels.contract import Channel
 from mfcomm.channels.spec import make_channel
+from mfcomm.config.fields import Config
+from mfcomm.config.recipes import PAPER_RECIPE
 from mfcomm.errors import ConfigError
-from mfcomm.experiment.config import PAPER_RECIPE, Config
-from mfcomm.experiment.runs import build_system, write_csv
-from mfcomm.experiment.session import run_streams
+from mfcomm.experiment.run_directory import write_csv
 from mfcomm.learning.estimator import LossBaseline
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.model_based import train_model_based
 from mfcomm.learning.model_free import estimate_transmitter_gradient
+from mfcomm.learning.seeding import run_generator
+from mfcomm.system.build import build_system
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
 
@@ -90,7 +92,7 @@ def gradient_study(
     """Rows of bias, variance, cosine and samples needed, one per (variant, sigma2, batch size)."""
     _check_study(cfg, variants)
     cfg = dataclasses.replace(cfg, **PAPER_RECIPE)  # the paper's operating point: a random start, Adam 3e-3
-    with run_streams(cfg):  # every draw from the study's own stream, seeded by cfg.seed
+    with run_generator(cfg):  # every draw from the study's own stream, seeded by cfg.seed
         tx, rx, channel = _study_system(cfg, pretrain_iterations)
         g, truth_var = _true_gradient(tx, rx, channel, cfg.messages)
         rows = []
@@ -117,7 +119,7 @@ def _check_study(cfg: Config, variants: list[str]) -> None:
 
 
 def _study_system(cfg: Config, pretrain_iterations: int) -> tuple[Transmitter, Receiver, Channel]:
-    """The system and channel (drawing from the caller's streams), pretrained model-based if asked, with the
+    """The system and channel (drawing from the caller's random generators), pretrained model-based if asked, with the
     receiver frozen."""
     tx, rx = build_system(cfg)
     channel = make_channel(cfg.channel, cfg.n0)
@@ -200,7 +202,7 @@ def _study_row(
 
 def plot_study(rows: list[dict[str, Any]], path: Path, target_cosine: float) -> None:
     """Four panels against sigma2: bias, variance, cosine (per batch size) and samples needed."""
-    from mfcomm.experiment.plots import save_figure, subplots
+    from mfcomm.plots import save_figure, subplots
 
     fig, axes = subplots(1, 4, figsize=(20, 4.2))
     largest = max(r["batch"] for r in rows)

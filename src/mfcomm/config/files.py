@@ -6,10 +6,10 @@ directory holds every field (:func:`to_toml`), so ``mfcomm train --config DIR/co
 run. A config file whose channel is Python code (``PATH.py:FUNC``) is refused unless the command line names
 that channel too or passes ``--trust-config``: a run directory may come from someone else.
 
-This module reads and writes configs; the fields are :mod:`mfcomm.experiment.config_fields`, the checks
-:mod:`mfcomm.experiment.config_checks` and :mod:`mfcomm.experiment.training_memory`. Every name of those is
+This module reads and writes configs; the fields are :mod:`mfcomm.config.fields`, the checks
+:mod:`mfcomm.config.checks` and :mod:`mfcomm.config.memory`. Every name of those is
 importable from here
-too, so ``from mfcomm.experiment.config import Config, check_number`` serves every caller.
+too, so ``from mfcomm.config.files import Config, check_number`` serves every caller.
 
 Example
 -------
@@ -23,98 +23,20 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import tomli_w
 
 from mfcomm.channels import spec as channel_spec
-from mfcomm.errors import ConfigError
-from mfcomm.experiment.config_checks import (
-    BOUNDS,
-    LAYERS_MAX,
-    LENGTHS,
-    LOOP_MAX,
-    SEED_MAX,
-    TIMEOUT_MAX,
-    WIDTH_MAX,
-    Bound,
-    check,
-    check_bounds,
-    check_number,
+from mfcomm.config.checks import (
     validate,
 )
-from mfcomm.experiment.config_fields import (
-    BASELINES,
-    BUILTIN_CHANNELS,
-    FEEDBACK,
+from mfcomm.config.fields import (
     FIELDS,
-    LR_SCHEDULES,
-    METHODS,
-    RECIPES,
-    SIGMA2_PER_DMIN2,
-    SIGMA2_PER_DMIN2_LINEAR,
-    TASKS,
     Config,
-    geometric_sigma2,
-    reference_dmin2,
 )
-from mfcomm.experiment.recipes import BITS_DEFAULTS, PAPER_RECIPE
-from mfcomm.experiment.training_memory import (
-    FLOAT_BYTES,
-    OPTIMIZER_COPIES,
-    available_bytes,
-    check_memory,
-    check_training_memory,
-    mlp_parameters,
-    training_bytes,
-)
-
-__all__ = [
-    "BASELINES",
-    "BITS_DEFAULTS",
-    "BOUNDS",
-    "BUILTIN_CHANNELS",
-    "FEEDBACK",
-    "FIELDS",
-    "FLOAT_BYTES",
-    "LAYERS_MAX",
-    "LENGTHS",
-    "LOOP_MAX",
-    "LR_SCHEDULES",
-    "METHODS",
-    "OPTIMIZER_COPIES",
-    "PAPER_RECIPE",
-    "RECIPES",
-    "SEED_MAX",
-    "SIGMA2_PER_DMIN2",
-    "SIGMA2_PER_DMIN2_LINEAR",
-    "TASKS",
-    "TIMEOUT_MAX",
-    "WIDTH_MAX",
-    "Bound",
-    "Config",
-    "available_bytes",
-    "check",
-    "check_bounds",
-    "check_memory",
-    "check_number",
-    "check_training_memory",
-    "check_trusted",
-    "coerce",
-    "coerce_int",
-    "geometric_sigma2",
-    "load_toml",
-    "mlp_parameters",
-    "names_code",
-    "normalize",
-    "reference_dmin2",
-    "resolve",
-    "to_toml",
-    "training_bytes",
-    "upgrade",
-    "validate",
-    "with_defaults",
-]
+from mfcomm.config.recipes import BITS_DEFAULTS, PAPER_RECIPE
+from mfcomm.errors import ConfigError
 
 
 def coerce(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = None) -> Any:
@@ -165,18 +87,12 @@ def coerce_int(value: Any) -> int:
 # --- code named by a config file ----------------------------------------------------------------------------------
 
 
-def names_code(spec: Any) -> TypeGuard[str]:
-    """Whether the channel ``spec`` names code that :func:`mfcomm.channels.spec.make_channel` would run: a user's
-    black box ``PATH.py:FUNC``, or a chain with a ``gnuradio(flowgraph=PATH)`` stage."""
-    return isinstance(spec, str) and channel_spec.names_code(spec)
-
-
 def check_trusted(file: str | Path | None, file_values: dict[str, Any], overrides: dict[str, Any], trust: bool) -> None:
     """Refuse a config file whose ``channel`` is Python code (``PATH.py:FUNC``) that the command line does not
     name: a run directory may come from someone else, and evaluating it must not run their code. The
     command line names it with ``--channel`` (an override), or trusts the file with ``--trust-config``."""
     spec = file_values.get("channel")
-    if trust or "channel" in overrides or not names_code(spec):
+    if trust or "channel" in overrides or not channel_spec.names_code(spec):
         return
     code = f"the Python file {spec.rpartition(':')[0]}" if channel_spec.kind(spec) == "function" else "a flowgraph"
     raise ConfigError(

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from mfcomm.channels import Channel
+from mfcomm.channels.contract import Channel
 from mfcomm.channels.spec import has_noise, make_channel
 from mfcomm.errors import MfcommError
 from mfcomm.evaluation.coded import (
@@ -30,8 +30,9 @@ from mfcomm.evaluation.coded import (
     bmd_rate_at,
     simulate_coded,
 )
-from mfcomm.experiment.plots import save_figure, subplots
-from mfcomm.experiment.runs import Run, write_csv
+from mfcomm.experiment.run_directory import write_csv
+from mfcomm.experiment.runs import Run
+from mfcomm.plots import save_figure, subplots
 
 
 def ebno_at_bler(points: list[CodedPoint], target: float = 1e-2) -> float | None:

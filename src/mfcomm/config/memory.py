@@ -18,9 +18,9 @@ import os
 
 import torch
 
+from mfcomm.config.fields import Config
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation.ser import EVAL_BATCH
-from mfcomm.experiment.config_fields import Config
 
 try:
     import psutil

@@ -16,7 +16,7 @@ classical codebook with a receiver trained for it (``keep_best``), and says so.
 
 Example
 -------
->>> from mfcomm.experiment.config import resolve
+>>> from mfcomm.config.files import resolve
 >>> cfg = resolve(overrides={"candidates": 3, "candidate_iterations": 500, "iterations": 2000})
 >>> phase_config(cfg).iterations, phase_config(cfg).lr_schedule, phase_config(cfg).finetune_iterations
 (500, 'constant', 0)
@@ -31,10 +31,11 @@ from typing import Any
 
 import torch
 
-from mfcomm.channels import Channel
-from mfcomm.evaluation.reference import COHERENT_NOTE, BaselineResult, baseline_seed, train_receiver
+from mfcomm.channels.contract import Channel
+from mfcomm.config.fields import Config
+from mfcomm.evaluation.reference import COHERENT_NOTE, BaselineResult, train_receiver
 from mfcomm.evaluation.ser import SerEstimate, learned_ser
-from mfcomm.experiment.config import Config
+from mfcomm.learning.seeding import role_seed
 from mfcomm.system.initial import start_classical
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
@@ -117,5 +118,5 @@ def classical_system(
     start_classical(tx, cfg)
     if baseline.receiver is not None:
         return tx, baseline.receiver, baseline.channel_uses
-    generator = torch.Generator().manual_seed(baseline_seed(cfg.seed) + 2)
+    generator = torch.Generator().manual_seed(role_seed(cfg.seed, "baseline") + 2)
     return tx, *train_receiver(cfg, tx.codebook().detach(), channel, generator, quiet)
