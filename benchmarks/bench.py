@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from mfcomm.channels.contract import AWGN
-from mfcomm.config.files import resolve
-from mfcomm.evaluation.ser import EVAL_BATCH, learned_ser
+from mfcomm.config.fields import EVAL_BATCH
+from mfcomm.config.files import configure
+from mfcomm.evaluation.ser import learned_ser
 from mfcomm.experiment import runs
 from mfcomm.experiment.run_directory import write_csv, write_text
 from mfcomm.learning.estimator import perturb, surrogate
@@ -74,7 +75,7 @@ def training_rows(iterations: int, repeats: int) -> list[dict]:
     """Median seconds per iteration, library against reference, interleaved to share machine noise."""
     rows = []
     for method in ("model-free", "model-based"):
-        cfg = resolve(overrides={**SETTING, "method": method, "iterations": iterations})
+        cfg = configure(overrides={**SETTING, "method": method, "iterations": iterations})
         lib_times, ref_times = [], []
         for r in range(repeats + 1):  # the first round warms up and is dropped
             cfg.seed = r
@@ -109,7 +110,7 @@ def plain_evaluation(tx: Transmitter, rx: Receiver, channel: AWGN, messages: int
 
 def evaluation_rows(messages: int, repeats: int) -> list[dict]:
     """The library's Monte Carlo SER (its own batching) against a plain loop at a typical large batch."""
-    cfg = resolve(overrides={**SETTING, "rx_hidden": [128, 128]})
+    cfg = configure(overrides={**SETTING, "rx_hidden": [128, 128]})
     tx, rx = build_system(cfg)
     channel = AWGN(cfg.n0)
     lib = statistics.median(timed(lambda: learned_ser(tx, rx, channel, 10**12, messages, messages))

@@ -20,14 +20,14 @@ from pathlib import Path
 import torch
 
 from mfcomm.channels.spec import make_channel
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.evaluation.ser import SerEstimate, learned_ser, monte_carlo
 from mfcomm.experiment import runs
-from mfcomm.system.build import build_system
 from mfcomm.experiment.run_directory import write_text
 from mfcomm.learning.model_free import receiver_step
 from mfcomm.plots import save_figure, subplots
 from mfcomm.system.baselines import baseline_errors, classical_baseline
+from mfcomm.system.build import build_system
 
 EFFICIENT = {"rx_steps": 0, "rx_on_tx_batch": True, "loss_baseline": "batch", "finetune_iterations": 300}
 """Model-free settings of ``benchmarks/impairments.py``: the most channel-use-efficient variant."""
@@ -64,7 +64,7 @@ def qpsk_hard(spec: str, args: argparse.Namespace) -> SerEstimate:
 
 def compare(sync: str, args: argparse.Namespace) -> dict:
     spec = spec_of(args, sync)
-    cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "channel": spec, "iterations": args.iterations,
+    cfg = configure(overrides={"messages": 16, "channel_uses": 2, "channel": spec, "iterations": args.iterations,
                              "seed": args.seed, "eval_target_errors": args.target_errors,
                              "eval_max_messages": args.max_messages, "channel_timeout": args.channel_timeout,
                              **EFFICIENT})

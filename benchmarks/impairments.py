@@ -31,14 +31,14 @@ from pathlib import Path
 import torch
 
 from mfcomm.channels.chain import build
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.evaluation.ser import SerEstimate, learned_ser
 from mfcomm.experiment import runs
-from mfcomm.system.build import build_system
 from mfcomm.experiment.run_directory import write_text
 from mfcomm.learning.model_free import receiver_step
 from mfcomm.plots import save_figure, subplots
 from mfcomm.system.baselines import classical_baseline
+from mfcomm.system.build import build_system
 from mfcomm.tune import driver, results
 
 CHAIN = "phase(max_deg=15) | rapp(p=2,sat=1.2) | awgn | adc(bits=3)"
@@ -166,7 +166,7 @@ def overhead(args: argparse.Namespace) -> str:
     base = {"messages": 16, "channel_uses": 2, "snr_db": args.snr_db, "batch_size": 512,
             "iterations": args.overhead_iterations, "seed": args.seed,
             "equalizer": "on"}  # as for every chain (auto), so that only the channel differs
-    awgn_cfg = resolve(overrides={**base, "channel": "awgn"})
+    awgn_cfg = configure(overrides={**base, "channel": "awgn"})
 
     def train_seconds(cfg) -> float:
         return runs.train(cfg, quiet=True, evaluate=False).train_seconds
@@ -176,7 +176,7 @@ def overhead(args: argparse.Namespace) -> str:
     times = {spec: [] for spec in ["awgn"] + IMPAIRMENTS}
     for _ in range(args.repeats):  # interleaved, so that machine load affects all alike
         for spec in times:
-            cfg = awgn_cfg if spec == "awgn" else resolve(overrides={**base, "channel": f"{spec} | awgn"})
+            cfg = awgn_cfg if spec == "awgn" else configure(overrides={**base, "channel": f"{spec} | awgn"})
             times[spec].append(train_seconds(cfg))
     iteration = statistics.median(times["awgn"]) / args.overhead_iterations
     text = (f"training on awgn: {1e3 * iteration:.2f} ms per iteration (n=2, batch 512, one receiver and one "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.experiment import runs
 from mfcomm.experiment.run_directory import write_text
 from mfcomm.nodes.launcher import run_all
@@ -65,7 +65,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="mfcomm-bench-nodes-"))
     try:
         for seed in range(args.seeds):
-            cfg = resolve(overrides={**SETTING, "iterations": args.iterations, "seed": seed})
+            cfg = configure(overrides={**SETTING, "iterations": args.iterations, "seed": seed})
             results = {}
             for name in names:
                 start = time.perf_counter()

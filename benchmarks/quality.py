@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 
 from mfcomm.channels.spec import has_fading
 from mfcomm.config.fields import FIELDS
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import MfcommError
 from mfcomm.experiment.run_directory import write_text
@@ -197,7 +197,7 @@ def task_config(task: Task, seed: int, args: argparse.Namespace) -> dict[str, An
     if args.quick:
         config.update(eval_messages=QUICK_EVAL, eval_max_messages=QUICK_EVAL)
     try:
-        resolve(overrides=config)
+        configure(overrides=config)
     except MfcommError as err:
         raise UsageError(f"task {task.id}: {err}") from None
     return config

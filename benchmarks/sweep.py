@@ -84,7 +84,7 @@ def ray_overheads(spec: dict, tmp: Path) -> tuple[float, float]:
     """Ray's start-up and shut-down, and the overhead per trial of a 1-worker sweep over in-process training."""
     import ray
 
-    from mfcomm.config.files import resolve
+    from mfcomm.config.files import configure
     from mfcomm.experiment import runs
 
     start = time.perf_counter()
@@ -96,7 +96,7 @@ def ray_overheads(spec: dict, tmp: Path) -> tuple[float, float]:
                      "--workers", "1", "--quiet"])
     start = time.perf_counter()
     for t in trials(tiny):
-        runs.train(resolve(overrides={**tiny["base"], **t}), quiet=True)
+        runs.train(configure(overrides={**tiny["base"], **t}), quiet=True)
     in_process = time.perf_counter() - start
     return startup, (seconds - startup - in_process) / len(trials(tiny))
 

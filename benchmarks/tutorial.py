@@ -37,7 +37,7 @@ from sionna_recipe import Recipe, RecipeSystem, train_recipe
 
 from mfcomm.channels.contract import Counted
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.evaluation.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
 from mfcomm.experiment.coded_sweep import ebno_at_bler
@@ -154,9 +154,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     recipe = Recipe()
     bits = {"task": "bits", "device": device, "seed": args.seed}
-    cfgs = [resolve(overrides={**bits, "iterations": i, "finetune_iterations": f})
+    cfgs = [configure(overrides={**bits, "iterations": i, "finetune_iterations": f})
             for i, f in parse_schedules(args.schedules)]
-    mb_cfg = resolve(overrides={**bits, "method": "model-based", "iterations": 10000, "finetune_iterations": 0,
+    mb_cfg = configure(overrides={**bits, "method": "model-based", "iterations": 10000, "finetune_iterations": 0,
                                 "rx_lr": 1e-3, "tx_lr": 1e-3})
     if args.quick:
         recipe = replace(recipe, alternating_iterations=3, finetune_iterations=3, batch_size=8)

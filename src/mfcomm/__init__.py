@@ -34,18 +34,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mfcomm import channels
-    from mfcomm.api import configure, evaluate
+    from mfcomm.api import evaluate
     from mfcomm.config.fields import Config
+    from mfcomm.config.files import configure
     from mfcomm.evaluation.ser import SerEstimate
-    from mfcomm.experiment.runs import Run, load, save, train
+    from mfcomm.experiment.run import Run
+    from mfcomm.experiment.runs import load, save, train
 
 __all__ = ["Config", "Run", "SerEstimate", "channels", "configure", "evaluate", "load", "save", "train"]
 
 _HOMES = {
-    "Config": "mfcomm.config.files",
-    "Run": "mfcomm.experiment.runs",
+    "Config": "mfcomm.config.fields",
+    "Run": "mfcomm.experiment.run",
     "SerEstimate": "mfcomm.evaluation.ser",
-    "configure": "mfcomm.api",
+    "configure": "mfcomm.config.files",
     "evaluate": "mfcomm.api",
     "load": "mfcomm.experiment.runs",
     "save": "mfcomm.experiment.runs",

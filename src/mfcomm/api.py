@@ -1,29 +1,19 @@
-"""The public API's own functions: :func:`configure` and :func:`evaluate` (``mfcomm.configure``,
-``mfcomm.evaluate``); the rest of ``import mfcomm`` is :func:`mfcomm.experiment.runs.train`,
-:func:`~mfcomm.experiment.runs.save`,
-:func:`~mfcomm.experiment.runs.load` and :mod:`mfcomm.channels`, re-exported by the package."""
+"""The public API's own function, :func:`evaluate` (``mfcomm.evaluate``); the rest of ``import mfcomm`` is
+:func:`mfcomm.config.files.configure`, :func:`mfcomm.experiment.runs.train`, :func:`~mfcomm.experiment.runs.save`,
+:func:`~mfcomm.experiment.runs.load` and :mod:`mfcomm.channels`, which the package names (lazily) at its top."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from mfcomm.channels.contract import as_channel
 from mfcomm.channels.spec import has_noise
-from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve
-from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
-from mfcomm.experiment.runs import Run
+from mfcomm.config.fields import EVAL_BATCH
+from mfcomm.evaluation.ser import learned_errors, monte_carlo
+from mfcomm.experiment.run import Run
 from mfcomm.experiment.snr_sweep import default_range, ser_sweep
 from mfcomm.experiment.tasks import TASKS
 from mfcomm.learning.seeding import run_generator
-
-
-def configure(file: str | Path | None = None, **overrides: Any) -> Config:
-    """A validated configuration: the defaults, then the TOML ``file`` (if any), then ``overrides`` (any
-    ``mfcomm train`` key, as in ``config.toml``); a bad key or value is one :class:`~mfcomm.errors.ConfigError`
-    line. A ``file`` that names a Python channel (``PATH.py:FUNC``) is refused: name it in ``overrides``."""
-    return resolve(file, overrides)
 
 
 def evaluate(

@@ -11,7 +11,7 @@ import torch
 
 from mfcomm.channels.contract import BlackBox
 from mfcomm.channels.spec import make_channel
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import ChannelError
 from mfcomm.experiment.runs import train
 
@@ -52,7 +52,7 @@ def test_in_place_noise_trains_bit_identically_to_the_same_noise_on_a_copy(tmp_p
     (tmp_path / "noisy.py").write_text(NOISY)
     runs = [
         train(
-            resolve(
+            configure(
                 overrides={
                     "channel": f"{tmp_path / 'noisy.py'}:{func}",
                     "iterations": 20,

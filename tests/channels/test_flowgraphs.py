@@ -19,7 +19,7 @@ from mfcomm.channels import chain, flowgraph_process, gnuradio
 from mfcomm.channels.flowgraph_process import gnuradio_python, has_gnuradio
 from mfcomm.channels.gnuradio import GnuRadioChannel
 from mfcomm.channels.spec import absolute_paths, make_channel, names_code
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import ChannelError, ConfigError
 from mfcomm.learning import checkpointing
 
@@ -226,10 +226,10 @@ def test_a_config_file_naming_a_flowgraph_is_refused_without_trust(tmp_path, cap
     cfg_file = tmp_path / "config.toml"
     cfg_file.write_text(f'channel = "{spec}"\niterations = 1\n')
     with pytest.raises(ConfigError, match="--trust-config"):
-        resolve(cfg_file)
+        configure(cfg_file)
     assert main_refuses(["train", "--config", str(cfg_file), "--out", str(tmp_path / "out"), "--quiet"], capsys)
-    assert resolve(cfg_file, trust=True).channel == spec
-    assert resolve(cfg_file, {"channel": spec}).channel == spec
+    assert configure(cfg_file, trust=True).channel == spec
+    assert configure(cfg_file, {"channel": spec}).channel == spec
     assert not marker.exists() and not (tmp_path / "out").exists()
 
 

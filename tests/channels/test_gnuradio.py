@@ -223,12 +223,12 @@ def test_model_free_training_through_gnuradio_beats_qpsk():
 
     Pinned to the paper's recipe: the default recipe is made for its 2000 iterations (classical start, 200-iteration
     warm-up, cosine decay), and in 300 it stays near QPSK x2 (measured 2.3e-2 against 4.1e-2; 1.5e-4 at 2000)."""
-    from mfcomm.config.files import resolve
+    from mfcomm.config.files import configure
     from mfcomm.evaluation.ser import learned_ser
     from mfcomm.experiment import runs
 
     spec = "gnuradio(snr_db=15,freq_offset=1e-3,sync=cfo)"
-    cfg = resolve(
+    cfg = configure(
         overrides={
             "recipe": "paper",
             "channel": spec,

@@ -15,7 +15,7 @@ from mfcomm.channels.chain import Chain, build, has_noise, is_chain, parse
 from mfcomm.channels.contract import BlackBox
 from mfcomm.channels.impairments import ADC, CFO, IMPAIRMENTS, IQImbalance, PhaseNoise, RandomPhase, Rapp, Saleh
 from mfcomm.channels.spec import make_channel
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import ChannelError, ConfigError
 
 
@@ -180,23 +180,23 @@ def test_make_channel_tells_chains_from_builtins_and_black_boxes(tmp_path):
 
 
 def test_config_accepts_chains_and_sets_the_snr_only_where_there_is_noise():
-    cfg = resolve(overrides={"channel": "rapp | awgn | adc(bits=3)"})
+    cfg = configure(overrides={"channel": "rapp | awgn | adc(bits=3)"})
     assert cfg.snr_db == 10.0 and cfg.n0 == pytest.approx(0.1) and not cfg.is_user_channel and cfg.use_equalizer
-    quiet = resolve(overrides={"channel": "phase | adc"})
+    quiet = configure(overrides={"channel": "phase | adc"})
     assert quiet.snr_db is None and quiet.n0 is None and quiet.resolved_snr_db is None
-    assert resolve(overrides={"channel": "rapp | saleh | rbf", "method": "model-based"}).snr_db == 10.0
-    assert resolve(overrides={"channel": "x.py:f"}).is_user_channel
+    assert configure(overrides={"channel": "rapp | saleh | rbf", "method": "model-based"}).snr_db == 10.0
+    assert configure(overrides={"channel": "x.py:f"}).is_user_channel
     with pytest.raises(ConfigError, match="snr_db and ebno_db do not apply"):
-        resolve(overrides={"channel": "phase | adc", "snr_db": 5.0})
+        configure(overrides={"channel": "phase | adc", "snr_db": 5.0})
     with pytest.raises(ChannelError, match="adc: bits"):
-        resolve(overrides={"channel": "awgn | adc(bits=17)"})
+        configure(overrides={"channel": "awgn | adc(bits=17)"})
     with pytest.raises(ConfigError, match="real signalling"):
-        resolve(overrides={"channel": "phase | rbf", "signalling": "real"})
+        configure(overrides={"channel": "phase | rbf", "signalling": "real"})
 
 
 def test_model_based_training_is_refused_on_a_non_differentiable_chain():
     with pytest.raises(ConfigError) as err:
-        resolve(overrides={"channel": "rapp(p=2,sat=1.2) | awgn | adc(bits=3)", "method": "model-based"})
+        configure(overrides={"channel": "rapp(p=2,sat=1.2) | awgn | adc(bits=3)", "method": "model-based"})
     message = str(err.value)
     assert "stage adc is not differentiable" in message and "--method model-free" in message and "\n" not in message
 

@@ -7,7 +7,7 @@ import torch
 
 from mfcomm.channels.contract import RayleighBlockFading
 from mfcomm.cli import main
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.evaluation.reference import (
     CLOSED_FORM,
     COHERENT_NOTE,
@@ -27,11 +27,11 @@ QPSK_X2_10DB_SER = 3.127e-3
 
 
 def test_closed_form_is_qpsk_x2_at_10db_and_ml_monte_carlo_agrees_within_its_ci():
-    exact = measure_baseline(resolve(overrides={**QPSK_X2, "channel": "awgn"}), quiet=True)
+    exact = measure_baseline(configure(overrides={**QPSK_X2, "channel": "awgn"}), quiet=True)
     assert (exact.name, exact.method, exact.channel_uses) == ("QPSK x2", CLOSED_FORM, 0)
     assert f"{exact.ser:.3g}" == "0.00313" and exact.ci_low == exact.ser == exact.ci_high
     # "awgn()" is a one-stage chain, the same channel: automatically closed form, or forced Monte Carlo ML
-    cfg = resolve(overrides={**QPSK_X2, "channel": "awgn()", "seed": 3})
+    cfg = configure(overrides={**QPSK_X2, "channel": "awgn()", "seed": 3})
     assert choose_method(cfg, classical_baseline(16, 2)) == CLOSED_FORM
     mc = measure_baseline(cfg, quiet=True, method=ML_DETECTION)
     assert mc.method == ML_DETECTION and mc.channel_uses == 0
@@ -39,12 +39,12 @@ def test_closed_form_is_qpsk_x2_at_10db_and_ml_monte_carlo_agrees_within_its_ci(
     assert mc.ci_low <= exact.ser <= mc.ci_high, (mc, exact.ser)
     assert mc.ci_high / mc.ci_low < 1.2  # 1000 errors: a CI of about +-6%, a test that can fail
     # with one use there is no room for a pilot: 16-QAM detected coherently, a bound
-    rbf = measure_baseline(resolve(overrides={**QPSK_X2, "channel_uses": 1, "channel": "rbf"}), quiet=True)
+    rbf = measure_baseline(configure(overrides={**QPSK_X2, "channel_uses": 1, "channel": "rbf"}), quiet=True)
     assert (rbf.name, rbf.method, rbf.note) == ("16-QAM", CLOSED_FORM, COHERENT_NOTE) and rbf.coherent_ser == rbf.ser
 
 
 def test_rbf_baseline_is_the_pilot_code_detected_without_h_beside_the_coherent_bound():
-    cfg = resolve(overrides={"messages": 16, "channel_uses": 4, "snr_db": 20.0, "channel": "rbf", "seed": 1})
+    cfg = configure(overrides={"messages": 16, "channel_uses": 4, "snr_db": 20.0, "channel": "rbf", "seed": 1})
     b = measure_baseline(cfg, quiet=True)
     assert (b.name, b.method, b.channel_uses) == ("pilot + QPSK x2", ML_DETECTION, 0)
     coherent = closed_form_ser(classical_baseline(16, 4), "rbf", cfg.n0)
@@ -68,7 +68,7 @@ def test_learned_receiver_baseline_through_a_1bit_adc_matches_qpsk_x2_closed_for
     # a 1-bit ADC keeps exactly the signs, which are all QPSK's ML decisions use: the same SER, if the
     # receiver trained on the fixed codebook has learned the 16 sign patterns (300 steps of 512 messages;
     # pooled over seeds 0-5 at 3000 errors each its SER is 3.11e-3). An undertrained one errs far more often.
-    cfg = resolve(overrides={**QPSK_X2, "channel": "awgn | adc(bits=1)", "iterations": 300, "seed": 0})
+    cfg = configure(overrides={**QPSK_X2, "channel": "awgn | adc(bits=1)", "iterations": 300, "seed": 0})
     b = measure_baseline(cfg, quiet=True)
     assert b.method == LEARNED_RECEIVER and b.name == "QPSK x2"
     assert b.channel_uses == 300 * cfg.batch_size * 2  # training symbols only; evaluation is not a cost
@@ -94,14 +94,14 @@ def test_cli_reports_the_baseline_and_no_baseline_turns_it_off(tmp_path, capsys)
     assert s["baseline"] is None and s["baseline_ser"] is None and s["baseline_seconds"] is None
     assert not any(line.startswith("baseline") for line in out.splitlines()) and err == ""
     assert "compare_baseline = false" in (tmp_path / "without" / "config.toml").read_text()
-    assert measure_baseline(resolve(overrides={"messages": 8, "channel_uses": 2})) is None  # no same-rate code
+    assert measure_baseline(configure(overrides={"messages": 8, "channel_uses": 2})) is None  # no same-rate code
 
 
 def test_the_baseline_changes_neither_the_trained_system_nor_the_random_streams():
     cfg = {**QPSK_X2, "channel": "awgn | adc(bits=1)", "iterations": 30, "eval_target_errors": 100}
     runs, states = [], []
     for compare in (True, False):
-        runs.append(train(resolve(overrides={**cfg, "compare_baseline": compare}), quiet=True))
+        runs.append(train(configure(overrides={**cfg, "compare_baseline": compare}), quiet=True))
         states.append(torch.random.get_rng_state())
     with_baseline, without = runs
     assert with_baseline.baseline is not None and with_baseline.baseline.method == LEARNED_RECEIVER

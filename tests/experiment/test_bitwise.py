@@ -16,7 +16,7 @@ from mfcomm.channels.chain import build
 from mfcomm.channels.contract import Counted
 from mfcomm.channels.known_noise import AwgnEbnoRange, KnownNoise
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError, MfcommError
 from mfcomm.evaluation.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
@@ -125,7 +125,7 @@ def test_model_free_gradient_matches_true_gradient():
         opt.zero_grad()
         baseline = LossBaseline("batch", 16)
         estimate_transmitter_gradient(
-            const, demapper, channel, 256, 1, False, 1e-2, baseline, FeedbackLink(), task=task
+            const, demapper, channel, 256, 1, False, 1e-2, baseline, FeedbackLink(), examples=task
         )
         estimates.append(const.raw.grad.clone())
     e = torch.stack(estimates)
@@ -170,7 +170,7 @@ def test_export_round_trip_and_bad_csv(tmp_path):
 
 
 def _bits(**overrides) -> Config:
-    return resolve(overrides={"task": "bits", **overrides})
+    return configure(overrides={"task": "bits", **overrides})
 
 
 def test_config_validation():
@@ -187,7 +187,7 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="2\\*\\*bits_per_symbol = 16 messages"):
         _bits(bits_per_symbol=4, messages=64)
     with pytest.raises(ConfigError, match="bits_per_symbol belongs to the bits task"):
-        resolve(overrides={"bits_per_symbol": 4})
+        configure(overrides={"bits_per_symbol": 4})
 
 
 def test_bits_defaults_and_an_ebno_without_a_range():
@@ -197,22 +197,6 @@ def test_bits_defaults_and_an_ebno_without_a_range():
     assert (cfg.ebno_db, cfg.ebno_db_max, cfg.batch_size, cfg.rx_lr_final) == (4.0, 8.0, 128, 3e-4)
     assert _bits(ebno_db=7.0).ebno_db_max is None
     assert cfg.n0 == pytest.approx(1 / (10**0.4 * 3))  # Eb/N0 counts b * code_rate = 3 information bits
-
-
-def test_a_bitwise_run_written_before_the_one_config_loads(tmp_path):
-    """A bit-wise run directory from before ``task`` existed (``ebno_db_min``, ``init = "qam"``, no task) loads
-    with ``task="bits"``, as ``mfcomm bitwise evaluate`` and ``export`` load it."""
-    run = runs.train(_tiny(), quiet=True)
-    runs.save(run, tmp_path / "run")
-    old = "\n".join(
-        line
-        for line in (tmp_path / "run" / "config.toml").read_text().splitlines()
-        if line.split(" = ")[0] not in ("task", "messages", "channel_uses", "ebno_db", "init")
-    )
-    (tmp_path / "run" / "config.toml").write_text(old + '\nebno_db_min = 8.0\ninit = "qam"\n')
-    loaded = runs.load(tmp_path / "run", task="bits")
-    assert (loaded.cfg.ebno_db, loaded.cfg.init) == (8.0, "classical")
-    assert torch.equal(loaded.tx.points(), run.tx.points())
 
 
 def _small(**kw) -> Config:

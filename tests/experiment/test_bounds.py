@@ -12,7 +12,7 @@ import pytest
 from mfcomm.cli import main
 from mfcomm.config.checks import BOUNDS, check_number
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve, to_toml
+from mfcomm.config.files import configure, to_toml
 from mfcomm.config.memory import training_bytes
 from mfcomm.errors import ConfigError
 from mfcomm.system.build import WEIGHTS, build_system, save_modules
@@ -104,7 +104,7 @@ def test_a_batch_that_cannot_fit_in_memory_is_refused_with_the_estimate(tmp_path
 
 
 def test_memory_estimate_grows_with_batch_perturbations_and_widths():
-    small = resolve(overrides={"messages": 16, "channel_uses": 2})
+    small = configure(overrides={"messages": 16, "channel_uses": 2})
     assert 1 << 20 < training_bytes(small) < 1 << 30  # the default system trains in well under 1 GiB
     for change in ({"batch_size": 1 << 14}, {"perturbations": 64}, {"rx_hidden": [4096, 4096]}, {"messages": 4096}):
         assert training_bytes(dataclasses.replace(small, **change)) > 4 * training_bytes(small), change
@@ -234,7 +234,7 @@ def test_gradcheck_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch,
 def test_evaluate_option_out_of_range_is_refused(tmp_path, capsys, monkeypatch, args, name):
     from mfcomm.experiment import snr_sweep as sweep
 
-    cfg = resolve(overrides={"messages": 4, "channel_uses": 1, "rx_hidden": [8]})
+    cfg = configure(overrides={"messages": 4, "channel_uses": 1, "rx_hidden": [8]})
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.toml").write_text(to_toml(cfg))

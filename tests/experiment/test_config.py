@@ -3,24 +3,24 @@
 import pytest
 
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve, to_toml
+from mfcomm.config.files import configure, to_toml
 from mfcomm.errors import ConfigError
 
 
 def test_defaults_and_precedence(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("messages = 64\nchannel_uses = 1\nebno_db = 6.0\n")
-    cfg = resolve(path, {"channel_uses": 3, "iterations": None})
+    cfg = configure(path, {"channel_uses": 3, "iterations": None})
     assert (cfg.messages, cfg.channel_uses, cfg.ebno_db, cfg.iterations) == (64, 3, 6.0, Config.iterations)
-    assert resolve(path, {"snr_db": 3.0}).ebno_db is None  # a CLI SNR replaces the file's Eb/N0
-    assert resolve().snr_db == 10.0
+    assert configure(path, {"snr_db": 3.0}).ebno_db is None  # a CLI SNR replaces the file's Eb/N0
+    assert configure().snr_db == 10.0
 
 
 def test_toml_round_trip(tmp_path):
-    cfg = resolve(overrides={"method": "model-based", "channel": "rbf", "rx_hidden": [64, 32], "sigma2": 0.05})
+    cfg = configure(overrides={"method": "model-based", "channel": "rbf", "rx_hidden": [64, 32], "sigma2": 0.05})
     path = tmp_path / "config.toml"
     path.write_text(to_toml(cfg))
-    assert resolve(path) == cfg
+    assert configure(path) == cfg
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_toml_round_trip(tmp_path):
 )
 def test_out_of_range_values_are_one_line_errors(overrides, message):
     with pytest.raises(ConfigError, match=message) as err:
-        resolve(overrides=overrides)
+        configure(overrides=overrides)
     assert "\n" not in str(err.value)
 
 
@@ -48,6 +48,6 @@ def test_unknown_key_in_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("mesages = 16\n")
     with pytest.raises(ConfigError, match="unknown key"):
-        resolve(path)
+        configure(path)
     with pytest.raises(ConfigError, match="not found"):
-        resolve(tmp_path / "none.toml")
+        configure(tmp_path / "none.toml")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mfcomm.channels.spec import make_channel
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.experiment.runs import train
 from mfcomm.sionna_import import phy
 
@@ -56,7 +56,7 @@ def test_a_run_through_the_tdl_model_is_reproducible(method):
         "method": method,
         "seed": 2,
     }
-    a, b = (train(resolve(overrides=overrides), quiet=True, evaluate=False) for _ in range(2))
+    a, b = (train(configure(overrides=overrides), quiet=True, evaluate=False) for _ in range(2))
     assert torch.equal(a.tx.codebook(), b.tx.codebook())
     assert all(torch.equal(p, q) for p, q in zip(a.rx.parameters(), b.rx.parameters(), strict=True))
 
@@ -90,12 +90,12 @@ def test_the_tutorial_benchmark_is_reproducible_for_a_seed(tmp_path):
 def test_ser_probes_during_training_leave_the_trained_weights_as_they_were():
     """``ser_every`` measures SER on fresh channel outputs; the channel's generator is rewound afterwards, so
     the probes (which ASHA sweeps and the demo use) cannot change what is trained."""
-    from mfcomm.config.files import resolve
+    from mfcomm.config.files import configure
     from mfcomm.experiment import runs
 
     weights = []
     for every in (0, 50):
-        cfg = resolve(
+        cfg = configure(
             overrides={"iterations": 150, "batch_size": 256, "ser_every": every, "ser_messages": 4096, "seed": 2}
         )
         weights.append(runs.train(cfg, quiet=True, evaluate=False).tx.state_dict())
@@ -114,7 +114,7 @@ def test_a_run_draws_from_its_own_streams_and_leaves_torchs_global_generator_alo
     """Every path (model-free and model-based symbols, bits) draws from the run's own streams, seeded by its
     seed: torch's global state is the same after training as before, and what the caller drew from it before
     changes nothing in the run."""
-    cfg = resolve(overrides={"iterations": 5, "seed": 3, "compare_baseline": False, **overrides})
+    cfg = configure(overrides={"iterations": 5, "seed": 3, "compare_baseline": False, **overrides})
 
     def weights(global_seed: int) -> list[torch.Tensor]:
         torch.manual_seed(global_seed)

@@ -9,7 +9,7 @@ import tomli_w
 
 from mfcomm.channels.spec import names_code
 from mfcomm.cli import main
-from mfcomm.config.files import resolve, to_toml
+from mfcomm.config.files import configure, to_toml
 from mfcomm.errors import ConfigError
 from mfcomm.system.build import WEIGHTS, build_system, save_modules
 
@@ -34,7 +34,7 @@ def box(tmp_path):
 def _run_dir(tmp_path, spec):
     """A finished run directory (config and weights, no training) whose config names ``spec``; M = 8 in n = 2 has
     no classical baseline, whose QAM would import Sionna (seconds)."""
-    cfg = resolve(overrides={"channel": spec, "messages": 8, "channel_uses": 2, "rx_hidden": [8], "init": "random"})
+    cfg = configure(overrides={"channel": spec, "messages": 8, "channel_uses": 2, "rx_hidden": [8], "init": "random"})
     out = tmp_path / "run"
     out.mkdir()
     (out / "config.toml").write_text(to_toml(cfg))
@@ -109,7 +109,7 @@ def test_bitwise_train_and_evaluate_refuse_such_a_config(tmp_path, box, capsys):
     path, marker = box
     run = tmp_path / "bitwise-run"
     run.mkdir()
-    cfg = resolve(overrides={"task": "bits", "channel": f"{path}:f", "ebno_db": 6.0})
+    cfg = configure(overrides={"task": "bits", "channel": f"{path}:f", "ebno_db": 6.0})
     (run / "config.toml").write_text(tomli_w.dumps(cfg.to_dict()))
     (run / "model.safetensors").write_bytes(b"")  # refused before the weights are read
     assert main(["bitwise", "train", "--config", str(run / "config.toml"), "--out", str(tmp_path / "o")]) == 2
@@ -122,10 +122,10 @@ def test_resolve_trusts_the_command_line_and_trust_but_not_the_file(tmp_path, bo
     path, marker = box
     cfg_file = _run_dir(tmp_path, f"{path}:f") / "config.toml"
     with pytest.raises(ConfigError, match="--trust-config"):
-        resolve(cfg_file)
-    assert resolve(cfg_file, trust=True).channel == f"{path}:f"
-    assert resolve(cfg_file, {"channel": f"{path}:g"}).channel == f"{path}:g"
-    assert resolve(cfg_file, {"channel": "awgn"}).channel == "awgn"
+        configure(cfg_file)
+    assert configure(cfg_file, trust=True).channel == f"{path}:f"
+    assert configure(cfg_file, {"channel": f"{path}:g"}).channel == f"{path}:g"
+    assert configure(cfg_file, {"channel": "awgn"}).channel == "awgn"
     assert not marker.exists()  # resolving never imports
 
 
@@ -161,7 +161,7 @@ def test_train_runs_a_config_it_is_told_to_trust(tmp_path, box, capsys):
 def test_init_from_such_a_run_reads_its_weights_only(tmp_path, box):
     path, marker = box
     run = _run_dir(tmp_path, f"{path}:f")
-    cfg = resolve(
+    cfg = configure(
         overrides={"init": str(run), "messages": 8, "channel_uses": 2, "rx_hidden": [8], "equalizer": "on"}
     )  # the same shape as the black-box run
     tx, _ = build_system(cfg)
@@ -171,7 +171,7 @@ def test_init_from_such_a_run_reads_its_weights_only(tmp_path, box):
 def _bitwise_run_dir(tmp_path, spec):
     from mfcomm.experiment.tasks import TASKS
 
-    cfg = resolve(
+    cfg = configure(
         overrides={
             "task": "bits",
             "channel": spec,

@@ -23,7 +23,7 @@ from scipy.stats import norm
 from mfcomm import cli
 from mfcomm.channels.contract import AWGN
 from mfcomm.config.fields import SIGMA2_PER_DMIN2, SIGMA2_PER_DMIN2_LINEAR, geometric_sigma2, reference_dmin2
-from mfcomm.config.files import resolve, to_toml
+from mfcomm.config.files import configure, to_toml
 from mfcomm.config.recipes import PAPER_RECIPE
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError
@@ -117,7 +117,9 @@ def test_init_classical_codebook_is_the_baseline_to_1e6_and_its_ml_ser_ci999_hol
     messages, uses, signalling
 ):
     torch.manual_seed(0)
-    cfg = resolve(overrides={"messages": messages, "channel_uses": uses, "signalling": signalling, "init": "classical"})
+    cfg = configure(
+        overrides={"messages": messages, "channel_uses": uses, "signalling": signalling, "init": "classical"}
+    )
     baseline = classical_baseline(messages, uses, signalling)
     with torch.no_grad():
         built = build_transmitter(cfg).codebook()
@@ -132,7 +134,7 @@ def test_init_classical_codebook_is_the_baseline_to_1e6_and_its_ml_ser_ci999_hol
 
 
 def test_init_classical_real_7_uses_is_hamming74_exactly_and_its_ser_lies_within_the_union_bounds():
-    cfg = resolve(overrides={"messages": 16, "channel_uses": 7, "signalling": "real", "init": "classical"})
+    cfg = configure(overrides={"messages": 16, "channel_uses": 7, "signalling": "real", "init": "classical"})
     with torch.no_grad():
         built = build_transmitter(cfg).codebook()
     # independent Hamming(7,4): every codeword of a linear [7,4,3] code, BPSK-mapped; compare as sets
@@ -160,9 +162,9 @@ def test_init_classical_real_7_uses_is_hamming74_exactly_and_its_ser_lies_within
 
 def test_init_classical_with_a_hidden_layer_fits_the_baseline_within_1e2():
     torch.manual_seed(0)
-    cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "tx_hidden": [32], "init": "classical"})
+    cfg = configure(overrides={"messages": 16, "channel_uses": 2, "tx_hidden": [32], "init": "classical"})
     fitted = build_transmitter(cfg).codebook().detach()  # built with gradients on: the fit needs them
-    random_start = build_transmitter(resolve(overrides={"tx_hidden": [32], "init": "random"})).codebook().detach()
+    random_start = build_transmitter(configure(overrides={"tx_hidden": [32], "init": "random"})).codebook().detach()
     target = classical_baseline(16, 2).codebook
     assert (fitted - target).abs().max() <= 1e-2
     assert (random_start - target).abs().max() > 0.1  # the fit did it, not a coincidence of the start
@@ -170,7 +172,7 @@ def test_init_classical_with_a_hidden_layer_fits_the_baseline_within_1e2():
 
 @pytest.mark.parametrize("uses", [3, 4])
 def test_init_classical_on_fading_starts_at_the_pilot_code_that_the_baseline_detects_without_h(uses):
-    cfg = resolve(overrides={"messages": 16, "channel_uses": uses, "channel": "rbf", "init": "classical"})
+    cfg = configure(overrides={"messages": 16, "channel_uses": uses, "channel": "rbf", "init": "classical"})
     with torch.no_grad():
         built = build_transmitter(cfg).codebook()
     baseline = classical_baseline(16, uses, fading=True)
@@ -179,7 +181,7 @@ def test_init_classical_on_fading_starts_at_the_pilot_code_that_the_baseline_det
 
 
 def test_init_classical_is_a_one_line_error_where_no_classical_code_exists():
-    cfg = resolve(overrides={"messages": 16, "channel_uses": 3, "init": "classical"})
+    cfg = configure(overrides={"messages": 16, "channel_uses": 3, "init": "classical"})
     with pytest.raises(ConfigError, match="classical") as err:
         build_transmitter(cfg)
     assert "\n" not in str(err.value)
@@ -207,7 +209,7 @@ def test_8psk_ml_ser_at_14db_ci999_holds_the_exact_integral():
 
 
 def _tiny_run(out, **extra):
-    cfg = resolve(overrides={"iterations": 20, "eval_messages": 100_000, **TINY, **extra})
+    cfg = configure(overrides={"iterations": 20, "eval_messages": 100_000, **TINY, **extra})
     run = runs.train(cfg, quiet=True)
     runs.save(run, out)
     return out
@@ -226,12 +228,12 @@ def _assert_weights_equal(tx, rx, path):
 def test_init_run_dir_starts_both_networks_from_its_saved_weights_and_rejects_other_shapes(tmp_path):
     first = _tiny_run(tmp_path / "first")
     torch.manual_seed(123)  # a different global stream: the weights must come from the file, not the seed
-    tx, rx = build_system(resolve(overrides={"init": str(first), "seed": 7}))
+    tx, rx = build_system(configure(overrides={"init": str(first), "seed": 7}))
     _assert_weights_equal(tx, rx, first / "model.safetensors")
     # the in-process training path (per-role seeded networks) starts there too
     from mfcomm.learning import seeding as streams
 
-    cfg = resolve(overrides={"init": str(first), "seed": 7})
+    cfg = configure(overrides={"init": str(first), "seed": 7})
     _assert_weights_equal(streams.seeded_transmitter(cfg), streams.seeded_receiver(cfg), first / "model.safetensors")
 
     for overrides, key in (
@@ -240,10 +242,10 @@ def test_init_run_dir_starts_both_networks_from_its_saved_weights_and_rejects_ot
         ({"channel_uses": 4}, "channel_uses"),
     ):
         with pytest.raises(ConfigError, match=key) as err:
-            build_system(resolve(overrides={"init": str(first), **overrides}))
+            build_system(configure(overrides={"init": str(first), **overrides}))
         assert "\n" not in str(err.value)
     with pytest.raises(ConfigError) as err:
-        build_system(resolve(overrides={"init": str(tmp_path / "no-such-run")}))
+        build_system(configure(overrides={"init": str(tmp_path / "no-such-run")}))
     assert "\n" not in str(err.value) and "no-such-run" in str(err.value)
 
 
@@ -258,7 +260,7 @@ def test_cli_init_dir_records_the_absolute_path_and_the_run_loads_after_that_dir
     absolute = str((tmp_path / "first").resolve())
     summary = json.loads((tmp_path / "second" / "summary.json").read_text())
     assert summary["init"] == absolute
-    assert resolve(tmp_path / "second" / "config.toml").init == absolute
+    assert configure(tmp_path / "second" / "config.toml").init == absolute
     # a bad start directory is one line and writes nothing
     capsys.readouterr()
     assert cli.main(["train", "--init", "nowhere", "--iterations", "5", "--out", "third", "--quiet"]) != 0
@@ -344,7 +346,7 @@ TRIVIAL = {"messages": 4, "channel_uses": 1, "snr_db": 20.0, "patience": 300, **
 
 
 def test_stop_early_ends_training_at_the_plateau_with_summary_metrics_and_channel_uses_agreeing(tmp_path):
-    cfg = resolve(overrides={**TRIVIAL, "iterations": 20_000, "stop_early": True})
+    cfg = configure(overrides={**TRIVIAL, "iterations": 20_000, "stop_early": True})
     run = runs.train(cfg, quiet=True)
     runs.save(run, tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -361,7 +363,7 @@ def test_stop_early_ends_training_at_the_plateau_with_summary_metrics_and_channe
 
 
 def test_without_stop_early_the_plateau_is_reported_and_training_runs_to_the_cap(tmp_path):
-    cfg = resolve(overrides={**TRIVIAL, "iterations": 1500})
+    cfg = configure(overrides={**TRIVIAL, "iterations": 1500})
     assert cfg.stop_early is False  # the default
     run = runs.train(cfg, quiet=True)
     runs.save(run, tmp_path / "run")
@@ -373,8 +375,8 @@ def test_without_stop_early_the_plateau_is_reported_and_training_runs_to_the_cap
 
 
 def test_training_with_patience_0_never_reports_convergence():
-    cfg = resolve(overrides={**TRIVIAL, "iterations": 50, "patience": 0, "stop_early": True})
-    summary = runs.train(cfg, quiet=True).summary()
+    cfg = configure(overrides={**TRIVIAL, "iterations": 50, "patience": 0, "stop_early": True})
+    summary = runs.summary(runs.train(cfg, quiet=True))
     assert summary["converged"] is False and summary["converged_iteration"] is None
     assert summary["iterations_run"] == 50
 
@@ -387,11 +389,11 @@ def test_training_with_patience_0_never_reports_convergence():
     "underflow: the paper recipe stopped at 3300 iterations here, never in 20000 with rx_hidden [32]",
 )
 def test_training_with_receiver_steps_reaches_a_plateau_within_1500_iterations_on_a_trivial_20db_task():
-    cfg = resolve(overrides={**TRIVIAL, "recipe": "paper", "iterations": 1500, "stop_early": True})
+    cfg = configure(overrides={**TRIVIAL, "recipe": "paper", "iterations": 1500, "stop_early": True})
     assert cfg.rx_steps == 1
     run = runs.train(cfg, quiet=True)
     assert run.ser.errors == 0  # the task is solved long before the cap
-    assert run.summary()["converged"] is True
+    assert runs.summary(run)["converged"] is True
 
 
 # --- 5. the cosine schedule and the transmitter's warm-up -------------------------------------------------
@@ -451,7 +453,7 @@ def _lr_trace(monkeypatch, module, **overrides):
         return lr_schedule.set_rates(optimizer, *args, **kwargs)
 
     monkeypatch.setattr(module, "set_rates", spy)
-    cfg = resolve(
+    cfg = configure(
         overrides={
             "iterations": 20,
             "log_every": 1,
@@ -543,7 +545,7 @@ def test_candidates_keep_the_minimum_selection_ser_spend_the_counted_uses_and_sc
         return est
 
     monkeypatch.setattr(candidates, "learned_ser", score)
-    cfg = resolve(overrides={**CANDIDATES, **TINY})
+    cfg = configure(overrides={**CANDIDATES, **TINY})
     run = runs.train(cfg, quiet=True, evaluate=False)
     candidate_run_calls = list(calls)  # this run's channel calls only (the single run below adds more)
 
@@ -566,7 +568,7 @@ def test_candidates_keep_the_minimum_selection_ser_spend_the_counted_uses_and_sc
     per_iteration = (cfg.rx_steps * cfg.batch_size + cfg.tx_steps * cfg.tx_batch * cfg.perturbations) * n
     expected = cfg.iterations * per_iteration + 3 * 30 * per_iteration + 3 * cfg.selection_messages * n
     assert run.channel_uses_spent == expected
-    single = runs.train(resolve(overrides={**CANDIDATES, **TINY, "candidates": 1}), quiet=True, evaluate=False)
+    single = runs.train(configure(overrides={**CANDIDATES, **TINY, "candidates": 1}), quiet=True, evaluate=False)
     assert single.channel_uses_spent == cfg.iterations * per_iteration
     assert run.channel_uses_spent == single.channel_uses_spent + 3 * 30 * per_iteration + 3 * 4096 * n
 
@@ -587,7 +589,7 @@ def test_candidates_keep_the_minimum_selection_ser_spend_the_counted_uses_and_sc
 
 
 def test_recipe_paper_resolves_to_the_papers_values_and_explicit_options_win(tmp_path):
-    paper = resolve(overrides={"recipe": "paper"})
+    paper = configure(overrides={"recipe": "paper"})
     for key, value in PAPER_RECIPE.items():
         assert getattr(paper, key) == value, key
     # Algorithm 1 as published: random start, one rx and one tx step, fixed sigma2 0.1, constant rates, no stop
@@ -602,20 +604,20 @@ def test_recipe_paper_resolves_to_the_papers_values_and_explicit_options_win(tmp
         paper.loss_baseline,
     ) == ("random", 1, 1, 0.1, "constant", False, 1, "none")
     assert paper.exploration_sigma2 == 0.1
-    assert resolve(overrides={"recipe": "paper", "sigma2": 0.05}).sigma2 == 0.05
-    assert resolve(overrides={"recipe": "paper", "lr_schedule": "cosine"}).lr_schedule == "cosine"
+    assert configure(overrides={"recipe": "paper", "sigma2": 0.05}).sigma2 == 0.05
+    assert configure(overrides={"recipe": "paper", "lr_schedule": "cosine"}).lr_schedule == "cosine"
     path = tmp_path / "c.toml"
     path.write_text('recipe = "paper"\nsigma2 = 0.05\n')
-    assert resolve(path).sigma2 == 0.05 and resolve(path).stop_early is False
-    assert resolve(path, {"sigma2": 0.02}).sigma2 == 0.02
+    assert configure(path).sigma2 == 0.05 and configure(path).stop_early is False
+    assert configure(path, {"sigma2": 0.02}).sigma2 == 0.02
     # round trip: a paper run's config.toml gives the same config back
     (tmp_path / "r.toml").write_text(to_toml(paper))
-    assert resolve(tmp_path / "r.toml") == paper
+    assert configure(tmp_path / "r.toml") == paper
 
 
 def test_unknown_recipe_is_a_one_line_error():
     with pytest.raises(ConfigError, match="recipe") as err:
-        resolve(overrides={"recipe": "bogus"})
+        configure(overrides={"recipe": "bogus"})
     assert "\n" not in str(err.value)
 
 
@@ -625,7 +627,7 @@ def test_cli_recipe_paper_trains_with_the_papers_values(tmp_path):
         cli.main(["train", "--recipe", "paper", "--iterations", "5", "--out", str(out), "--quiet", "--no-baseline"])
         == 0
     )
-    saved = resolve(out / "config.toml")
+    saved = configure(out / "config.toml")
     assert saved.recipe == "paper" and saved.sigma2 == 0.1
     assert json.loads((out / "summary.json").read_text())["sigma2"] == 0.1
 
@@ -650,7 +652,7 @@ def test_cli_candidate_options_reach_the_run(tmp_path):
         )
         == 0
     )
-    saved = resolve(out / "config.toml")
+    saved = configure(out / "config.toml")
     assert (saved.candidates, saved.candidate_iterations) == (2, 5)
     assert len(json.loads((out / "summary.json").read_text())["candidates"]) == 2
 
@@ -672,16 +674,16 @@ def test_geometric_sigma2_is_the_constant_times_the_true_dmin2_and_the_default_a
         dmin2 = min_distance2(classical_baseline(messages, uses).codebook)
         assert geometric_sigma2(messages, uses) == pytest.approx(SIGMA2_PER_DMIN2 * dmin2, rel=1e-5)
     assert geometric_sigma2(16, 2) == pytest.approx(2 * SIGMA2_PER_DMIN2, rel=1e-12)  # QPSK: d_min^2 = 2
-    cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "channel": "awgn | adc(bits=3)"})
+    cfg = configure(overrides={"messages": 16, "channel_uses": 2, "channel": "awgn | adc(bits=3)"})
     assert cfg.sigma2 is None and cfg.exploration_sigma2 == geometric_sigma2(16, 2)
     # awgn or rbf alone: the wider constant, as much wider for every (M, n)
     ratio = SIGMA2_PER_DMIN2_LINEAR / SIGMA2_PER_DMIN2
     for channel in ("awgn", "rbf", "awgn()"):
-        linear = resolve(overrides={"messages": 16, "channel_uses": 2, "channel": channel}).exploration_sigma2
+        linear = configure(overrides={"messages": 16, "channel_uses": 2, "channel": channel}).exploration_sigma2
         assert linear == pytest.approx(ratio * geometric_sigma2(16, 2), rel=1e-12) and ratio > 1
     for channel in ("phase_noise(linewidth=5e-3) | awgn", "rbf | adc(bits=3)"):
-        assert resolve(overrides={"channel": channel}).exploration_sigma2 == geometric_sigma2(16, 2)
-    assert resolve(overrides={"sigma2": 0.3}).exploration_sigma2 == 0.3
+        assert configure(overrides={"channel": channel}).exploration_sigma2 == geometric_sigma2(16, 2)
+    assert configure(overrides={"sigma2": 0.3}).exploration_sigma2 == 0.3
     assert geometric_sigma2(2, 64) == 0.5 and geometric_sigma2(65536, 1) == pytest.approx(
         max(1e-4, SIGMA2_PER_DMIN2 * 6 / 65535)
     )  # kept within [1e-4, 0.5]
@@ -694,13 +696,13 @@ def test_keep_best_returns_the_classical_system_when_training_ends_worse_and_cou
     # 20 iterations from a random start end far above QPSK x2 (about 0.3); the classical codebook with a
     # receiver trained for 20 steps is far better, so the run keeps it, re-measured on fresh messages
     over = {"iterations": 20, "init": "random", "seed": 3, "eval_max_messages": 100_000}
-    run = runs.train(resolve(overrides=over), quiet=True)
-    s = run.summary()
+    run = runs.train(configure(overrides=over), quiet=True)
+    s = runs.summary(run)
     assert s["kept"] == "classical" and s["trained_ser"] > s["ser_ci"][1]
     assert torch.allclose(run.tx.codebook().detach(), classical_baseline(16, 2).codebook, atol=1e-6)
     per_iteration = 1024 * 2  # defaults: one transmitter step of 1024 messages, n = 2, no receiver step
     assert s["channel_uses_spent"] == 20 * per_iteration + 20 * per_iteration  # training + the new receiver
 
-    kept = runs.train(resolve(overrides={**over, "keep_best": False}), quiet=True).summary()
+    kept = runs.summary(runs.train(configure(overrides={**over, "keep_best": False}), quiet=True))
     assert kept["kept"] == "trained" and kept["ser"] == s["trained_ser"]  # same training, same messages
     assert kept["channel_uses_spent"] == 20 * per_iteration

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mfcomm.channels.contract import BlackBox
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import ConfigError
 from mfcomm.evaluation.ser import learned_ser
 from mfcomm.experiment.runs import train
@@ -23,7 +23,7 @@ AWGN_10DB = {
 
 
 def _ser(method, **extra):
-    run = train(resolve(overrides={**AWGN_10DB, "method": method, **extra}), quiet=True)
+    run = train(configure(overrides={**AWGN_10DB, "method": method, **extra}), quiet=True)
     return run
 
 
@@ -52,7 +52,7 @@ class NumpyAWGN:
 
 def test_model_free_trains_through_a_pure_numpy_channel():
     torch.manual_seed(0)
-    cfg = resolve(overrides={**AWGN_10DB, "iterations": 1500})
+    cfg = configure(overrides={**AWGN_10DB, "iterations": 1500})
     tx, rx = build_system(cfg)
     channel = BlackBox(NumpyAWGN(), "numpy-awgn")
     from mfcomm.learning.model_free import train_model_free
@@ -65,8 +65,8 @@ def test_model_free_trains_through_a_pure_numpy_channel():
 
 
 def test_same_seed_same_run():
-    a = train(resolve(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
-    b = train(resolve(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
+    a = train(configure(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
+    b = train(configure(overrides={**AWGN_10DB, "iterations": 30}), quiet=True, evaluate=False)
     assert torch.equal(a.tx.codebook(), b.tx.codebook())
     assert {k: v for k, v in a.metrics[-1].items() if k != "seconds"} == {
         k: v for k, v in b.metrics[-1].items() if k != "seconds"
@@ -74,7 +74,7 @@ def test_same_seed_same_run():
 
 
 def test_one_transmission_trains_both_networks_when_the_receiver_learns_from_it():
-    cfg = resolve(
+    cfg = configure(
         overrides={
             **AWGN_10DB,
             "iterations": 1500,

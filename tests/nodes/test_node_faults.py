@@ -19,7 +19,7 @@ import zmq
 from safetensors.torch import load_file
 
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import NodeError
 from mfcomm.experiment import runs
 from mfcomm.nodes import rx_node, wire
@@ -94,7 +94,7 @@ def test_a_key_file_open_to_others_is_refused_in_one_line(tmp_path, mode):
 
 def test_no_key_or_a_short_one_is_refused_saying_how_to_make_one(tmp_path, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
-    cfg = resolve(overrides={"iterations": 10})
+    cfg = configure(overrides={"iterations": 10})
     no_key = NodeOptions(*(f"127.0.0.1:{p}" for p in free_ports(3)))
     with pytest.raises(NodeError, match=r"^no key: .*umask 077.*--key node.key$"):
         run_node("rx", cfg, no_key, tmp_path / "rx")
@@ -132,7 +132,7 @@ def test_forged_messages_are_dropped_counted_and_never_acted_on(tmp_path, monkey
     """Forged error, hello, sync and resume messages reach all three inboxes mid-run (the rx node held after
     iteration 25, checkpoints at 10 and 20): training neither stops nor rolls back, no checkpoint is lost,
     each node counts its forgeries, and the weights are those of an undisturbed run, bit for bit."""
-    cfg = resolve(overrides={"iterations": 40, "checkpoint_every": 10, "eval_messages": 100_000})
+    cfg = configure(overrides={"iterations": 40, "checkpoint_every": 10, "eval_messages": 100_000})
     want = reference_weights(cfg)  # first: it also imports what torch imports lazily, which threads must not race for
     opts = options(make_key(tmp_path))
     held, release = threading.Event(), threading.Event()
@@ -298,7 +298,7 @@ def test_kill_any_node_at_a_random_moment_redoes_at_most_checkpoint_every(tmp_pa
     checkpoint, each survivor redoes at most ``checkpoint_every`` iterations (measured: the iterations it
     ran, less the run's), and the weights are those of an uninterrupted run, bit for bit."""
     total, every = 3000, 20
-    cfg = resolve(overrides={"iterations": total, "checkpoint_every": every})
+    cfg = configure(overrides={"iterations": total, "checkpoint_every": every})
     key, nodes = make_key(tmp_path), tmp_path / "nodes"
     addresses = [
         a for role, port in zip(ROLES, free_ports(3), strict=True) for a in (f"--{role}-addr", f"127.0.0.1:{port}")

@@ -17,7 +17,7 @@ import torch
 import zmq
 from safetensors.torch import load_file
 
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import NodeError
 from mfcomm.experiment import runs
 from mfcomm.nodes import wire
@@ -182,7 +182,7 @@ def test_encode_refuses_the_wrong_dtype():
 
 
 def test_silent_peers_give_a_clear_error_not_a_hang(tmp_path):
-    cfg, key = resolve(overrides={"iterations": 10}), make_key(tmp_path)
+    cfg, key = configure(overrides={"iterations": 10}), make_key(tmp_path)
     with pytest.raises(NodeError, match=r"no message for 0.5 s"):
         run_node("rx", cfg, options(key, timeout=0.5), tmp_path / "rx")
     with pytest.raises(NodeError, match=r"did not answer within 0.5 s"):
@@ -197,7 +197,7 @@ def test_silent_peers_give_a_clear_error_not_a_hang(tmp_path):
     ],
 )
 def test_an_authentic_bad_message_stops_the_node_and_the_ring_hears_why(tmp_path, frames, max_bytes, reason):
-    cfg, key = resolve(overrides={"iterations": 10}), make_key(tmp_path)
+    cfg, key = configure(overrides={"iterations": 10}), make_key(tmp_path)
     opts = options(key, timeout=30.0, max_bytes=max_bytes)
     secret = key.read_text().strip().encode()
     channel = Seal(secret, fingerprint(cfg), "channel", "rx", "tx")  # stands in for the channel node
@@ -282,7 +282,7 @@ def test_three_processes_train_exactly_as_one(tmp_path):
     assert summary["iterations"] == 300 and summary["eval_messages"] >= 100_000
     assert summary["channel_uses_spent"] == 300 * 2 * 512 * 2
     assert summary["ser"] < 0.05, summary
-    metrics = same_training(out, resolve(out / "config.toml"))
+    metrics = same_training(out, configure(out / "config.toml"))
     assert metrics[-1]["channel_uses"] == summary["channel_uses_spent"]
 
 
@@ -320,7 +320,7 @@ def test_kill_a_node_mid_run_and_restart_it_resumes_from_the_checkpoint_all_thre
         "channel_timeout = 0.0\neval_max_messages = 100000\n"
         'recipe = "paper"\n'
     )  # one receiver and one transmitter step: two channel calls an iteration
-    cfg = resolve(cfg_file, trust=True)
+    cfg = configure(cfg_file, trust=True)
     held, release, key, nodes = tmp_path / "held", tmp_path / "release", make_key(tmp_path), tmp_path / "nodes"
     env = {
         **ENV,

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.learning.estimator import sigma2_at
 from mfcomm.learning.loop import alternate
 from mfcomm.nodes import tx_node, wire
@@ -83,7 +83,7 @@ CFG = {
 
 
 def test_messages_follow_the_schedule_the_rx_node_expects_and_rows_are_those_of_mfcomm_train(tmp_path):
-    cfg = resolve(overrides={**CFG, "stop_early": True, "patience": 1})  # the nodes run no stop rule
+    cfg = configure(overrides={**CFG, "stop_early": True, "patience": 1})  # the nodes run no stop rule
     result, ring = train(cfg, tmp_path)
     total = cfg.iterations + cfg.finetune_iterations
     training = [m for m in ring.data if m["iteration"] <= total]
@@ -113,7 +113,7 @@ def test_messages_follow_the_schedule_the_rx_node_expects_and_rows_are_those_of_
 
 
 def test_a_restart_announced_mid_iteration_resumes_from_the_checkpoint_bit_for_bit(tmp_path):
-    cfg = resolve(overrides={**CFG, "checkpoint_every": 2})
+    cfg = configure(overrides={**CFG, "checkpoint_every": 2})
     reference, _ = train(cfg, tmp_path / "reference")
     want = load_file(tmp_path / "reference" / MODEL)
     # the reply to iteration 5's second transmitter step; to fine-tuning iteration 8 (7 is redone)

@@ -51,15 +51,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``mfcomm evaluate DIR`` of a bits run (also one written before ``config.toml`` named its task)."""
-    return evaluate.run(args, task="bits")
+    """``mfcomm evaluate DIR`` of a bits run."""
+    return evaluate.run(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from mfcomm.errors import ConfigError
     from mfcomm.evaluation import export
     from mfcomm.experiment import runs
 
-    run = runs.load(args.dir, trust=True, task="bits")  # export reads weights only: the channel is never built
+    run = runs.load(args.dir, trust=True)  # export reads weights only: the channel is never built
+    if run.cfg.task != "bits":
+        raise ConfigError(f"{args.dir} is a {run.cfg.task} run: mfcomm bitwise export takes a bits run (--task bits)")
     points = run.tx.points().detach().cpu().numpy()
     path = Path(args.csv) if args.csv else Path(args.dir) / "constellation.csv"
     export.write_constellation_csv(points, path)

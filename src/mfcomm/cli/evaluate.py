@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from mfcomm.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mfcomm.experiment.runs import Run
+    from mfcomm.experiment.run import Run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,9 +43,8 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
-def run(args: argparse.Namespace, task: str | None = None) -> int:
-    """Measure the run over its sweep, drawing from generators seeded by the run's seed; write and print it.
-    ``task``: the run's task where its config does not say (bit-wise runs written before it did)."""
+def run(args: argparse.Namespace) -> int:
+    """Measure the run over its sweep, drawing from generators seeded by the run's seed; write and print it."""
     from mfcomm.config.checks import check_number
     from mfcomm.experiment import runs
     from mfcomm.learning.seeding import run_generator
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace, task: str | None = None) -> int:
     check_number("--target-block-errors", args.target_block_errors, 1, 10**6)
     check_number("--max-blocks", args.max_blocks, 1, 10**9)
     # --channel: the run's own channel is never built
-    run = runs.load(args.dir, trust=args.trust_config or args.channel is not None, task=task)
+    run = runs.load(args.dir, trust=args.trust_config or args.channel is not None)
     with run_generator(run.cfg):
         if run.cfg.task == "bits":
             return _coded(args, run)

@@ -60,10 +60,12 @@ def _floats(text: str, name: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     """Check the options, measure the estimator at every point, print one line per point."""
     from mfcomm.config.checks import check_number
-    from mfcomm.config.files import resolve
+    from mfcomm.config.files import configure
     from mfcomm.experiment import gradcheck
 
-    cfg = resolve(args.config, {k: getattr(args, k) for k in ("channel", "messages", "channel_uses", "snr_db", "seed")})
+    cfg = configure(
+        args.config, {k: getattr(args, k) for k in ("channel", "messages", "channel_uses", "snr_db", "seed")}
+    )
     sigma2s = _floats(args.sigma2, "--sigma2")
     sizes = _floats(args.batch_sizes, "--batch-sizes")
     for value in sigma2s:

@@ -53,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
     """Run one node until training ends, or (``all``) the three of them into one run directory."""
     from mfcomm.config.checks import TIMEOUT_MAX, check_number
     from mfcomm.config.fields import FIELDS
-    from mfcomm.config.files import resolve
+    from mfcomm.config.files import configure
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
 
-    cfg = resolve(args.config, config_overrides(args, FIELDS), trust=args.trust_config)
+    cfg = configure(args.config, config_overrides(args, FIELDS), trust=args.trust_config)
     if cfg.task != "symbols":
         raise ConfigError("the nodes train the symbols task: train the bits task with mfcomm train --task bits")
     if cfg.candidates > 1 or cfg.stop_early:
@@ -76,10 +76,11 @@ def run(args: argparse.Namespace) -> int:
         key_file=args.key,
     ).validate()
     if args.role == "all":
+        from mfcomm.experiment.runs import summary
         from mfcomm.nodes import launcher
 
         out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
-        s = launcher.run_all(cfg, out, options.peer_timeout, options.max_bytes, args.quiet).summary()
+        s = summary(launcher.run_all(cfg, out, options.peer_timeout, options.max_bytes, args.quiet))
         print(
             f"three-process {cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{s['ser_ci'][0]:.2e}, "
             f"{s['ser_ci'][1]:.2e}] over {s['eval_messages']} messages; {s['channel_uses_spent']} channel uses, "

@@ -67,13 +67,13 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
     """The configuration and run directory of ``mfcomm train``: from the options, or (``--resume DIR``) from
     DIR's checkpoint, which fixes the configuration."""
     from mfcomm.config.fields import FIELDS
-    from mfcomm.config.files import check_trusted, resolve
+    from mfcomm.config.files import check_trusted, configure
     from mfcomm.experiment import run_directory
     from mfcomm.learning import checkpointing
 
     overrides = config_overrides(args, FIELDS)
     if not args.resume:
-        cfg = resolve(args.config, overrides, trust=args.trust_config)
+        cfg = configure(args.config, overrides, trust=args.trust_config)
         return cfg, Path(args.out) if args.out else run_directory.default_out()
     named = {"config": args.config, "out": args.out, **overrides}
     given = [f"--{k.replace('_', '-')}" for k, v in named.items() if v is not None and k != "ebno_db_max"]
@@ -84,7 +84,7 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
     state = checkpointing.read(out / run_directory.CHECKPOINT)
     values = tomllib.loads(state["config"])
     check_trusted(out / run_directory.CHECKPOINT, values, {}, args.trust_config)
-    return resolve(overrides=values), out
+    return configure(overrides=values), out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed run leaves no empty directory behind
         raise
-    print_result(trained.summary(), out)
+    print_result(runs.summary(trained), out)
     return 0
 
 

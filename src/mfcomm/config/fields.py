@@ -230,7 +230,7 @@ class Config:
             return None
         if self.ebno_db is not None:
             return ebno_db_to_n0(self.ebno_db, self.bits * self.code_rate, self.channel_uses)
-        assert self.snr_db is not None  # resolve() sets snr_db when the channel takes the run's noise
+        assert self.snr_db is not None  # configure() sets snr_db when the channel takes the run's noise
         return snr_db_to_n0(self.snr_db)
 
     @property
@@ -276,6 +276,10 @@ def geometric_sigma2(messages: int, channel_uses: int, real: bool = False, linea
     per_dmin2 = SIGMA2_PER_DMIN2_LINEAR if linear else SIGMA2_PER_DMIN2
     return min(0.5, max(1e-4, per_dmin2 * reference_dmin2(messages, channel_uses, real)))
 
+
+EVAL_BATCH = 1024
+"""Messages per evaluation batch: small enough that activations stay in cache (about 2x faster on CPU
+than 65,536 for a 128-128 receiver)."""
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 """Every field of :class:`Config` by name: the keys a config file and the overrides may hold."""

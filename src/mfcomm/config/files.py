@@ -1,6 +1,6 @@
 """The one typed configuration of a training run: built from defaults, a TOML file and overrides, and written back.
 
-A config is built once by :func:`resolve` (defaults, then a TOML file, then command-line overrides),
+A config is built once by :func:`configure` (defaults, then a TOML file, then command-line overrides),
 completed by :func:`normalize`, checked by :func:`validate`, and passed down. ``config.toml`` in a run
 directory holds every field (:func:`to_toml`), so ``mfcomm train --config DIR/config.toml`` reproduces the
 run. A config file whose channel is Python code (``PATH.py:FUNC``) is refused unless the command line names
@@ -13,7 +13,7 @@ too, so ``from mfcomm.config.files import Config, check_number`` serves every ca
 
 Example
 -------
->>> cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "snr_db": 10.0})
+>>> cfg = configure(overrides={"messages": 16, "channel_uses": 2, "snr_db": 10.0})
 >>> cfg.bits, cfg.n0 > 0
 (4.0, True)
 """
@@ -129,26 +129,10 @@ def load_toml(path: str | Path, fields: dict[str, dataclasses.Field] | None = No
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path}: {err}") from None
-    data = upgrade(data)
     unknown = sorted(set(data) - set(fields or FIELDS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}")
     return data
-
-
-def upgrade(values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with the names of bit-wise runs' config files from before the one configuration: ``ebno_db_min``
-    is ``ebno_db`` and ``init = "qam"`` is ``classical``.
-
-    >>> upgrade({"ebno_db_min": 4.0, "init": "qam"})
-    {'init': 'classical', 'ebno_db': 4.0}
-    """
-    values = dict(values)
-    if "ebno_db_min" in values:
-        values["ebno_db"] = values.pop("ebno_db_min")
-    if values.get("init") == "qam":
-        values["init"] = "classical"
-    return values
 
 
 def with_defaults(values: dict[str, Any]) -> dict[str, Any]:
@@ -166,19 +150,27 @@ def with_defaults(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def resolve(file: str | Path | None = None, overrides: dict[str, Any] | None = None, trust: bool = False) -> Config:
-    """Defaults, then ``file``, then ``overrides`` (None values ignored); normalised and validated.
+def configure(
+    file: str | Path | None = None, overrides: dict[str, Any] | None = None, trust: bool = False, **fields: Any
+) -> Config:
+    """A validated configuration (``mfcomm.configure``): the defaults, then the TOML ``file``, then ``overrides``
+    and ``fields`` (any ``mfcomm train`` key, as in ``config.toml``; None values ignored), normalised and
+    validated; a bad key or value is one :class:`~mfcomm.errors.ConfigError` line.
 
-    A ``file`` whose channel is Python code (``PATH.py:FUNC``) is refused unless ``overrides`` name the channel
-    or ``trust`` (see :func:`check_trusted`); callers that never build the channel may pass ``trust=True``."""
+    A ``file`` whose channel is Python code (``PATH.py:FUNC``) is refused unless the overrides name the channel
+    or ``trust`` (see :func:`check_trusted`); callers that never build the channel may pass ``trust=True``.
+
+    >>> configure(messages=64, channel_uses=3).bits
+    6.0
+    """
     values: dict[str, Any] = load_toml(file) if file else {}
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    overrides = {k: v for k, v in {**(overrides or {}), **fields}.items() if v is not None}
     check_trusted(file, values, overrides, trust)
     if "snr_db" in overrides:
         values.pop("ebno_db", None)
     if "ebno_db" in overrides:
         values.pop("snr_db", None)
-    values = with_defaults(upgrade({**values, **overrides}))
+    values = with_defaults({**values, **overrides})
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}")

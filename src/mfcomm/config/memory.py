@@ -18,9 +18,8 @@ import os
 
 import torch
 
-from mfcomm.config.fields import Config
+from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation.ser import EVAL_BATCH
 
 try:
     import psutil

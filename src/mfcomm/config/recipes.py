@@ -1,6 +1,6 @@
 """Defaults that change together: the paper's recipe, and the bits task's defaults.
 
-:func:`mfcomm.config.files.resolve` lays them over :class:`~mfcomm.config.fields.Config`'s own
+:func:`mfcomm.config.files.configure` lays them over :class:`~mfcomm.config.fields.Config`'s own
 defaults, under the config file and the command line: ``task = "bits"`` first, then ``recipe = "paper"``,
 then what the user gave. Plain data, like the fields.
 

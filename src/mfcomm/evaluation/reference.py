@@ -28,8 +28,8 @@ same system with or without its baseline.
 
 Example
 -------
->>> from mfcomm.config.files import resolve
->>> b = measure_baseline(resolve(overrides={"messages": 16, "channel_uses": 2, "snr_db": 10.0}), quiet=True)
+>>> from mfcomm.config.files import configure
+>>> b = measure_baseline(configure(overrides={"messages": 16, "channel_uses": 2, "snr_db": 10.0}), quiet=True)
 >>> b.name, b.method, f"{b.ser:.3g}", b.channel_uses
 ('QPSK x2', 'closed form', '0.00313', 0)
 """
@@ -47,8 +47,8 @@ from tqdm import tqdm
 
 from mfcomm.channels.contract import Channel, Counted
 from mfcomm.channels.spec import has_fading, known_model, make_channel
-from mfcomm.config.fields import Config
-from mfcomm.evaluation.ser import EVAL_BATCH, SerEstimate, monte_carlo
+from mfcomm.config.fields import EVAL_BATCH, Config
+from mfcomm.evaluation.ser import SerEstimate, monte_carlo
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.model_free import draw_messages, receiver_update
 from mfcomm.learning.seeding import role_seed

@@ -18,12 +18,9 @@ from dataclasses import dataclass
 import torch
 
 from mfcomm.channels.contract import Channel
+from mfcomm.config.fields import EVAL_BATCH
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
-
-EVAL_BATCH = 1024
-"""Messages per evaluation batch: small enough that activations stay in cache (about 2x faster on CPU
-than 65,536 for a 128-128 receiver)."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from mfcomm.system.bitwise import LearnedConstellation, NeuralDemapper
 from mfcomm.system.build import device_of
 
 if TYPE_CHECKING:
-    from mfcomm.experiment.runs import Run
+    from mfcomm.experiment.run import Run
 
 
 class BitTask:
@@ -74,7 +74,6 @@ class BitTask:
         baseline = run.baseline_bmd_rate
         return {
             "task": "bits",
-            "mode": "bitwise",
             "method": cfg.method,
             "channel": cfg.channel,
             "bits_per_symbol": cfg.bits_per_symbol,

@@ -16,8 +16,8 @@ classical codebook with a receiver trained for it (``keep_best``), and says so.
 
 Example
 -------
->>> from mfcomm.config.files import resolve
->>> cfg = resolve(overrides={"candidates": 3, "candidate_iterations": 500, "iterations": 2000})
+>>> from mfcomm.config.files import configure
+>>> cfg = configure(overrides={"candidates": 3, "candidate_iterations": 500, "iterations": 2000})
 >>> phase_config(cfg).iterations, phase_config(cfg).lr_schedule, phase_config(cfg).finetune_iterations
 (500, 'constant', 0)
 """

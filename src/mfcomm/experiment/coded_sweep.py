@@ -30,8 +30,8 @@ from mfcomm.evaluation.coded import (
     bmd_rate_at,
     simulate_coded,
 )
+from mfcomm.experiment.run import Run
 from mfcomm.experiment.run_directory import write_csv
-from mfcomm.experiment.runs import Run
 from mfcomm.plots import save_figure, subplots
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.evaluation.ser import SerEstimate
 from mfcomm.experiment import runs
 from mfcomm.experiment import snr_sweep as sweep
@@ -71,7 +71,7 @@ def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> Path:
         results: dict[str, list[runs.Run]] = {label: [] for label in SYSTEMS}
         for label, (method, recipe) in SYSTEMS.items():
             for seed in seeds:
-                cfg = resolve(
+                cfg = configure(
                     overrides={
                         "method": method,
                         "recipe": recipe,
@@ -182,13 +182,13 @@ def _results_table(table: list) -> list[str]:
     ]
     for sc, label, rs, mean in table:
         per_seed = "<br>".join(f"{_fmt(r.ser.ser)} [{_fmt(r.ser.ci_low)}, {_fmt(r.ser.ci_high)}]" for r in rs)
-        summary = rs[0].summary()
+        summary = runs.summary(rs[0])
         baseline = (
             f"{summary['baseline']}: {_fmt(summary['baseline_ser'])}"
             if summary.get("baseline_ser") is not None
             else "none"
         )
-        iterations = "<br>".join(str(r.summary()["iterations_run"]) for r in rs)
+        iterations = "<br>".join(str(runs.summary(r)["iterations_run"]) for r in rs)
         lines.append(
             f"| {sc.channel} (M={sc.messages}, n={sc.channel_uses}, {sc.snr_db:g} dB) | {label} | "
             f"{iterations} | {len(rs)} | {per_seed} | {_fmt(mean)} | {baseline} | "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,9 @@ from tqdm import tqdm
 from mfcomm.channels.pulse_shaping import transmitted_psd
 from mfcomm.channels.spec import radio_framer
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve, to_toml
-from mfcomm.evaluation.reference import BaselineResult
-from mfcomm.evaluation.ser import SerEstimate
+from mfcomm.config.files import configure, to_toml
 from mfcomm.experiment import session as training_session
+from mfcomm.experiment.run import Run
 from mfcomm.experiment.run_directory import publish, write_csv, write_text
 from mfcomm.experiment.tasks import task_of
 from mfcomm.learning.seeding import run_generator
@@ -42,37 +40,9 @@ from mfcomm.system.build import (
 )
 
 
-@dataclass
-class Run:
-    """A trained system, how it was trained, what that cost and how well it does."""
-
-    cfg: Config
-    tx: Any
-    """The transmitter: a :class:`~mfcomm.system.transmitter.Transmitter` (symbols) or a
-    :class:`~mfcomm.system.bitwise.LearnedConstellation` (bits)."""
-    rx: Any
-    """The receiver: a :class:`~mfcomm.system.receiver.Receiver` or a :class:`~mfcomm.system.bitwise.NeuralDemapper`."""
-    metrics: list[dict[str, float]] = field(default_factory=list)
-    channel_uses_spent: int = 0
-    train_seconds: float = 0.0
-    ser: SerEstimate | None = None
-    baseline: BaselineResult | None = None
-    """The same-rate classical system on the same channel (:mod:`mfcomm.evaluation.reference`), or None."""
-    converged_at: int | None = None
-    """The iteration at which the held-out loss reached a plateau (where training stopped, with
-    ``stop_early``), or None."""
-    trained_ser: SerEstimate | None = None
-    """The trained system's SER when it lost to the classical system, which the run then kept."""
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    """One row per candidate system when several were tried (:mod:`mfcomm.experiment.candidates`)."""
-    bmd_rate: dict[float, float] = field(default_factory=dict)
-    """Bits task: the BMD rate (bit/symbol) on AWGN per Eb/N0 (dB)."""
-    baseline_bmd_rate: dict[float, float] | None = None
-    """Bits task: Gray QAM's BMD rate with the APP demapper at the same points, or None."""
-
-    def summary(self) -> dict[str, Any]:
-        """``summary.json``: what the run trained, what it cost and what it reached (the task's keys)."""
-        return task_of(self.cfg).summary(self)
+def summary(run: Run) -> dict[str, Any]:
+    """``summary.json``: what the run trained, what it cost and what it reached (the task's keys)."""
+    return task_of(run.cfg).summary(run)
 
 
 def train(
@@ -128,7 +98,7 @@ def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str]
         )
         task_of(run.cfg).write_figures(run, stage)
         write_spectrum(run, stage / "spectrum.png")
-        write_text(stage / "summary.json", json.dumps(run.summary(), indent=2) + "\n")
+        write_text(stage / "summary.json", json.dumps(summary(run), indent=2) + "\n")
 
     return publish(out, write, replace, keep)
 
@@ -169,12 +139,11 @@ def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
     return losses, ser
 
 
-def load(run_dir: str | Path, trust: bool = False, task: str | None = None) -> Run:
+def load(run_dir: str | Path, trust: bool = False) -> Run:
     """Read a saved run: its config and weights. A config whose channel is Python code (``PATH.py:FUNC``) is
-    refused unless ``trust``: the user passed ``--trust-config``, or the caller never builds that channel.
-    ``task``: the run's task where its config does not say (bit-wise runs written before the one config)."""
+    refused unless ``trust``: the user passed ``--trust-config``, or the caller never builds that channel."""
     run_dir = finished_run_dir(run_dir)
-    cfg = resolve(run_dir / "config.toml", {"task": task}, trust=trust)
+    cfg = configure(run_dir / "config.toml", trust=trust)
     kind = task_of(cfg)
     with torch.random.fork_rng(devices=[]):  # weights about to be overwritten: no draw from the caller's stream
         tx, rx = kind.build(cfg, start=False)

@@ -31,7 +31,7 @@ from mfcomm.config.files import to_toml
 from mfcomm.errors import ConfigError, DivergedError, Interrupted, MfcommError
 from mfcomm.evaluation.ser import learned_ser
 from mfcomm.experiment import candidates
-from mfcomm.experiment.tasks import RunTask, task_of
+from mfcomm.experiment.tasks import Task, task_of
 from mfcomm.learning import checkpointing, seeding
 from mfcomm.learning.loop import metrics_row
 from mfcomm.learning.model_based import train_model_based
@@ -42,7 +42,7 @@ from mfcomm.system.build import build_system, device_of
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from mfcomm.experiment.runs import Run
+    from mfcomm.experiment.run import Run
 
 
 def channel_object(cfg: Config, channel: object | None) -> tuple[Config, Channel | None]:
@@ -59,7 +59,7 @@ def channel_object(cfg: Config, channel: object | None) -> tuple[Config, Channel
     return dataclasses.replace(cfg, channel=object_spec(given.name)), given
 
 
-def seeded_system(cfg: Config, task: RunTask) -> tuple[Any, Any, Generators, torch.Generator | None]:
+def seeded_system(cfg: Config, task: Task) -> tuple[Any, Any, Generators, torch.Generator | None]:
     """The initial transmitter and receiver, the training generators and the channel's generator (None: the
     steps and the channel draw from the run's default generator, :func:`~mfcomm.learning.seeding.run_generator`)."""
     tx: Any

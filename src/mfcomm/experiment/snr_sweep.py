@@ -18,12 +18,12 @@ from tqdm import tqdm
 from mfcomm.channels.contract import Channel
 from mfcomm.channels.spec import has_fading, has_noise, is_black_box, is_chain, make_channel
 from mfcomm.config.checks import check_number
-from mfcomm.config.fields import Config
+from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
 from mfcomm.errors import ConfigError
-from mfcomm.evaluation.ser import EVAL_BATCH, learned_errors, monte_carlo
+from mfcomm.evaluation.ser import learned_errors, monte_carlo
+from mfcomm.experiment.run import Run
 from mfcomm.experiment.run_directory import write_csv
-from mfcomm.experiment.runs import Run
 from mfcomm.plots import Curve, plot_ser
 from mfcomm.system.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, coherent_bound
 

@@ -28,7 +28,7 @@ from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
 
 if TYPE_CHECKING:
-    from mfcomm.experiment.runs import Run
+    from mfcomm.experiment.run import Run
 
 
 class SymbolTask:

@@ -1,13 +1,13 @@
 """The tasks a run can train, by name: what differs between them, in one small piece each.
 
 A task says what a message is and how it is scored (:mod:`mfcomm.learning.examples`, for the training steps) and,
-here, what a run of it builds, trains through, measures and writes (:class:`RunTask`); everything else (the
+here, what a run of it builds, trains through, measures and writes (:class:`Task`); everything else (the
 configuration, the run's life cycle, the training loops, the CLI) is shared.
 
 Example
 -------
->>> from mfcomm.config.files import resolve
->>> task_of(resolve(overrides={"task": "bits"})).weights
+>>> from mfcomm.config.files import configure
+>>> task_of(configure(overrides={"task": "bits"})).weights
 ('const', 'demapper')
 """
 
@@ -23,20 +23,20 @@ from mfcomm.channels.contract import Channel
 from mfcomm.config.fields import Config
 from mfcomm.experiment.bit_task import BitTask
 from mfcomm.experiment.symbol_task import SymbolTask
-from mfcomm.learning.examples import Task
+from mfcomm.learning.examples import Examples
 
 if TYPE_CHECKING:
-    from mfcomm.experiment.runs import Run
+    from mfcomm.experiment.run import Run
 
 
-class RunTask(Protocol):
+class Task(Protocol):
     """A task as a run sees it."""
 
     name: str
     weights: tuple[str, str]
     """Prefixes of the transmitter's and the receiver's weights in ``model.safetensors``."""
 
-    def examples(self, cfg: Config) -> Task:
+    def examples(self, cfg: Config) -> Examples:
         """What the training steps draw, send and score."""
         ...
 
@@ -61,9 +61,9 @@ class RunTask(Protocol):
         ...
 
 
-TASKS: dict[str, RunTask] = {"symbols": SymbolTask(), "bits": BitTask()}
+TASKS: dict[str, Task] = {"symbols": SymbolTask(), "bits": BitTask()}
 
 
-def task_of(cfg: Config) -> RunTask:
+def task_of(cfg: Config) -> Task:
     """The task ``cfg`` trains."""
     return TASKS[cfg.task]

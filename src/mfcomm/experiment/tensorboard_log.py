@@ -19,7 +19,7 @@ import torch
 from mfcomm.plots import constellation_figure
 
 if TYPE_CHECKING:
-    from mfcomm.experiment.runs import Run
+    from mfcomm.experiment.run import Run
 
 IMAGE_TAG = "constellation"
 
@@ -44,9 +44,9 @@ class TensorBoardLog:
     Use it as a context manager, or call :meth:`close` when training is done:
 
     >>> import tempfile, pathlib
-    >>> from mfcomm.config.files import resolve
+    >>> from mfcomm.config.files import configure
     >>> from mfcomm.experiment import runs
-    >>> cfg = resolve(overrides={"iterations": 20, "batch_size": 64, "init": "random"})
+    >>> cfg = configure(overrides={"iterations": 20, "batch_size": 64, "init": "random"})
     >>> directory = pathlib.Path(tempfile.mkdtemp()) / "tensorboard"
     >>> with TensorBoardLog(directory, every_image=10) as tensorboard:
     ...     run = runs.train(cfg, quiet=True, evaluate=False, on_log=tensorboard)

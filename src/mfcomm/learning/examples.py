@@ -13,9 +13,9 @@ Example
 -------
 >>> import torch
 >>> from mfcomm.system.transmitter import Transmitter
->>> tx, task = Transmitter(16, 2), Symbols(16)
->>> m = task.draw(4, "cpu", torch.Generator().manual_seed(0))
->>> task.send(tx, m).shape, task.indices(m).shape
+>>> tx, examples = Transmitter(16, 2), Symbols(16)
+>>> m = examples.draw(4, "cpu", torch.Generator().manual_seed(0))
+>>> examples.send(tx, m).shape, examples.indices(m).shape
 (torch.Size([4, 2]), torch.Size([4]))
 """
 
@@ -44,8 +44,8 @@ class Sender(Protocol):
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
 
 
-class Task(Protocol):
-    """A task as the training steps see it."""
+class Examples(Protocol):
+    """What a training step draws, sends and scores: the examples of a task (:class:`Symbols` or :class:`Bits`)."""
 
     def draw(self, batch: int, device: torch.device | str, generator: torch.Generator | None) -> torch.Tensor:
         """``batch`` random labels."""

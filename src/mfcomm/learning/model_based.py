@@ -15,7 +15,7 @@ from mfcomm.channels.contract import Sampler
 from mfcomm.config.fields import Config
 from mfcomm.errors import ConfigError
 from mfcomm.learning.checkpointing import TrainingState
-from mfcomm.learning.examples import Sender, Task
+from mfcomm.learning.examples import Examples, Sender
 from mfcomm.learning.loop import Log, LossWindow, MainLoop
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.model_free import receiver_step
@@ -30,17 +30,17 @@ def train_model_based(
     log: Log,
     progress: Callable[[int], None] = lambda _: None,
     state: TrainingState | None = None,
-    task: Task | None = None,
+    examples: Examples | None = None,
     generator: torch.Generator | None = None,
 ) -> int | None:
     """Joint gradient steps on theta_T and theta_R through the channel (see :func:`train_jointly`), on batches
-    of ``cfg.batch_size`` labels of ``task`` (default: messages) drawn from ``generator``."""
+    of ``cfg.batch_size`` labels of ``examples`` (default: messages) drawn from ``generator``."""
     return train_jointly(
         tx,
         rx,
         channel,
         cfg,
-        lambda opt: receiver_step(tx, rx, channel, opt, cfg.batch_size, generator, task, joint=True),
+        lambda opt: receiver_step(tx, rx, channel, opt, cfg.batch_size, generator, examples, joint=True),
         log,
         progress,
         state,

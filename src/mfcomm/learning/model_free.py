@@ -24,7 +24,7 @@ from mfcomm.channels.contract import Sampler
 from mfcomm.config.fields import Config
 from mfcomm.learning.checkpointing import TrainingState
 from mfcomm.learning.estimator import LossBaseline, exploration, geometric, perturb, surrogate
-from mfcomm.learning.examples import Sender, Symbols, Task
+from mfcomm.learning.examples import Examples, Sender, Symbols
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.loop import Log, alternate
 from mfcomm.learning.lr_schedule import set_rates
@@ -64,16 +64,16 @@ def receiver_step(
     opt: torch.optim.Optimizer,
     batch_size: int,
     generator: torch.Generator | None = None,
-    task: Task | None = None,
+    examples: Examples | None = None,
     joint: bool = False,
 ) -> torch.Tensor:
     """One supervised receiver step on the true gradient; returns the mean loss (detached). With ``joint``, a
     model-based step: the gradient flows back through the channel into the transmitter too."""
-    task = task or Symbols(tx.messages)
-    labels = task.draw(batch_size, device_of(tx), generator)
+    examples = examples or Symbols(tx.messages)
+    labels = examples.draw(batch_size, device_of(tx), generator)
     with torch.set_grad_enabled(joint):
-        y = channel(task.send(tx, labels))
-    return descend(opt, task.loss(rx, y, labels))
+        y = channel(examples.send(tx, labels))
+    return descend(opt, examples.loss(rx, y, labels))
 
 
 def perturbed_transmission(
@@ -83,18 +83,18 @@ def perturbed_transmission(
     antithetic: bool,
     sigma2: float,
     generator: torch.Generator | None = None,
-    task: Task | None = None,
+    examples: Examples | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The transmitter's side of a transmitter step: ``(m_k, xbar, x_p)``, each label repeated K times,
     ``xbar = f_T(m_k)`` (with its graph) and the perturbed symbols ``x_p`` to send, both in the channel's shape
     (for messages: (messages K, n) complex64)."""
-    task = task or Symbols(tx.messages)
-    m_k = task.repeat(m, perturbations)
-    xbar = task.send(tx, m_k)
-    examples = task.indices(m_k).numel()
-    shape = (examples // perturbations, perturbations, xbar.numel() // examples)
+    examples = examples or Symbols(tx.messages)
+    m_k = examples.repeat(m, perturbations)
+    xbar = examples.send(tx, m_k)
+    count = examples.indices(m_k).numel()
+    shape = (count // perturbations, perturbations, xbar.numel() // count)
     w = exploration(shape, sigma2, xbar.device, tx.real, antithetic, generator)
-    return m_k, xbar, perturb(xbar.reshape(examples, -1), sigma2, tx.real, w.flatten(0, 1)).view_as(xbar)
+    return m_k, xbar, perturb(xbar.reshape(count, -1), sigma2, tx.real, w.flatten(0, 1)).view_as(xbar)
 
 
 def per_example_losses(
@@ -102,16 +102,16 @@ def per_example_losses(
     y: Any,
     m_k: torch.Tensor,
     rx_opt: torch.optim.Optimizer | None = None,
-    task: Task | None = None,
+    examples: Examples | None = None,
 ) -> torch.Tensor:
     """The receiver's side of a transmitter step: per-example losses (detached), (examples,) float32.
 
     With ``rx_opt`` the receiver also takes a supervised step on these transmissions (it knows their
     labels), after computing the losses it feeds back.
     """
-    task = task or Symbols()
+    examples = examples or Symbols()
     with torch.set_grad_enabled(rx_opt is not None):
-        losses = task.losses(rx, y, m_k)
+        losses = examples.losses(rx, y, m_k)
     return learn_from(losses, rx_opt)
 
 
@@ -153,7 +153,7 @@ def estimate_transmitter_gradient(
     feedback: FeedbackLink,
     rx_opt: torch.optim.Optimizer | None = None,
     generators: Generators = Generators(),
-    task: Task | None = None,
+    examples: Examples | None = None,
 ) -> torch.Tensor:
     """Accumulate the Eq. 8 estimate into the transmitter's ``.grad``; return the mean fed-back loss.
 
@@ -161,16 +161,16 @@ def estimate_transmitter_gradient(
     With ``rx_opt`` the receiver also takes a supervised step on these transmissions (it knows their
     labels), after computing the losses it feeds back: the transmissions serve both networks.
     """
-    task = task or Symbols(tx.messages)
-    m = task.draw(messages, device_of(tx), generators.messages)
+    examples = examples or Symbols(tx.messages)
+    m = examples.draw(messages, device_of(tx), generators.messages)
     m_k, xbar, x_p = perturbed_transmission(
-        tx, m, perturbations, antithetic, sigma2, generators.exploration, task
+        tx, m, perturbations, antithetic, sigma2, generators.exploration, examples
     )  # transmitter, perturbation
     with torch.no_grad():
         y = channel(x_p)  # channel (sampled only)
-    losses = per_example_losses(rx, y, m_k, rx_opt, task)  # receiver: per-example losses
+    losses = per_example_losses(rx, y, m_k, rx_opt, examples)  # receiver: per-example losses
     fed_back = feedback(losses).view(-1, perturbations)  # feedback link: scalars only
-    accumulate_estimate(fed_back, task.indices(m), x_p, xbar, sigma2, baseline, tx.real)  # baseline, Eq. 8
+    accumulate_estimate(fed_back, examples.indices(m), x_p, xbar, sigma2, baseline, tx.real)  # baseline, Eq. 8
     return fed_back.mean()
 
 
@@ -185,7 +185,7 @@ def transmitter_step(
     feedback: FeedbackLink,
     rx_opt: torch.optim.Optimizer | None = None,
     generators: Generators = Generators(),
-    task: Task | None = None,
+    examples: Examples | None = None,
 ) -> torch.Tensor:
     """One transmitter step from the gradient estimate; returns the mean fed-back loss (detached)."""
     opt.zero_grad(set_to_none=True)
@@ -201,7 +201,7 @@ def transmitter_step(
         feedback,
         rx_opt,
         generators,
-        task,
+        examples,
     )
     opt.step()
     return loss
@@ -216,13 +216,13 @@ def train_model_free(
     progress: Callable[[int], None] = lambda _: None,
     generators: Generators = Generators(),
     state: TrainingState | None = None,
-    task: Task | None = None,
+    examples: Examples | None = None,
 ) -> int | None:
     """Alternate receiver and transmitter steps for ``cfg.iterations`` (with ``cfg.stop_early``, to a plateau),
     then fine-tune the receiver (its rate decaying to ``cfg.rx_lr_final`` if set); returns the iteration at
     which the plateau was reached, or None. ``state`` checkpoints and resumes the loop
     (:mod:`mfcomm.learning.checkpointing`)."""
-    task = task or Symbols(cfg.messages)
+    examples = examples or Symbols(cfg.messages)
     opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
     baseline = LossBaseline(cfg.loss_baseline, cfg.messages, cfg.antithetic)
@@ -235,7 +235,7 @@ def train_model_free(
         set_rates(opt_tx, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
 
     def rx_step() -> torch.Tensor:
-        return receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, generators.messages, task)
+        return receiver_step(tx, rx, channel, opt_rx, cfg.batch_size, generators.messages, examples)
 
     def finetune_step(i: int) -> torch.Tensor:
         if cfg.rx_lr_final is not None:
@@ -245,7 +245,7 @@ def train_model_free(
 
     def tx_step(sigma2: float) -> torch.Tensor:
         rx_opt = opt_rx if cfg.rx_on_tx_batch else None
-        return transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback, rx_opt, generators, task)
+        return transmitter_step(tx, rx, channel, opt_tx, cfg, sigma2, baseline, feedback, rx_opt, generators, examples)
 
     return alternate(
         cfg,

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from mfcomm.config.fields import Config
+from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.errors import NodeError
-from mfcomm.evaluation.ser import EVAL_BATCH
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.loop import LossWindow
 from mfcomm.learning.lr_schedule import set_rates

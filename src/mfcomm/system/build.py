@@ -9,8 +9,8 @@ their networks here, so that one configuration and seed give the same system eve
 Example
 -------
 >>> import torch
->>> from mfcomm.config.files import resolve
->>> tx, rx = build_system(resolve(overrides={"messages": 16, "channel_uses": 2}))
+>>> from mfcomm.config.files import configure
+>>> tx, rx = build_system(configure(overrides={"messages": 16, "channel_uses": 2}))
 >>> x = tx(torch.arange(16))
 >>> x.shape, x.dtype, rx(x).shape
 (torch.Size([16, 2]), torch.complex64, torch.Size([16, 16]))

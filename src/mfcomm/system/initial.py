@@ -8,9 +8,9 @@ model-based on a simulator, then model-free on the real channel from there (the 
 
 Example
 -------
->>> from mfcomm.config.files import resolve
+>>> from mfcomm.config.files import configure
 >>> from mfcomm.system.transmitter import Transmitter
->>> cfg = resolve(overrides={"messages": 16, "channel_uses": 2, "init": "classical"})
+>>> cfg = configure(overrides={"messages": 16, "channel_uses": 2, "init": "classical"})
 >>> tx = Transmitter(16, 2)
 >>> start_classical(tx, cfg)
 >>> sorted({round(v, 4) for v in torch.view_as_real(tx.codebook().detach()).flatten().tolist()})
@@ -25,7 +25,7 @@ import torch
 
 from mfcomm.channels.spec import has_fading
 from mfcomm.config.fields import Config
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import ConfigError
 from mfcomm.system.baselines import classical_baseline
 from mfcomm.system.transmitter import Transmitter
@@ -73,7 +73,7 @@ def start_run(cfg: Config) -> Path:
             f"init {cfg.init!r}: use random, classical or a finished run directory "
             "(with config.toml and model.safetensors)"
         )
-    earlier = resolve(run_dir / "config.toml", trust=True)  # only its shapes are compared: nothing is run
+    earlier = configure(run_dir / "config.toml", trust=True)  # only its shapes are compared: nothing is run
     for key in ("messages", "channel_uses", "signalling", "tx_hidden", "rx_hidden", "use_equalizer"):
         if getattr(earlier, key) != getattr(cfg, key):
             raise ConfigError(

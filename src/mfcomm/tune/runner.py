@@ -84,7 +84,7 @@ def train_trial(params: dict[str, Any], plan: Plan) -> None:
     except MfcommError as err:
         tune.report(results.failed(str(err)))
         return
-    summary = run.summary()
+    summary = runs.summary(run)
     tune.report({**results.from_summary(summary), "iteration": summary["iterations_run"]})
 
 

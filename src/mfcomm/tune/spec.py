@@ -48,7 +48,7 @@ import numpy as np
 from mfcomm.channels.spec import names_code
 from mfcomm.config.checks import check_number
 from mfcomm.config.fields import FIELDS, Config
-from mfcomm.config.files import resolve
+from mfcomm.config.files import configure
 from mfcomm.errors import ConfigError, MfcommError
 
 TABLES = ("base", "grid", "search", "resources")
@@ -225,7 +225,7 @@ def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> 
     """The trial's configuration, resolved and validated as ``mfcomm train`` would, or one line naming it."""
     trial = Trial(trial_id, overrides, Config())
     try:
-        return dataclasses.replace(trial, cfg=resolve(overrides={**base, **overrides}))
+        return dataclasses.replace(trial, cfg=configure(overrides={**base, **overrides}))
     except MfcommError as err:
         where = f" ({trial.label()})" if overrides else ""
         raise ConfigError(f"trial {trial_id}{where}: {err}") from None
@@ -264,7 +264,7 @@ def _with_ser_every(trial: Trial, grace: int) -> Trial:
     """The trial measuring its SER about every ``grace`` iterations (a multiple of its ``log_every``): what ASHA
     stops poor trials on. ``ser_every`` is then part of the trial's configuration (its ``config.toml``)."""
     every = -(-grace // trial.cfg.log_every) * trial.cfg.log_every
-    return dataclasses.replace(trial, cfg=resolve(overrides={**trial.cfg.to_dict(), "ser_every": every}))
+    return dataclasses.replace(trial, cfg=configure(overrides={**trial.cfg.to_dict(), "ser_every": every}))
 
 
 def _gpus(resources: dict[str, Any], trials: list[Trial]) -> float:
