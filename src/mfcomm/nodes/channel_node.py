@@ -1,6 +1,6 @@
 """The channel node: ``y = channel(x)`` on every block of symbols the tx node sends, passed on to the rx node.
 
-It builds its channel with :func:`mfcomm.channels.make_channel`, so any spec works here (``awgn``,
+It builds its channel with :func:`mfcomm.channels.spec.make_channel`, so any spec works here (``awgn``,
 ``rbf``, impairment chains, black boxes ``PATH.py:FUNC``), and knows nothing of the networks: complex64
 blocks (batch, n) in, complex64 blocks of the same shape out, one channel call per block. Its checkpoints
 hold the state of its noise generator (a black box's own random state is the black box's business and is not restored).

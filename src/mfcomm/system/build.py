@@ -1,6 +1,6 @@
 """A communication system's two networks: built for a configuration, stored and loaded as safetensors.
 
-:func:`build_system` gives the transmitter and receiver a :class:`~mfcomm.config.files.Config` describes, on its
+:func:`build_system` gives the transmitter and receiver a :class:`~mfcomm.config.fields.Config` describes, on its
 device, started where ``cfg.init`` says (random weights, the classical codebook, or an earlier run's
 weights); :func:`save_modules` and :func:`load_modules` store weights under a prefix per network
 (``tx.*``, ``rx.*``) without pickling anything. The training loops, the nodes and the baselines all build

@@ -116,7 +116,7 @@ def summary(out: Path, trial_id: str) -> dict[str, Any]:
 
 
 def metrics(out: Path, trial_id: str) -> list[dict[str, float]]:
-    """A finished trial's ``metrics.csv`` as :attr:`mfcomm.experiment.runs.Run.metrics` held it: numbers, and a row
+    """A finished trial's ``metrics.csv`` as :attr:`mfcomm.experiment.run.Run.metrics` held it: numbers, and a row
     without
     the cells it did not log (``ser`` is in the rows where the SER was measured only)."""
     with open(trial_dir(out, trial_id) / "metrics.csv", newline="") as f:

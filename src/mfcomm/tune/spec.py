@@ -2,7 +2,7 @@
 
 Tables (docs/sweeps.md):
 
-- ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.config.files.Config`), shared by every trial;
+- ``[base]``: any ``mfcomm train`` key (:class:`mfcomm.config.fields.Config`), shared by every trial;
 - ``[grid]``: a list of values per key; every combination is a trial (``seed`` is just another key);
 - ``[search]`` (optional): distributions ``{uniform = [a, b]}``, ``{log_uniform = [a, b]}`` or
   ``{choice = [v, ...]}``, drawn ``samples`` times (default 1) from a generator seeded by ``sample_seed``
@@ -12,7 +12,6 @@ Tables (docs/sweeps.md):
   rank the configurations, and ``scheduler = "asha"`` stops poor trials early from the SER each trial
   measures every ``grace_period`` iterations (default 1/16 of the longest trial; it sets ``ser_every``);
 - ``[resources]`` (optional): ``gpus_per_trial``, fractions share a GPU (default 1 for ``device = "cuda"``).
-
 The same SPEC always gives the same trials with the same ids, which ``--resume`` relies on. A bad key or
 value is one :class:`~mfcomm.errors.ConfigError` line naming the trial.
 
