@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     run_directory.prepare(out, args.overwrite, bool(args.resume), bytes_needed(cfg))
     checkpoint = out / run_directory.CHECKPOINT
     tensorboard = _tensorboard_log(args, out)
-    total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+    total = cfg.total_iterations
     try:
         with tensorboard or contextlib.nullcontext():
             trained = runs.train(

@@ -199,6 +199,11 @@ class Config:
         return round((self.codeword_bits or 0) * self.code_rate)
 
     @property
+    def total_iterations(self) -> int:
+        """Iterations of the whole training: the main loop, then (model-free) the receiver's fine-tuning."""
+        return self.iterations + (self.finetune_iterations if self.method == "model-free" else 0)
+
+    @property
     def tx_batch(self) -> int:
         """Messages per transmitter step."""
         return self.tx_batch_size or self.batch_size

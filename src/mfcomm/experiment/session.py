@@ -101,7 +101,7 @@ class Session:
         self.tx, self.rx, self.generators, self.generator = seeded_system(cfg, self.task)
         self.channel = Counted(self.task.channel(cfg, self.generator, given))
         self.clock = Clock(self.resumed["seconds"] if self.resumed else 0.0)
-        self.total = cfg.iterations + (cfg.finetune_iterations if cfg.method == "model-free" else 0)
+        self.total = cfg.total_iterations
         self.first = cfg.candidate_iterations * cfg.candidates if cfg.candidates > 1 else 0
 
     def train(self, run: Run, bar: tqdm, on_log: Callable[[dict[str, float], Run], None] | None) -> None:

@@ -33,9 +33,9 @@ def expected_kind(cfg: Config, iteration: int, step: int) -> str | None:
         if step < cfg.rx_steps:
             return "rx"
         return "tx" if step < cfg.rx_steps + cfg.tx_steps else None
-    if iteration <= cfg.iterations + cfg.finetune_iterations:
+    if iteration <= cfg.total_iterations:
         return "rx" if step == 0 else None
-    return "eval" if iteration == cfg.iterations + cfg.finetune_iterations + 1 else None
+    return "eval" if iteration == cfg.total_iterations + 1 else None
 
 
 class RxNode(Role):
@@ -111,7 +111,7 @@ class RxNode(Role):
 
     def end_iteration(self, it: int) -> None:
         """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""
-        cfg, total = self.cfg, self.cfg.iterations + self.cfg.finetune_iterations
+        cfg, total = self.cfg, self.cfg.total_iterations
         self.store.iterations_run += 1
         if it % cfg.log_every == 0 or it in (cfg.iterations, total):
             row = {"iteration": it, **{k: float(v) for k, v in self.window.means().items()}}

@@ -204,7 +204,7 @@ class TxNode(Role):
 def run(cfg: Config, link: Link, store: Store, quiet: bool = True) -> dict:
     """Lead the ring through training, evaluation and ``done``; write and return the tx node's result."""
     node = TxNode(cfg, store, link)
-    total = cfg.iterations + cfg.finetune_iterations
+    total = cfg.total_iterations
     with tqdm(total=total, desc="tx node", disable=quiet, unit="it", mininterval=0.5) as bar:
         while True:
             try:

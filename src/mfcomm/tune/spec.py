@@ -252,7 +252,7 @@ def _settings(controls: dict[str, Any], trials: list[Trial]) -> dict[str, Any]:
         raise ConfigError("[search] scheduler asha needs metric ser, the one measured during training")
     if "grace_period" in controls and not scheduler:
         raise ConfigError('[search] grace_period is for scheduler = "asha"')
-    max_t = max(t.cfg.iterations + (t.cfg.finetune_iterations if t.cfg.method == "model-free" else 0) for t in trials)
+    max_t = max(t.cfg.total_iterations for t in trials)
     grace = controls.get("grace_period", max(1, max_t // 16)) if scheduler else 0
     if scheduler:
         _check_int("[search] grace_period", grace, 1, max_t)
