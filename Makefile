@@ -1,4 +1,5 @@
-# mfcomm: make demo (the main job), make test (make lint, then the default tests), make lint (ruff check and
+# mfcomm: make demo (the main job), make test (make lint, then the default tests: the gate CI runs), make test-fast
+# (unit tests and doctests, no flowgraphs, Ray, three-process runs or long trainings: about a minute), make lint (ruff check and
 # ruff format --check on src and tests, mypy on src; pyproject.toml configures them), make test-faults (the
 # fault suite with its slow cases, docs/reliability.md), make bench (speed figures),
 # make bench-nodes (three-process against in-process training, about 1 minute),
@@ -20,7 +21,7 @@ PY := $(VENV)/bin/python
 DEVICE ?= cpu
 RUNS ?= runs
 
-.PHONY: setup demo lint test test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio gradcheck gnuradio tensorboard docs clean
+.PHONY: setup demo lint test test-fast test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio gradcheck gnuradio tensorboard docs clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +43,9 @@ lint: setup
 test: setup
 	$(MAKE) lint
 	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not integration"
 
 test-slow: setup
 	$(PY) -m pytest -m slow

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Same seeds, same results: train the same short runs with the tree at REV and with this checkout, then compare
-# each run's model.safetensors (bytes) and its headline figures (SER or BMD rate). Used for behaviour-preserving
-# changes (issue #14); about 5 minutes on 2 cores, run alone. With --bitwise, also the longer bit-wise run
-# `mfcomm bitwise train --iterations 300 --seed 3` (about 7 more minutes).
-#   scripts/same-results.sh REV [--bitwise]
+# Same seeds, same results: train the same runs with the tree at REV and with this checkout, then compare each
+# run's model.safetensors (bytes) and its headline figures (SER or BMD rate). Used for behaviour-preserving
+# changes (issues #14, #21); about 5 minutes on 2 cores, run alone. Options add more runs:
+#   --bitwise  the longer bit-wise run `mfcomm bitwise train --iterations 300 --seed 3` (about 7 more minutes);
+#   --node     a three-process run (`mfcomm node all`, 300 iterations, seed 5; about 1 more minute);
+#   --demo     the demo's 18 runs (`mfcomm demo`: AWGN and RBF, three systems, three seeds), both sides at once,
+#              one thread each (about 15 more minutes); every run's weights and the report's SER table compared.
+#   scripts/same-results.sh REV [--bitwise] [--node] [--demo]
 set -euo pipefail
-rev=${1:?usage: scripts/same-results.sh REV [--bitwise]}
+rev=${1:?usage: scripts/same-results.sh REV [--bitwise] [--node] [--demo]}
+shift
 cd "$(dirname "$0")/.."
 py=$PWD/.venv/bin/python
 work=$(mktemp -d)
@@ -21,19 +25,46 @@ runs=(
   "bit-mb|bitwise train --method model-based --iterations 60 --seed 3"
   "bit-adc|bitwise train --iterations 40 --finetune-iterations 20 --seed 4 --channel awgn|adc(bits=3) --ebno-db 8 --bits-per-symbol 4"
 )
-[ "${2:-}" = "--bitwise" ] && runs+=("bit-300|bitwise train --iterations 300 --seed 3")
+demo=0
+for option in "$@"; do
+  case $option in
+    --bitwise) runs+=("bit-300|bitwise train --iterations 300 --seed 3") ;;
+    --node) runs+=("node-all|node all --iterations 300 --seed 5") ;;
+    --demo) demo=1 ;;
+    *) echo "unknown option $option" >&2; exit 2 ;;
+  esac
+done
+src_of() { if [ "$1" = ref ]; then echo "$work/ref/src"; else echo "$PWD/src"; fi; }
 differ=0
 for entry in "${runs[@]}"; do
   name=${entry%%|*}
   read -r -a args <<<"${entry#*|}"
   for i in "${!args[@]}"; do [ "${args[$i]}" = "--channel" ] && args[$((i + 1))]=${args[$((i + 1))]//|/ | }; done
   for side in ref new; do
-    src=$PWD/src; [ "$side" = ref ] && src=$work/ref/src
-    PYTHONPATH=$src "$py" -m mfcomm.cli "${args[@]}" --out "$work/$side-$name" --quiet >"$work/$side-$name.log" 2>&1
+    PYTHONPATH=$(src_of $side) "$py" -m mfcomm.cli "${args[@]}" --out "$work/$side-$name" --quiet >"$work/$side-$name.log" 2>&1
   done
   if cmp -s "$work/ref-$name/model.safetensors" "$work/new-$name/model.safetensors"; then same=identical; else same=DIFFER; differ=1; fi
   echo "$name: weights $same"
   head -1 "$work/ref-$name.log" | sed 's/; wrote .*//;s/^/  before: /'
   head -1 "$work/new-$name.log" | sed 's/; wrote .*//;s/^/  after:  /'
 done
+if [ $demo = 1 ]; then
+  for side in ref new; do
+    PYTHONPATH=$(src_of $side) "$py" -m mfcomm.cli demo --out "$work/$side-demo" --quiet >"$work/$side-demo.log" 2>&1 &
+  done
+  wait
+  count=0
+  for weights in "$work"/ref-demo/*/model.safetensors; do
+    run=$(basename "$(dirname "$weights")")
+    count=$((count + 1))
+    if ! cmp -s "$weights" "$work/new-demo/$run/model.safetensors"; then echo "demo $run: weights DIFFER"; differ=1; fi
+  done
+  echo "demo: $count runs compared, weights $([ $differ = 0 ] && echo identical || echo 'NOT all identical')"
+  if diff <(grep '^|' "$work/ref-demo/report.md") <(grep '^|' "$work/new-demo/report.md") >/dev/null; then
+    echo "demo: the report's SER tables are identical"
+  else
+    echo "demo: the report's tables DIFFER (training seconds included; look before concluding):"
+    diff <(grep '^|' "$work/ref-demo/report.md") <(grep '^|' "$work/new-demo/report.md") || true
+  fi
+fi
 exit $differ

@@ -23,6 +23,8 @@ from mfcomm.config.files import configure
 from mfcomm.errors import ChannelError, ConfigError
 from mfcomm.learning import checkpointing
 
+pytestmark = pytest.mark.integration  # GNU Radio flowgraphs in their own processes
+
 RELAY = Path(__file__).parent / "flowgraphs" / "relay.py"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flowgraphs"
 

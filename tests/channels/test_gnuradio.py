@@ -172,6 +172,7 @@ def _has_gnuradio_in(python: str) -> bool:
     return subprocess.run([python, "-c", "import gnuradio"], capture_output=True, check=False).returncode == 0
 
 
+@pytest.mark.integration
 @needs_gnuradio
 def test_flowgraph_noise_variance_is_noise_voltage_squared():
     """The SNR convention: GNU Radio's complex noise of ``noise_voltage`` v has variance v**2 in all."""
@@ -191,6 +192,7 @@ def test_flowgraph_noise_variance_is_noise_voltage_squared():
     assert flowgraph.process.returncode == 0
 
 
+@pytest.mark.integration
 @needs_gnuradio
 def test_flowgraph_holds_samples_back():
     """The timing-offset resampler keeps the last samples until more arrive."""
@@ -205,6 +207,7 @@ def test_flowgraph_holds_samples_back():
         flowgraph.close()
 
 
+@pytest.mark.integration
 @needs_gnuradio
 def test_qpsk_through_gnuradio_with_frequency_offset():
     ch = make_channel("gnuradio(snr_db=25,freq_offset=1e-3,sync=cfo)", None, timeout=20).stages[0]
@@ -217,6 +220,7 @@ def test_qpsk_through_gnuradio_with_frequency_offset():
     assert process.returncode == 0
 
 
+@pytest.mark.integration
 @needs_gnuradio
 def test_model_free_training_through_gnuradio_beats_qpsk():
     """Short end-to-end run (about 9 s): 300 iterations through the flowgraph at 15 dB with a frequency offset.

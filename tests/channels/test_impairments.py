@@ -209,6 +209,7 @@ def _mfcomm(*args):
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
+@pytest.mark.integration
 def test_train_and_evaluate_through_a_chain_from_the_command_line(tmp_path):
     out, spec = tmp_path / "run", "rapp(p=2,sat=1.2) | awgn | adc(bits=3)"
     result = _mfcomm("train", "--channel", spec, "--iterations", "50", "--out", out, "--quiet")

@@ -18,7 +18,10 @@ DEADLINE = 300  # seconds: only a guard against a hang
 RADIO = "gnuradio(snr_db=15, sps=4)"
 
 
-pytestmark = pytest.mark.skipif(not has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio")
+pytestmark = [
+    pytest.mark.skipif(not has_gnuradio(), reason=f"{gnuradio_python()} cannot import gnuradio"),
+    pytest.mark.integration,  # training through GNU Radio, in one process and in three
+]
 
 
 def _mfcomm(*args: str) -> subprocess.CompletedProcess[str]:

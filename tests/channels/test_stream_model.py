@@ -96,6 +96,7 @@ def test_the_engine_key():
             build(bad, None)
 
 
+@pytest.mark.integration
 def test_training_through_the_engine_writes_the_spectrum(tmp_path):
     """No GNU Radio needed: a short run through ``engine=python`` at 4 samples per symbol."""
     from mfcomm import cli
@@ -121,6 +122,7 @@ def _frame_errors(spec: str, frames: int) -> np.ndarray:
     return np.array(errors)
 
 
+@pytest.mark.integration
 @needs_gnuradio
 def test_the_engine_matches_gnu_radio_sample_for_sample_without_noise(tmp_path):
     """GNU Radio's own ``channel_model`` on a vector source, and the engine, on the same band-limited samples."""
@@ -140,6 +142,7 @@ def test_the_engine_matches_gnu_radio_sample_for_sample_without_noise(tmp_path):
     assert n > len(x) - 20 and np.abs(gnu[:n] - ours[:n]).max() < 1e-4
 
 
+@pytest.mark.integration
 @needs_gnuradio
 def test_qpsk_ser_through_the_engine_and_the_flowgraph_agree():
     """QPSK x2 at the benchmark's setting, 300 frames each. Errors come in bursts, whole frames whose residual

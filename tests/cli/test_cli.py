@@ -101,6 +101,7 @@ def test_bad_black_box_stops_training_with_one_line(tmp_path, problem):
     assert not list(tmp_path.glob(".out*"))  # no staging left behind either
 
 
+@pytest.mark.integration
 def test_train_then_evaluate_real_signalling_with_hamming_baseline(tmp_path):
     out = tmp_path / "ae74"
     result = mfcomm(
@@ -128,6 +129,7 @@ def test_train_then_evaluate_real_signalling_with_hamming_baseline(tmp_path):
     assert "baseline_ser" in header and len(rows) == 3 and "Hamming" in rows[0]
 
 
+@pytest.mark.integration
 def test_a_real_process_exits_2_with_one_line(tmp_path):
     """The in-process checks above, once through a real process: exit status, stderr, nothing written."""
     box = tmp_path / "chan.py"

@@ -29,6 +29,8 @@ from mfcomm.nodes.launcher import free_ports, stopped_by_signals, wait
 from mfcomm.nodes.link import PREVIOUS, NodeOptions
 from mfcomm.nodes.node import run_node
 
+pytestmark = pytest.mark.integration  # three-process training and its faults
+
 ROLES = ("tx", "channel", "rx")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 DEADLINE = 300  # seconds: only a guard against a hang, never a performance assertion

@@ -27,6 +27,8 @@ from mfcomm.nodes.launcher import assemble, free_ports
 from mfcomm.nodes.link import NodeOptions
 from mfcomm.nodes.node import run_node
 
+pytestmark = pytest.mark.integration  # three-process training
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 DEADLINE = 300  # seconds: only a guard against a hang, never a performance assertion
 

@@ -20,6 +20,8 @@ from safetensors.torch import load_file
 from mfcomm import cli
 from mfcomm.tune import spec
 
+pytestmark = pytest.mark.integration  # sweeps on Ray
+
 FAST = {"iterations": 100, "batch_size": 256, "compare_baseline": False, "checkpoint_every": 50}
 FAST_TOML = {k: str(v).lower() for k, v in FAST.items()}
 BAD_CHANNEL = """import pathlib
