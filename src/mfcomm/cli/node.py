@@ -51,9 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one node until training ends, or (``all``) the three of them into one run directory."""
-    from mfcomm.config.checks import TIMEOUT_MAX, check_number
+    from mfcomm.config.checks import check_number
     from mfcomm.config.fields import FIELDS
     from mfcomm.config.files import configure
+    from mfcomm.config.option import TIMEOUT_MAX
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
 

@@ -1,5 +1,6 @@
 """Checks of a run's configuration: every numeric field's range (:data:`BOUNDS`), the choice fields' words,
-the fields that constrain each other, the channel, and whether training fits in memory.
+the fields that constrain each other, the channel, and whether training fits in memory. The ranges and the words
+are those the fields declare (:func:`mfcomm.config.option.option`).
 
 :func:`validate` reads its config and returns it unchanged or raises a one-line :class:`ConfigError`: it
 changes no field (:func:`mfcomm.config.files.normalize` completes a config beforehand, as a copy), imports no
@@ -24,17 +25,9 @@ from typing import Any
 
 from mfcomm.channels import chain
 from mfcomm.channels import spec as channel_spec
-from mfcomm.config.fields import (
-    BASELINES,
-    BUILTIN_CHANNELS,
-    FEEDBACK,
-    LR_SCHEDULES,
-    METHODS,
-    RECIPES,
-    TASKS,
-    Config,
-)
+from mfcomm.config.fields import FIELDS, Config
 from mfcomm.config.memory import check_training_memory
+from mfcomm.config.option import Bound, declared
 from mfcomm.errors import ConfigError
 
 
@@ -44,65 +37,14 @@ def check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-# --- bounds: every numeric option is finite and within a sane range -------------------------------------------
+# --- every numeric option finite and in range, every choice among its words: as the fields declare them ----------
 
-LOOP_MAX = 10**9
-"""Cap on iteration counts and intervals: far beyond any useful run, well within every counter."""
-SEED_MAX = 2**63 - 1
-"""Largest seed every generator takes (torch's are 64-bit; :mod:`mfcomm.learning.seeding` derives from it)."""
-WIDTH_MAX, LAYERS_MAX = 65536, 16
-"""Widest hidden layer and most hidden layers of a network."""
-TIMEOUT_MAX = 86400.0
-"""Longest time-out in seconds (a day); ``inf`` is refused: 0 means no limit where a limit may be lifted."""
-
-Bound = tuple[float, float, str]
-"""``(low, high, interval)``: ``interval`` is ``"[]"`` (both ends allowed), ``"(]"``, ``"[)"`` or ``"()"``."""
-
-BOUNDS: dict[str, Bound] = {
-    "messages": (2, 65536, "[]"),
-    "channel_uses": (1, 1024, "[]"),
-    "snr_db": (-100.0, 100.0, "[]"),
-    "ebno_db": (-100.0, 100.0, "[]"),
-    "tx_hidden": (1, WIDTH_MAX, "[]"),
-    "rx_hidden": (1, WIDTH_MAX, "[]"),
-    "iterations": (1, LOOP_MAX, "[]"),
-    "seed": (0, SEED_MAX, "[]"),
-    "batch_size": (1, 2**24, "[]"),
-    "lr_final_ratio": (0.0, 1.0, "(]"),
-    "tx_warmup": (0, LOOP_MAX, "[]"),
-    "candidates": (1, 64, "[]"),
-    "candidate_iterations": (1, LOOP_MAX, "[]"),
-    "selection_messages": (1024, LOOP_MAX, "[]"),
-    "patience": (0, LOOP_MAX, "[]"),
-    "rx_lr": (0.0, 10.0, "(]"),
-    "tx_lr": (0.0, 10.0, "(]"),
-    "sigma2": (0.0, 1.0, "()"),
-    "sigma2_final": (0.0, 1.0, "()"),
-    "tx_batch_size": (2, 2**24, "[]"),
-    "perturbations": (1, 1024, "[]"),
-    "feedback_bits": (1, 16, "[]"),
-    "feedback_noise": (0.0, 100.0, "[]"),
-    "rx_steps": (0, 1000, "[]"),
-    "tx_steps": (1, 1000, "[]"),
-    "finetune_iterations": (0, LOOP_MAX, "[]"),
-    "log_every": (1, LOOP_MAX, "[]"),
-    "ser_every": (0, LOOP_MAX, "[]"),
-    "ser_messages": (1024, LOOP_MAX, "[]"),
-    "channel_timeout": (0.0, TIMEOUT_MAX, "[]"),
-    "checkpoint_every": (0, LOOP_MAX, "[]"),
-    "eval_messages": (100_000, 10**12, "[]"),
-    "eval_target_errors": (1, LOOP_MAX, "[]"),
-    "eval_max_messages": (100_000, 10**12, "[]"),
-    "ebno_db_max": (-100.0, 100.0, "[]"),
-    "bits_per_symbol": (1, 12, "[]"),
-    "code_rate": (0.0, 1.0, "(]"),
-    "codeword_bits": (1, 2**20, "[]"),
-    "rx_lr_final": (0.0, 10.0, "(]"),
-    "eval_ebno_db": (-100.0, 100.0, "[]"),
-}
+BOUNDS: dict[str, Bound] = {name: b for name, f in FIELDS.items() if (b := declared(f).bound) is not None}
 """The range of every numeric field of :class:`Config` (of each item, for lists); None is always allowed."""
-LENGTHS = {"tx_hidden": LAYERS_MAX, "rx_hidden": LAYERS_MAX, "eval_ebno_db": 200}
+LENGTHS = {name: n for name, f in FIELDS.items() if (n := declared(f).items)}
 """Most items of the list fields."""
+CHOICES = {name: words for name, f in FIELDS.items() if (words := declared(f).choices)}
+"""The words each choice field takes."""
 
 
 def _number_text(value: Any) -> str:
@@ -155,26 +97,33 @@ def validate(cfg: Config) -> Config:
 
 
 def _check_choices(cfg: Config) -> None:
-    """The fields that take one of a few words."""
-    check(cfg.method in METHODS, f"method must be one of {', '.join(METHODS)}, not {cfg.method!r}")
-    check(cfg.signalling in ("complex", "real"), f"signalling must be complex or real, not {cfg.signalling!r}")
-    check(
-        cfg.normalization in ("average", "per-message"),
-        f"normalization must be average or per-message, not {cfg.normalization!r}",
-    )
-    check(cfg.equalizer in ("auto", "on", "off"), f"equalizer must be auto, on or off, not {cfg.equalizer!r}")
-    check(cfg.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, not {cfg.recipe!r}")
-    check(
-        cfg.lr_schedule in LR_SCHEDULES,
-        f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {cfg.lr_schedule!r}",
-    )
+    """Every choice field among its words (:data:`CHOICES`), and ``init`` and ``device``, whose words are open. The
+    first keep the order and wording they always had; the loop checks the others (``task``, a new choice field)."""
+    _check_one_of(cfg, "method")
+    for name in ("signalling", "normalization", "equalizer"):
+        *words, last = CHOICES[name]
+        value = getattr(cfg, name)
+        check(value in CHOICES[name], f"{name} must be {', '.join(words)} or {last}, not {value!r}")
+    _check_one_of(cfg, "recipe")
+    _check_one_of(cfg, "lr_schedule")
     check(isinstance(cfg.init, str) and cfg.init != "", "init must be random, classical or a run directory")
-    check(cfg.loss_baseline in BASELINES, f"loss_baseline must be one of {', '.join(BASELINES)}")
-    check(cfg.feedback in FEEDBACK, f"feedback must be one of {', '.join(FEEDBACK)}, not {cfg.feedback!r}")
+    check(
+        cfg.loss_baseline in CHOICES["loss_baseline"],
+        f"loss_baseline must be one of {', '.join(CHOICES['loss_baseline'])}",
+    )
+    _check_one_of(cfg, "feedback")
     check(
         cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
         f"device must be cpu or cuda, not {cfg.device!r}",
     )
+    for name in CHOICES:
+        _check_one_of(cfg, name)
+
+
+def _check_one_of(cfg: Config, name: str) -> None:
+    """``name`` is one of its words: ``method must be one of model-free, model-based, not 'x'``."""
+    value = getattr(cfg, name)
+    check(value in CHOICES[name], f"{name} must be one of {', '.join(CHOICES[name])}, not {value!r}")
 
 
 SYMBOLS_ONLY: dict[str, Any] = {
@@ -195,8 +144,7 @@ BITS_ONLY = ("bits_per_symbol", "codeword_bits", "ebno_db_max")
 
 
 def _check_task(cfg: Config) -> None:
-    """The task, and the fields that belong to the other task left as that task needs them."""
-    check(cfg.task in TASKS, f"task must be one of {', '.join(TASKS)}, not {cfg.task!r}")
+    """The fields that belong to the other task left as that task needs them (the task itself: a choice field)."""
     if cfg.task == "symbols":
         for name in (*BITS_ONLY, "eval_ebno_db"):
             check(not getattr(cfg, name), f"{name} belongs to the bits task (give task = bits, or drop it)")
@@ -252,7 +200,8 @@ def _check_channel(cfg: Config) -> None:
     if channel_spec.kind(cfg.channel) in ("function", "unknown"):  # an object: checked as given (its own gradient)
         check(
             ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
-            f"unknown channel {cfg.channel!r}: use {', '.join(BUILTIN_CHANNELS)}, an impairment chain or PATH.py:FUNC",
+            f"unknown channel {cfg.channel!r}: use {', '.join(channel_spec.BUILT_IN)}, "
+            "an impairment chain or PATH.py:FUNC",
         )
         check(
             cfg.method == "model-free",

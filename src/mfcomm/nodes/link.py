@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import zmq
 
-from mfcomm.config.checks import TIMEOUT_MAX, check_number
+from mfcomm.config.checks import check_number
+from mfcomm.config.option import TIMEOUT_MAX
 from mfcomm.errors import ConfigError, NodeError
 from mfcomm.nodes import wire
 from mfcomm.nodes.auth import Seal, load_key
