@@ -51,7 +51,7 @@ test-slow: setup
 	$(PY) -m pytest -m slow
 
 test-faults: setup
-	$(PY) -m pytest -m "slow or not slow" tests/cli/test_faults.py tests/learning/test_resume.py tests/experiment/test_bounds.py \
+	$(PY) -m pytest -m "slow or not slow" tests/cli/test_faults.py tests/learning/test_resume.py tests/config/test_checks.py \
 		tests/experiment/test_trust.py tests/channels/test_channel_faults.py tests/nodes/test_node_faults.py tests/experiment/test_reproducible.py \
 		tests/tune/test_tune.py
 

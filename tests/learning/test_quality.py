@@ -2,7 +2,7 @@
 from a run, the stop rule, the cosine schedule, candidate selection, recipes and the geometric sigma2.
 
 Statistical checks compare Monte Carlo estimates (fixed seeds) with references through a two-sided 99.9%
-Clopper-Pearson interval, the convention of tests/evaluation/test_baselines.py: the file makes five such comparisons,
+Clopper-Pearson interval, the convention of tests/system/test_baselines.py: the file makes five such comparisons,
 and at 95% one of them would fail by chance for about one seed in four (QPSK x2 at seed 0 does: 701
 errors in 200,000 where 625 are expected, +3.0 sigma; 10 million messages over ten other seeds give +1.3
 sigma). References are computed here from textbook formulas, not from mfcomm.
