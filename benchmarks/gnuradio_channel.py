@@ -24,7 +24,8 @@ from mfcomm.config.files import configure
 from mfcomm.evaluation.ser import SerEstimate, learned_ser, monte_carlo
 from mfcomm.experiment import runs
 from mfcomm.experiment.run_directory import write_text
-from mfcomm.learning.model_free import receiver_step
+from mfcomm.learning.examples import Symbols
+from mfcomm.learning.model_free import descend
 from mfcomm.plots import save_figure, subplots
 from mfcomm.system.baselines import baseline_errors, classical_baseline
 from mfcomm.system.build import build_system
@@ -47,7 +48,10 @@ def qpsk_learned_receiver(cfg, spent: int, args: argparse.Namespace) -> SerEstim
     channel = make_channel(cfg.channel, None, timeout=cfg.channel_timeout)
     opt = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     for _ in range(-(-spent // (cfg.batch_size * cfg.channel_uses))):
-        receiver_step(tx, rx, channel, opt, cfg.batch_size)
+        m = Symbols(cfg.messages).draw(cfg.batch_size, next(tx.parameters()).device, None)
+        with torch.no_grad():
+            y = channel(tx(m))
+        descend(opt, Symbols().loss(rx, y, m))  # a supervised receiver step
     ser = learned_ser(tx, rx, channel, args.target_errors, 100_000, args.max_messages)
     channel.stages[0].close()
     return ser

@@ -35,7 +35,8 @@ from mfcomm.config.files import configure
 from mfcomm.evaluation.ser import SerEstimate, learned_ser
 from mfcomm.experiment import runs
 from mfcomm.experiment.run_directory import write_text
-from mfcomm.learning.model_free import receiver_step
+from mfcomm.learning.examples import Symbols
+from mfcomm.learning.model_free import descend
 from mfcomm.plots import save_figure, subplots
 from mfcomm.system.baselines import classical_baseline
 from mfcomm.system.build import build_system
@@ -73,7 +74,10 @@ def qpsk_with_learned_receiver(cfg, spent: int, args: argparse.Namespace) -> tup
     opt = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
     steps = -(-spent // (cfg.batch_size * cfg.channel_uses))
     for _ in range(steps):
-        receiver_step(tx, rx, channel, opt, cfg.batch_size)
+        m = Symbols(cfg.messages).draw(cfg.batch_size, next(tx.parameters()).device, None)
+        with torch.no_grad():
+            y = channel(tx(m))
+        descend(opt, Symbols().loss(rx, y, m))  # a supervised receiver step
     return learned_ser(tx, rx, channel, args.target_errors, 100_000, args.max_messages), steps * cfg.batch_size * 2
 
 

@@ -24,10 +24,9 @@ from mfcomm.evaluation.export import read_constellation_csv, to_sionna_constella
 from mfcomm.evaluation.ser import clopper_pearson
 from mfcomm.experiment import runs
 from mfcomm.experiment.coded_sweep import ebno_at_bler
-from mfcomm.learning.estimator import LossBaseline
+from mfcomm.learning.estimator import LossBaseline, perturb, surrogate
 from mfcomm.learning.examples import Bits
 from mfcomm.learning.feedback import FeedbackLink
-from mfcomm.learning.model_free import estimate_transmitter_gradient
 from mfcomm.sionna_import import phy
 from mfcomm.system.baselines import qam_points
 from mfcomm.system.bitwise import (
@@ -119,14 +118,16 @@ def test_model_free_gradient_matches_true_gradient():
         y, n0 = channel(const(bits_to_indices(bits)))
         (symbol_bce(demapper(y, n0), bits).mean() / 16).backward()
     true = const.raw.grad.clone()
-    opt = torch.optim.SGD(const.parameters(), lr=0.0)
     estimates = []
-    for _ in range(100):
-        opt.zero_grad()
+    for _ in range(100):  # a transmitter step of train_model_free, up to its optimiser step
         baseline = LossBaseline("batch", 16)
-        estimate_transmitter_gradient(
-            const, demapper, channel, 256, 1, False, 1e-2, baseline, FeedbackLink(), examples=task
-        )
+        bits = task.draw(256, "cpu", None)
+        xbar = task.send(const, task.repeat(bits, 1))  # (256, 64): one example per symbol
+        x_p = perturb(xbar, 1e-2, const.real)
+        with torch.no_grad():
+            fed_back = FeedbackLink()(task.losses(demapper, channel(x_p), bits)).view(-1, 1)
+        const.zero_grad()
+        surrogate(fed_back - baseline(fed_back, task.indices(bits)), x_p, xbar, 1e-2, const.real).backward()
         estimates.append(const.raw.grad.clone())
     e = torch.stack(estimates)
     squared_error = float((e.mean(0) - true).square().sum())

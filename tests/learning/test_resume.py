@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 from mfcomm import cli
 from mfcomm.experiment import runs
 from mfcomm.experiment.run_directory import CHECKPOINT
-from mfcomm.learning import checkpointing, model_free
+from mfcomm.learning import checkpointing
+from mfcomm.learning.feedback import FeedbackLink
 
 FAST = [
     "--iterations",
@@ -35,28 +36,29 @@ FAST = [
 
 
 def _signal_at(monkeypatch, call: int, signum: int = signal.SIGINT) -> None:
-    """Send ``signum`` to this process from inside transmitter step number ``call``."""
-    real, calls = model_free.transmitter_step, []
+    """Send ``signum`` to this process from inside transmitter step number ``call`` (as the feedback link carries
+    its losses)."""
+    real, calls = FeedbackLink.__call__, []
 
-    def step(*args, **kwargs):
+    def link(self, losses):
         calls.append(1)
         if len(calls) == call:
             os.kill(os.getpid(), signum)
-        return real(*args, **kwargs)
+        return real(self, losses)
 
-    monkeypatch.setattr(model_free, "transmitter_step", step)
+    monkeypatch.setattr(FeedbackLink, "__call__", link)
 
 
 def _fail_at(monkeypatch, call: int) -> None:
-    """Make transmitter step number ``call`` (and every later one) return a NaN loss."""
-    real, calls = model_free.transmitter_step, []
+    """Make the feedback link of transmitter step number ``call`` (and of every later one) deliver NaN losses."""
+    real, calls = FeedbackLink.__call__, []
 
-    def step(*args, **kwargs):
+    def link(self, losses):
         calls.append(1)
-        loss = real(*args, **kwargs)
-        return loss * float("nan") if len(calls) >= call else loss
+        fed_back = real(self, losses)
+        return fed_back * float("nan") if len(calls) >= call else fed_back
 
-    monkeypatch.setattr(model_free, "transmitter_step", step)
+    monkeypatch.setattr(FeedbackLink, "__call__", link)
 
 
 def _rows(path: Path) -> list[str]:
@@ -105,18 +107,15 @@ def test_a_bits_run_resumes_bit_identical(tmp_path, monkeypatch):
 def test_model_based_resume_is_bit_identical(tmp_path, monkeypatch):
     from mfcomm.learning import model_based
 
-    real, calls = model_based.train_jointly, []
+    real, calls = model_based.descend, []
 
-    def interrupted(tx, rx, channel, cfg, step, log, progress, state=None):
-        def counted(opt):
-            calls.append(1)
-            if len(calls) == 77:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return step(opt)
+    def step(opt, loss):  # SIGTERM from inside optimiser step number 77
+        calls.append(1)
+        if len(calls) == 77:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(opt, loss)
 
-        return real(tx, rx, channel, cfg, counted, log, progress, state)
-
-    monkeypatch.setattr(model_based, "train_jointly", interrupted)
+    monkeypatch.setattr(model_based, "descend", step)
     args = ["train", "--method", "model-based", *FAST]
     assert cli.main([*args, "--out", str(tmp_path / "a")]) == 128 + signal.SIGTERM
     assert checkpointing.read(tmp_path / "a" / CHECKPOINT)["iteration"] == 77

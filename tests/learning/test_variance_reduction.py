@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from mfcomm.channels.contract import AWGN
-from mfcomm.learning.estimator import LossBaseline, sigma2_at
+from mfcomm.learning.estimator import LossBaseline, perturb, sigma2_at, surrogate
 from mfcomm.learning.feedback import FeedbackLink
-from mfcomm.learning.model_free import estimate_transmitter_gradient
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
 
@@ -36,24 +35,28 @@ def system():
     return tx, rx, channel
 
 
-def _mean_and_se(system, perturbations=1, antithetic=False, baseline="none", seed=1, link=None):
+def _estimate(system, perturbations, antithetic, baseline, link):
+    """One Eq. 8 estimate into the transmitter's ``.grad``, as a transmitter step of
+    :func:`mfcomm.learning.model_free.train_model_free` computes it from ``TRANSMISSIONS`` transmissions."""
     tx, rx, channel = system
+    m = torch.randint(tx.messages, (TRANSMISSIONS // perturbations,))
+    m_k = m.repeat_interleave(perturbations)
+    xbar = tx(m_k)
+    x_p = perturb(xbar, SIGMA2, tx.real, perturbations, antithetic)
+    with torch.no_grad():
+        losses = F.cross_entropy(rx(channel(x_p)), m_k, reduction="none")
+    fed_back = link(losses).view(-1, perturbations)
+    tx.zero_grad()
+    surrogate(fed_back - baseline(fed_back, m), x_p, xbar, SIGMA2, tx.real).backward()
+
+
+def _mean_and_se(system, perturbations=1, antithetic=False, baseline="none", seed=1, link=None):
+    tx = system[0]
     torch.manual_seed(seed)
     b = LossBaseline(baseline, tx.messages, antithetic) if isinstance(baseline, str) else baseline
     grads = []
     for i in range(ESTIMATES + 20):
-        tx.zero_grad()
-        estimate_transmitter_gradient(
-            tx,
-            rx,
-            channel,
-            TRANSMISSIONS // perturbations,
-            perturbations,
-            antithetic,
-            SIGMA2,
-            b,
-            link or FeedbackLink(),
-        )
+        _estimate(system, perturbations, antithetic, b, link or FeedbackLink())
         if i >= 20:  # the running baseline's warm-up
             grads.append(tx.embedding.weight.grad.flatten().clone())
     g = torch.stack(grads)

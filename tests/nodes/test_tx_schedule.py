@@ -1,4 +1,4 @@
-"""The tx node runs Algorithm 1's schedule (:func:`mfcomm.learning.loop.alternate`) with steps that are messages:
+"""The tx node runs Algorithm 1 (its bookkeeping: :class:`mfcomm.learning.loop.Loop`) with steps that are messages:
 they follow the schedule the rx node expects, one round trip per transmitter step; its learning curve has the
 rows ``mfcomm train`` logs; and a restart announced mid-iteration resumes bit for bit. A fake ring answers in
 place of the channel and rx nodes (losses computed from the symbols it receives)."""
@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from mfcomm.config.fields import Config
 from mfcomm.config.files import configure
 from mfcomm.learning.estimator import sigma2_at
-from mfcomm.learning.loop import alternate
+from mfcomm.learning.loop import Loop
 from mfcomm.nodes import tx_node, wire
 from mfcomm.nodes.checkpoints import MODEL, Store
 from mfcomm.nodes.rx_node import expected_kind
@@ -131,20 +131,16 @@ def strip_seconds(value):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in value] if isinstance(value, list) else value
 
 
-def test_the_schedule_skips_steps_with_no_loss_and_watches_the_first_loss_there_is():
-    """The tx node's receiver and fine-tuning steps report no loss (the rx node logs it)."""
-    cfg = SimpleNamespace(
-        iterations=300, finetune_iterations=2, rx_steps=1, tx_steps=2, sigma2_final=None, log_every=100
-    )
-    cfg.exploration_sigma2, cfg.patience, cfg.stop_early = 0.1, 100, True
+def test_the_loop_watches_the_first_loss_an_iteration_reports_and_logs_rows_without_losses():
+    """The tx node's receiver and fine-tuning steps report no loss (the rx node logs it): the plateau is that of
+    the transmitter steps' losses, and fine-tuning rows hold no loss."""
+    cfg = SimpleNamespace(iterations=300, finetune_iterations=2, log_every=100, patience=100, stop_early=True)
     rows: list[tuple[int, list[str]]] = []
-    reached = alternate(
-        cfg,
-        lambda: None,
-        lambda sigma2: torch.tensor(1.0),
-        lambda it, values: rows.append((it, sorted(values))),
-        lambda _: None,
-        finetune_step=lambda i: None,
-    )
-    assert reached == 200  # the plateau of the transmitter steps' losses
+    loop = Loop(cfg, lambda it, values: rows.append((it, sorted(values))))
+    for _ in loop.iterations():
+        loop.add("tx_loss", torch.tensor(1.0))
+        loop.add("tx_loss", torch.tensor(1.0))
+        loop.note(sigma2=0.1)
+    assert list(loop.fine_tuning()) == [1, 2]
+    assert loop.converged_at == 200
     assert rows == [(100, ["sigma2", "tx_loss"]), (200, ["sigma2", "tx_loss"]), (202, [])]

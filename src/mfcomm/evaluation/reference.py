@@ -49,8 +49,9 @@ from mfcomm.channels.contract import Channel, Counted
 from mfcomm.channels.spec import has_fading, known_model, make_channel
 from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.evaluation.ser import SerEstimate, monte_carlo
+from mfcomm.learning.examples import Symbols
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import draw_messages, receiver_update
+from mfcomm.learning.model_free import descend
 from mfcomm.learning.seeding import role_seed
 from mfcomm.system.baselines import (
     Baseline,
@@ -223,10 +224,10 @@ def train_receiver(
     with tqdm(total=cfg.iterations, desc="baseline receiver", disable=quiet, unit="it", mininterval=0.5) as bar:
         for step in range(1, cfg.iterations + 1):
             set_rates(opt, [cfg.rx_lr], step, dataclasses.replace(cfg, lr_schedule="cosine"))
-            m = draw_messages(cfg.messages, cfg.batch_size, "cpu", generator).to(codebook.device)
+            m = Symbols(cfg.messages).draw(cfg.batch_size, "cpu", generator).to(codebook.device)
             with torch.no_grad():
                 y = counted(codebook[m])
-            loss = receiver_update(rx, opt, y, m)
+            loss = descend(opt, Symbols().loss(rx, y, m))
             if step % 100 == 0:
                 bar.set_postfix(rx_loss=f"{float(loss):.4f}", refresh=False)
             bar.update()
@@ -241,7 +242,7 @@ def receiver_errors(
 
     def count(batch: int) -> int:
         with torch.inference_mode():
-            m = draw_messages(len(codebook), batch, "cpu", generator).to(codebook.device)
+            m = Symbols(len(codebook)).draw(batch, "cpu", generator).to(codebook.device)
             return int((rx(channel(codebook[m])).argmax(dim=1) != m).sum())
 
     return count

@@ -1,9 +1,9 @@
 """Escaping poor local optima: train several candidate systems briefly, keep the best on held-out messages;
 and never return a system worse than the classical one.
 
-Seeds of the same recipe end in different local optima of the code (on AWGN, M=16, n=2, 10 dB: SER from
-1.32e-3 to 1.63e-3 over seeds 1-5 at sigma2 0.05, 1.28e-3 to 1.40e-3 at the default 0.075; on M=64, n=2,
-1.21e-3 to 1.57e-3; ``make bench-quality``). Which basin a system is in shows early, so
+Seeds of the same recipe end in different local optima of the code: ``make bench-quality`` measures the spread
+over five seeds on eleven tasks (docs/results/quality.md, the worst seed's SER over the best's). Which basin a
+system is in shows early, so
 ``candidates`` systems (the first starts where ``init`` says, the others from random weights, each from
 its own seed) are each trained for ``candidate_iterations`` iterations of the same recipe at constant
 learning rates; each is then scored on ``selection_messages`` fresh messages (never trained on) through

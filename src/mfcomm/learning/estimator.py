@@ -9,14 +9,22 @@ Variance reduction (docs/estimator.md argues why each keeps the estimate unbiase
 per message, antithetic pairs ``(w, -w)``, and baselines ``b_i`` subtracted from the losses, each built
 only from samples independent of sample ``i``, so that ``E[b_i grad log pi_i] = 0``.
 
+The transmitter's side of a transmitter step (:func:`mfcomm.learning.model_free.train_model_free`) is
+:func:`perturb` before the channel, and :class:`LossBaseline` and :func:`surrogate` (Eq. 8) on the losses fed back.
+
 Example
 -------
+One estimate: 4 messages, each perturbed twice (an antithetic pair), their fed-back losses less the batch
+baseline, Eq. 8 into the transmitter's gradient:
+
 >>> import torch
->>> xbar = torch.ones(4, 2, dtype=torch.complex64, requires_grad=True)
->>> x_p = perturb(xbar.detach(), sigma2=0.02)
->>> surrogate(torch.rand(4), x_p, xbar, 0.02).backward()
+>>> xbar = torch.ones(8, 2, dtype=torch.complex64, requires_grad=True)  # f_T(m), each message twice in a row
+>>> x_p = perturb(xbar, 0.02, perturbations=2, antithetic=True)  # sent through the channel
+>>> fed_back = torch.rand(4, 2)  # the receiver's losses of x_p, through the feedback link: (messages, K)
+>>> advantages = fed_back - LossBaseline("batch", 16)(fed_back, torch.arange(4))
+>>> surrogate(advantages, x_p, xbar, 0.02).backward()
 >>> xbar.grad.shape
-torch.Size([4, 2])
+torch.Size([8, 2])
 """
 
 from __future__ import annotations
@@ -52,12 +60,24 @@ def exploration(
     return torch.cat([w, -w], dim=1) if antithetic else w
 
 
-def perturb(xbar: torch.Tensor, sigma2: float, real: bool = False, w: torch.Tensor | None = None) -> torch.Tensor:
-    """Energy-preserving Gaussian exploration: ``sqrt(1 - sigma2) xbar + w`` (no gradient flows)."""
+def perturb(
+    xbar: torch.Tensor,
+    sigma2: float,
+    real: bool = False,
+    perturbations: int = 1,
+    antithetic: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The Gaussian policy's sample: ``x_p = sqrt(1 - sigma2) xbar + w``, ``w`` from :func:`exploration` (the energy
+    per symbol stays 1; no gradient flows).
+
+    ``xbar``: (labels, ...) complex64, the K ``perturbations`` of each label in consecutive rows (as
+    :meth:`~mfcomm.learning.examples.Examples.repeat` gives them); ``x_p`` has its shape.
+    """
     xbar = xbar.detach()
-    if w is None:
-        w = exploration((xbar.shape[0], 1, xbar.shape[1]), sigma2, xbar.device, real)[:, 0]
-    return math.sqrt(1.0 - sigma2) * xbar + w
+    shape = (xbar.shape[0] // perturbations, perturbations, xbar[0].numel())
+    w = exploration(shape, sigma2, xbar.device, real, antithetic, generator)
+    return math.sqrt(1.0 - sigma2) * xbar + w.view_as(xbar)
 
 
 def log_policy(x_p: torch.Tensor, xbar: torch.Tensor, sigma2: float, real: bool = False) -> torch.Tensor:
@@ -74,10 +94,13 @@ def surrogate(
 
         grad ~= (1/S) sum_i l_i * grad_theta_T log pi(x_p,i | xbar_i),  xbar_i = f_T(m_i)
 
-    ``losses`` (the fed-back l_i, or l_i - b_i with a baseline) and ``x_p`` are constants here; only
-    ``xbar`` carries a gradient.
+    ``losses`` (the S fed-back l_i, or l_i - b_i with a baseline, in any shape) and ``x_p`` are constants here;
+    only ``xbar`` carries a gradient. ``x_p`` and ``xbar`` hold one example per loss, in the losses' order (an
+    example: a message's block of n symbols, or one symbol of the bits task), so they are read as (S, n).
     """
-    return (losses.detach() * log_policy(x_p.detach(), xbar, sigma2, real)).mean()
+    rows = losses.numel()
+    log_pi = log_policy(x_p.detach().reshape(rows, -1), xbar.reshape(rows, -1), sigma2, real)
+    return (losses.detach().flatten() * log_pi).mean()
 
 
 class LossBaseline:

@@ -1,45 +1,59 @@
-"""The loop of the training methods (Algorithm 1's schedule) and its bookkeeping.
+"""The bookkeeping of every training loop, behind one object: :class:`Loop`.
 
-:func:`alternate` runs receiver and transmitter steps in turn, logs, stops at a plateau, fine-tunes and
-checkpoints; it knows nothing of how a step is taken. :func:`mfcomm.learning.model_free.train_model_free`, the
-bit-wise training and the three-process tx node (:mod:`mfcomm.nodes.tx_node`, whose steps are network I/O) drive
-it with their steps; :class:`LossWindow` and :class:`MainLoop` serve the model-based loop too. Every name here
-is importable from :mod:`mfcomm.learning.model_free` as well.
+A training method writes its loop body, its steps as plain code (:func:`mfcomm.learning.model_free.train_model_free`,
+:func:`mfcomm.learning.model_based.train_model_based`, and the three-process tx node, whose steps are network
+I/O): it iterates ``for it in loop.iterations()`` (then, model-free, ``for i in loop.fine_tuning()``) and reports
+each step's mean loss with :meth:`Loop.add`. Between the iterations the loop
+
+- resumes after the iterations a checkpoint holds and hands every iteration's losses to its ``state``
+  (:class:`~mfcomm.learning.checkpointing.TrainingState`: the divergence check, checkpoints, interrupts);
+- watches the held-out loss (an iteration's first reported one, measured before its step) for a plateau
+  (:mod:`mfcomm.learning.stop_rule`, ``cfg.patience``), and with ``cfg.stop_early`` ends the main loop there;
+- logs the loss means since the last row every ``cfg.log_every`` iterations (and at the end of each phase), and
+  counts progress;
+- numbers the fine-tuning iterations on from the main loop's last one.
+
+Example
+-------
+>>> from types import SimpleNamespace
+>>> cfg = SimpleNamespace(iterations=4, finetune_iterations=2, log_every=2, patience=0, stop_early=False)
+>>> loop = Loop(cfg, lambda it, values: print(it, {k: round(float(v), 2) for k, v in values.items()}))
+>>> for it in loop.iterations():
+...     loop.add("loss", torch.tensor(1.0 / it))
+...     loop.note(sigma2=0.1)
+2 {'loss': 0.75, 'sigma2': 0.1}
+4 {'loss': 0.29, 'sigma2': 0.1}
+>>> for i in loop.fine_tuning():
+...     loop.add("loss", torch.tensor(0.5))
+6 {'loss': 0.5}
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import torch
 
 from mfcomm.learning.checkpointing import TrainingState
-from mfcomm.learning.estimator import sigma2_at
 from mfcomm.learning.stop_rule import Plateau
 
 Log = Callable[[int, dict[str, torch.Tensor]], None]
-Loss = torch.Tensor | None
-"""A step's mean loss, or None for a step with no loss to report (the tx node's receiver steps: the rx node
-takes them and logs their loss)."""
+"""``log(iteration, values)``: a log row, the loss means since the last row and the values noted, as 0-d tensors."""
 
 
 class Schedule(Protocol):
-    """The fields of a configuration that :func:`alternate` reads."""
+    """The fields of a configuration that :class:`Loop` reads."""
 
     iterations: int
     finetune_iterations: int
-    rx_steps: int
-    tx_steps: int
-    sigma2_final: float | None
     log_every: int
-
-    @property
-    def exploration_sigma2(self) -> float: ...
+    patience: int
+    stop_early: bool
 
 
 class LoopState(Protocol):
-    """What :func:`alternate` needs of its ``state``
+    """What :class:`Loop` needs of its ``state``
     (:class:`~mfcomm.learning.checkpointing.TrainingState`, or a node's own)."""
 
     def track(self, **parts: Any) -> int:
@@ -51,50 +65,67 @@ class LoopState(Protocol):
         ...
 
 
-def alternate(
-    cfg: Schedule,
-    rx_step: Callable[[], Loss],
-    tx_step: Callable[[float], Loss],
-    log: Log,
-    progress: Callable[[int], None],
-    extra: Callable[[], dict[str, torch.Tensor]] = dict,
-    finetune_step: Callable[[int], Loss] | None = None,
-    before_iteration: Callable[[int], None] = lambda it: None,
-    state: LoopState | None = None,
-) -> int | None:
-    """Algorithm 1's schedule: per iteration ``cfg.rx_steps`` receiver steps, then ``cfg.tx_steps``
-    transmitter steps at that iteration's sigma2; then ``cfg.finetune_iterations`` receiver-only steps
-    (``finetune_step(i)``, i = 1, 2, ..., default ``rx_step``). Each step returns its mean loss, or None when
-    it has none to report; ``extra`` adds values to every log row of the main loop. Returns the iteration at
-    which the held-out loss (an iteration's first reported one) reached a plateau
-    (:mod:`mfcomm.learning.stop_rule`, ``cfg.patience``), or None; with ``cfg.stop_early`` the main loop ends
-    there. ``state`` checks every iteration's losses, checkpoints, and resumes
-    (:mod:`mfcomm.learning.checkpointing`)."""
-    window, plateau, main = LossWindow(), Plateau(getattr(cfg, "patience", 0)), MainLoop(cfg.iterations)
-    state = state or TrainingState()
-    done = state.track(window=window, plateau=plateau, main_loop=main)
-    for it in range(done + 1, main.last + 1):
-        before_iteration(it)
-        rx_losses = [rx_step() for _ in range(cfg.rx_steps)]
-        sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
-        tx_losses = [tx_step(sigma2) for _ in range(cfg.tx_steps)]
-        losses = window.add_all("rx_loss", rx_losses) + window.add_all("tx_loss", tx_losses)
-        stop = bool(losses) and plateau.update(it, losses[0]) and getattr(cfg, "stop_early", False)
-        if it % cfg.log_every == 0 or it == cfg.iterations or stop:  # held out: measured before its step
-            log(it, {**window.means(), "sigma2": torch.tensor(sigma2), **extra()})
-        progress(1)
-        main.last = it if stop else main.last
-        state.done(it, losses)
-        if stop:
-            break
-    for i in range(max(done - main.last, 0) + 1, cfg.finetune_iterations + 1):
-        before_iteration(cfg.iterations + i)  # fine-tuning runs at the schedule's final rates
-        losses = window.add_all("rx_loss", [finetune_step(i) if finetune_step else rx_step()])
-        if (main.last + i) % cfg.log_every == 0 or i == cfg.finetune_iterations:
-            log(main.last + i, window.means())
-        progress(1)
-        state.done(main.last + i, losses)
-    return plateau.reached_at
+class Loop:
+    """A training's iterations and their bookkeeping (see the module docstring): ``log`` gets the rows,
+    ``progress(1)`` follows each iteration, ``state`` (default: no checkpoints) tracks ``parts`` (the
+    optimisers and other stateful parts of the method, by name) with the loop's own."""
+
+    def __init__(
+        self,
+        cfg: Schedule,
+        log: Log,
+        progress: Callable[[int], None] = lambda _: None,
+        state: LoopState | None = None,
+        **parts: Any,
+    ) -> None:
+        self.cfg, self.log, self.progress = cfg, log, progress
+        self.window, self.plateau, self.main = LossWindow(), Plateau(cfg.patience), MainLoop(cfg.iterations)
+        self.state = state or TrainingState()
+        self.resumed = self.state.track(**parts, window=self.window, plateau=self.plateau, main_loop=self.main)
+        self.losses: list[torch.Tensor] = []
+        self.noted: dict[str, float] = {}
+
+    def add(self, name: str, loss: torch.Tensor) -> None:
+        """A step's mean loss (0-d, detached), logged as the mean of ``name`` over the log row's steps."""
+        self.window.add(name, loss)
+        self.losses.append(loss)
+
+    def note(self, **values: float) -> None:
+        """Values of this main-loop iteration for its log row, if it has one (after the loss means)."""
+        self.noted = values
+
+    def iterations(self) -> Iterator[int]:
+        """The main loop's iterations 1, ..., ``cfg.iterations`` (from the first one not done; to a plateau with
+        ``cfg.stop_early``): the body runs each one's steps, the bookkeeping follows it."""
+        cfg = self.cfg
+        for it in range(self.resumed + 1, self.main.last + 1):
+            self.losses, self.noted = [], {}
+            yield it
+            stop = bool(self.losses) and self.plateau.update(it, self.losses[0]) and cfg.stop_early
+            if it % cfg.log_every == 0 or it == cfg.iterations or stop:
+                self.log(it, {**self.window.means(), **{k: torch.tensor(float(v)) for k, v in self.noted.items()}})
+            self.progress(1)
+            self.main.last = it if stop else self.main.last
+            self.state.done(it, self.losses)
+            if stop:
+                return
+
+    def fine_tuning(self) -> Iterator[int]:
+        """The fine-tuning iterations i = 1, ..., ``cfg.finetune_iterations`` (from the first one not done), logged
+        and checkpointed as iterations ``last + i`` after the main loop's ``last``."""
+        cfg, last = self.cfg, self.main.last
+        for i in range(max(self.resumed - last, 0) + 1, cfg.finetune_iterations + 1):
+            self.losses = []
+            yield i
+            if (last + i) % cfg.log_every == 0 or i == cfg.finetune_iterations:
+                self.log(last + i, self.window.means())
+            self.progress(1)
+            self.state.done(last + i, self.losses)
+
+    @property
+    def converged_at(self) -> int | None:
+        """The iteration at which the held-out loss reached a plateau, or None."""
+        return self.plateau.reached_at
 
 
 class MainLoop:
@@ -116,13 +147,6 @@ class LossWindow:
         self.sums[name] = self.sums.get(name, 0.0) + value
         self.counts[name] = self.counts.get(name, 0) + 1
 
-    def add_all(self, name: str, values: list[Loss]) -> list[torch.Tensor]:
-        """Add the losses of ``values`` (None: a step with no loss to report, skipped); returns them."""
-        losses = [v for v in values if v is not None]
-        for value in losses:
-            self.add(name, value)
-        return losses
-
     def means(self) -> dict[str, torch.Tensor]:
         out = {k: v / self.counts[k] for k, v in self.sums.items()}
         self.sums, self.counts = {}, {}
@@ -130,8 +154,8 @@ class LossWindow:
 
 
 def metrics_row(iteration: int, channel_uses: int, seconds: float, values: dict[str, torch.Tensor]) -> dict[str, float]:
-    """A row of ``metrics.csv`` as a ``log`` of :func:`alternate` writes it: the iteration, the channel uses and
-    training seconds so far, then ``values`` (the loss means, ``sigma2``, ...) as floats."""
+    """A row of ``metrics.csv`` as a :data:`Log` writes it: the iteration, the channel uses and training seconds so
+    far, then ``values`` (the loss means, ``sigma2``, ...) as floats."""
     return {
         "iteration": iteration,
         "channel_uses": channel_uses,

@@ -1,6 +1,23 @@
 """Model-based training: back-propagate the mean loss through a differentiable channel.
 
-This is the baseline the paper compares against; it needs ``channel.differentiable``.
+This is the baseline the paper compares against; it needs ``channel.differentiable``. Its loop's bookkeeping is
+the model-free one's (:class:`~mfcomm.learning.loop.Loop`), with no fine-tuning.
+
+Example
+-------
+>>> import torch
+>>> from types import SimpleNamespace
+>>> from mfcomm.channels.contract import AWGN
+>>> from mfcomm.system.receiver import Receiver
+>>> from mfcomm.system.transmitter import Transmitter
+>>> _ = torch.manual_seed(0)
+>>> cfg = SimpleNamespace(
+...     iterations=20, finetune_iterations=0, batch_size=64, tx_lr=1e-2, rx_lr=1e-2, tx_warmup=0, log_every=10,
+...     patience=0, stop_early=False)
+>>> rows = []
+>>> train_model_based(Transmitter(4, 1), Receiver(4, 1, (16,)), AWGN(0.1), cfg, lambda it, v: rows.append(it))
+>>> rows
+[10, 20]
 """
 
 from __future__ import annotations
@@ -15,11 +32,10 @@ from mfcomm.channels.contract import Sampler
 from mfcomm.config.fields import Config
 from mfcomm.errors import ConfigError
 from mfcomm.learning.checkpointing import TrainingState
-from mfcomm.learning.examples import Examples, Sender
-from mfcomm.learning.loop import Log, LossWindow, MainLoop
+from mfcomm.learning.examples import Examples, Sender, Symbols
+from mfcomm.learning.loop import Log, Loop
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import receiver_step
-from mfcomm.learning.stop_rule import Plateau
+from mfcomm.learning.model_free import descend
 
 
 def train_model_based(
@@ -33,53 +49,22 @@ def train_model_based(
     examples: Examples | None = None,
     generator: torch.Generator | None = None,
 ) -> int | None:
-    """Joint gradient steps on theta_T and theta_R through the channel (see :func:`train_jointly`), on batches
-    of ``cfg.batch_size`` labels of ``examples`` (default: messages) drawn from ``generator``."""
-    return train_jointly(
-        tx,
-        rx,
-        channel,
-        cfg,
-        lambda opt: receiver_step(tx, rx, channel, opt, cfg.batch_size, generator, examples, joint=True),
-        log,
-        progress,
-        state,
-    )
-
-
-def train_jointly(
-    tx: Sender,
-    rx: nn.Module,
-    channel: Any,
-    cfg: Any,
-    step: Callable[[torch.optim.Optimizer], torch.Tensor],
-    log: Log,
-    progress: Callable[[int], None],
-    state: TrainingState | None = None,
-) -> int | None:
-    """``cfg.iterations`` calls of ``step(opt)`` (with ``cfg.stop_early`` fewer, to a plateau of the loss), one
-    Adam over both networks (``cfg.tx_lr``, ``cfg.rx_lr``), each returning its loss; refused unless
+    """``cfg.iterations`` joint gradient steps on theta_T and theta_R through the channel (with ``cfg.stop_early``
+    fewer, to a plateau of the loss), one Adam over both networks (``cfg.tx_lr``, ``cfg.rx_lr``), on batches of
+    ``cfg.batch_size`` labels of ``examples`` (default: messages) drawn from ``generator``; refused unless
     ``channel.differentiable``. Returns the iteration at which the loss reached a plateau, or None. ``state``
-    checks every loss, checkpoints, and resumes (:mod:`mfcomm.learning.checkpointing`)."""
+    checkpoints and resumes (:mod:`mfcomm.learning.checkpointing`)."""
     if not channel.differentiable:
         raise ConfigError(
             f"channel {channel.name} has no gradient: model-based training needs a "
             "differentiable channel (use --method model-free)"
         )
+    examples, device = examples or Symbols(tx.messages), next(tx.parameters()).device
     opt = torch.optim.Adam([{"params": tx.parameters(), "lr": cfg.tx_lr}, {"params": rx.parameters(), "lr": cfg.rx_lr}])
-    window, plateau, main = LossWindow(), Plateau(getattr(cfg, "patience", 0)), MainLoop(cfg.iterations)
-    state = state or TrainingState()
-    done = state.track(opt=opt, window=window, plateau=plateau, main_loop=main)
-    for it in range(done + 1, main.last + 1):
-        set_rates(opt, [cfg.tx_lr, cfg.rx_lr], it, cfg, [getattr(cfg, "tx_warmup", 0), 0])
-        loss = step(opt)
-        window.add("loss", loss)
-        stop = plateau.update(it, loss) and getattr(cfg, "stop_early", False)  # held out: before the step
-        if it % cfg.log_every == 0 or it == cfg.iterations or stop:
-            log(it, window.means())
-        progress(1)
-        main.last = it if stop else main.last
-        state.done(it, [loss])
-        if stop:
-            break
-    return plateau.reached_at
+    loop = Loop(cfg, log, progress, state, opt=opt)
+    for it in loop.iterations():
+        set_rates(opt, [cfg.tx_lr, cfg.rx_lr], it, cfg, [cfg.tx_warmup, 0])
+        m = examples.draw(cfg.batch_size, device, generator)
+        y = channel(examples.send(tx, m))  # the gradient flows back through the channel into the transmitter
+        loop.add("loss", descend(opt, examples.loss(rx, y, m)))
+    return loop.converged_at

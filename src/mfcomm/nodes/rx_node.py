@@ -3,11 +3,21 @@
 For each block ``y`` of a data message it draws the block's messages from the training-message stream it
 shares (by seed) with the tx node, then, by the block's kind:
 
-- ``rx``: a supervised receiver step (:func:`mfcomm.learning.model_free.receiver_update`);
-- ``tx``: per-example losses (:func:`mfcomm.learning.model_free.per_example_losses`), through the feedback link
-  (:class:`mfcomm.learning.feedback.FeedbackLink`: perfect, noisy or quantised), sent back to the tx node: the
-  only thing the transmitter ever learns from the receiver;
+- ``rx``: a supervised receiver step (:func:`mfcomm.learning.model_free.descend` on the mean loss);
+- ``tx``: per-example losses (with ``rx_on_tx_batch``, after a receiver step on their mean), through the feedback
+  link (:class:`mfcomm.learning.feedback.FeedbackLink`: perfect, noisy or quantised), sent back to the tx node:
+  the only thing the transmitter ever learns from the receiver (as in
+  :func:`mfcomm.learning.model_free.train_model_free`'s transmitter step);
 - ``eval``: errors of the final SER measurement, counted here and reported as a running count.
+
+Example
+-------
+The kinds of an iteration's steps, then fine-tuning's and the evaluation's:
+
+>>> from mfcomm.config.files import configure
+>>> cfg = configure(overrides={"iterations": 2, "finetune_iterations": 1, "rx_steps": 1, "tx_steps": 1})
+>>> [expected_kind(cfg, it, step) for it, step in [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1), (4, 0)]]
+['rx', 'tx', None, 'rx', None, 'eval']
 """
 
 from __future__ import annotations
@@ -16,10 +26,11 @@ import torch
 
 from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.errors import NodeError
+from mfcomm.learning.examples import Symbols
 from mfcomm.learning.feedback import FeedbackLink
 from mfcomm.learning.loop import LossWindow
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import draw_messages, per_example_losses, receiver_update
+from mfcomm.learning.model_free import descend
 from mfcomm.learning.seeding import generator, seeded_receiver
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Role, Store
@@ -43,6 +54,7 @@ class RxNode(Role):
 
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link
+        self.symbols = Symbols(cfg.messages)
         self.load(0)  # until the handshake says where the three resume; the checkpoints stay
 
     def load(self, iteration: int) -> None:
@@ -100,14 +112,16 @@ class RxNode(Role):
         if y.shape[0] != batch:
             raise NodeError(f"rx node expected {batch} blocks for a {kind} step, received {y.shape[0]}")
         set_rates(self.opt, [cfg.rx_lr], self.next[0], cfg)
-        m = draw_messages(cfg.messages, batch // (1 if kind == "rx" else cfg.perturbations), y.device, self.messages)
+        m = self.symbols.draw(batch // (1 if kind == "rx" else cfg.perturbations), y.device, self.messages)
         if kind == "rx":
-            self.window.add("rx_loss", receiver_update(self.rx, self.opt, y, m))
+            self.window.add("rx_loss", descend(self.opt, self.symbols.loss(self.rx, y, m)))
             return torch.empty(0)
-        losses = per_example_losses(
-            self.rx, y, m.repeat_interleave(cfg.perturbations), self.opt if cfg.rx_on_tx_batch else None
-        )
-        return self.feedback(losses)  # the feedback link
+        m_k = m.repeat_interleave(cfg.perturbations)
+        with torch.set_grad_enabled(cfg.rx_on_tx_batch):
+            losses = self.symbols.losses(self.rx, y, m_k)  # per-example losses
+        if cfg.rx_on_tx_batch:  # it knows the labels: the transmitter's transmissions train it too
+            descend(self.opt, losses.mean())
+        return self.feedback(losses.detach())  # the feedback link
 
     def end_iteration(self, it: int) -> None:
         """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""
@@ -134,7 +148,7 @@ class RxNode(Role):
 
     def count_errors(self, y: torch.Tensor) -> torch.Tensor:
         """Errors of the learned system on an evaluation block; returns the running (errors, messages)."""
-        m = draw_messages(self.cfg.messages, y.shape[0], y.device, self.messages)
+        m = self.symbols.draw(y.shape[0], y.device, self.messages)
         self.rx.eval()
         with torch.inference_mode():
             for start in range(0, y.shape[0], EVAL_BATCH):

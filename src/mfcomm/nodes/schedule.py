@@ -1,7 +1,7 @@
-"""Algorithm 1's schedule run by a node: what :func:`mfcomm.learning.loop.alternate` needs of its ``state``, from
-the node's checkpoint store and counters.
+"""Algorithm 1's loop run by a node: what its bookkeeping, :class:`mfcomm.learning.loop.Loop`, needs of its
+``state``, from the node's checkpoint store and counters.
 
-``mfcomm train`` hands :func:`~mfcomm.learning.loop.alternate` a
+``mfcomm train`` hands its :class:`~mfcomm.learning.loop.Loop` a
 :class:`~mfcomm.learning.checkpointing.TrainingState`, which saves the whole loop in one file and resumes from
 it. A node resumes from the iteration the handshake agreed on (:func:`mfcomm.nodes.protocol.synchronise`), with
 its own checkpoint (:class:`~mfcomm.nodes.checkpoints.Store`), and the loop's parts need no saving there:
@@ -10,6 +10,13 @@ its own checkpoint (:class:`~mfcomm.nodes.checkpoints.Store`), and the loop's pa
   configuration check) and every log row empties it;
 - the nodes run no stop rule (:func:`without_stop_rule`): the channel and rx nodes follow the fixed
   schedule (:func:`mfcomm.nodes.rx_node.expected_kind`), so the main loop always runs all ``iterations``.
+
+Example
+-------
+>>> from mfcomm.config.files import configure
+>>> cfg = without_stop_rule(configure(overrides={"stop_early": True}))
+>>> cfg.patience, cfg.stop_early
+(0, False)
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ def without_stop_rule(cfg: Config) -> Config:
 
 
 class NodeState:
-    """:func:`~mfcomm.learning.loop.alternate`'s ``state`` for ``node``, resuming after iteration ``resumed``: it
+    """The :class:`~mfcomm.learning.loop.Loop`'s ``state`` for ``node``, resuming after iteration ``resumed``: it
     counts the iterations run (``store.iterations_run``) and the training seconds (each iteration's own, from
     :meth:`begin` to :meth:`done`: not the handshakes, checkpoints or evaluation), and checkpoints every
     ``every`` iterations (0: never)."""

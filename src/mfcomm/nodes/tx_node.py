@@ -1,7 +1,7 @@
 """The tx node: the transmitter, and the lead of the ring. It never sees the channel or the receiver.
 
-It runs Algorithm 1's schedule as ``mfcomm train`` does (:func:`mfcomm.learning.loop.alternate`), with steps
-that are messages:
+It runs Algorithm 1 as ``mfcomm train`` does (:func:`mfcomm.learning.model_free.train_model_free`, with the same
+bookkeeping, :class:`mfcomm.learning.loop.Loop`), with steps that are messages:
 
 1. a receiver step: ``x = f_T(m)`` for the channel and rx nodes (the rx node takes the step and logs its loss),
    sent with the next transmitter step's block;
@@ -11,6 +11,21 @@ that are messages:
 
 Then the final SER measurement (codebook blocks that the rx node scores), and ``done``. One round trip per
 transmitter step.
+
+Example
+-------
+What a transmitter step sends: each message's symbols K times, perturbed (here K = 2, an antithetic pair), as
+(messages K, n) complex64, the block the rx node scores against the same messages drawn from the shared seed:
+
+>>> import torch
+>>> from mfcomm.system.transmitter import Transmitter
+>>> tx, m = Transmitter(16, 2), torch.arange(16)
+>>> xbar = tx(m.repeat_interleave(2))
+>>> x_p = perturb(xbar, 0.1, tx.real, perturbations=2, antithetic=True)
+>>> x_p.shape, x_p.dtype
+(torch.Size([32, 2]), torch.complex64)
+>>> torch.allclose(x_p[0::2] + x_p[1::2], 2 * 0.9**0.5 * xbar[0::2].detach())  # the pair's noise cancels
+True
 """
 
 from __future__ import annotations
@@ -23,10 +38,11 @@ from tqdm import tqdm
 from mfcomm.channels.contract import channel_uses
 from mfcomm.config.fields import Config
 from mfcomm.errors import NodeError
-from mfcomm.learning.estimator import LossBaseline
-from mfcomm.learning.loop import alternate, metrics_row
+from mfcomm.learning.estimator import LossBaseline, perturb, sigma2_at, surrogate
+from mfcomm.learning.examples import Symbols
+from mfcomm.learning.loop import Loop, metrics_row
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import accumulate_estimate, draw_messages, perturbed_transmission
+from mfcomm.learning.model_free import descend
 from mfcomm.learning.seeding import generator, seeded_transmitter
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Role, Store
@@ -43,6 +59,7 @@ class TxNode(Role):
 
     def __init__(self, cfg: Config, store: Store, link: Link):
         self.cfg, self.store, self.link = cfg, store, link
+        self.symbols = Symbols(cfg.messages)
         self.epoch = 0
         self.iteration = self.step = 0  # the running step's, as the wire names it
         self.queued: list[tuple[str, torch.Tensor]] = []  # receiver steps' (kind, block) not sent yet
@@ -89,34 +106,39 @@ class TxNode(Role):
             self.uses += channel_uses(x)  # the channel runs in the channel node: counted here as Counted counts
 
     def train(self, done: int, progress: Callable[[int], None]) -> None:
-        """Algorithm 1 after iteration ``done`` (where the handshake resumed), fine-tuning included: the schedule
-        of ``mfcomm train`` (:func:`~mfcomm.learning.loop.alternate`), with this node's steps and counters."""
+        """Algorithm 1 after iteration ``done`` (where the handshake resumed), fine-tuning included: the loop of
+        ``mfcomm train`` (:func:`~mfcomm.learning.model_free.train_model_free`) with this node's steps, and its
+        bookkeeping (:class:`~mfcomm.learning.loop.Loop`) with this node's counters. The receiver steps report no
+        loss here: the rx node takes them and logs it."""
         cfg = self.cfg
         state = NodeState(self, done, cfg.checkpoint_every)
-
-        def begin(it: int) -> None:
-            state.begin()
-            self.iteration, self.step, self.queued = it, 0, []
-            set_rates(self.opt, [cfg.tx_lr], it, cfg, [cfg.tx_warmup])
 
         def log(it: int, values: dict[str, torch.Tensor]) -> None:
             self.metrics.append(metrics_row(it, self.uses, state.seconds(), values))
 
-        alternate(
-            without_stop_rule(cfg),
-            self.receiver_step,
-            self.transmitter_step,
-            log,
-            progress,
-            finetune_step=self.fine_tune,
-            before_iteration=begin,
-            state=state,
-        )
+        loop = Loop(without_stop_rule(cfg), log, progress, state)
+        for it in loop.iterations():
+            self.begin(it, state)
+            for _ in range(cfg.rx_steps):
+                self.receiver_step()
+            sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
+            for _ in range(cfg.tx_steps):
+                loop.add("tx_loss", self.transmitter_step(sigma2))
+            loop.note(sigma2=sigma2)
+        for i in loop.fine_tuning():
+            self.begin(cfg.iterations + i, state)  # fine-tuning runs at the schedule's final rates
+            self.fine_tune()
+
+    def begin(self, iteration: int, state: NodeState) -> None:
+        """Iteration ``iteration`` starts: its time, its steps' numbering, its learning rate."""
+        state.begin()
+        self.iteration, self.step, self.queued = iteration, 0, []
+        set_rates(self.opt, [self.cfg.tx_lr], iteration, self.cfg, [self.cfg.tx_warmup])
 
     def receiver_step(self) -> None:
         """A receiver step: its block of clean transmissions waits for the next transmitter step's (one round
         trip); the rx node takes the step and logs its loss."""
-        m = draw_messages(self.cfg.messages, self.cfg.batch_size, "cpu", self.messages)
+        m = self.symbols.draw(self.cfg.batch_size, "cpu", self.messages)
         with torch.no_grad():
             self.queued.append(("rx", self.tx(m)))
         self.step += 1
@@ -125,23 +147,22 @@ class TxNode(Role):
         """A transmitter step: send a perturbed batch, wait for its fed-back losses and descend the Eq. 8
         estimate; returns the mean fed-back loss."""
         cfg = self.cfg
-        self.opt.zero_grad(set_to_none=True)
-        m = draw_messages(cfg.messages, cfg.tx_batch, "cpu", self.messages)
-        m_k, xbar, x_p = perturbed_transmission(
-            self.tx, m, cfg.perturbations, cfg.antithetic, sigma2, self.exploration
-        )  # perturbation
+        m = self.symbols.draw(cfg.tx_batch, "cpu", self.messages)
+        m_k = m.repeat_interleave(cfg.perturbations)
+        xbar = self.tx(m_k)  # f_T(m), with its graph
+        x_p = perturb(xbar, sigma2, self.tx.real, cfg.perturbations, cfg.antithetic, self.exploration)  # policy
         fed_back = self.exchange("tx", x_p, last=self.step == cfg.rx_steps + cfg.tx_steps - 1).array  # losses only
         assert fed_back is not None  # a feedback message carries its array (wire.decode checks)
         if fed_back.shape != (m_k.shape[0],):
             raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
         fed_back = fed_back.view(cfg.tx_batch, cfg.perturbations)
-        accumulate_estimate(fed_back, m, x_p, xbar, sigma2, self.baseline, self.tx.real)  # Eq. 8
-        self.opt.step()
+        advantages = fed_back - self.baseline(fed_back, m)  # l_i - b_i
+        descend(self.opt, surrogate(advantages, x_p, xbar, sigma2, self.tx.real))  # Eq. 8
         return fed_back.mean()
 
-    def fine_tune(self, _i: int) -> None:
+    def fine_tune(self) -> None:
         """A receiver fine-tuning step: one block of clean transmissions, acknowledged."""
-        m = draw_messages(self.cfg.messages, self.cfg.batch_size, "cpu", self.messages)
+        m = self.symbols.draw(self.cfg.batch_size, "cpu", self.messages)
         with torch.no_grad():
             self.exchange("rx", self.tx(m), last=True)
 
@@ -180,7 +201,7 @@ class TxNode(Role):
             codebook = self.tx.codebook()
         errors = messages = step = 0
         while messages < cfg.eval_max_messages and (messages < cfg.eval_messages or errors < cfg.eval_target_errors):
-            m = draw_messages(cfg.messages, min(block, cfg.eval_max_messages - messages), "cpu", self.messages)
+            m = self.symbols.draw(min(block, cfg.eval_max_messages - messages), "cpu", self.messages)
             self.send(iteration, step, ["eval"], [codebook[m]], last=False, reply=True)
             counts = await_reply(self.link, self.epoch, "count", iteration, step).array
             assert counts is not None  # a count message carries its array (wire.decode checks)
