@@ -136,6 +136,7 @@ def test_model_free_gradient_matches_true_gradient():
     assert variance_of_mean < 0.05 * float(true.square().sum())
 
 
+@pytest.mark.integration
 def test_coded_qam_matches_sionna_tutorial_baseline():
     """Gray 64-QAM + APP + 5G LDPC (750, 1500) at Eb/N0 6 dB: Sionna's tutorial measured BLER 0.1084."""
     torch.manual_seed(1)

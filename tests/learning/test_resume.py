@@ -125,6 +125,7 @@ def test_model_based_resume_is_bit_identical(tmp_path, monkeypatch):
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
 
 
+@pytest.mark.integration
 def test_sigterm_to_the_process_writes_a_checkpoint(tmp_path):
     out = tmp_path / "run"
     cmd = [
@@ -237,6 +238,7 @@ def test_bad_resume_is_one_line(tmp_path, capsys, args, message):
     assert message in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_resuming_a_black_box_run_needs_trust(tmp_path, monkeypatch, capsys):
     box = tmp_path / "box.py"
     box.write_text(

@@ -27,6 +27,7 @@ def _ser(method, **extra):
     return run
 
 
+@pytest.mark.integration
 def test_model_free_is_within_a_factor_of_model_based_on_awgn():
     mb, mf = _ser("model-based"), _ser("model-free")
     # stated factor: 1.5x at 1500 iterations, compared on confidence bounds (not point estimates)
@@ -50,6 +51,7 @@ class NumpyAWGN:
         return x + w.view(np.complex64)[..., 0]
 
 
+@pytest.mark.integration
 def test_model_free_trains_through_a_pure_numpy_channel():
     torch.manual_seed(0)
     cfg = configure(overrides={**AWGN_10DB, "iterations": 1500})
@@ -73,6 +75,7 @@ def test_same_seed_same_run():
     }
 
 
+@pytest.mark.integration
 def test_one_transmission_trains_both_networks_when_the_receiver_learns_from_it():
     cfg = configure(
         overrides={
