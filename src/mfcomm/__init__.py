@@ -10,6 +10,9 @@ per-example losses. The public API, in the order of a session:
 - :func:`evaluate` (SER against Es/N0, with the classical baseline), :func:`save`, :func:`load`;
 - :mod:`mfcomm.channels` (the channel contract and the built-in channels).
 
+Where each step of the paper is in the code: the table at the top of :mod:`mfcomm.learning`; how the package is
+layered: docs/architecture.md.
+
 Importing mfcomm changes no global state (no matplotlib backend, no random seed) and loads nothing heavy:
 each name is imported on first use, so ``mfcomm --help`` starts without torch. Every random draw of a run
 comes from generators seeded by its ``seed``.
