@@ -1,4 +1,6 @@
-"""The errors mfcomm reports to users as one line (the CLI prints them without a traceback)."""
+"""The errors mfcomm reports to users as one line (the CLI prints them without a traceback).
+
+An error that echoes a user's value echoes it through :func:`shown`, cut short."""
 
 
 class MfcommError(Exception):
@@ -27,3 +29,33 @@ class Interrupted(MfcommError):
     def __init__(self, iteration: int, signal_name: str, saved: bool):
         super().__init__(f"{signal_name} at iteration {iteration}")
         self.iteration, self.signal_name, self.saved = iteration, signal_name, saved
+
+
+SHOWN = 40
+"""The most characters of a user's value that an error message echoes."""
+
+
+def shorten(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters (the last three ``...``), so that a huge value gives a short error.
+
+    >>> shorten("x" * 100)
+    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'
+    """
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def shown(value: object, limit: int = SHOWN) -> str:
+    """A user's value as an error message echoes it: its ``repr``, :func:`shorten`-ed (one too deeply nested to
+    print: its type).
+
+    >>> shown("10")
+    "'10'"
+    >>> shown(list(range(100)))
+    '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11...'
+
+    """
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"a deeply nested {type(value).__name__}"
+    return shorten(text, limit)

@@ -12,7 +12,7 @@ import torch
 from mfcomm.channels.contract import BlackBox
 from mfcomm.channels.spec import make_channel
 from mfcomm.config.files import configure
-from mfcomm.errors import ChannelError
+from mfcomm.errors import ChannelError, DivergedError
 from mfcomm.experiment.runs import train
 
 NOISY = """import numpy as np
@@ -142,3 +142,58 @@ def test_the_cli_reports_sys_exit_at_import_as_one_line_with_exit_2(tmp_path, ca
     assert main(["train", "--channel", f"{path}:f", "--iterations", "1", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "SystemExit" in err and err.count("\n") == 1
+
+
+MASKED = """import numpy as np
+
+
+def f(x):
+    y = np.ma.masked_array(x.copy(), mask=np.zeros(x.shape, bool))
+    y[0, 0] = np.nan
+    y.mask[0, 0] = True  # the NaN hidden behind the mask
+    return y
+"""
+
+
+class _Liar(np.ndarray):
+    """An ndarray subclass whose ufuncs (``np.isfinite`` among them) answer True, whatever it holds."""
+
+    def __array_ufunc__(self, *args: object, **kwargs: object) -> object:
+        return np.True_
+
+
+def _masked(a: np.ndarray) -> np.ndarray:
+    y = np.ma.masked_array(a.copy(), mask=np.zeros(a.shape, bool))
+    y[0, 0], y.mask[0, 0] = np.nan, True
+    return y
+
+
+def _liar(a: np.ndarray) -> np.ndarray:
+    y = a.copy()
+    y[0, 0] = np.inf
+    return y.view(_Liar)
+
+
+@pytest.mark.parametrize("func", [_masked, _liar])
+def test_a_subclass_of_ndarray_cannot_smuggle_nan_past_the_output_check(func):
+    with pytest.raises(ChannelError, match=r"^channel box.py:f returned non-finite values \(NaN or inf\)"):
+        BlackBox(func, "box.py:f")(_x())
+
+
+def test_non_finite_symbols_into_a_channel_are_training_divergence_not_the_channels_fault():
+    x = _x()
+    x[0, 0] = complex("nan")
+    with pytest.raises(DivergedError, match=r"^training diverged: the symbols sent to channel box.py:f are not"):
+        BlackBox(lambda a: a, "box.py:f")(x)
+
+
+def test_the_cli_reports_a_masked_nan_as_the_channels_fault_and_leaves_no_run(tmp_path, capsys):
+    from mfcomm.cli import main
+
+    path = tmp_path / "masked.py"
+    path.write_text(MASKED)
+    out = tmp_path / "run"
+    assert main(["train", "--channel", f"{path}:f", "--iterations", "5", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"channel {path}:f returned non-finite values" in err
+    assert "diverged" not in err and not out.exists()

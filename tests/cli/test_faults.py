@@ -8,6 +8,8 @@ signals or a node ring are in test_resume.py, test_node_faults.py and test_chann
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
 
 from mfcomm import cli
 
@@ -19,6 +21,7 @@ BLACK_BOXES = {
     "list.py": "def f(x):\n    return x.tolist()\n",
     "syntax.py": "def f(x:\n",
     "nofunc.py": "def g(x):\n    return x\n",
+    "masked.py": "import numpy as np\ndef f(x):\n    return np.ma.masked_invalid(np.full_like(x, np.nan))\n",
 }
 
 # (case, arguments with {tmp} for the test's directory, what the one line must say)
@@ -40,6 +43,7 @@ TRAIN = [
     ("black box: wrong shape", "--channel {tmp}/shape.py:f", "shape"),
     ("black box: wrong dtype", "--channel {tmp}/dtype.py:f", "dtype"),
     ("black box: NaN output", "--channel {tmp}/nan.py:f", "non-finite"),
+    ("black box: NaN behind a mask", "--channel {tmp}/masked.py:f", "masked.py:f returned non-finite values"),
     ("black box raises", "--channel {tmp}/raises.py:f", "radio unplugged"),
     ("black box returns a list", "--channel {tmp}/list.py:f", "list.py"),
     ("model-based through a black box", "--method model-based --channel {tmp}/shape.py:f", "no gradient"),
@@ -51,6 +55,9 @@ TRAIN = [
     ("config: TOML syntax error", "--config {tmp}/broken.toml", "broken.toml"),
     ("config: unknown key", "--config {tmp}/unknown.toml", "colour"),
     ("config: wrong type", "--config {tmp}/wrongtype.toml", "messages"),
+    ("config: a number as text", "--config {tmp}/text.toml", "snr_db: cannot use '10' (expected float | None)"),
+    ("config: a directory", "--config {tmp}/mine", "mine is a directory: give the TOML file"),
+    ("config: nested too deeply", "--config {tmp}/deep.toml", "deep.toml: values nested too deeply to read"),
     ("CUDA asked for, absent", "--device cuda:7", "cuda"),
     ("--init: missing run", "--init {tmp}/norun", "norun"),
     ("--out is a file", "--out {tmp}/broken.toml", "exists and is not a directory"),
@@ -59,6 +66,8 @@ TRAIN = [
     ("--overwrite on a directory that is no run", "--out {tmp}/mine --overwrite", "holds no run"),
     ("--resume without a checkpoint", "--resume {tmp}/mine", "no checkpoint to resume from"),
     ("--resume with options", "--resume {tmp}/done --seed 3", "drop --seed"),
+    ("--resume: a foreign checkpoint", "--resume {tmp}/foreign", "not an mfcomm checkpoint"),
+    ("--resume: a malformed checkpoint", "--resume {tmp}/malformed", "a malformed checkpoint: parts is missing"),
 ]
 
 OTHERS = [
@@ -66,6 +75,21 @@ OTHERS = [
     ("evaluate: not a finished run", "evaluate {tmp}/mine", "is missing"),
     ("evaluate: corrupt weights", "evaluate {tmp}/corrupt", "cannot load weights"),
     ("evaluate: empty SNR range", "evaluate {tmp}/done --snr-db 10:0:1", "snr"),
+    ("evaluate: empty Eb/N0 range", "evaluate {tmp}/done --ebno-db 10:0:1", "Eb/N0 range '10:0:1': need A <= B"),
+    ("evaluate: Eb/N0 not numbers", "evaluate {tmp}/done --ebno-db x", "Eb/N0 range 'x': expected A:B:STEP"),
+    ("evaluate: Eb/N0 out of range", "evaluate {tmp}/done --ebno-db=-4000", "Eb/N0 range '-4000': each end"),
+    (
+        "evaluate: Eb/N0 on a channel with its own noise",
+        "evaluate {tmp}/done --channel {tmp}/nan.py:f --ebno-db 3",
+        "an Eb/N0 sweep does not apply",
+    ),
+    ("evaluate: non-finite weights", "evaluate {tmp}/nanweights", "holds values that are not finite"),
+    (
+        "evaluate: weights of another shape",
+        "evaluate {tmp}/othershape",
+        "cannot load weights (RuntimeError: Error(s) in loading",
+    ),
+    ("sweep: no trials", "sweep {tmp}/empty-sweep.toml --out {tmp}/g", "no trials: [grid] is empty or missing"),
     ("evaluate: zero target errors", "evaluate {tmp}/done --target-errors 0", "target-errors"),
     ("gradcheck: sigma2 out of (0, 1)", "gradcheck --sigma2 2 --out {tmp}/g", "sigma2"),
     ("gradcheck: batch sizes not numbers", "gradcheck --batch-sizes x --out {tmp}/g", "batch-sizes"),
@@ -105,7 +129,29 @@ def tmp(tmp_path_factory) -> Path:
     for name in ("config.toml", "model.safetensors"):
         (tmp / "corrupt" / name).write_bytes((tmp / "done" / name).read_bytes()[:100])
     (tmp / "corrupt" / "config.toml").write_bytes((tmp / "done" / "config.toml").read_bytes())
+    _bad_runs_and_files(tmp)
     return tmp
+
+
+def _bad_runs_and_files(tmp: Path) -> None:
+    """Runs whose weights are not finite or of another shape, foreign and malformed checkpoints, and bad configs."""
+    weights = load_file(tmp / "done" / "model.safetensors")
+    for name in ("nanweights", "othershape"):
+        (tmp / name).mkdir()
+        (tmp / name / "config.toml").write_bytes((tmp / "done" / "config.toml").read_bytes())
+    first = next(iter(weights))
+    save_file(
+        {**weights, first: torch.full_like(weights[first], float("nan"))}, tmp / "nanweights" / "model.safetensors"
+    )
+    config = (tmp / "done" / "config.toml").read_text()
+    (tmp / "othershape" / "config.toml").write_text(config.replace("messages = 16", "messages = 64"))
+    save_file(weights, tmp / "othershape" / "model.safetensors")
+    for name, state in (("foreign", {"weights": weights[first]}), ("malformed", {"format": 1, "iteration": 3})):
+        (tmp / name).mkdir()
+        torch.save(state, tmp / name / "checkpoint.pt")
+    (tmp / "text.toml").write_text('snr_db = "10"\n')
+    (tmp / "deep.toml").write_text("snr_db = " + "[" * 10_000 + "]" * 10_000 + "\n")
+    (tmp / "empty-sweep.toml").write_text("[base]\niterations = 10\n[grid]\n")
 
 
 def _one_line(capsys, argv: list[str], needle: str) -> str:

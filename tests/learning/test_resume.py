@@ -271,3 +271,75 @@ def test_resuming_a_black_box_run_needs_trust(tmp_path, monkeypatch, capsys):
     assert checkpointing.read(out / CHECKPOINT)["iteration"] == 30  # refused: the checkpoint stays as it was
     assert cli.main(["train", "--resume", str(out), "--trust-config", "--quiet"]) == 0
     assert (out / "summary.json").exists() and not (out / CHECKPOINT).exists()
+
+
+# --- a checkpoint that torch reads but that is no checkpoint of this run: one line, the file left as it was ------
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> dict:
+    """The state of a real checkpoint: a 16-message run stopped by SIGINT at iteration 30."""
+    out = tmp_path_factory.mktemp("interrupted") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        _signal_at(patch, 30)
+        args = ["train", *FAST, "--iterations", "50", "--checkpoint-every", "10", "--out", str(out)]
+        assert cli.main(args) == 130
+    return torch.load(out / CHECKPOINT, weights_only=True)
+
+
+def _deep(state: dict) -> dict:
+    return {**state, "config": "snr_db = " + "[" * 10_000 + "]" * 10_000 + "\n"}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: {"weights": s["parts"]["tx"]}, "not an mfcomm checkpoint (format 1)"),
+        (lambda s: next(iter(s["parts"]["tx"].values())), "not an mfcomm checkpoint (format 1)"),
+        (
+            lambda s: {k: v for k, v in s.items() if k != "parts"},
+            "a malformed checkpoint: parts is missing, not a table",
+        ),
+        (lambda s: {**s, "iteration": "30"}, "a malformed checkpoint: iteration is a str, not an integer"),
+        (lambda s: {**s, "iteration": True}, "a malformed checkpoint: iteration is a bool, not an integer"),
+        (lambda s: {**s, "seconds": float("nan")}, "a malformed checkpoint: a negative iteration or time"),
+        (
+            lambda s: {**s, "config": "messages = [\n"},
+            "a malformed checkpoint: its config is not TOML (TOMLDecodeError",
+        ),
+        (_deep, "a malformed checkpoint: its config is not TOML (RecursionError"),
+        (
+            lambda s: {**s, "config": s["config"].replace("messages = 16", "messages = 64")},
+            "does not fit this run: its tx",
+        ),
+        (
+            lambda s: {**s, "parts": {**s["parts"], "rx": [1, 2]}},
+            "does not fit this run: its rx (TypeError: Expected state_dict to be dict-like",
+        ),
+        (lambda s: {**s, "parts": {"tx": s["parts"]["tx"]}}, "does not fit this run: its rx (KeyError"),
+    ],
+    ids=[
+        "foreign dict",
+        "a tensor",
+        "no parts",
+        "iteration as text",
+        "iteration a bool",
+        "NaN seconds",
+        "config not TOML",
+        "config nested too deeply",
+        "another shape",
+        "a part of the wrong type",
+        "a part missing",
+    ],
+)
+def test_a_foreign_or_malformed_checkpoint_is_one_line_and_left_as_it_was(
+    interrupted, tmp_path, capsys, change, message
+):
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save(change(interrupted), out / CHECKPOINT)
+    before = (out / CHECKPOINT).read_bytes()
+    assert cli.main(["train", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mfcomm train: error: ") and message in err, err
+    assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT] and (out / CHECKPOINT).read_bytes() == before

@@ -112,6 +112,31 @@ def test_no_key_or_a_short_one_is_refused_saying_how_to_make_one(tmp_path, monke
     assert load_key(None) == b"k" * 32
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_key_file_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path, kind):
+    """A FIFO with no writer would block ``read`` for ever: the file is checked, open without blocking, first."""
+    path = {"fifo": tmp_path / "node.key", "directory": tmp_path / "keys", "device": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "directory":
+        path.mkdir(mode=0o700)
+    outcome: list[BaseException | bytes] = []
+
+    def load() -> None:
+        try:
+            outcome.append(load_key(path))
+        except NodeError as err:
+            outcome.append(err)
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "load_key blocked"
+    assert isinstance(outcome[0], NodeError)
+    assert str(outcome[0]).startswith(f"key file {path} is not a regular file: make one with (umask 077;")
+    assert "\n" not in str(outcome[0])
+
+
 # --- forged messages -----------------------------------------------------------------------------------
 
 

@@ -82,6 +82,10 @@ BAD_SPECS = {
     ),
     "bad drawn value": (toml({"search": {"samples": "3", "batch_size": "{choice = [256, 0]}"}}), "batch_size must be"),
     "too many trials": (toml({"grid": {"seed": str(list(range(101))), "rx_lr": str([0.01] * 100)}}), "at most 10000"),
+    "nested too deeply": ("x = " + "[" * 10000 + "]" * 10000, "values nested too deeply to read"),
+    "empty spec": ("", "no trials: [grid] is empty or missing; give each key a list, as seed = [1, 2, 3]"),
+    "empty grid": (toml({"grid": {}}), "no trials: [grid] is empty or missing"),
+    "base and an empty grid": (toml({"base": FAST_TOML, "grid": {}}), "no trials: [grid] is empty or missing"),
     "gpus for cpu": (toml({"resources": {"gpus_per_trial": "0.5"}}), 'gpus_per_trial is for device = "cuda"'),
     "unknown resource": (toml({"resources": {"cpus_per_trial": "2"}}), "[resources]: unknown key(s) cpus_per_trial"),
 }
@@ -274,6 +278,18 @@ def test_trials_equal_standalone_mfcomm_train(sweep, tmp_path):
         assert list((folder / "out" / "trials" / trial / "tensorboard").glob("events.out.tfevents.*"))
     best = (folder / "out" / "best-config.toml").read_text()
     assert 'channel = "awgn"' in best and "iterations = 100" in best
+
+
+def test_a_trials_config_toml_reproduces_it_bit_for_bit_threads_included(sweep, tmp_path):
+    folder, _ = sweep
+    trial = folder / "out" / "trials" / "t000"
+    assert "threads = 1\n" in (trial / "config.toml").read_text()  # a CPU trial runs on one thread, and says so
+    assert "threads = 1\n" in (folder / "out" / "best-config.toml").read_text()
+    assert json.loads((trial / "summary.json").read_text())["threads"] == 1
+    code, _, err = mfcomm("train", "--config", trial / "config.toml", "--out", tmp_path / "again", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "again" / "model.safetensors").read_bytes() == (trial / "model.safetensors").read_bytes()
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["threads"] == 1
 
 
 def test_resume_runs_only_what_did_not_finish(sweep):

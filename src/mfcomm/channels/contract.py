@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from mfcomm.conventions import SYMBOL_DTYPE
-from mfcomm.errors import ChannelError
+from mfcomm.errors import ChannelError, DivergedError
 
 Y = TypeVar("Y")
 Y_co = TypeVar("Y_co", covariant=True)
@@ -184,15 +184,21 @@ def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
     """A C-ordered copy of ``y`` if it keeps the channel contract for input ``x``, else a ChannelError.
 
     The copy makes any layout acceptable (a reversed view, a strided or Fortran-ordered array, a read-only
-    one) and keeps the channel from changing, later, an output that training already holds."""
+    one) and keeps the channel from changing, later, an output that training already holds. The checks read
+    ``np.asarray(y)``, the plain array under a subclass, so that a masked array cannot hide NaN or inf behind
+    its mask. Non-finite values are the channel's fault when its input was finite; when it was not, training
+    had diverged already (a :class:`DivergedError`)."""
     if not isinstance(y, np.ndarray):
         raise ChannelError(f"channel {name} returned {type(y).__name__}, expected a NumPy array")
+    y = np.asarray(y)  # the data a subclass (a masked array, a matrix) holds, all of it, as training will read it
     if y.dtype != np.complex64:
         raise ChannelError(f"channel {name} returned dtype {y.dtype}, expected complex64")
     if y.shape != x.shape:
         raise ChannelError(f"channel {name} returned shape {y.shape}, expected {x.shape}")
     if not np.isfinite(y).all():
-        raise ChannelError(f"channel {name} returned non-finite values (NaN or inf)")
+        if not np.isfinite(x).all():
+            raise DivergedError(f"training diverged: the symbols sent to channel {name} are not finite")
+        raise ChannelError(f"channel {name} returned non-finite values (NaN or inf) for finite input")
     return np.array(y, order="C")
 
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 
 from mfcomm.cli import bitwise, demo, evaluate, gradcheck, node, sweep, train
+from mfcomm.cli.signals import exit_status, signal_name, terminate
 from mfcomm.errors import MfcommError
 
 EXIT_USAGE = 2
@@ -70,19 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, terminate)  # as Ctrl-C: cleanly, a line saying so, exit 143
     try:
         return COMMANDS[args.command](args)
     except MfcommError as err:
-        print(f"mfcomm {args.command}: error: {err}", file=sys.stderr)
+        print(f"mfcomm {args.command}: error: {one_line(str(err))}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"mfcomm {args.command}: interrupted; nothing written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        left = _LEFT_BY_INTERRUPT.get(args.command, "nothing written")
+        print(f"mfcomm {args.command}: interrupted ({signal_name(err)}); {left}", file=sys.stderr)
+        return exit_status(err)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _terminate(_signum: int, _frame: object) -> None:
-    """SIGTERM ends a command as Ctrl-C does: cleanly, with a line saying so (training checkpoints first)."""
-    raise KeyboardInterrupt
+_LEFT_BY_INTERRUPT = {"demo": "no report written (the runs it finished stay in its --out)"}
+"""What an interrupted command leaves, where that is more than nothing."""
+
+
+def one_line(text: str) -> str:
+    r"""An error's text on one line: a message with line breaks (a user's channel may raise one) folded.
+
+    >>> one_line("channel f.py:f raised ValueError: bad\n  input\n")
+    'channel f.py:f raised ValueError: bad input'
+    """
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfcomm.errors import ConfigError
+from mfcomm.errors import ConfigError, shown
 
 if TYPE_CHECKING:
     from mfcomm.experiment.run import Run
@@ -72,11 +72,15 @@ def _ser(args: argparse.Namespace, run: Run) -> int:
     if args.snr_db:
         snrs = sweep.parse_range(args.snr_db)
     elif args.ebno_db:
-        snrs = [ebno_db_to_snr_db(e, run.cfg.bits, run.cfg.channel_uses) for e in sweep.parse_range(args.ebno_db)]
+        snrs = [
+            ebno_db_to_snr_db(e, run.cfg.bits, run.cfg.channel_uses) for e in sweep.parse_range(args.ebno_db, "Eb/N0")
+        ]
     else:
         snrs = sweep.default_range(run) if spec.has_noise(channel) else None
     if spec.kind(channel) == "unknown":
-        raise ConfigError(f"unknown channel {channel!r}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
+        raise ConfigError(f"unknown channel {shown(channel)}: use awgn, rbf, an impairment chain or PATH.py:FUNC")
+    if args.ebno_db and not spec.has_noise(channel):
+        raise ConfigError(f"channel {channel} brings its own noise: an Eb/N0 sweep does not apply to it")
     rows = sweep.evaluate_run(run, Path(args.dir), snrs, channel, args.target_errors, args.max_messages, args.quiet)
     for r in rows:
         base = f"  baseline {r['baseline_ser']:.3e}" if "baseline_ser" in r else ""
@@ -93,7 +97,7 @@ def _coded(args: argparse.Namespace, run: Run) -> int:
 
     if args.snr_db or args.channel:
         raise ConfigError("a bits run is evaluated on its training channel over Eb/N0: use --ebno-db A:B:STEP")
-    grid = sweep.parse_range(args.ebno_db or "4:8:0.5")
+    grid = sweep.parse_range(args.ebno_db or "4:8:0.5", "Eb/N0")
     out = Path(args.dir)
     curves = coded_sweep.coded_sweep(run, out, grid, args.target_block_errors, args.max_blocks, quiet=args.quiet)
     for name, pts in curves.items():

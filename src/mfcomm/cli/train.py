@@ -90,6 +90,7 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
 def run(args: argparse.Namespace) -> int:
     """Train, save the run into its directory and print its SER; an interrupt leaves a checkpoint to resume."""
     from mfcomm.channels.spec import names_code
+    from mfcomm.cli.signals import exit_status, signal_name
     from mfcomm.errors import Interrupted
     from mfcomm.experiment import run_directory, runs
     from mfcomm.system.build import bytes_needed
@@ -115,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"mfcomm train: {where}; {hint}", file=sys.stderr)
         return 128 + signal.Signals[stop.signal_name].value
     except BaseException as err:
-        if checkpoint.exists() and isinstance(err, KeyboardInterrupt):
-            print(f"mfcomm train: interrupted; resume with: mfcomm train --resume {out}", file=sys.stderr)
-            return 130
+        if checkpoint.exists() and isinstance(err, KeyboardInterrupt):  # a second signal, or during evaluation
+            resume = f"mfcomm train --resume {out}" + (" --trust-config" if names_code(cfg.channel) else "")
+            print(f"mfcomm train: interrupted ({signal_name(err)}); resume with: {resume}", file=sys.stderr)
+            return exit_status(err)
         _drop_unresumable_logs(tensorboard, checkpoint)
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed run leaves no empty directory behind

@@ -28,7 +28,7 @@ from mfcomm.channels import spec as channel_spec
 from mfcomm.config.fields import FIELDS, Config
 from mfcomm.config.memory import check_training_memory
 from mfcomm.config.option import Bound, declared
-from mfcomm.errors import ConfigError
+from mfcomm.errors import ConfigError, shorten, shown
 
 
 def check(ok: bool, message: str) -> None:
@@ -45,12 +45,14 @@ LENGTHS = {name: n for name, f in FIELDS.items() if (n := declared(f).items)}
 """Most items of the list fields."""
 CHOICES = {name: words for name, f in FIELDS.items() if (words := declared(f).choices)}
 """The words each choice field takes."""
+CHANNEL_SHOWN = 200
+"""The most characters of a channel spec (a path, a chain) that an error echoes: more than of other values."""
 
 
 def _number_text(value: Any) -> str:
     """A number as the user would write it; a long one (a 400-digit integer) cut short."""
     text = f"{value:g}" if isinstance(value, float) else str(value)
-    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
+    return shorten(text, 24)
 
 
 def check_number(name: str, value: Any, low: float, high: float, interval: str = "[]") -> None:
@@ -103,7 +105,7 @@ def _check_choices(cfg: Config) -> None:
     for name in ("signalling", "normalization", "equalizer"):
         *words, last = CHOICES[name]
         value = getattr(cfg, name)
-        check(value in CHOICES[name], f"{name} must be {', '.join(words)} or {last}, not {value!r}")
+        check(value in CHOICES[name], f"{name} must be {', '.join(words)} or {last}, not {shown(value)}")
     _check_one_of(cfg, "recipe")
     _check_one_of(cfg, "lr_schedule")
     check(isinstance(cfg.init, str) and cfg.init != "", "init must be random, classical or a run directory")
@@ -114,7 +116,7 @@ def _check_choices(cfg: Config) -> None:
     _check_one_of(cfg, "feedback")
     check(
         cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:"),
-        f"device must be cpu or cuda, not {cfg.device!r}",
+        f"device must be cpu or cuda, not {shown(cfg.device)}",
     )
     for name in CHOICES:
         _check_one_of(cfg, name)
@@ -123,7 +125,7 @@ def _check_choices(cfg: Config) -> None:
 def _check_one_of(cfg: Config, name: str) -> None:
     """``name`` is one of its words: ``method must be one of model-free, model-based, not 'x'``."""
     value = getattr(cfg, name)
-    check(value in CHOICES[name], f"{name} must be one of {', '.join(CHOICES[name])}, not {value!r}")
+    check(value in CHOICES[name], f"{name} must be one of {', '.join(CHOICES[name])}, not {shown(value)}")
 
 
 SYMBOLS_ONLY: dict[str, Any] = {
@@ -150,7 +152,7 @@ def _check_task(cfg: Config) -> None:
             check(not getattr(cfg, name), f"{name} belongs to the bits task (give task = bits, or drop it)")
         return
     for name, value in SYMBOLS_ONLY.items():
-        check(getattr(cfg, name) == value, f"the bits task takes {name} = {value}, not {getattr(cfg, name)!r}")
+        check(getattr(cfg, name) == value, f"the bits task takes {name} = {value}, not {shown(getattr(cfg, name))}")
     b, n, ebno = cfg.bits_per_symbol, cfg.codeword_bits, cfg.ebno_db
     if b is None or n is None or ebno is None:
         raise ConfigError("the bits task needs bits_per_symbol, codeword_bits and ebno_db")
@@ -158,7 +160,7 @@ def _check_task(cfg: Config) -> None:
         cfg.messages == 2**b and cfg.channel_uses == 1,
         f"the bits task sends 2**bits_per_symbol = {2**b} messages in 1 channel use: drop messages and channel_uses",
     )
-    check(cfg.init in ("classical", "random"), f"the bits task starts from classical or random, not {cfg.init!r}")
+    check(cfg.init in ("classical", "random"), f"the bits task starts from classical or random, not {shown(cfg.init)}")
     check(
         cfg.init != "classical" or b % 2 == 0 or b == 1,
         f"init classical (Gray QAM) needs an even bits_per_symbol, not {b} (use init random)",
@@ -168,7 +170,8 @@ def _check_task(cfg: Config) -> None:
     check(cfg.ebno_db_max is None or ebno <= cfg.ebno_db_max, "ebno_db must not exceed ebno_db_max")
     check(
         cfg.channel == "awgn" or cfg.ebno_db_max in (None, ebno),
-        f"channel {cfg.channel!r} trains at one Eb/N0: drop ebno_db_max (an Eb/N0 range is for awgn)",
+        f"channel {shown(cfg.channel, CHANNEL_SHOWN)} trains at one Eb/N0: drop ebno_db_max "
+        "(an Eb/N0 range is for awgn)",
     )
 
 
@@ -200,7 +203,7 @@ def _check_channel(cfg: Config) -> None:
     if channel_spec.kind(cfg.channel) in ("function", "unknown"):  # an object: checked as given (its own gradient)
         check(
             ":" in cfg.channel and cfg.channel.rsplit(":", 1)[0].endswith(".py"),
-            f"unknown channel {cfg.channel!r}: use {', '.join(channel_spec.BUILT_IN)}, "
+            f"unknown channel {shown(cfg.channel, CHANNEL_SHOWN)}: use {', '.join(channel_spec.BUILT_IN)}, "
             "an impairment chain or PATH.py:FUNC",
         )
         check(
@@ -223,12 +226,12 @@ def _validate_chain(cfg: Config) -> None:
     built = chain.build(cfg.channel, cfg.n0)
     check(
         cfg.takes_snr or (cfg.snr_db is None and cfg.ebno_db is None) or cfg.task == "bits",
-        f"channel {cfg.channel!r} has no awgn or rbf stage: snr_db and ebno_db do not apply to it",
+        f"channel {shown(cfg.channel, CHANNEL_SHOWN)} has no awgn or rbf stage: snr_db and ebno_db do not apply to it",
     )
     if cfg.method == "model-based" and not built.differentiable:
         stage = next(stage.name.partition("(")[0] for stage in built.stages if not stage.differentiable)
         raise ConfigError(
-            f"channel {cfg.channel!r} has no gradient (stage {stage} is not differentiable): "
+            f"channel {shown(cfg.channel, CHANNEL_SHOWN)} has no gradient (stage {stage} is not differentiable): "
             "model-based training needs a differentiable channel (use --method model-free)"
         )
     check(

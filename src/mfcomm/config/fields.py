@@ -159,6 +159,9 @@ class Config:
     ser_messages: int = option(65536, 1024, LOOP_MAX, flag=False)
     """Fresh messages per SER measurement during training."""
     device: str = option("cpu", help="cpu or cuda")
+    threads: int = option(0, 0, 1024, help="CPU threads torch runs on (0: as many as torch picks, the cores)")
+    """CPU threads torch runs on while the run trains and is measured; torch's reductions depend on it, so a
+    sweep writes its trials' (1 on the CPU) into their ``config.toml``. 0: torch's own choice."""
     channel_timeout: float = option(60.0, 0.0, TIMEOUT_MAX, help="seconds a black-box call may take (0: no limit)")
     """Seconds a user's black-box channel may take for one call before training stops (0: no limit)."""
     checkpoint_every: int = option(500, 0, LOOP_MAX, help="iterations between checkpoints (0: none)")

@@ -36,12 +36,21 @@ from mfcomm.config.fields import (
     Config,
 )
 from mfcomm.config.recipes import BITS_DEFAULTS, PAPER_RECIPE
-from mfcomm.errors import ConfigError
+from mfcomm.errors import ConfigError, shown
 
 
 def coerce(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = None) -> Any:
     """Convert a TOML or CLI value to the field's type (of ``fields``, default :class:`Config`'s), or raise
-    a one-line ConfigError."""
+    a one-line ConfigError. A number is never read from a string: ``snr_db = "10"`` is refused as
+    ``messages = true`` is.
+
+    >>> coerce("snr_db", 10), coerce("rx_hidden", [64, 32.0])
+    (10.0, [64, 32])
+    >>> coerce("snr_db", "10")
+    Traceback (most recent call last):
+    ...
+    mfcomm.errors.ConfigError: snr_db: cannot use '10' (expected float | None)
+    """
     fields = fields or FIELDS
     default = fields[name].default
     kind = fields[name].type
@@ -49,39 +58,43 @@ def coerce(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = 
         if "list" in kind:
             if not isinstance(value, (list, tuple)):
                 raise TypeError
-            item = float if "float" in kind else coerce_int
+            item = coerce_float if "float" in kind else coerce_int
             return [item(v) for v in value]
         if kind == "bool":
             if not isinstance(value, bool):
                 raise TypeError
             return value
-        if kind == "int | None":
-            return None if value is None else coerce_int(value)
-        if kind == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError
-            return int(value)
+        if kind in ("int", "int | None"):
+            return None if value is None and kind != "int" else coerce_int(value)
         if "float" in kind:
-            if value is None:
-                return None
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
+            return None if value is None else coerce_float(value)
         if kind == "str":
             if not isinstance(value, str):
                 raise TypeError
             return value
     except (TypeError, ValueError, OverflowError):
-        text = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
-        raise ConfigError(f"{name}: cannot use {text} (expected {kind})") from None
+        raise ConfigError(f"{name}: cannot use {shown(value)} (expected {kind})") from None
     return default
 
 
 def coerce_int(value: Any) -> int:
-    """``value`` as an int, or TypeError for a bool or a float with a fraction (``True`` is not 1 message)."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+    """``value`` as an int, or TypeError for a bool, a string or a float with a fraction (``True`` is not 1
+    message, ``"16"`` is text)."""
+    if isinstance(value, float) and not value.is_integer():
         raise TypeError
-    return int(value)
+    return int(_number(value))
+
+
+def coerce_float(value: Any) -> float:
+    """``value`` as a float, or TypeError for a bool or a string."""
+    return float(_number(value))
+
+
+def _number(value: Any) -> Any:
+    """``value`` itself, or TypeError for what converts to a number without being one: a bool, text, bytes."""
+    if isinstance(value, (bool, str, bytes, bytearray)):
+        raise TypeError
+    return value
 
 
 # --- code named by a config file ----------------------------------------------------------------------------------
@@ -123,12 +136,16 @@ def load_toml(path: str | Path, fields: dict[str, dataclasses.Field] | None = No
     """Read a config file into a dict of known keys (of ``fields``, default :class:`Config`'s); unknown keys
     are an error (typos are common)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory: give the TOML file (a run's is {path / 'config.toml'})")
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path}: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path}: values nested too deeply to read") from None
     unknown = sorted(set(data) - set(fields or FIELDS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown key(s) {', '.join(unknown)}")

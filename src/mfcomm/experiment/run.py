@@ -50,3 +50,5 @@ class Run:
     """Bits task: the BMD rate (bit/symbol) on AWGN per Eb/N0 (dB)."""
     baseline_bmd_rate: dict[float, float] | None = None
     """Bits task: Gray QAM's BMD rate with the APP demapper at the same points, or None."""
+    threads: int = 0
+    """The CPU threads torch ran on (``cfg.threads``, or torch's own choice where that is 0); 0: not known."""

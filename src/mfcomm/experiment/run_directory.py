@@ -19,12 +19,13 @@ mfcomm.errors.MfcommError: --out ... already holds a run (summary.json); choose 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,18 +99,28 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with _staged(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def write_text(path: Path, text: str) -> None:
     """Text written to a temporary name and renamed into place."""
+    with _staged(path) as tmp:
+        tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def _staged(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path``, renamed to it after the block; removed if the block fails or is
+    interrupted (a signal during a write leaves no partial file, not even a hidden one)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 

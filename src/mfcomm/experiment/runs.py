@@ -41,8 +41,9 @@ from mfcomm.system.build import (
 
 
 def summary(run: Run) -> dict[str, Any]:
-    """``summary.json``: what the run trained, what it cost and what it reached (the task's keys)."""
-    return task_of(run.cfg).summary(run)
+    """``summary.json``: what the run trained, what it cost and what it reached (the task's keys), and the CPU
+    threads torch ran on."""
+    return {**task_of(run.cfg).summary(run), "threads": run.threads}
 
 
 def train(
@@ -65,11 +66,12 @@ def train(
     iterations, and at the end of the iteration in which SIGINT or SIGTERM arrives (training then stops
     with :class:`~mfcomm.errors.Interrupted`); with ``resume``, training continues from that file. Any
     other error names the last good checkpoint, which stays on disk (:mod:`mfcomm.learning.checkpointing`).
+    Torch runs on ``cfg.threads`` CPU threads meanwhile (0: as many as it had), restored afterwards.
     """
     cfg, given = training_session.channel_object(cfg, channel)
-    with run_generator(cfg):
+    with run_generator(cfg), training_session.torch_threads(cfg.threads) as threads:
         session = training_session.Session(cfg, given, checkpoint, resume)
-        run = Run(cfg, session.tx, session.rx)
+        run = Run(cfg, session.tx, session.rx, threads=threads)
         with tqdm(
             total=session.total + session.first,
             desc=f"train {cfg.method} {cfg.channel}",

@@ -71,6 +71,20 @@ def seeded_system(cfg: Config, task: Task) -> tuple[Any, Any, Generators, torch.
     return tx, rx, Generators(), None
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[int]:
+    """Torch on ``count`` CPU threads within the block (0: as it was), restored afterwards; yields the count in
+    use, which the run records (torch's reductions, and so the trained weights, depend on it)."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        if count:
+            torch.set_num_threads(before)
+
+
 class Clock:
     """Training time: seconds since the start (plus ``already``, a resumed run's), less the paused spans."""
 

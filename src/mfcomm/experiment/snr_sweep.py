@@ -20,7 +20,7 @@ from mfcomm.channels.spec import has_fading, has_noise, is_black_box, is_chain, 
 from mfcomm.config.checks import check_number
 from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.conventions import snr_db_to_ebno_db, snr_db_to_n0
-from mfcomm.errors import ConfigError
+from mfcomm.errors import ConfigError, shown
 from mfcomm.evaluation.ser import learned_errors, monte_carlo
 from mfcomm.experiment.run import Run
 from mfcomm.experiment.run_directory import write_csv
@@ -28,24 +28,31 @@ from mfcomm.plots import Curve, plot_ser
 from mfcomm.system.baselines import Baseline, baseline_errors, classical_baseline, closed_form_ser, coherent_bound
 
 
-def parse_range(text: str) -> list[float]:
-    """``A:B:STEP`` (B included) or a single value ``A`` -> list of floats."""
+def parse_range(text: str, quantity: str = "SNR") -> list[float]:
+    """``A:B:STEP`` (B included) or a single value ``A`` -> list of floats; errors name the range as ``quantity``
+    (``"Eb/N0"`` for ``--ebno-db``).
+
+    >>> parse_range("8:4:1", "Eb/N0")
+    Traceback (most recent call last):
+    ...
+    mfcomm.errors.ConfigError: Eb/N0 range '8:4:1': need A <= B and STEP > 0
+    """
     try:
         parts = [float(p) for p in text.split(":")]
     except ValueError:
-        raise ConfigError(f"SNR range {text!r}: expected A:B:STEP of numbers") from None
+        raise ConfigError(f"{quantity} range {shown(text)}: expected A:B:STEP of numbers") from None
     if len(parts) == 1:
         parts = [parts[0], parts[0], 1.0]
     if len(parts) != 3 or not all(math.isfinite(p) for p in parts):
-        raise ConfigError(f"SNR range {text!r}: expected A:B:STEP of finite numbers")
+        raise ConfigError(f"{quantity} range {shown(text)}: expected A:B:STEP of finite numbers")
     a, b, step = parts
     for value in (a, b):
-        check_number(f"SNR range {text!r}: each end", value, -100.0, 100.0)
+        check_number(f"{quantity} range {shown(text)}: each end", value, -100.0, 100.0)
     if step <= 0 or b < a:
-        raise ConfigError(f"SNR range {text!r}: need A <= B and STEP > 0")
+        raise ConfigError(f"{quantity} range {shown(text)}: need A <= B and STEP > 0")
     count = math.floor((b - a) / step + 1e-9) + 1
     if count > 200:
-        raise ConfigError(f"SNR range {text!r} has {count} points; at most 200")
+        raise ConfigError(f"{quantity} range {shown(text)} has {count} points; at most 200")
     return [round(a + i * step, 10) for i in range(count)]
 
 

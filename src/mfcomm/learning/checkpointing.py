@@ -34,18 +34,27 @@ mfcomm.errors.DivergedError: training diverged at iteration 2: a loss is not fin
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import threading
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mfcomm.errors import DivergedError, Interrupted, MfcommError
+from mfcomm.errors import DivergedError, Interrupted, MfcommError, shorten
 
 FORMAT = 1
+LAYOUT: dict[str, tuple[tuple[type, ...], str]] = {
+    "iteration": ((int,), "an integer"),
+    "parts": ((dict,), "a table"),
+    "config": ((str,), "TOML text"),
+    "seconds": ((int, float), "a number"),
+}
+"""What a checkpoint holds beside ``format``, and the type of each (``read`` refuses any other)."""
 _PLAIN = (torch.Tensor, int, float, bool, str, type(None))
 _stop: list[str] = []  # the name of a signal that arrived inside stop_signals()
 
@@ -56,8 +65,8 @@ def stop_signals() -> Iterator[None]:
     second signal stops at once, with KeyboardInterrupt); outside it, the previous handlers apply."""
 
     def ask(signum: int, _frame: Any) -> None:
-        if _stop:
-            raise KeyboardInterrupt
+        if _stop:  # named, so that the command exits 128 + this signal's number (130 or 143)
+            raise KeyboardInterrupt(signal.Signals(signum).name)
         _stop.append(signal.Signals(signum).name)
 
     if threading.current_thread() is not threading.main_thread():  # only the main thread may take signals
@@ -144,7 +153,10 @@ class TrainingState:
         if not self.resumed:
             return 0
         for name, part in parts.items():
-            restore(part, self.resumed["parts"][name])
+            try:
+                restore(part, self.resumed["parts"][name])
+            except Exception as err:  # noqa: BLE001 - a checkpoint of another run's shape: one line
+                raise MfcommError(f"the checkpoint does not fit this run: its {name} ({_why(err)})") from None
         return int(self.resumed["iteration"])
 
     def done(self, iteration: int, losses: list[torch.Tensor]) -> None:
@@ -173,7 +185,8 @@ def write(path: Path, state: dict[str, Any]) -> None:
 
 
 def read(path: Path) -> dict[str, Any]:
-    """A checkpoint written by :func:`write` (``weights_only``: tensors and plain values only)."""
+    """A checkpoint written by :func:`write` (``weights_only``: tensors and plain values only), its layout
+    (:data:`LAYOUT`, the config's TOML) checked: a missing, foreign or malformed file is one MfcommError line."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -182,7 +195,23 @@ def read(path: Path) -> dict[str, Any]:
         raise MfcommError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise MfcommError(f"{path}: not an mfcomm checkpoint (format {FORMAT})")
+    for key, (kinds, what) in LAYOUT.items():
+        if not isinstance(state.get(key), kinds) or isinstance(state.get(key), bool):
+            got = "missing" if key not in state else f"a {type(state[key]).__name__}"
+            raise MfcommError(f"{path}: a malformed checkpoint: {key} is {got}, not {what}")
+    named = all(isinstance(k, str) for k in state["parts"])
+    if state["iteration"] < 0 or not 0 <= state["seconds"] < math.inf or not named:
+        raise MfcommError(f"{path}: a malformed checkpoint: a negative iteration or time, or parts without names")
+    try:
+        tomllib.loads(state["config"])
+    except (tomllib.TOMLDecodeError, RecursionError) as err:
+        raise MfcommError(f"{path}: a malformed checkpoint: its config is not TOML ({_why(err)})") from None
     return state
+
+
+def _why(err: BaseException) -> str:
+    """``err`` as one short line: its type and its message, line breaks folded, cut short."""
+    return shorten(" ".join(f"{type(err).__name__}: {err}".split()), 200)
 
 
 def weights_finite(modules: dict[str, torch.nn.Module]) -> bool:

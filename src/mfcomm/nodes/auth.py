@@ -53,16 +53,33 @@ def load_key(path: str | Path | None) -> bytes:
             )
     else:
         path = source = Path(path)
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-            if mode & 0o077:
-                raise NodeError(f"key file {path} is open to group or others (mode {mode:03o}): chmod 600 {path}")
-            key = path.read_bytes().strip()
-        except OSError as err:
-            raise NodeError(f"cannot read key file {path}: {err.strerror}") from None
+        key = _read_key_file(path)
     if len(key) < MIN_KEY_BYTES:
         raise NodeError(f"key in {source} has {len(key)} bytes, fewer than {MIN_KEY_BYTES}; make one with {MAKE_KEY}")
     return key
+
+
+def _read_key_file(path: Path) -> bytes:
+    """The stripped contents of the key file ``path``: a regular file (reading a FIFO would block, a device might
+    never end) only its owner may read or write; else a one-line NodeError. Opened without blocking, then
+    checked on the open file, so that what is checked is what is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise NodeError(f"cannot read key file {path}: {err.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NodeError(f"key file {path} is not a regular file: make one with {MAKE_KEY}")
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise NodeError(f"key file {path} is open to group or others (mode {mode:03o}): chmod 600 {path}")
+        data = b"".join(iter(lambda: os.read(fd, 65536), b""))
+    except OSError as err:
+        raise NodeError(f"cannot read key file {path}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    return data.strip()
 
 
 class Seal:

@@ -35,7 +35,7 @@ def run_node(role: str, cfg: Config, options: NodeOptions, state: str | Path, qu
     """Run node ``role`` until training is done; returns its result. On an error of its own, the node tells
     the next one before it stops, so the ring stops within moments instead of at the time-out."""
     check_supported(cfg)
-    torch.set_num_threads(1)  # three processes share the machine's cores
+    torch.set_num_threads(cfg.threads or 1)  # three processes share the machine's cores
     link = Link(role, options.validate(), fingerprint(cfg))  # no key: refused before anything is written
     try:
         store = Store(state, cfg)

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mfcomm.config.fields import Config
-from mfcomm.errors import MfcommError
+from mfcomm.errors import MfcommError, shorten
 from mfcomm.system import initial as initial_system
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
@@ -87,13 +87,28 @@ def save_modules(path: Path, modules: dict[str, torch.nn.Module], metadata: dict
 
 
 def load_modules(path: Path, modules: dict[str, torch.nn.Module], device: torch.device) -> None:
-    """Load weights written by :func:`save_modules` into ``modules`` (safetensors: nothing is unpickled)."""
+    """Load weights written by :func:`save_modules` into ``modules`` (safetensors: nothing is unpickled); a
+    corrupt file, weights of another shape, or weights that are not finite (checked before any is loaded) are
+    one MfcommError line."""
     try:
         weights = load_file(path, device=str(device))
+    except Exception as err:  # noqa: BLE001 - corrupt file: one line, not a traceback
+        raise _cannot_load(path, err) from None
+    bad = [k for k, v in weights.items() if (v.is_floating_point() or v.is_complex()) and not v.isfinite().all()]
+    if bad:
+        raise MfcommError(f"{path}: cannot load weights: {shorten(bad[0])} holds values that are not finite")
+    try:
         for name, module in modules.items():
             module.load_state_dict({k[len(name) + 1 :]: v for k, v in weights.items() if k.startswith(f"{name}.")})
-    except Exception as err:  # noqa: BLE001 - corrupt or mismatched file: one line, not a traceback
-        raise MfcommError(f"{path}: cannot load weights ({type(err).__name__}: {err})") from None
+    except Exception as err:  # noqa: BLE001 - mismatched file: one line, not a traceback
+        raise _cannot_load(path, err) from None
+
+
+def _cannot_load(path: Path, err: Exception) -> MfcommError:
+    """One line for ``err``, whose message may have several (``load_state_dict``'s has one per key)."""
+    return MfcommError(
+        f"{path}: cannot load weights ({shorten(' '.join(f'{type(err).__name__}: {err}'.split()), 200)})"
+    )
 
 
 def finished_run_dir(run_dir: str | Path, what: str = "run") -> Path:

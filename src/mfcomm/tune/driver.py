@@ -85,8 +85,8 @@ def run(
         if created and not values:
             shutil.rmtree(out, ignore_errors=True)
         raise
-    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, what finished is still recorded
-        stopped = "SIGINT"
+    except KeyboardInterrupt as err:  # a second signal: stopped at once, what finished is still recorded
+        stopped = "SIGTERM" if err.args[:1] == ("SIGTERM",) else "SIGINT"  # as mfcomm.cli.signals names them
     finally:
         bar.close()
     for trial_id, row in results.finished(out, sweep).items():  # a trial that ended as the sweep was stopped

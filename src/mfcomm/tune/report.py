@@ -29,7 +29,7 @@ import numpy as np
 from mfcomm.config.files import to_toml
 from mfcomm.experiment.run_directory import write_text
 from mfcomm.plots import save_figure, subplots
-from mfcomm.tune.results import FAILED, OK, STOPPED
+from mfcomm.tune.results import FAILED, OK, STOPPED, trial_config
 from mfcomm.tune.spec import Sweep, Trial
 
 BEST = "best-config.toml"
@@ -61,7 +61,7 @@ def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spe
     configuration's label. ``spec``: the SPEC file the title names (else the sweep directory's name)."""
     best = best_configuration(sweep, values)
     if best:
-        write_text(out / BEST, to_toml(best[1][0].cfg))
+        write_text(out / BEST, to_toml(trial_config(best[1][0].cfg)))
     figures = [_figure(out, key, sweep, values) for key in sweep.swept if key != "seed"]
     counts = {s: sum(v["status"] == s for v in values.values()) for s in (OK, STOPPED, FAILED)}
     lines = [

@@ -18,10 +18,12 @@ Example
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
+from mfcomm.config.fields import Config
 from mfcomm.errors import MfcommError
 from mfcomm.experiment import run_directory
 from mfcomm.experiment.run_directory import write_csv, write_text
@@ -38,6 +40,21 @@ COLUMNS = (
     "error",
 )
 OK, STOPPED, FAILED = "ok", "stopped early", "failed"
+
+
+def trial_config(cfg: Config) -> Config:
+    """A trial's configuration as it runs: on the CPU on one thread unless the SPEC sets ``threads``. Written into
+    its ``config.toml`` (and ``best-config.toml``), so that ``mfcomm train --config`` reproduces it bit for bit:
+    torch's reductions depend on the thread count.
+
+    >>> trial_config(Config()).threads, trial_config(Config(threads=4)).threads
+    (1, 4)
+    """
+    if cfg.threads or cfg.device != "cpu":
+        return cfg
+    return dataclasses.replace(cfg, threads=1)
+
+
 RESULTS, PLAN = "results.csv", "trials.json"
 
 
@@ -69,8 +86,10 @@ def stopped(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def failed(error: str) -> dict[str, Any]:
-    """A trial that ended with ``error`` (one line)."""
-    return {**dict.fromkeys(COLUMNS, ""), "status": FAILED, "error": error}
+    """A trial that ended with ``error``, folded into one line (a user's channel may raise a message with line
+    breaks)."""
+    line = " ".join(part.strip() for part in error.splitlines() if part.strip())
+    return {**dict.fromkeys(COLUMNS, ""), "status": FAILED, "error": line}
 
 
 def row(trial: Trial, sweep: Sweep, values: dict[str, Any]) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 Each trial is one ``mfcomm train`` run through the same code path (:func:`train_trial`: the run directory
 checked, :func:`mfcomm.experiment.runs.train` with a checkpoint, :func:`mfcomm.experiment.runs.save`), so the same
-configuration
-and seed give the same SER as a standalone ``mfcomm train``. CPU trials hold one core and run one thread
-each; CUDA trials hold ``gpus_per_trial`` of a GPU. A trial's :class:`~mfcomm.errors.MfcommError` (a bad
-channel) is reported as its result and the sweep goes on; a worker that dies mid-trial is retried (twice)
-and resumes from the trial's ``checkpoint.pt``. SIGINT or SIGTERM stops the sweep cleanly (a second one at
-once): running trials keep their checkpoints for ``--resume``.
+configuration and seed give the same SER as a standalone ``mfcomm train``. CPU trials hold one core and run one
+thread each, which their ``config.toml`` records (``threads``, :func:`~mfcomm.tune.results.trial_config`); CUDA
+trials hold ``gpus_per_trial`` of a GPU. A trial's :class:`~mfcomm.errors.MfcommError` (a bad channel) is
+reported as its result and the sweep goes on; a worker that dies mid-trial is retried (twice) and resumes from
+the trial's ``checkpoint.pt``. SIGINT or SIGTERM stops the sweep cleanly (a second one at once): running trials
+keep their checkpoints for ``--resume``.
 
 Ray is imported here only; the command line imports this module when a sweep starts.
 """
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-import torch
 from ray import tune
 from tqdm import tqdm
 
@@ -58,9 +57,7 @@ def train_trial(params: dict[str, Any], plan: Plan) -> None:
     --out`` does (resuming from its checkpoint after a retry), then report :func:`results.from_summary`, or
     :func:`results.failed` with the one-line error."""
     trial_id = params["trial"]
-    cfg = plan.configs[trial_id]
-    if cfg.device == "cpu":
-        torch.set_num_threads(1)
+    cfg = results.trial_config(plan.configs[trial_id])
     out = results.trial_dir(plan.out, trial_id)
     checkpoint = out / run_directory.CHECKPOINT
 
@@ -102,7 +99,7 @@ class _Stop(tune.Stopper):
 
     def handle(self, signum: int, _frame: Any) -> None:
         if self.signal:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(signal.Signals(signum).name)  # the driver's exit status names it
         self.signal = signal.Signals(signum).name
 
 

@@ -48,7 +48,7 @@ from mfcomm.channels.spec import names_code
 from mfcomm.config.checks import check_number
 from mfcomm.config.fields import FIELDS, Config
 from mfcomm.config.files import configure
-from mfcomm.errors import ConfigError, MfcommError
+from mfcomm.errors import ConfigError, MfcommError, shorten
 
 TABLES = ("base", "grid", "search", "resources")
 CONTROLS = ("samples", "sample_seed", "metric", "mode", "scheduler", "grace_period")
@@ -117,8 +117,7 @@ def from_overrides(named: dict[str, dict[str, Any]], base: dict[str, Any] | None
     for name, overrides in named.items():
         if not NAME.fullmatch(name):
             raise ConfigError(f"a trial name must be letters, digits, '.', '_' or '-', not {name!r}")
-        unknown = sorted(set(base) - set(FIELDS) | set(overrides) - set(FIELDS))
-        if unknown:
+        if unknown := sorted(set(base) - set(FIELDS) | set(overrides) - set(FIELDS)):
             raise ConfigError(f"trial {name}: unknown key(s) {', '.join(unknown)}")
     trials = [_resolve(name, base, overrides) for name, overrides in named.items()]
     _check_trusted(trials, trust)
@@ -132,8 +131,8 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError("no such file")
     try:
         data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(str(err)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ConfigError("values nested too deeply to read" if isinstance(err, RecursionError) else str(err)) from None
     for name, table in data.items():
         if name not in TABLES or not isinstance(table, dict):
             raise ConfigError(f"unknown table or key {name!r}: a sweep has tables [{'], ['.join(TABLES)}]")
@@ -143,6 +142,8 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
 def _parse(data: dict[str, dict[str, Any]], trust: bool) -> Sweep:
     base, grid, search = data.get("base", {}), data.get("grid", {}), dict(data.get("search", {}))
     controls = {k: search.pop(k) for k in CONTROLS if k in search}
+    if not data or ("grid" in data and not grid and not search):  # [{}] would be one trial of the defaults
+        raise ConfigError("no trials: [grid] is empty or missing; give each key a list, as seed = [1, 2, 3]")
     _check_keys(base, grid, search)
     combos, draws = _combinations(grid), _draws(search, controls)
     if len(combos) * len(draws) > MAX_TRIALS:
@@ -293,8 +294,5 @@ def _is_finite(value: Any) -> bool:
 
 def _text(value: Any) -> str:
     """A value as TOML-ish text, cut short."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = f"{value:g}" if isinstance(value, float) else str(value) if isinstance(value, int) else repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
+    text = f"{value:g}" if isinstance(value, float) else str(value) if isinstance(value, int) else repr(value)
+    return shorten(str(value).lower() if isinstance(value, bool) else text)
