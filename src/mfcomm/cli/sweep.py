@@ -82,7 +82,7 @@ def _summary(
             file=sys.stderr,
         )
         return EXIT_SIGNAL[stopped]
-    failed = [i for i, v in values.items() if v["status"] == FAILED]
+    failed = [t.id for t in sweep.trials if t.id in values and values[t.id]["status"] == FAILED]  # in SPEC order
     lead = f"best ({sweep.metric}, mean over seeds): {best}; " if best else ""
     print(f"{len(sweep.trials)} trials, {len(failed)} failed; {lead}wrote {out / 'results.csv'}, {out / 'report.md'}")
     if failed:
