@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sionna_recipe import Recipe, RecipeSystem, train_recipe
 
-from mfcomm.channels.contract import Counted
+from mfcomm.channels.counting import Counted
 from mfcomm.config.fields import Config
 from mfcomm.config.files import configure
 from mfcomm.evaluation.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mfcomm.channels.contract import AWGN, BlackBox, Counted, RayleighBlockFading
+from mfcomm.channels.contract import AWGN, BlackBox, RayleighBlockFading
+from mfcomm.channels.counting import Counted
 from mfcomm.channels.spec import make_channel
 from mfcomm.errors import ChannelError
 

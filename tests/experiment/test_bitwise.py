@@ -13,7 +13,7 @@ import torch
 from scipy import integrate
 
 from mfcomm.channels.chain import build
-from mfcomm.channels.contract import Counted
+from mfcomm.channels.counting import Counted
 from mfcomm.channels.known_noise import AwgnEbnoRange, KnownNoise
 from mfcomm.config.fields import Config
 from mfcomm.config.files import configure

@@ -165,6 +165,15 @@ class Chain:
             x = stage(x)
         return x
 
+    @property
+    def counters(self) -> dict[str, float]:
+        """The stages' counters (a radio's bursts), added up."""
+        total: dict[str, float] = {}
+        for stage in self.stages:
+            for key, value in (getattr(stage, "counters", None) or {}).items():
+                total[key] = total.get(key, 0) + value
+        return total
+
 
 def build(spec: str, n0: float | None, generator: torch.Generator | None = None, timeout: float | None = None) -> Chain:
     """The chain for ``spec``; its ``awgn``/``rbf`` stages use noise variance ``n0`` (required if present),

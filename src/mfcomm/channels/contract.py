@@ -21,7 +21,7 @@ import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -256,31 +256,3 @@ def as_channel(obj: object, name: str | None = None, timeout: float | None = Non
             raise ChannelError(f"channel {type(obj).__name__} has differentiable but no name: a Channel needs both")
         return obj  # type: ignore[return-value]  # callable, with name and differentiable: the contract
     return BlackBox(obj, name=name or str(getattr(obj, "__name__", type(obj).__name__)), timeout=timeout)
-
-
-def channel_uses(x: torch.Tensor) -> int:
-    """The channel uses that sending ``x`` spends: one per symbol, ``batch * n`` for ``x`` of shape (batch, n)."""
-    return x.numel()
-
-
-class Counted(Generic[Y]):
-    """Wraps a channel and counts the symbols sent through it (``uses``): training's cost on real hardware.
-
-    The one place mfcomm counts channel uses (see :func:`channel_uses`). ``channel`` is any ``y = channel(x)``
-    with ``name`` and ``differentiable``, its output passed on as it is (the bit-wise channels' ``(y, n0)``
-    too); ``uses`` starts at ``uses`` (a resumed run's count).
-
-    >>> ch = Counted(AWGN(0.1))
-    >>> _ = ch(torch.zeros(10, 3, dtype=torch.complex64))
-    >>> ch.uses, ch.name
-    (30, 'awgn')
-    """
-
-    def __init__(self, channel: Sampler[Y], uses: int = 0):
-        self.channel = channel
-        self.name, self.differentiable = channel.name, channel.differentiable
-        self.uses = uses
-
-    def __call__(self, x: torch.Tensor) -> Y:
-        self.uses += channel_uses(x)
-        return self.channel(x)

@@ -44,6 +44,8 @@ SEND_POLL_SECONDS = 0.05
 STOP_GRACE = 3.0
 """Seconds a flowgraph gets to stop after its stdin closes, then after SIGTERM, before SIGKILL."""
 GRCC_SECONDS = 120.0
+MAX_MESSAGES = 256
+"""Messages :meth:`Flowgraph.receive` takes at most in one call."""
 PR_SET_PDEATHSIG = 1
 EXCEPTION = re.compile(r"[\w.]*(Error|Exception)(:|$)")
 """A Python exception's last traceback line."""
@@ -188,6 +190,10 @@ class Flowgraph:
             self.close()
             raise
 
+    def seconds(self) -> float:
+        """The wall clock (a radio's own clock runs with it): what mfcomm paces a radio's bursts by."""
+        return time.monotonic()
+
     def diagnostic(self) -> str:
         """The flowgraph's last line of stderr, or the last Python exception line where one came after it
         (``RuntimeError: LookupError: No devices found for ----->`` rather than the device address printed
@@ -239,7 +245,12 @@ class Flowgraph:
             if self.process.poll() is not None:
                 self._failed("exited")
             return None
-        data = self.rest + self.pull.recv()
+        import zmq
+
+        parts = [self.rest, self.pull.recv()]
+        while len(parts) < MAX_MESSAGES and self.pull.poll(0):  # all that has arrived: one piece per call is slow
+            parts.append(self.pull.recv(zmq.NOBLOCK))
+        data = b"".join(parts)
         whole = len(data) - len(data) % ITEM
         self.rest = data[whole:]
         samples = np.frombuffer(data[:whole], np.complex64)

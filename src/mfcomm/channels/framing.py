@@ -34,13 +34,10 @@ The guard zeros flush what the stream holds back, so that a frame's last symbols
 
 Example
 -------
->>> import numpy as np
 >>> framer = Framer(sync="cfo")
->>> sent = framer.frames(np.ones(100, np.complex64))
 >>> receiver = framer.deframer()
->>> receiver.push(np.concatenate([np.zeros(7, np.complex64), sent[0] * np.exp(0.3j)]))
->>> y = receiver.extract(0, 100)
->>> bool(np.allclose(y, 1, atol=1e-4)), receiver.delay
+>>> receiver.push(np.concatenate([np.zeros(7, np.complex64), framer.frames(np.ones(100, np.complex64))[0]]))
+>>> bool(np.allclose(receiver.extract(0, 100), 1, atol=1e-4)), receiver.delay
 (True, 7)
 """
 
@@ -57,6 +54,14 @@ from mfcomm.errors import ChannelError
 SYNC_MODES = ("none", "gain", "cfo", "fine")
 EXTENSION = 8
 """Symbols of cyclic extension on each side of the postamble at ``sps > 1``."""
+TRACK_CYCLES = 0.1
+"""Radio bursts start from ``Deframer.prior`` (good bursts' offset), not the preamble's, while the two differ by less
+than this many cycles over its two copies (6 standard deviations of the preamble's estimate at 8 dB)."""
+
+
+def _fit(sent: np.ndarray, received: np.ndarray) -> float:
+    """``Re <sent, received> / (|sent| |received|)``: 1 for the symbols sent, synchronised."""
+    return float(np.vdot(sent, received).real) / max(float(np.linalg.norm(sent) * np.linalg.norm(received)), 1e-30)
 
 
 def zadoff_chu(length: int, root: int) -> np.ndarray:
@@ -70,7 +75,9 @@ class Framer:
     """How symbols are framed: ``payload`` symbols at most per frame, ``guard`` zeros after each, the
     receiver's ``sync`` (see the module doc), the first frame's delay range ``[-search, max_delay]``, later
     frames' ``search`` window, the detection ``threshold`` on the normalised correlation, and the pulse
-    shaping: ``sps`` samples per symbol, root-raised-cosine ``rolloff`` and ``span`` in symbols."""
+    shaping: ``sps`` samples per symbol, root-raised-cosine ``rolloff`` and ``span`` in symbols. ``radio``:
+    bursts for a free-running radio (:mod:`mfcomm.channels.bursts`): a postamble always, of another root
+    (:attr:`closing`), so that it never passes for a preamble on a stream searched end to end."""
 
     payload: int = 512
     guard: int = 64
@@ -81,6 +88,7 @@ class Framer:
     sps: int = 1
     rolloff: float = 0.35
     span: int = 16
+    radio: bool = False
     half: np.ndarray = field(default_factory=lambda: zadoff_chu(31, 1), repr=False)
     shaper: PulseShaper = field(init=False, repr=False, compare=False)
 
@@ -97,12 +105,26 @@ class Framer:
         return np.concatenate([self.half, self.half])
 
     @property
+    def closing(self) -> np.ndarray:
+        """The postamble's sequence: the preamble's, or for ``radio`` bursts a Zadoff-Chu sequence of root 2."""
+        return self.closing_of(2)
+
+    def closing_of(self, root: int) -> np.ndarray:  # closing, of another root (2 to 30: radio bursts)
+        return zadoff_chu(len(self.half), root) if self.radio else self.half
+
+    @property
     def postamble(self) -> np.ndarray:
-        """Symbols after the payload: one more copy of the sequence with ``sync=fine``, none otherwise; at
-        ``sps > 1`` always, with ``EXTENSION`` symbols of cyclic extension each side (the timing's second marker)."""
+        """Symbols after the payload: one more copy of the sequence with ``sync=fine`` or ``radio``, none
+        otherwise; at ``sps > 1`` always, with ``EXTENSION`` symbols of cyclic extension each side (the timing's
+        second marker)."""
+        return self.postamble_of(2)
+
+    def postamble_of(self, root: int) -> np.ndarray:
+        """:attr:`postamble` of Zadoff-Chu root ``root`` (radio bursts)."""
+        code = self.closing_of(root)
         if self.sps > 1:
-            return np.concatenate([self.half[-EXTENSION:], self.half, self.half[:EXTENSION]])
-        return self.half if self.sync == "fine" else self.half[:0]
+            return np.concatenate([code[-EXTENSION:], code, code[:EXTENSION]])
+        return code if self.sync == "fine" or self.radio else code[:0]
 
     @property
     def overhead(self) -> int:
@@ -112,15 +134,13 @@ class Framer:
     def frames(self, symbols: np.ndarray) -> list[np.ndarray]:
         """``symbols`` (L,) complex64 cut into frames of samples: ``[preamble | up to payload symbols |
         postamble]`` pulse-shaped, then ``guard`` zeros."""
-        guard = np.zeros(self.guard, np.complex64)
-        return [
-            np.concatenate([self.shaper.shape(self._symbols(symbols[i : i + self.payload])), guard])
-            for i in range(0, len(symbols), self.payload)
-        ]
+        return [self.frame(symbols[i : i + self.payload]) for i in range(0, len(symbols), self.payload)]
 
-    def _symbols(self, payload: np.ndarray) -> np.ndarray:
-        """A frame's symbols: ``[preamble | payload | postamble]``."""
-        return np.concatenate([self.preamble, payload, self.postamble])
+    def frame(self, payload: np.ndarray, root: int = 2) -> np.ndarray:
+        """One frame of samples: ``[preamble | payload | postamble]`` pulse-shaped, then ``guard`` zeros (``root``:
+        a radio burst's postamble root, from its id, so that its end cannot pass for another's)."""
+        symbols = np.concatenate([self.preamble, payload, self.postamble_of(root)])
+        return np.concatenate([self.shaper.shape(symbols), np.zeros(self.guard, np.complex64)])
 
     def deframer(self) -> Deframer:
         return Deframer(self)
@@ -144,6 +164,9 @@ class Deframer:
         self.cfo = 0.0  # last estimated frequency offset, cycles per sample
         self.gain = 1.0 + 0.0j  # last estimated complex gain
         self.margin = 0 if framer.sps == 1 else 2 * framer.sps + HALF_TAPS + 1  # drift search and interpolation
+        self.fit = 1.0  # the last frame's synchronised markers against those sent (_fit), the worse of the two
+        self.prior: float | None = None  # radio bursts: a trusted frequency offset to start from (see take)
+        self.root = 2  # the next radio frame's postamble root (Framer.frame's root)
 
     @property
     def end(self) -> int:
@@ -164,6 +187,10 @@ class Deframer:
         """Samples of a frame with ``length`` payload samples, without its guard."""
         f = self.framer
         return f.sps * (len(f.preamble) + len(f.postamble)) + length + f.shaper.tail
+
+    def ready(self, t: int, length: int) -> bool:
+        """Whether the frame found at stream index ``t`` with ``length`` payload samples has all arrived."""
+        return self.end >= t + self._span(length) + self.margin
 
     def needed(self, sent: int, length: int) -> int:
         """Stream index the received samples must reach before the frame sent at ``sent`` with ``length``
@@ -207,17 +234,25 @@ class Deframer:
     def extract(self, sent: int, length: int) -> np.ndarray:
         """The synchronised payload (length // sps,) complex64 of the frame sent at ``sent`` with ``length``
         payload samples; drops the samples before its end. Raises a ChannelError if the preamble is not found."""
-        f = self.framer
         t, c1, c2 = self._find(sent)
+        return self.take(t, c1, c2, sent, length)
+
+    def take(self, t: int, c1: complex, c2: complex, sent: int, length: int) -> np.ndarray:
+        """The synchronised payload of the frame found at stream index ``t`` with preamble correlations ``c1``,
+        ``c2`` (sent at ``sent``, ``length`` payload samples); drops the samples before its end."""
+        f = self.framer
         end = t + self._span(length)
         self.delay = t - sent
         coarse = float(np.angle(c2 * np.conj(c1)) / (2 * np.pi * len(f.half) * f.sps))
+        tracked = self.prior is not None and abs(coarse - self.prior) * len(f.half) * f.sps < TRACK_CYCLES
+        if tracked:  # a radio's offset drifts slowly: the last good burst's fine estimate is the better start
+            coarse = float(self.prior)  # type: ignore[arg-type]  # not None when tracked
         self.cfo = coarse if f.sync in ("cfo", "fine") else 0.0
         if f.sps == 1:
             frame, rotate = self.buffer[t - self.start : end - self.start], self.cfo
         else:  # the coarse offset is removed from the samples; what is left, from the symbols on time
             frame, n, rotate = self._timed(sent, t, length // f.sps), len(f.half), 0.0
-            if f.sync in ("cfo", "fine"):
+            if f.sync in ("cfo", "fine") and not tracked:
                 rotate = float(np.angle(np.vdot(f.half, frame[n : 2 * n]) * np.conj(np.vdot(f.half, frame[:n]))))
                 rotate /= 2 * np.pi * n
                 self.cfo += rotate / self.period
@@ -232,7 +267,7 @@ class Deframer:
         segment = self._samples(t - m, t + self._span(length * f.sps) + m)
         segment *= np.exp(-2j * np.pi * self.cfo * (np.arange(len(segment)) - m)).astype(np.complex64)
         first = Marker(np.roll(f.half, -(len(f.half) // 2)), len(f.half) // 2)
-        last = Marker(f.half, len(f.preamble) + length + EXTENSION)
+        last = Marker(f.closing_of(self.root), len(f.preamble) + length + EXTENSION)
         count = len(f.preamble) + length + len(f.postamble)
         y = f.shaper.matched(segment)
         symbols, start, self.period = recover(y, first, last, m + f.shaper.delay, f.sps, count, 2 * f.sps)
@@ -251,11 +286,15 @@ class Deframer:
         frame = frame * np.exp(-2j * np.pi * rotate * k).astype(np.complex64)
         pre = np.vdot(f.preamble, frame[:p]) / p
         if f.sync == "fine":
-            post = np.vdot(f.postamble, frame[len(frame) - q :]) / q
+            post = np.vdot(f.postamble_of(self.root), frame[len(frame) - q :]) / q
             lag = len(frame) - q / 2 - p / 2  # from the preamble's centre to the postamble's, symbols
             residual = float(np.angle(post * np.conj(pre)) / (2 * np.pi * lag))
             self.cfo += residual / self.period
             frame = frame * np.exp(-2j * np.pi * residual * k).astype(np.complex64)
-            pre = (np.vdot(f.preamble, frame[:p]) + np.vdot(f.postamble, frame[len(frame) - q :])) / (p + q)
+            closing = np.vdot(f.postamble_of(self.root), frame[len(frame) - q :])
+            pre = (np.vdot(f.preamble, frame[:p]) + closing) / (p + q)
         self.gain = complex(pre)
+        if q:  # the markers as synchronised: the least real part of their correlation with those sent, at most 1
+            post = f.postamble_of(self.root)
+            self.fit = min(_fit(f.preamble, frame[:p] / self.gain), _fit(post, frame[len(frame) - q :] / self.gain))
         return (frame[payload] / self.gain).astype(np.complex64)

@@ -46,18 +46,16 @@ Example
 -------
 >>> ch = GnuRadioChannel(snr_db=15, freq_offset=1e-3)   # nothing starts until the first call
 >>> ch.name, ch.differentiable
-('gnuradio(snr_db=15,freq_offset=0.001,epsilon=1,taps=1,seed=0,sync=cfo,payload=512)', False)
+('gnuradio(snr_db=15,freq_offset=0.001,epsilon=1,taps=1,seed=0,sync=fine,payload=512)', False)
 >>> GnuRadioChannel(flowgraph=str(FLOWGRAPH), noise_voltage=0.1, seed=3).options  # any flowgraph: keys as options
 ['--noise-voltage=0.1', '--seed=3']
 >>> GnuRadioChannel(snr_db=15, sps=4, engine="python").name   # in-process: no flowgraph
-'gnuradio(snr_db=15,freq_offset=0,epsilon=1,taps=1,seed=0,sync=cfo,payload=512,sps=4,rolloff=0.35,engine=python)'
+'gnuradio(snr_db=15,freq_offset=0,epsilon=1,taps=1,seed=0,sync=fine,payload=512,sps=4,rolloff=0.35,engine=python)'
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import re
 import time
 import weakref
 from pathlib import Path
@@ -66,27 +64,19 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from mfcomm.channels import stage_keys
 from mfcomm.channels.flowgraph_process import Flowgraph
 from mfcomm.channels.framing import Framer
-from mfcomm.channels.stream_model import BUILT_IN_KEYS, ChannelModel, StreamModel, built_in, number
+from mfcomm.channels.radio import RadioLink
+from mfcomm.channels.radio_model import RadioEmulator, RadioModel, radio_model
+from mfcomm.channels.stage_keys import OWN_KEYS, RADIO_KEYS
+from mfcomm.channels.stream_model import ChannelModel, StreamModel, built_in, number
 from mfcomm.conventions import SYMBOL_DTYPE
 from mfcomm.errors import ChannelError
 
 FLOWGRAPH = Path(__file__).parent / "flowgraphs" / "gr_channel.py"
-OWN_KEYS: dict[str, str | int | float] = {
-    "flowgraph": "",
-    "engine": "flowgraph",
-    "sync": "cfo",
-    "payload": 512,
-    "sps": 1,
-    "rolloff": 0.35,
-}
-"""The stage keys that are mfcomm's (with their defaults); every other key is passed to the flowgraph."""
-ENGINES = ("flowgraph", "python")
-"""What the built-in channel model runs on: GNU Radio's flowgraph, or :class:`StreamModel` in this process."""
-SET_BY_MFCOMM = ("in_address", "out_address")
-WORD = re.compile(r"[\w.+/-]+")
-"""What a key's value may be (a chain spec's word: a number, a name or a path)."""
+RADIO_SPS = 4
+"""Samples per symbol of ``radio=true`` unless ``sps`` says otherwise."""
 POLL_SECONDS = 0.02
 """How long to wait for samples before pushing filler to flush what the flowgraph holds back."""
 
@@ -109,61 +99,6 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def _engine(engine: str, flowgraph: str) -> str:
-    """``engine`` checked: one of :data:`ENGINES`, and ``python`` only for the built-in channel model."""
-    if engine not in ENGINES:
-        raise ChannelError(f"channel stage gnuradio: engine must be flowgraph or python, not {engine!r}")
-    if engine == "python" and flowgraph:
-        raise ChannelError(
-            "channel stage gnuradio: engine=python emulates the built-in channel model only, not flowgraph="
-        )
-    return engine
-
-
-def _text(key: str, value: float | str) -> str:
-    """A key's value as the flowgraph and the stage's name get it: ``3`` for 3.0, ``true`` for True."""
-    if isinstance(value, bool):
-        text = str(value).lower()
-    elif isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        text = str(int(value))
-    else:
-        text = repr(value) if isinstance(value, float) else str(value)
-    if not WORD.fullmatch(text) or not re.fullmatch(r"[A-Za-z_]\w*", key) or key in SET_BY_MFCOMM:
-        raise ChannelError(
-            f"channel stage gnuradio: cannot pass {key}={text!r} to the flowgraph (keys are names, values "
-            f"words or numbers; {' and '.join(SET_BY_MFCOMM)} are mfcomm's)"
-        )
-    return text
-
-
-def _as_options(values: dict[str, str]) -> list[str]:
-    """``{noise_voltage: 0.1}`` -> ``['--noise-voltage=0.1']``."""
-    return [f"--{key.replace('_', '-')}={text}" for key, text in values.items()]
-
-
-def _flowgraph_path(text: str) -> Path:
-    """The flowgraph file ``text`` names, made absolute; a ChannelError unless it is a ``.py`` or ``.grc`` file."""
-    path = Path(text).expanduser().absolute()
-    if not WORD.fullmatch(text):
-        raise ChannelError(
-            f"channel stage gnuradio: flowgraph path may hold letters, digits and . _ + / - only: {text}"
-        )
-    if path.suffix not in (".py", ".grc"):
-        raise ChannelError(f"channel stage gnuradio: flowgraph must be a .py or .grc file, not {text}")
-    if not path.is_file():
-        raise ChannelError(f"channel stage gnuradio: flowgraph {text} not found")
-    return path
-
-
-def _signature() -> inspect.Signature:
-    """The stage's keys as :func:`mfcomm.channels.chain.parse` reads them (typed by their defaults): the
-    built-in's, mfcomm's own, ``timeout`` and ``generator``; any other key goes to the flowgraph."""
-    named = {**BUILT_IN_KEYS, **OWN_KEYS, "timeout": 60.0, "generator": None}
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    parameters = [inspect.Parameter(k, keyword, default=v) for k, v in named.items()]
-    return inspect.Signature([*parameters, inspect.Parameter("keys", inspect.Parameter.VAR_KEYWORD)])
-
-
 class GnuRadioChannel:
     """A GNU Radio flowgraph as a sampled channel (see the module doc). Not differentiable.
 
@@ -174,35 +109,61 @@ class GnuRadioChannel:
     """
 
     differentiable = False
-    __signature__ = _signature()
+    __signature__ = stage_keys.signature()
 
     def __init__(self, timeout: float | None = 60.0, generator: torch.Generator | None = None, **keys: float | str):
-        own = {key: keys.pop(key, default) for key, default in OWN_KEYS.items()}
+        self.radio = stage_keys.flag("radio", keys.get("radio", False))
+        defaults = {**OWN_KEYS, "sps": RADIO_SPS} if self.radio else OWN_KEYS
+        own = {key: keys.pop(key, default) for key, default in defaults.items()}
         flowgraph, sync, payload = str(own["flowgraph"]), str(own["sync"]), int(number("payload", own["payload"], int))
         sps, rolloff = int(number("sps", own["sps"], int)), float(number("rolloff", own["rolloff"], float))
-        self.engine = _engine(str(own["engine"]), flowgraph)
-        self.model: ChannelModel | None = None
-        """The built-in channel model's parameters; None for another flowgraph."""
+        self.engine = stage_keys.engine(str(own["engine"]), flowgraph)
+        if self.radio and (sps < 2 or sync not in ("cfo", "fine")):
+            raise ChannelError(
+                "channel stage gnuradio: radio=true needs sps >= 2 (a radio's sample clock drifts against ours: "
+                "timing recovery needs samples between symbols) and sync=cfo or sync=fine"
+            )
+        given_radio = {key: keys.pop(key) for key in RADIO_KEYS if keys.get(key) is not None}
+        self.samp_rate, self.max_latency = stage_keys.radio_keys(self.radio, given_radio, keys)
+        self.model: ChannelModel | RadioModel | None = None
+        """The built-in channel model's (or the radio emulator's) parameters; None for another flowgraph."""
         if flowgraph:
-            self.path = _flowgraph_path(flowgraph)
-            values = {key: _text(key, value) for key, value in sorted(keys.items())}
+            self.path = stage_keys.flowgraph_path(flowgraph)
+            values = {key: stage_keys.text(key, value) for key, value in sorted(keys.items())}
             given = ",".join([f"flowgraph={flowgraph}"] + [f"{k}={t}" for k, t in values.items()])
+            if self.radio:
+                values["samp_rate"] = stage_keys.text("samp_rate", self.samp_rate)
+            values = stage_keys.declared(self.path, values)
+        elif self.radio:
+            if self.engine != "python":
+                raise ChannelError(
+                    "channel stage gnuradio: radio=true needs flowgraph=PATH (a radio's, or "
+                    "examples/flowgraphs/radio_emulator.grc) or engine=python (the in-process radio emulator)"
+                )
+            self.path = FLOWGRAPH
+            self.model, given = radio_model(keys, self.samp_rate)
+            values = {}
         else:
             self.path = FLOWGRAPH
             self.model, given = built_in(keys)
             values = self.model.options()
-        self.noise_voltage = self.model.noise_voltage if self.model else None
+        self.noise_voltage = self.model.noise_voltage if isinstance(self.model, ChannelModel) else None
         """The built-in flowgraph's, from ``snr_db``; None for another flowgraph."""
-        self.options = _as_options(values)
+        self.options = stage_keys.as_options(values)
         try:
-            self.framer = Framer(payload=payload, sync=sync, sps=sps, rolloff=rolloff)
+            guard = max(64, 32 * sps) if self.radio else 64
+            self.framer = Framer(payload=payload, sync=sync, sps=sps, rolloff=rolloff, guard=guard, radio=self.radio)
         except ChannelError as err:
             raise ChannelError(f"channel stage gnuradio: {err}") from None
         self.timeout = timeout or math.inf
         shaping = f",sps={sps},rolloff={rolloff:g}" if sps != 1 else ""
         engine = f",engine={self.engine}" if self.engine != "flowgraph" else ""
-        self.name = f"gnuradio({given},sync={sync},payload={payload}{shaping}{engine})"
+        radio = f",radio=true,samp_rate={self.samp_rate:g},max_latency={self.max_latency:g}" if self.radio else ""
+        self.name = f"gnuradio({given},sync={sync},payload={payload}{shaping}{engine}{radio})"
         self.transport: Transport | None = None
+        self.link: RadioLink | None = None
+        self.counters: dict[str, float] = {}
+        """A radio's burst counters (:mod:`mfcomm.channels.radio`), over every restart; empty for a stream."""
         self._finalizer: weakref.finalize | None = None
         self._reset()
 
@@ -213,8 +174,10 @@ class GnuRadioChannel:
 
     def _stream(self) -> Transport:
         if self.transport is None:
-            if self.model is not None and self.engine == "python":
-                transport: Transport = StreamModel(self.model)
+            if isinstance(self.model, RadioModel):
+                transport: Transport = RadioEmulator(self.model)
+            elif isinstance(self.model, ChannelModel) and self.engine == "python":
+                transport = StreamModel(self.model)
             else:
                 transport = Flowgraph(self.path, self.options, str(self.path))
             self.transport = transport
@@ -222,9 +185,17 @@ class GnuRadioChannel:
             self._reset()
         return self.transport
 
+    def _radio(self) -> RadioLink:
+        """The link to the radio (a fresh one after a restart), its counters carried on."""
+        stream = self._stream()
+        if self.link is None or self.link.transport is not stream:
+            self.link = RadioLink(self.framer, stream, self.samp_rate, self.max_latency, self.timeout, self.name)  # type: ignore[arg-type]  # a radio's transport has seconds()
+            self.link.counters = self.counters = self.counters or self.link.counters
+        return self.link
+
     def close(self) -> None:
         """Stop the flowgraph (a later call starts a fresh one)."""
-        transport, self.transport = self.transport, None
+        transport, self.transport, self.link = self.transport, None, None
         if transport is not None:
             transport.close()
         if self._finalizer is not None:
@@ -234,7 +205,7 @@ class GnuRadioChannel:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         symbols = x.detach().to("cpu", SYMBOL_DTYPE).numpy().reshape(-1)
         try:
-            y = self._through_stream(symbols)
+            y = self._radio()(symbols) if self.radio else self._through_stream(symbols)
         except ChannelError:
             self.close()
             raise

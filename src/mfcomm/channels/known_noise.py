@@ -4,7 +4,7 @@ A neural demapper takes ``log10 N0`` with each received symbol (Sionna's design)
 returns the noise variance of each row (codeword) with ``y``: :class:`AwgnEbnoRange` draws it per codeword from an
 Eb/N0 range, :class:`KnownNoise` states the one N0 of any :class:`~mfcomm.channels.contract.Channel` (a chain, a
 black box). Both keep the :class:`~mfcomm.channels.contract.Sampler` contract, so
-:class:`~mfcomm.channels.contract.Counted` counts their uses.
+:class:`~mfcomm.channels.counting.Counted` counts their uses.
 
 Example
 -------

@@ -45,7 +45,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mfcomm.channels.contract import Channel, Counted
+from mfcomm.channels.contract import Channel
+from mfcomm.channels.counting import Counted
 from mfcomm.channels.spec import has_fading, known_model, make_channel
 from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.evaluation.ser import SerEstimate, monte_carlo

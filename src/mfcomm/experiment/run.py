@@ -35,6 +35,8 @@ class Run:
     """The receiver: a :class:`~mfcomm.system.receiver.Receiver` or a :class:`~mfcomm.system.bitwise.NeuralDemapper`."""
     metrics: list[dict[str, float]] = field(default_factory=list)
     channel_uses_spent: int = 0
+    channel_counters: dict[str, float] = field(default_factory=dict)
+    """A radio's burst counters over training (:mod:`mfcomm.channels.radio`); empty for other channels."""
     train_seconds: float = 0.0
     ser: SerEstimate | None = None
     baseline: BaselineResult | None = None

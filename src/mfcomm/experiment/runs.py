@@ -41,9 +41,12 @@ from mfcomm.system.build import (
 
 
 def summary(run: Run) -> dict[str, Any]:
-    """``summary.json``: what the run trained, what it cost and what it reached (the task's keys), and the CPU
-    threads torch ran on."""
-    return {**task_of(run.cfg).summary(run), "threads": run.threads}
+    """``summary.json``: what the run trained, what it cost and what it reached (the task's keys), through a radio
+    its burst counters and duty cycle (the fraction of training's wall time the radio was sending bursts), and the
+    CPU threads torch ran on."""
+    counters = run.channel_counters
+    radio = {**counters, "duty_cycle": counters["air_seconds"] / max(run.train_seconds, 1e-9)} if counters else {}
+    return {**task_of(run.cfg).summary(run), **radio, "threads": run.threads}
 
 
 def train(
@@ -82,6 +85,7 @@ def train(
             session.train(run, bar, on_log)
         run.train_seconds = session.clock.seconds()
         run.channel_uses_spent = session.channel.uses
+        run.channel_counters = dict(session.channel.counters)
         if evaluate:
             session.task.evaluate(run, session.channel.channel, quiet)
     return run

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mfcomm.channels.contract import Channel, Counted, as_channel
+from mfcomm.channels.contract import Channel, as_channel
+from mfcomm.channels.counting import Counted
 from mfcomm.channels.spec import object_spec
 from mfcomm.config.fields import Config
 from mfcomm.config.files import to_toml
@@ -198,7 +199,7 @@ class Logger:
 
     def __call__(self, iteration: int, values: dict[str, torch.Tensor]) -> None:
         s, every = self.session, self.session.cfg.ser_every
-        row = metrics_row(iteration, s.channel.uses, s.clock.seconds(), values)
+        row = {**metrics_row(iteration, s.channel.uses, s.clock.seconds(), values), **s.channel.counters}
         if every and (iteration % every == 0 or iteration == s.total):
             with s.clock.paused():
                 row["ser"] = s.probe(self.run)

@@ -197,9 +197,9 @@ def assemble(cfg: Config, nodes: Path) -> runs.Run:
         cfg,
         tx,
         rx,
-        merge_metrics(results["tx"]["metrics"], results["rx"]["metrics"]),
-        results["tx"]["channel_uses_spent"],
-        results["tx"]["train_seconds"],
+        metrics=merge_metrics(results["tx"]["metrics"], results["rx"]["metrics"]),
+        channel_uses_spent=results["tx"]["channel_uses_spent"],
+        train_seconds=results["tx"]["train_seconds"],
         threads=cfg.threads or 1,  # as each node ran (mfcomm.nodes.node.run_node)
     )
     run.ser = clopper_pearson(results["rx"]["eval_errors"], results["rx"]["eval_messages"])

@@ -35,7 +35,7 @@ from collections.abc import Callable
 import torch
 from tqdm import tqdm
 
-from mfcomm.channels.contract import channel_uses
+from mfcomm.channels.counting import channel_uses
 from mfcomm.config.fields import Config
 from mfcomm.errors import NodeError
 from mfcomm.learning.estimator import LossBaseline, perturb, sigma2_at, surrogate
