@@ -8,7 +8,9 @@
 # trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-radio (installs GNU Radio
 # 3.10, then learned against QPSK x2 and 16-QAM through its channel model at 1 and 4 samples per symbol with a
 # timing offset, multipath and a frequency offset, and the flowgraph against its in-process emulation: 11
-# minutes on 2 cores, docs/results/radio.md), make bench-tutorial DEVICE=cuda
+# minutes on 2 cores, docs/results/radio.md), make bench-ota (over the air through the radio emulator: learned
+# against QPSK x2, the front-end, duty cycle, bursts lost and resent, sim-to-real; docs/results/ota.md),
+# make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes
 # on 2 cores, two runs at a time as one sweep), make tensorboard RUNS=DIR (TensorBoard on the event files that
@@ -21,7 +23,7 @@ PY := $(VENV)/bin/python
 DEVICE ?= cpu
 RUNS ?= runs
 
-.PHONY: setup demo lint test test-fast test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio gradcheck gnuradio tensorboard docs clean
+.PHONY: setup demo lint test test-fast test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio bench-ota gradcheck gnuradio tensorboard docs clean
 
 setup: $(VENV)/.installed
 
@@ -86,6 +88,10 @@ gnuradio: setup
 bench-radio: setup
 	scripts/install-gnuradio.sh
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) benchmarks/radio.py
+
+bench-ota: setup
+	scripts/install-gnuradio.sh
+	$(PY) benchmarks/ota.py
 
 tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir $(RUNS)

@@ -286,3 +286,65 @@ def test_the_transmit_queue_never_holds_more_than_ahead_seconds_and_a_burst(samp
     assert max(queued) <= bound, (max(queued), bound)
     assert max(queued) >= AHEAD_SECONDS * samp_rate / 2, (max(queued), bound)
     assert len(queued) == link.counters["bursts_sent"] >= 60
+
+
+# --- a training through the radio ---------------------------------------------------------------------------------
+
+
+def test_training_through_the_radio_reports_its_bursts_and_leaves_probes_out():
+    """metrics.csv rows and summary.json carry the counters; channel uses are AWGN's for the same training plus the
+    resent symbols; the SER probes' bursts (4 a probe here) are not training's: bursts sent less resent is one per
+    training call (512 symbols, one burst)."""
+    from mfcomm.config.files import configure
+    from mfcomm.experiment import runs
+
+    common = {"messages": 16, "channel_uses": 2, "iterations": 12, "batch_size": 256, "candidates": 1}
+    probes = {"ser_every": 4, "log_every": 2, "ser_messages": 1024, "finetune_iterations": 0}
+    channel = "gnuradio(radio=true,engine=python,snr_db=20)"
+    radio = configure(overrides={**common, **probes, "channel": channel, "compare_baseline": False})
+    run = runs.train(radio, quiet=True)  # evaluated (100,000 messages): not counted either
+    awgn = runs.train(configure(overrides={**common, **probes, "snr_db": 20.0}), quiet=True, evaluate=False)
+    c = run.channel_counters
+    assert run.channel_uses_spent == awgn.channel_uses_spent + c["symbols_resent"]
+    assert c["bursts_sent"] - c["bursts_resent"] == awgn.channel_uses_spent // 512
+    assert all("bursts_sent" in row for row in run.metrics)
+    summary = runs.summary(run)
+    assert summary["bursts_lost"] == c["bursts_lost"] and 0 < summary["duty_cycle"] == pytest.approx(
+        c["air_seconds"] / run.train_seconds
+    )
+
+
+def test_a_radio_that_stops_mid_run_keeps_the_last_checkpoint_and_resume_continues(tmp_path):
+    """The receive stream stops after 0.1 s of air (12 training calls, on the emulator's virtual clock): one
+    ChannelError line naming the stop and the last good checkpoint (iteration 10), which is on disk; a resumed
+    training (a fresh emulator) goes on from it to the end."""
+    from mfcomm.config.files import configure
+    from mfcomm.experiment import runs
+    from mfcomm.learning import checkpointing
+
+    channel = "gnuradio(radio=true,engine=python,snr_db=20,stall_after=0.1)"
+    cfg = configure(
+        overrides={
+            "messages": 16,
+            "channel_uses": 2,
+            "iterations": 20,
+            "batch_size": 256,
+            "candidates": 1,
+            "checkpoint_every": 5,
+            "finetune_iterations": 0,
+            "log_every": 1,
+            "channel": channel,
+            "channel_timeout": 5.0,
+        }
+    )
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(ChannelError) as err:
+        runs.train(cfg, quiet=True, evaluate=False, checkpoint=path)
+    message = str(err.value)
+    assert "\n" not in message and "stream stopped" in message and f"last good checkpoint: {path}" in message
+    saved = checkpointing.read(path)["iteration"]
+    assert saved == 10
+    run = runs.train(cfg, quiet=True, evaluate=False, checkpoint=path, resume=True)
+    iterations = [row["iteration"] for row in run.metrics]
+    assert iterations[-1] == 20 and iterations == sorted(set(iterations))  # no iteration twice, none lost
+    assert iterations[saved] == saved + 1  # the rows after the checkpoint are the resumed run's

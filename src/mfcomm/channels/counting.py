@@ -60,6 +60,11 @@ class Counted(Generic[Y]):
             self._seen = now
             self.uses += channel_uses(x) + int(resent)
 
+    def skip(self) -> None:
+        """Leave out of the counters what the channel counted since the last call (an SER probe's bursts, which
+        are not training's)."""
+        self._seen = dict(getattr(self.channel, "counters", None) or {})
+
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps: the uses and the counters so far."""
         return {"uses": self.uses, "counters": dict(self.counters)}

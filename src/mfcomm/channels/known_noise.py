@@ -52,3 +52,8 @@ class KnownNoise:
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x``: (batch, s) complex64 -> the channel's ``y``, and ``n0`` as a (batch, 1) tensor."""
         return self.channel(x), torch.full((x.shape[0], 1), self.n0, device=x.device)
+
+    @property
+    def counters(self) -> dict[str, float]:
+        """The channel's (a radio's bursts: :mod:`mfcomm.channels.radio`), passed on."""
+        return dict(getattr(self.channel, "counters", None) or {})

@@ -8,8 +8,7 @@ arrives and zeros on underrun; a host that falls behind loses blocks of received
 2. sends each call's symbols as bursts of at most ``payload`` symbols (:mod:`mfcomm.channels.bursts`: preamble,
    header with a 16-bit id, payload, postamble), **paced** to the radio's sample rate: a leaky bucket on the
    transport's clock keeps at most :data:`AHEAD_SECONDS` of air queued ahead of the radio;
-3. corrects what comes back for the receiver's DC offset and IQ imbalance
-   (:mod:`mfcomm.channels.radio_frontend`), finds bursts on it
+3. corrects what comes back for DC and IQ imbalance (:mod:`mfcomm.channels.radio_frontend`), finds bursts on it
    (:class:`~mfcomm.channels.bursts.BurstDetector`), reads their ids, and synchronises each one with the framing's
    front-end (:class:`~mfcomm.channels.framing.Deframer`: timing at ``sps > 1``, ``sync``);
 4. **matches** a burst to its payload by id only, so no example is given an observation that is not its own; a
@@ -197,9 +196,10 @@ class RadioLink:
             self.deframer.start = keep
 
     def _allowance(self) -> float:
-        """Seconds after its air time by which a burst is due back."""
+        """Seconds after its air time by which a burst is due back (until one has come back, the radio may still
+        be starting: the call's time-out)."""
         if self.latency is None:
-            return self.max_latency
+            return self.timeout
         return min(self.max_latency, 2 * self.latency + 0.02)
 
     def _send(self, pieces: list[np.ndarray], deadline: float) -> None:
@@ -242,7 +242,7 @@ class RadioLink:
         pending, out = self.pending, self.out
         burst = pending.pop(burst_id, None) or self.overdue.pop(burst_id, None)
         latency = self.transport.seconds() - burst.aired if burst else 0.0
-        if latency > self.max_latency:
+        if latency > self.max_latency and self.latency is not None:  # the first includes the radio's start
             self._fail(
                 f"bursts come back {latency:.3g} s after they go on air, beyond max_latency = "
                 f"{self.max_latency:g} s (raise max_latency, or see why the radio's buffers fill)"
@@ -250,7 +250,7 @@ class RadioLink:
         if burst is None or out[burst.piece] is not None:
             self.counters["bursts_stale"] += 1
             return
-        self.latency = max(float(latency), 0.9 * (self.latency or 0.0))
+        self.latency = max(min(latency, self.max_latency), 0.9 * (self.latency or 0.0))
         for earlier in [b for b, p in pending.items() if p.order < burst.order]:
             self._lost(pending.pop(earlier))
         if payload is None:

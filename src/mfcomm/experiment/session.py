@@ -183,6 +183,7 @@ class Session:
         with torch.random.fork_rng(devices=[]):
             n = self.cfg.ser_messages
             ser = learned_ser(run.tx, run.rx, self.channel.channel, 1, n, n).ser
+        self.channel.skip()  # a radio's probe bursts are not training's air time
         if kept is not None and self.generator is not None:  # kept is set only with a generator
             self.generator.set_state(kept)
         return ser

@@ -27,6 +27,7 @@ class ChannelNode(Role):
         self.cfg, self.store, self.link = cfg, store, link
         self.generator = generator(cfg.seed, "channel")
         self.channel = make_channel(cfg.channel, cfg.n0, self.generator, cfg.channel_timeout or None)
+        self.counters: dict[str, float] = {}  # a radio's burst counters at the end of the last training step
 
     def load(self, iteration: int) -> None:
         """The noise generator's state after ``iteration`` (0: the fresh start from the seed)."""
@@ -47,11 +48,13 @@ class ChannelNode(Role):
         it, every = msg["iteration"], self.cfg.checkpoint_every
         if msg["last"] and "eval" not in msg["kinds"]:
             self.store.iterations_run += 1
+            self.counters = dict(getattr(self.channel, "counters", None) or {})
             if every and it % every == 0:
                 self.store.save(it, None, {"generator": self.generator.get_state()})
 
     def finish(self) -> None:
-        self.store.finish(None, {"role": "channel", "rejected_messages": self.link.seal.rejected})
+        result = {"role": "channel", "rejected_messages": self.link.seal.rejected, "counters": self.counters}
+        self.store.finish(None, result)
 
 
 def run(cfg: Config, link: Link, store: Store) -> None:

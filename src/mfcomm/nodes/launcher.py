@@ -190,6 +190,7 @@ def assemble(cfg: Config, nodes: Path) -> runs.Run:
         if result.get("fingerprint") != fingerprint(cfg):
             raise NodeError(f"{nodes / role / RESULT} belongs to another configuration")
         results[role] = result
+    counters = results["channel"].get("counters", {})  # a radio's, over the channel node's training steps
     tx, rx = seeded_transmitter(cfg), seeded_receiver(cfg)
     tx.load_state_dict(load_file(nodes / "tx" / MODEL))
     rx.load_state_dict(load_file(nodes / "rx" / MODEL))
@@ -198,7 +199,8 @@ def assemble(cfg: Config, nodes: Path) -> runs.Run:
         tx,
         rx,
         metrics=merge_metrics(results["tx"]["metrics"], results["rx"]["metrics"]),
-        channel_uses_spent=results["tx"]["channel_uses_spent"],
+        channel_uses_spent=results["tx"]["channel_uses_spent"] + int(counters.get("symbols_resent", 0)),
+        channel_counters=counters,
         train_seconds=results["tx"]["train_seconds"],
         threads=cfg.threads or 1,  # as each node ran (mfcomm.nodes.node.run_node)
     )
