@@ -50,14 +50,30 @@ def _marked_channel(tmp_path: Path) -> tuple[str, Path]:
 def _signal_once_started(cmd: list[str], marker: Path, signum: int) -> tuple[int, list[str]]:
     """Run ``mfcomm CMD``, send ``signum`` once ``marker`` exists; the exit status and stderr's lines."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "mfcomm.cli", *cmd], stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, f"mfcomm ended before the signal: {proc.communicate()[1]}"
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=60)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mfcomm.cli", *cmd],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=_default_sigint,  # noqa: PLW1509 - a run started in the background (nohup, &) ignores SIGINT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, f"mfcomm ended before the signal: {proc.communicate()[1]}"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed test leaves no process behind
+            proc.kill()
+            proc.communicate()
     return proc.returncode, err.strip().splitlines()
+
+
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal's Ctrl-C delivers it, whatever the test runner inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.integration
