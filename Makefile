@@ -7,9 +7,9 @@
 # and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
 # trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-radio (installs GNU Radio
 # 3.10, then learned against QPSK x2 and 16-QAM through its channel model at 1 and 4 samples per symbol with a
-# timing offset, multipath and a frequency offset, and the flowgraph against its in-process emulation: 11
+# timing offset, multipath and a frequency offset, and the flowgraph against its in-process emulation: 6
 # minutes on 2 cores, docs/results/radio.md), make bench-ota (over the air through the radio emulator: learned
-# against QPSK x2, the front-end, duty cycle, bursts lost and resent, sim-to-real; docs/results/ota.md),
+# against QPSK x2, the front-end, duty cycle, bursts lost and resent, sim-to-real: 21 minutes; docs/results/ota.md),
 # make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes

@@ -25,7 +25,7 @@ directory with its ``summary.json`` and ``spectrum.png``): the throughput compar
 (``OUT/alone``), then the rest of the grid, ``--workers`` at a time (``OUT/sweep``; default 2: their seconds are
 those of a training sharing the 2 cores with another); the measurements after them run alone. Writes
 ``docs/results/radio.md`` (with ``--quick``: ``OUT/radio.md``, ``OUT`` default ``runs/radio-quick``) and prints it.
-The full run took 11 minutes on 2 cores (make bench-radio, 2026-11-27); ``--quick`` about 2.
+The full run took 6 minutes on 2 cores (make bench-radio, 2026-12-05); ``--quick`` about 2.
 
 Usage: ``python benchmarks/radio.py [--quick] [--iterations 1000] [--workers 2] [--resume] [--out runs/radio]
 [--page FILE]``.

@@ -291,6 +291,7 @@ def test_the_transmit_queue_never_holds_more_than_ahead_seconds_and_a_burst(samp
 # --- a training through the radio ---------------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # a training through the radio
 def test_training_through_the_radio_reports_its_bursts_and_leaves_probes_out():
     """metrics.csv rows and summary.json carry the counters; channel uses are AWGN's for the same training plus the
     resent symbols; the SER probes' bursts (4 a probe here) are not training's: bursts sent less resent is one per
@@ -314,6 +315,7 @@ def test_training_through_the_radio_reports_its_bursts_and_leaves_probes_out():
     )
 
 
+@pytest.mark.integration  # a training through the radio
 def test_a_radio_that_stops_mid_run_keeps_the_last_checkpoint_and_resume_continues(tmp_path):
     """The receive stream stops after 0.1 s of air (12 training calls, on the emulator's virtual clock): one
     ChannelError line naming the stop and the last good checkpoint (iteration 10), which is on disk; a resumed

@@ -107,8 +107,8 @@ class PulseShaper:
     def shape(self, symbols: np.ndarray) -> np.ndarray:
         """``symbols`` (N,) complex64 -> samples (N * sps + K - 1,) complex64 of energy 1 per unit-energy symbol:
         Sionna's ``Upsampling`` then the filter with ``padding="full"``, computed with NumPy's convolution (the
-        same numbers to float32 rounding; Torch's convolution of a few thousand samples costs far more in thread
-        hand-offs than in arithmetic, measured up to 25 ms a call beside training)."""
+        same numbers to float32 rounding; Torch's convolution of a few thousand samples costs more in thread
+        hand-offs than in arithmetic, and its time varied widely call to call beside training)."""
         if self.sps == 1:
             return symbols.astype(np.complex64, copy=False)
         up = np.zeros(len(symbols) * self.sps, np.complex64)

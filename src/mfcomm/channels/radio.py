@@ -196,8 +196,7 @@ class RadioLink:
             self.deframer.start = keep
 
     def _allowance(self) -> float:
-        """Seconds after its air time by which a burst is due back (until one has come back, the radio may still
-        be starting: the call's time-out)."""
+        """Seconds after its air time by which a burst is due back (before any has come back: the time-out)."""
         if self.latency is None:
             return self.timeout
         return min(self.max_latency, 2 * self.latency + 0.02)
@@ -212,14 +211,15 @@ class RadioLink:
         while queue:
             piece = queue[0]
             burst_id = self.next_id
-            frame = self.framer.frame(np.concatenate([header(burst_id), pieces[piece]]), closing_root(burst_id))
-            if self.level > 0 and self.level + len(frame) > ahead:
-                return
+            payload = (HEADER_SYMBOLS + len(pieces[piece])) * self.framer.sps  # samples; the frame adds overhead
+            if self.level > 0 and self.level + self.framer.overhead + payload > ahead:
+                return  # (the burst is shaped only once it may go)
             queue.popleft()
+            frame = self.framer.frame(np.concatenate([header(burst_id), pieces[piece]]), closing_root(burst_id))
             self.transport.send(frame, deadline)
             aired = now + (self.level + len(frame)) / self.rate
             pending[burst_id] = Pending(piece, self.order, aired, aired + self._allowance())
-            self.lengths[burst_id] = (HEADER_SYMBOLS + len(pieces[piece])) * self.framer.sps
+            self.lengths[burst_id] = payload
             if len(self.lengths) > HISTORY:
                 self.lengths.popitem(last=False)
             self.next_id, self.order = (burst_id + 1) % ID_SPACE, self.order + 1

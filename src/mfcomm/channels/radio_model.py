@@ -43,7 +43,7 @@ Example
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -52,27 +52,6 @@ from mfcomm.errors import ChannelError
 
 __all__ = ["RADIO_KEYS", "TEST_KNOBS", "RadioEmulator", "RadioModel", "radio_model"]
 
-RADIO_KEYS: dict[str, float | int] = {
-    "snr_db": 20.0,
-    "gain_db": -20.0,
-    "freq_offset": 1e-3,
-    "ppm": 20.0,
-    "dc_offset": 0.05,
-    "iq_amplitude_db": 0.5,
-    "iq_phase_deg": 3.0,
-    "full_scale": 1.0,
-    "overflow": 0.002,
-    "overflow_block": 1024,
-    "latency": 0.002,
-    "seed": 0,
-    "burst_loss": 0.0,
-    "burst_repeat": 0.0,
-    "burst_delay": 0.0,
-    "stall_after": 0.0,
-}
-"""The emulator's keys and their defaults: SNR and gain in dB, frequency offset in cycles per sample, sample-clock
-offset in ppm, DC offset (of full scale, before the gain), IQ imbalance (dB, degrees), the converter's full scale,
-overflow probability per block of samples, latency in seconds, seed; then :data:`TEST_KNOBS`."""
 TEST_KNOBS = ("burst_loss", "burst_repeat", "burst_delay", "stall_after")
 """Keys for tests only, not in the ``.grc``: probabilities per :meth:`RadioEmulator.send` call, and the seconds of
 air after which the receive stream stops (0: never). In a stage's name only when not 0."""
@@ -144,6 +123,17 @@ class RadioModel:
         """Step (d): GNU Radio's ``channel_model`` with this radio's gain, noise, offsets and seed."""
         noise_voltage = self.gain * 10.0 ** (-self.snr_db / 20.0)
         return ChannelModel(noise_voltage, self.freq_offset, 1.0 + self.ppm * 1e-6, (self.gain,), self.seed)
+
+
+RADIO_KEYS: dict[str, float | int] = {
+    f.name: f.default  # type: ignore[misc]  # every field has a plain default
+    for f in fields(RadioModel)
+    if f.name not in ("samp_rate", "chunk")
+}
+"""The emulator's keys and their defaults (:class:`RadioModel`'s, written once there): SNR and gain in dB, frequency
+offset in cycles per sample, sample-clock offset in ppm, DC offset (of full scale, before the gain), IQ imbalance
+(dB, degrees), the converter's full scale, overflow probability per block of samples, latency in seconds, seed;
+then :data:`TEST_KNOBS`."""
 
 
 def radio_model(keys: dict[str, float | str], samp_rate: float) -> tuple[RadioModel, str]:

@@ -93,6 +93,10 @@ def radio_keys(radio: bool, given: dict[str, float | str], keys: dict[str, float
     return rate, latency
 
 
+_WARNED: set[tuple] = set()
+"""The flowgraphs and keys :func:`declared` has warned of in this process."""
+
+
 def declared(path: Path, values: dict[str, str]) -> dict[str, str]:
     """``values`` less the keys a ``.grc`` flowgraph declares no Parameter block for (one warning line names
     them: an option a GRC top block does not take would stop it); all of them for a ``.py`` flowgraph."""
@@ -106,7 +110,8 @@ def declared(path: Path, values: dict[str, str]) -> dict[str, str]:
     except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
         return values  # grcc will say what is wrong with it
     ignored = sorted(set(values) - declared)
-    if ignored:
+    if ignored and (path, *ignored) not in _WARNED:  # once: a run builds its channel more than once
+        _WARNED.add((path, *ignored))
         print(f"mfcomm: warning: {path.name} takes no {', '.join(ignored)}: not passed", file=sys.stderr)
     return {key: text for key, text in values.items() if key in declared}
 
