@@ -2,8 +2,10 @@
 # (unit tests and doctests, no flowgraphs, Ray, three-process runs or long trainings: about a minute), make lint (ruff check and
 # ruff format --check on src and tests, mypy on src; pyproject.toml configures them), make test-faults (the
 # fault suite with its slow cases, docs/reliability.md), make bench (speed figures),
-# make bench-nodes (three-process against in-process training, about 1 minute),
-# make bench-efficiency (channel uses to a target SER, about 8 minutes), make bench-channels (impairments
+# make bench-nodes (three-process against in-process training at pipeline depths 0, 1, 2 and 4, about 10 minutes),
+# make bench-feedback (final SER against feedback delay, frame loss and 1-bit feedback on AWGN and RBF, 3 seeds:
+# about 16 minutes on 2 cores, docs/results/feedback.md),
+# make bench-efficiency (channel uses to a target SER, about 13 minutes), make bench-channels (impairments
 # and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
 # trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-radio (installs GNU Radio
 # 3.10, then learned against QPSK x2 and 16-QAM through its channel model at 1 and 4 samples per symbol with a
@@ -23,7 +25,7 @@ PY := $(VENV)/bin/python
 DEVICE ?= cpu
 RUNS ?= runs
 
-.PHONY: setup demo lint test test-fast test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio bench-ota gradcheck gnuradio tensorboard docs clean
+.PHONY: setup demo lint test test-fast test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio bench-ota bench-feedback gradcheck gnuradio tensorboard docs clean
 
 setup: $(VENV)/.installed
 
@@ -62,6 +64,9 @@ bench: setup
 
 bench-nodes: setup
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) benchmarks/nodes.py
+
+bench-feedback: setup
+	$(PY) benchmarks/feedback.py
 
 bench-efficiency: setup
 	$(PY) benchmarks/efficiency.py

@@ -50,6 +50,12 @@ FEEDBACK = {
     "quantized 2 bits": {"feedback": "quantized", "feedback_bits": 2},
     "quantized 1 bit": {"feedback": "quantized", "feedback_bits": 1},
     "quantized 1 bit + batch baseline": {"feedback": "quantized", "feedback_bits": 1, "loss_baseline": "batch"},
+    "quantized 1 bit, uniform cells + batch baseline": {
+        "feedback": "quantized",
+        "feedback_bits": 1,
+        "feedback_cells": "uniform",
+        "loss_baseline": "batch",
+    },
 }
 
 

@@ -12,8 +12,13 @@ weights must be identical, bit for bit (checked per seed); the two final SERs ar
 measurements of one system (``mfcomm train`` in one process, the nodes through the channel node), whose
 confidence intervals must overlap.
 
+The three processes run at several pipeline depths K (``feedback_delay``: the transmitter steps the tx node sends on
+while losses are in flight; K = 0 is one round trip per transmitter step), each against in-process training with the
+same K for bit-identical weights; iterations per second are compared with in-process training at K = 0 (today's
+``mfcomm train``).
+
 Prints a Markdown table and writes it to ``runs/bench/nodes.md``.
-Usage: ``python benchmarks/nodes.py [--iterations 2000] [--seeds 3]``.
+Usage: ``python benchmarks/nodes.py [--iterations 2000] [--seeds 5] [--depths 1,2,4]``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import platform
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -33,6 +37,7 @@ from mfcomm.config.files import configure
 from mfcomm.experiment import runs
 from mfcomm.experiment.run_directory import write_text
 from mfcomm.nodes.launcher import run_all
+from mfcomm.nodes.schedule import NODE_DELAY
 
 SETTING = {"channel": "awgn", "messages": 16, "channel_uses": 2, "snr_db": 10.0, "batch_size": 512}
 
@@ -57,57 +62,54 @@ def overlap(a: runs.Run, b: runs.Run) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0, 1, ...: one repeat each")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0, 1, ...: one repeat each")
+    parser.add_argument("--depths", default="1,2,4", help="pipeline depths (feedback_delay K) to measure")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    names = ("in-process", "three processes")
-    rows, rates, identical = [], {name: [] for name in names}, []
+    depths = [0, *map(int, args.depths.split(","))]
+    rows, identical = [], []
     scratch = Path(tempfile.mkdtemp(prefix="mfcomm-bench-nodes-"))
     try:
         for seed in range(args.seeds):
-            cfg = configure(overrides={**SETTING, "iterations": args.iterations, "seed": seed})
-            results = {}
-            for name in names:
-                start = time.perf_counter()
-                if name == "in-process":
-                    run = runs.train(cfg, quiet=True)
-                else:
-                    run = run_all(cfg, scratch / f"{seed}", quiet=True)
-                results[name] = (run, time.perf_counter() - start)
-                rates[name].append(cfg.iterations / run.train_seconds)
-            rows.append((seed, results))
-            print(f"seed {seed}: " + ", ".join(f"{n} {rates[n][-1]:.0f} it/s, SER {ser_text(results[n][0])}"
-                                               for n in names), flush=True)
-            identical.append(same_weights(results["in-process"][0], results["three processes"][0]))
+            rates: dict[str, float] = {}
+            sers: dict[str, runs.Run] = {}
+            for k in depths:
+                cfg = configure(overrides={**SETTING, "iterations": args.iterations, "seed": seed, "feedback_delay": k})
+                ours = runs.train(cfg, quiet=True)
+                if k == 0:
+                    rates["in-process"], sers["in-process"] = cfg.iterations / ours.train_seconds, ours
+                theirs = run_all(cfg, scratch / f"{seed}-{k}", quiet=True)
+                rates[f"K={k}"], sers[f"K={k}"] = cfg.iterations / theirs.train_seconds, theirs
+                identical.append(same_weights(ours, theirs))
+            rows.append((seed, rates, sers))
+            print(f"seed {seed}: " + ", ".join(f"{n} {r:.0f} it/s" for n, r in rates.items()), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    median = {n: statistics.median(rates[n]) for n in names}
-    sers = {n: [results[n][0].ser.ser for _, results in rows] for n in names}
+    names = list(rows[0][1])
+    median = {n: statistics.median(r[n] for _, r, _ in rows) for n in names}
+    ratio = {n: statistics.median(r[n] / r["in-process"] for _, r, _ in rows) for n in names}
+    header = " | ".join(f"three processes {n} it/s" if n != "in-process" else "in-process it/s" for n in names)
     lines = [
         f"# Three-process vs in-process training ({platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, one thread per process)",
         "",
         f"M={cfg.messages}, n={cfg.channel_uses}, batch {cfg.batch_size}, {cfg.channel} at {cfg.snr_db:g} dB, "
-        f"{cfg.iterations} iterations, seeds 0-{args.seeds - 1}.",
+        f"{cfg.iterations} iterations, seeds 0-{args.seeds - 1}; K = feedback_delay, the pipeline's depth "
+        "(K = 0: one round trip per transmitter step).",
         "",
-        "| seed | in-process it/s | three processes it/s | wall s (in / three) | in-process SER [95% CI] | "
-        "three-process SER [95% CI] |",
-        "|---|---|---|---|---|---|",
+        f"| seed | {header} | in-process SER [95% CI] | three-process K={NODE_DELAY} SER [95% CI] |",
+        "|---|" + "---|" * (len(names) + 2),
     ]
-    for seed, results in rows:
-        (a, wa), (b, wb) = results["in-process"], results["three processes"]
-        lines.append(f"| {seed} | {cfg.iterations / a.train_seconds:.0f} | {cfg.iterations / b.train_seconds:.0f} | "
-                     f"{wa:.1f} / {wb:.1f} | {ser_text(a)} | {ser_text(b)} |")
+    for seed, rates, sers in rows:
+        cells = " | ".join(f"{rates[n]:.0f}" for n in names)
+        lines.append(f"| {seed} | {cells} | {ser_text(sers['in-process'])} | {ser_text(sers[f'K={NODE_DELAY}'])} |")
+    ratios = ", ".join(f"{n} {ratio[n]:.2f}x ({median[n]:.0f} it/s)" for n in names if n != "in-process")
     lines += [
         "",
-        f"Median iterations/s: in-process {median['in-process']:.0f}, three processes {median['three processes']:.0f}: "
-        f"**{median['three processes'] / median['in-process']:.2f}x**.",
-        f"Mean SER over seeds: in-process {statistics.mean(sers['in-process']):.2e} (seeds span "
-        f"{min(sers['in-process']):.2e} to {max(sers['in-process']):.2e}), three processes "
-        f"{statistics.mean(sers['three processes']):.2e} ({min(sers['three processes']):.2e} to "
-        f"{max(sers['three processes']):.2e}).",
-        f"Trained weights identical, bit for bit, for every seed: {'yes' if all(identical) else 'NO'}; "
-        f"final SER intervals overlap for every seed: {'yes' if all(overlap(*(r[n][0] for n in names)) for _, r in rows) else 'NO'}.",
+        f"Three processes against in-process iterations/s, the median over seeds of each seed's ratio (in-process "
+        f"median {median['in-process']:.0f} it/s): {ratios}; the nodes' default depth is K = {NODE_DELAY}.",
+        f"Trained weights identical to in-process training with the same K, bit for bit, for every seed and K: "
+        f"{'yes' if all(identical) else 'NO'}.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

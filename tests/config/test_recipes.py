@@ -7,9 +7,14 @@ import pytest
 import torch
 
 from mfcomm import cli
-from mfcomm.config.fields import SIGMA2_PER_DMIN2, SIGMA2_PER_DMIN2_LINEAR, geometric_sigma2, reference_dmin2
 from mfcomm.config.files import configure, to_toml
-from mfcomm.config.recipes import PAPER_RECIPE
+from mfcomm.config.recipes import (
+    PAPER_RECIPE,
+    SIGMA2_PER_DMIN2,
+    SIGMA2_PER_DMIN2_LINEAR,
+    geometric_sigma2,
+    reference_dmin2,
+)
 from mfcomm.errors import ConfigError
 from mfcomm.system.baselines import classical_baseline
 

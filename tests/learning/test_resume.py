@@ -50,13 +50,13 @@ def _signal_at(monkeypatch, call: int, signum: int = signal.SIGINT) -> None:
 
 
 def _fail_at(monkeypatch, call: int) -> None:
-    """Make the feedback link of transmitter step number ``call`` (and of every later one) deliver NaN losses."""
+    """Make the receiver's losses of transmitter step number ``call`` (and of every later one) NaN, as a diverged
+    receiver's are, on their way into the feedback link."""
     real, calls = FeedbackLink.__call__, []
 
     def link(self, losses):
         calls.append(1)
-        fed_back = real(self, losses)
-        return fed_back * float("nan") if len(calls) >= call else fed_back
+        return real(self, losses * float("nan") if len(calls) >= call else losses)
 
     monkeypatch.setattr(FeedbackLink, "__call__", link)
 
@@ -161,8 +161,8 @@ def test_nan_loss_stops_at_once_keeping_the_last_good_checkpoint(tmp_path, monke
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         (
-            f"mfcomm train: error: training diverged at iteration 120: a loss is not finite; last good "
-            f"checkpoint: {out / CHECKPOINT} (iteration 100)"
+            "mfcomm train: error: training diverged at transmitter step 120: a per-example loss is not finite; "
+            f"last good checkpoint: {out / CHECKPOINT} (iteration 100)"
         )
     ]
     state = checkpointing.read(out / CHECKPOINT)
@@ -175,7 +175,7 @@ def test_divergence_before_any_checkpoint_leaves_nothing(tmp_path, monkeypatch, 
     _fail_at(monkeypatch, 10)
     out = tmp_path / "run"
     assert cli.main(["train", *FAST, "--out", str(out)]) == 2
-    assert "diverged at iteration 10" in capsys.readouterr().err
+    assert "diverged at transmitter step 10" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -343,3 +343,37 @@ def test_a_foreign_or_malformed_checkpoint_is_one_line_and_left_as_it_was(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mfcomm train: error: ") and message in err, err
     assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT] and (out / CHECKPOINT).read_bytes() == before
+
+
+def test_late_lossy_run_resumes_bit_for_bit(tmp_path, monkeypatch):
+    """SIGINT in iteration 37 of a run with 3 steps of delay and 20% of frames lost checkpoints iteration 37 with its
+    3 steps in flight (their losses, NaN where lost) and the link's counters; ``--resume`` then ends on the
+    uninterrupted run's weights and log rows, byte for byte: nothing in flight is lost or sent twice."""
+    args = [
+        "train",
+        *("--iterations", "60", "--batch-size", "256", "--checkpoint-every", "20", "--seed", "5"),
+        *("--feedback", "quantized", "--feedback-delay", "3", "--feedback-loss", "0.2", "--feedback-frame", "32"),
+        *("--threads", "1", "--no-baseline", "--quiet"),
+    ]
+    _signal_at(monkeypatch, 37)
+    out = tmp_path / "a"
+    assert cli.main([*args, "--out", str(out)]) == 130
+    state = checkpointing.read(out / CHECKPOINT)
+    assert state["iteration"] == 37
+    in_flight = state["parts"]["delay"]
+    assert in_flight["delay"] == 3 and len(in_flight["steps"]) == 3
+    assert all(s["fed_back"].shape == (256,) and s["log_pi"].shape == (256,) for s in in_flight["steps"])
+    link = state["parts"]["feedback"]
+    assert link["frames_sent"] == 37 * 8 and 0 < link["frames_lost"] < link["frames_sent"]
+    for s in in_flight["steps"]:  # whole frames of 32 lost, the rest quantised to 1 bit: two levels
+        lost = s["fed_back"].isnan()
+        assert bool((lost.view(-1, 32).all(dim=1) | ~lost.view(-1, 32).any(dim=1)).all())
+        assert len(s["fed_back"][~lost].unique()) <= 2
+
+    monkeypatch.undo()
+    assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert not (out / CHECKPOINT).exists()
+    assert cli.main([*args, "--out", str(tmp_path / "b")]) == 0
+    resumed, whole = load_file(out / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert resumed.keys() == whole.keys() and all(torch.equal(resumed[k], whole[k]) for k in whole)
+    assert _rows(out / "metrics.csv") == _rows(tmp_path / "b" / "metrics.csv")

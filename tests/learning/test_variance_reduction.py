@@ -106,7 +106,7 @@ def test_quantized_feedback_is_close_and_noisy_feedback_is_unbiased(system, plai
 
 
 def test_quantizer_levels_and_bit_count():
-    link = FeedbackLink("quantized", bits=2)
+    link = FeedbackLink("quantized", bits=2, cells="uniform")
     losses = torch.tensor([0.0, 0.26, 0.5, 0.74, 1.0])
     assert torch.allclose(link(losses), torch.tensor([0.125, 0.375, 0.625, 0.625, 0.875]))
     assert link.bits_sent == 2 * 5 + 64

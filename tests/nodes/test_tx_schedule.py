@@ -54,7 +54,7 @@ class FakeRing:
             self.counted += x.shape[0]
             return wire.encode("count", torch.tensor([self.counted, self.counted]), **where)
         losses = (x[-msg["blocks"][-1] :].abs() ** 2).sum(1) if kind == "tx" else torch.empty(0)
-        return wire.encode("feedback", losses, **where)
+        return wire.encode("feedback", losses, **where, lost="0")
 
     def poll(self, timeout: float) -> wire.Message | None:
         return self.inbox.popleft() if self.inbox else None

@@ -57,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from mfcomm.config.option import TIMEOUT_MAX
     from mfcomm.nodes import node
     from mfcomm.nodes.link import NodeOptions
+    from mfcomm.nodes.schedule import pipelined
 
     cfg = configure(args.config, config_overrides(args, FIELDS), trust=args.trust_config)
+    cfg = pipelined(cfg)  # the nodes pipeline: K steps' losses in flight while the tx node sends on
     if cfg.task != "symbols":
         raise ConfigError("the nodes train the symbols task: train the bits task with mfcomm train --task bits")
     if cfg.candidates > 1 or cfg.stop_early:

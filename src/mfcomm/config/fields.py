@@ -120,7 +120,7 @@ class Config:
     """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only). Default:
     tied to the code's geometry and the channel, a constant times the squared minimum distance of a
     square-QAM-like code of the same rate: 0.075 for M=16, n=2 on ``awgn`` or ``rbf``, 0.05 through a chain or
-    a black box (see :func:`geometric_sigma2`)."""
+    a black box (see :func:`mfcomm.config.recipes.geometric_sigma2`)."""
     sigma2_final: float | None = option(None, 0.0, 1.0, "()", help="decay sigma2 geometrically to this value")
     """If set, sigma2 decays geometrically from ``sigma2`` to this over the iterations (Theorem 1: wide
     early for low variance, narrow late for low bias)."""
@@ -139,8 +139,28 @@ class Config:
     """Feedback link for the losses: ``perfect``, ``noisy`` (additive Gaussian), ``quantized``."""
     feedback_bits: int = option(1, 1, 16, help="bits per loss with --feedback quantized")
     """Bits per loss with ``quantized`` feedback."""
+    feedback_cells: str = option(
+        "quantile", choices=("quantile", "uniform"), help="quantizer cells: uniform over [min, max] or equal counts"
+    )
+    """Cells of ``quantized`` feedback: ``quantile`` (equal counts, each loss sent as its cell's mean) or ``uniform``
+    (equal widths over [min, max], midpoints); see :mod:`mfcomm.learning.feedback`."""
     feedback_noise: float = option(0.1, 0.0, 100.0, help="noise std per loss with --feedback noisy")
     """Standard deviation of the noise added to each loss with ``noisy`` feedback."""
+    feedback_loss: float = option(0.0, 0.0, 1.0, "[)", help="probability that a frame of fed-back losses is lost")
+    """Probability that the link loses a frame of losses; a step uses those that arrive (see ``feedback_frame``)."""
+    feedback_frame: int = option(256, 0, 2**24, help="losses per feedback frame (0: one frame per step)")
+    """Losses per frame of the feedback link (rounded down to whole messages); 0: a step's losses in one frame."""
+    feedback_delay: int | None = option(
+        None, 0, 4096, help="transmitter steps between sending an example and its loss's arrival (default: 0, nodes 2)"
+    )
+    """K, transmitter updates between sending an example and receiving its loss: 0 if unset, 2 for ``mfcomm node``."""
+    stale_correction: str = option(
+        "auto", choices=("auto", "none", "importance"), help="correction of late losses for the policy's move"
+    )
+    """Late losses corrected for the policy's move since: ``importance`` weights pi_now / pi_sent, ``none``, or
+    ``auto`` (none up to K = 32, importance beyond: what measured best, :mod:`mfcomm.learning.delay`)."""
+    stale_clip: float = option(2.0, 1.0, 1e6, help="largest importance weight of a late loss")
+    """Truncation of the importance weights of ``stale_correction = importance``."""
     rx_steps: int = option(0, 0, 1000, help="receiver steps per model-free iteration")
     """Receiver steps per model-free iteration."""
     rx_on_tx_batch: bool = option(True, help="the receiver also learns from the transmitter steps' transmissions")
@@ -201,6 +221,11 @@ class Config:
         return self.iterations + (self.finetune_iterations if self.method == "model-free" else 0)
 
     @property
+    def delay(self) -> int:
+        """K, the feedback delay in transmitter steps (``feedback_delay``, 0 when unset)."""
+        return self.feedback_delay or 0
+
+    @property
     def tx_batch(self) -> int:
         """Messages per transmitter step."""
         return self.tx_batch_size or self.batch_size
@@ -248,6 +273,7 @@ class Config:
         if self.sigma2 is not None:
             return self.sigma2
         from mfcomm.channels.spec import known_model
+        from mfcomm.config.recipes import geometric_sigma2
 
         linear = known_model(self.channel) is not None
         return geometric_sigma2(self.messages, self.channel_uses, self.signalling == "real", linear)
@@ -260,32 +286,6 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Every field, with None left out (TOML has no null)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-
-SIGMA2_PER_DMIN2 = 0.025
-"""Default sigma2 over the squared reference minimum distance through a chain or a black box: 0.05 at M=16, n=2.
-A perturbation ahead of a nonlinearity (a quantiser, an amplifier) dithers it: a wide one trains the code for a
-smoother channel than the real one (docs/getting-good-systems.md)."""
-SIGMA2_PER_DMIN2_LINEAR = 0.0375
-"""The same on ``awgn`` or ``rbf`` alone, where the perturbation only adds Gaussian noise: 0.075 at M=16, n=2.
-Wider exploration there costs little bias and escapes poorer local optima (docs/getting-good-systems.md)."""
-
-
-def reference_dmin2(messages: int, channel_uses: int, real: bool = False) -> float:
-    """Squared minimum distance of a square-QAM-like code of M messages in n uses at unit energy per use:
-    ``6 / (L - 1)`` with ``L = M^(1/n)`` points per complex use (exact for square QAM), ``12 / (L^2 - 1)``
-    with ``L = M^(1/n)`` levels per real use (exact for PAM)."""
-    levels = messages ** (1.0 / channel_uses)
-    if real:
-        return 12.0 / max(levels**2 - 1.0, 1e-9)
-    return 6.0 / max(levels - 1.0, 1e-9)
-
-
-def geometric_sigma2(messages: int, channel_uses: int, real: bool = False, linear: bool = False) -> float:
-    """The default perturbation variance: ``SIGMA2_PER_DMIN2`` (``linear``: ``SIGMA2_PER_DMIN2_LINEAR``, for
-    ``awgn`` or ``rbf`` alone) times ``reference_dmin2``, kept within [1e-4, 0.5]."""
-    per_dmin2 = SIGMA2_PER_DMIN2_LINEAR if linear else SIGMA2_PER_DMIN2
-    return min(0.5, max(1e-4, per_dmin2 * reference_dmin2(messages, channel_uses, real)))
 
 
 EVAL_BATCH = 1024

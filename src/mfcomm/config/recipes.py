@@ -1,4 +1,5 @@
-"""Defaults that change together: the paper's recipe, and the bits task's defaults.
+"""Defaults that change together: the paper's recipe, the bits task's defaults, and the default perturbation
+variance tied to the code's geometry (:func:`geometric_sigma2`).
 
 :func:`mfcomm.config.files.configure` lays them over :class:`~mfcomm.config.fields.Config`'s own
 defaults, under the config file and the command line: ``task = "bits"`` first, then ``recipe = "paper"``,
@@ -54,3 +55,29 @@ BITS_DEFAULTS: dict[str, Any] = {
 at rate 1/2, AWGN with Eb/N0 drawn from 4 to 8 dB) and mfcomm's model-free schedule for it (docs/bitwise.md):
 one transmitter step per iteration whose transmissions train the receiver too, then receiver fine-tuning
 with a decaying rate. ``messages`` and ``channel_uses`` follow from ``bits_per_symbol``."""
+
+
+SIGMA2_PER_DMIN2 = 0.025
+"""Default sigma2 over the squared reference minimum distance through a chain or a black box: 0.05 at M=16, n=2.
+A perturbation ahead of a nonlinearity (a quantiser, an amplifier) dithers it: a wide one trains the code for a
+smoother channel than the real one (docs/getting-good-systems.md)."""
+SIGMA2_PER_DMIN2_LINEAR = 0.0375
+"""The same on ``awgn`` or ``rbf`` alone, where the perturbation only adds Gaussian noise: 0.075 at M=16, n=2.
+Wider exploration there costs little bias and escapes poorer local optima (docs/getting-good-systems.md)."""
+
+
+def reference_dmin2(messages: int, channel_uses: int, real: bool = False) -> float:
+    """Squared minimum distance of a square-QAM-like code of M messages in n uses at unit energy per use:
+    ``6 / (L - 1)`` with ``L = M^(1/n)`` points per complex use (exact for square QAM), ``12 / (L^2 - 1)``
+    with ``L = M^(1/n)`` levels per real use (exact for PAM)."""
+    levels = messages ** (1.0 / channel_uses)
+    if real:
+        return 12.0 / max(levels**2 - 1.0, 1e-9)
+    return 6.0 / max(levels - 1.0, 1e-9)
+
+
+def geometric_sigma2(messages: int, channel_uses: int, real: bool = False, linear: bool = False) -> float:
+    """The default perturbation variance: ``SIGMA2_PER_DMIN2`` (``linear``: ``SIGMA2_PER_DMIN2_LINEAR``, for
+    ``awgn`` or ``rbf`` alone) times ``reference_dmin2``, kept within [1e-4, 0.5]."""
+    per_dmin2 = SIGMA2_PER_DMIN2_LINEAR if linear else SIGMA2_PER_DMIN2
+    return min(0.5, max(1e-4, per_dmin2 * reference_dmin2(messages, channel_uses, real)))

@@ -2,7 +2,8 @@ r"""Learning: how a system is trained.
 
 :func:`~mfcomm.learning.model_free.train_model_free` is the paper's method on one screen (Algorithm 1); the
 equations it uses are :mod:`~mfcomm.learning.estimator` (the Gaussian perturbation, the Eq. 8 estimate and the loss
-baselines) and :mod:`~mfcomm.learning.feedback` (the feedback link). Beside it,
+baselines), :mod:`~mfcomm.learning.feedback` (the feedback link: noisy, quantised, frames lost) and
+:mod:`~mfcomm.learning.delay` (late losses and the correction for the policy's move since they were sent). Beside it,
 :mod:`~mfcomm.learning.model_based` back-propagates through the channel. Both are written once for both tasks
 (:mod:`~mfcomm.learning.examples`: what an example is and its loss) and share their loop's bookkeeping,
 :class:`~mfcomm.learning.loop.Loop` (resume and checkpoints with :mod:`~mfcomm.learning.checkpointing`, the stop
@@ -22,6 +23,8 @@ From the paper (Ait Aoudia & Hoydis, JSAC 2019, arXiv:1812.05929) to the code, n
 | Eq. 8: the transmitter's gradient estimate from losses only | `estimator.surrogate` |
 | Theorem 1: as sigma2 -> 0 the estimate tends to the true gradient | `estimator.sigma2_at`; `mfcomm gradcheck` |
 | Feedback link: only the per-example losses travel back | `feedback.FeedbackLink` |
+| (late feedback: losses that arrive K transmitter steps after their examples) | `delay.DelayLine` |
+| (the staleness correction: importance weights pi_now / pi_sent) | `delay.LateEstimate` |
 | Loss baselines: less variance, still unbiased | `estimator.LossBaseline` |
 | Receiver fine-tuning: receiver steps only, at the end | `loop.Loop.fine_tuning` in `model_free.train_model_free` |
 | Model-based training: the comparison, through the channel | `model_based.train_model_based` |
@@ -38,5 +41,5 @@ Every name of the table exists:
 >>> for module, name in named:
 ...     _ = operator.attrgetter(name)(importlib.import_module(f"mfcomm.learning.{module}"))
 >>> len(named)
-14
+16
 """

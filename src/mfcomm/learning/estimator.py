@@ -124,7 +124,7 @@ class LossBaseline:
             return torch.zeros_like(losses)
         if self.kind == "batch":
             row_sums = losses.sum(dim=1, keepdim=True)
-            return ((losses.sum() - row_sums) / ((rows - 1) * k)).expand(rows, k)
+            return ((losses.sum() - row_sums) / (max(rows - 1, 1) * k)).expand(rows, k)  # one row: 0
         if self.kind == "message":
             left_out = losses + (losses.roll(k // 2, dims=1) if self.antithetic else 0.0)
             return (losses.sum(dim=1, keepdim=True) - left_out) / (k - 1 - int(self.antithetic))
@@ -139,6 +139,14 @@ class LossBaseline:
         self.running = torch.where(present, updated, self.running)
         self.seen = self.seen | present
         return b
+
+
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on ``loss`` (0-d, with its graph); returns it detached."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
 
 
 def geometric(step: int, steps: int, start: float, final: float | None) -> float:

@@ -85,8 +85,11 @@ class Loop:
         self.losses: list[torch.Tensor] = []
         self.noted: dict[str, float] = {}
 
-    def add(self, name: str, loss: torch.Tensor) -> None:
-        """A step's mean loss (0-d, detached), logged as the mean of ``name`` over the log row's steps."""
+    def add(self, name: str, loss: torch.Tensor | None) -> None:
+        """A step's mean loss (0-d, detached), logged as the mean of ``name`` over the log row's steps (None: the
+        step had none, as a transmitter step whose losses are all lost or not back yet)."""
+        if loss is None:
+            return
         self.window.add(name, loss)
         self.losses.append(loss)
 

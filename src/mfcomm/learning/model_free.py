@@ -6,7 +6,9 @@
 2. transmitter steps: perturb ``f_T(m)`` (:func:`~mfcomm.learning.estimator.perturb`), send it, let the receiver
    compute the per-example losses, feed back only those scalars (:class:`~mfcomm.learning.feedback.FeedbackLink`),
    subtract a baseline (:class:`~mfcomm.learning.estimator.LossBaseline`) and descend the Eq. 8 estimate w.r.t.
-   theta_T (:func:`~mfcomm.learning.estimator.surrogate`);
+   theta_T (:func:`~mfcomm.learning.estimator.surrogate`); with ``cfg.feedback_delay = K`` the losses arrive K
+   transmitter steps later (:class:`~mfcomm.learning.delay.DelayLine`), and the estimate is corrected for the
+   transmitter's move since (:class:`~mfcomm.learning.delay.LateEstimate`);
 3. then receiver-only fine-tuning.
 
 The loop's bookkeeping (resume and checkpoints, the stop rule, log rows, progress) is
@@ -33,20 +35,13 @@ from torch import nn
 from mfcomm.channels.contract import Sampler
 from mfcomm.config.fields import Config
 from mfcomm.learning.checkpointing import TrainingState
-from mfcomm.learning.estimator import LossBaseline, geometric, perturb, sigma2_at, surrogate
+from mfcomm.learning.delay import DelayLine, LateEstimate
+from mfcomm.learning.estimator import LossBaseline, descend, geometric, perturb, sigma2_at
 from mfcomm.learning.examples import Examples, Sender, Symbols
-from mfcomm.learning.feedback import FeedbackLink
+from mfcomm.learning.feedback import feedback_link
 from mfcomm.learning.loop import Log, Loop
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.seeding import Generators
-
-
-def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
-    """One optimiser step on ``loss`` (0-d, with its graph); returns it detached."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss.detach()
 
 
 def train_model_free(
@@ -60,16 +55,15 @@ def train_model_free(
     state: TrainingState | None = None,
     examples: Examples | None = None,
 ) -> int | None:
-    """Algorithm 1 for ``cfg.iterations`` (with ``cfg.stop_early``, to a plateau), then ``cfg.finetune_iterations``
-    receiver steps; returns the iteration at which the plateau was reached, or None. Labels of ``examples`` (default:
-    messages, (batch,) int64, sent as (batch, n) complex64) come from ``generators.messages``, the perturbations and
-    the feedback link's noise from its other generators; ``state`` checkpoints and resumes."""
+    """Algorithm 1 for ``cfg.iterations`` (to a plateau with ``cfg.stop_early``), then ``cfg.finetune_iterations``
+    receiver steps of ``examples`` (default: messages); returns the plateau's iteration or None. ``state`` resumes."""
     examples, device = examples or Symbols(cfg.messages), next(tx.parameters()).device
-    opt_rx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr)
-    opt_tx = torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
+    opt_rx, opt_tx = torch.optim.Adam(rx.parameters(), lr=cfg.rx_lr), torch.optim.Adam(tx.parameters(), lr=cfg.tx_lr)
     baseline = LossBaseline(cfg.loss_baseline, cfg.messages, cfg.antithetic)
-    feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, generators.feedback)
-    loop = Loop(cfg, log, progress, state, opt_rx=opt_rx, opt_tx=opt_tx, baseline=baseline, feedback=feedback)
+    feedback = feedback_link(cfg, generators.feedback)
+    delay, estimate = DelayLine(cfg.delay), LateEstimate(tx, examples, baseline, cfg)  # losses on their way
+    parts = {"opt_rx": opt_rx, "opt_tx": opt_tx, "baseline": baseline, "feedback": feedback, **delay.part()}
+    loop = Loop(cfg, log, progress, state, **parts)
 
     def receiver_step() -> None:  # supervised: the true gradient of the mean loss w.r.t. theta_R
         m = examples.draw(cfg.batch_size, device, generators.messages)
@@ -94,11 +88,14 @@ def train_model_free(
                 losses = examples.losses(rx, y, m_k)  # the receiver's per-example losses l_i
             if cfg.rx_on_tx_batch:  # it knows the labels: the same transmissions train it too
                 descend(opt_rx, losses.mean())
-            fed_back = feedback(losses.detach()).view(-1, cfg.perturbations)  # feedback link: scalars only
-            advantages = fed_back - baseline(fed_back, examples.indices(m))  # l_i - b_i, variance reduction
-            descend(opt_tx, surrogate(advantages, x_p, xbar, sigma2, tx.real))  # Eq. 8
-            loop.add("tx_loss", fed_back.mean())
-        loop.note(sigma2=sigma2, feedback_bits=feedback.bits_sent)
+            fed_back = feedback(losses.detach())  # feedback link: scalars only, NaN where a frame was lost
+            for step in delay.push(m, x_p, xbar, sigma2, tx.real, fed_back=fed_back, count=losses.numel()):
+                loop.add("tx_loss", estimate.update(opt_tx, step, sigma2))  # K steps late: l_i - b_i, Eq. 8
+        loop.note(sigma2=sigma2, **feedback.counters())
+    set_rates(opt_tx, [cfg.tx_lr], loop.main.last, cfg, [cfg.tx_warmup])
+    sigma2 = sigma2_at(loop.main.last, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
+    for step in delay.drain():  # losses still on their way when the main loop ends
+        estimate.update(opt_tx, step, sigma2)
     for i in loop.fine_tuning():  # 3. receiver fine-tuning, at the schedule's final rates
         set_rates(opt_rx, [cfg.rx_lr], cfg.iterations + i, cfg)
         set_rates(opt_tx, [cfg.tx_lr], cfg.iterations + i, cfg, [cfg.tx_warmup])

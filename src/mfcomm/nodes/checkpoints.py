@@ -129,3 +129,6 @@ class Role:
     def load(self, iteration: int) -> None:
         """Take the state after ``iteration`` (0: the fresh start from the seed) from its checkpoint."""
         raise NotImplementedError
+
+    def after_resume(self, epoch: int) -> None:
+        """The handshake is over; a role with messages to send again overrides this."""

@@ -39,6 +39,7 @@ from mfcomm.nodes.auth import KEY_ENV
 from mfcomm.nodes.checkpoints import MODEL, RESULT, fingerprint
 from mfcomm.nodes.link import NEXT
 from mfcomm.nodes.node import ERROR_PREFIX, check_supported
+from mfcomm.nodes.schedule import pipelined
 
 ROLES = tuple(NEXT)
 SETTLE = 2.0
@@ -62,7 +63,7 @@ def run_all(
 ) -> runs.Run:
     """Train with three node processes on loopback, write ``out`` like ``mfcomm train``, return the run."""
     check_supported(cfg)
-    out = Path(out)
+    cfg, out = pipelined(cfg), Path(out)
     nodes = out / "nodes"
     nodes.mkdir(parents=True, exist_ok=True)
     config_file = nodes / "config.toml"
@@ -208,17 +209,24 @@ def assemble(cfg: Config, nodes: Path) -> runs.Run:
     return run
 
 
+COLUMNS = (
+    "iteration",
+    "channel_uses",
+    "seconds",
+    "rx_loss",
+    "tx_loss",
+    "sigma2",
+    "feedback_bits",
+    "feedback_frames_lost",
+)
+"""The columns of ``metrics.csv``, in the order ``mfcomm train`` writes them."""
+
+
 def merge_metrics(tx_rows: list[dict], rx_rows: list[dict]) -> list[dict[str, float]]:
     """The tx and rx nodes' rows, joined on iteration, in the column order of ``mfcomm train``."""
     by_iteration = {row["iteration"]: row for row in rx_rows}
     merged = []
     for row in tx_rows:
         both = {**by_iteration.get(row["iteration"], {}), **row}
-        merged.append(
-            {
-                k: both[k]
-                for k in ("iteration", "channel_uses", "seconds", "rx_loss", "tx_loss", "sigma2", "feedback_bits")
-                if k in both
-            }
-        )
+        merged.append({k: both[k] for k in COLUMNS if k in both})
     return merged

@@ -60,6 +60,10 @@ class Follower(Node, Protocol):
         """Training and evaluation are over: write the results."""
         ...
 
+    def after_resume(self, epoch: int) -> None:
+        """The handshake of ``epoch`` is over: send what the tx node waits for since the checkpoint (if anything)."""
+        ...
+
 
 def serve(link: Link, node: Follower) -> None:
     """The channel and rx nodes' loop: answer the handshake, process data, stop at ``done``."""
@@ -82,6 +86,7 @@ def serve(link: Link, node: Follower) -> None:
             epoch = msg["epoch"]
             resumed(link.role, msg["iteration"])
             link.send(msg.frames)
+            node.after_resume(epoch)
         elif msg["epoch"] != epoch:
             continue  # sent before the last handshake
         elif msg.type == "done":

@@ -5,9 +5,11 @@ shares (by seed) with the tx node, then, by the block's kind:
 
 - ``rx``: a supervised receiver step (:func:`mfcomm.learning.model_free.descend` on the mean loss);
 - ``tx``: per-example losses (with ``rx_on_tx_batch``, after a receiver step on their mean), through the feedback
-  link (:class:`mfcomm.learning.feedback.FeedbackLink`: perfect, noisy or quantised), sent back to the tx node:
-  the only thing the transmitter ever learns from the receiver (as in
-  :func:`mfcomm.learning.model_free.train_model_free`'s transmitter step);
+  link (:class:`mfcomm.learning.feedback.FeedbackLink`: perfect, noisy or quantised, frames lost), sent back to
+  the tx node: the only thing the transmitter ever learns from the receiver (as in
+  :func:`mfcomm.learning.model_free.train_model_free`'s transmitter step). The last ``feedback_delay`` (K) of
+  them are kept, checkpointed, and sent again after a restart: the tx node, back at the same checkpoint, is
+  still waiting for them;
 - ``eval``: errors of the final SER measurement, counted here and reported as a running count.
 
 Example
@@ -27,7 +29,7 @@ import torch
 from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.errors import NodeError
 from mfcomm.learning.examples import Symbols
-from mfcomm.learning.feedback import FeedbackLink
+from mfcomm.learning.feedback import feedback_link
 from mfcomm.learning.loop import LossWindow
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.model_free import descend
@@ -64,15 +66,17 @@ class RxNode(Role):
         self.opt = torch.optim.Adam(self.rx.parameters(), lr=cfg.rx_lr)
         self.messages = generator(cfg.seed, "messages")
         feedback_stream = generator(cfg.seed, "feedback")
-        self.feedback = FeedbackLink(cfg.feedback, cfg.feedback_bits, cfg.feedback_noise, feedback_stream)
+        self.feedback = feedback_link(cfg, feedback_stream)
         self.metrics: list[dict[str, float]] = []
+        self.in_flight: list[dict] = []  # the last K feedback replies: {iteration, step, losses, lost}
         if iteration:
             weights, state = self.store.load(iteration)
             self.rx.load_state_dict(weights)
             self.opt.load_state_dict(state["optimizer"])
             self.messages.set_state(state["messages"])
             feedback_stream.set_state(state["feedback"])
-            self.feedback.bits_sent = state["bits_sent"]
+            self.feedback.bits_sent, self.feedback.frames_lost = state["bits_sent"], state["frames_lost"]
+            self.in_flight = state["in_flight"]
             self.metrics = state["metrics"]
         self.window = LossWindow()
         self.next = (iteration + 1, 0)
@@ -84,7 +88,7 @@ class RxNode(Role):
         assert x is not None  # a data message carries its array (wire.decode checks)
         if x.shape[1] != cfg.channel_uses:
             raise NodeError(f"rx node received blocks of {x.shape[1]} symbols, expected {cfg.channel_uses}")
-        reply = torch.empty(0)
+        reply, lost = torch.empty(0), "0"
         for step, kind, y in zip(
             range(msg["step"], msg["step"] + len(msg["kinds"])),
             msg["kinds"],
@@ -97,16 +101,27 @@ class RxNode(Role):
                     f"({expected_kind(cfg, *self.next)}), received {kind} for iteration {it} step {step}"
                 )
             self.next = (it, step + 1)
-            reply = self.count_errors(y) if kind == "eval" else self.learn(kind, y)
+            reply, lost = (self.count_errors(y), "0") if kind == "eval" else self.learn(kind, y)
+            if kind == "tx" and self.cfg.delay:
+                self.in_flight = [*self.in_flight, {"iteration": it, "step": step, "losses": reply, "lost": lost}]
+                self.in_flight = self.in_flight[-self.cfg.delay :]
         if msg["last"]:
             self.next = (it + 1, 0)
             self.end_iteration(it)
-        if msg["reply"]:
-            msg_type = "count" if reply.dtype == torch.int64 else "feedback"
-            self.link.send(wire.encode(msg_type, reply, epoch=epoch, iteration=it, step=step))
+        if msg["reply"] and reply.dtype == torch.int64:
+            self.link.send(wire.encode("count", reply, epoch=epoch, iteration=it, step=step))
+        elif msg["reply"]:
+            self.link.send(wire.encode("feedback", reply, epoch=epoch, iteration=it, step=step, lost=lost))
 
-    def learn(self, kind: str, y: torch.Tensor) -> torch.Tensor:
-        """A receiver step (returns no losses) or a transmitter step's losses through the feedback link."""
+    def after_resume(self, epoch: int) -> None:
+        """Send again the feedback the tx node was still waiting for at the checkpoint all three resumed from."""
+        for sent in self.in_flight:
+            fields = {"iteration": sent["iteration"], "step": sent["step"], "lost": sent["lost"]}
+            self.link.send(wire.encode("feedback", sent["losses"], epoch=epoch, **fields))
+
+    def learn(self, kind: str, y: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """A receiver step (returns no losses) or a transmitter step's losses through the feedback link: those
+        that arrive, and the frames lost (a bit mask in hex)."""
         cfg = self.cfg
         batch = cfg.batch_size if kind == "rx" else cfg.tx_batch * cfg.perturbations
         if y.shape[0] != batch:
@@ -115,22 +130,29 @@ class RxNode(Role):
         m = self.symbols.draw(batch // (1 if kind == "rx" else cfg.perturbations), y.device, self.messages)
         if kind == "rx":
             self.window.add("rx_loss", descend(self.opt, self.symbols.loss(self.rx, y, m)))
-            return torch.empty(0)
+            return torch.empty(0), "0"
         m_k = m.repeat_interleave(cfg.perturbations)
         with torch.set_grad_enabled(cfg.rx_on_tx_batch):
             losses = self.symbols.losses(self.rx, y, m_k)  # per-example losses
         if cfg.rx_on_tx_batch:  # it knows the labels: the transmitter's transmissions train it too
             descend(self.opt, losses.mean())
-        return self.feedback(losses.detach())  # the feedback link
+        fed_back = self.feedback(losses.detach())  # the feedback link: NaN where a frame was lost
+        frame = self.feedback.frame or batch
+        lost = fed_back.isnan()[::frame].tolist()
+        return fed_back[~fed_back.isnan()], format(sum(1 << i for i, gone in enumerate(lost) if gone), "x")
 
     def end_iteration(self, it: int) -> None:
         """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""
         cfg, total = self.cfg, self.cfg.total_iterations
         self.store.iterations_run += 1
+        if it > cfg.iterations:
+            self.in_flight = []  # the tx node took every feedback reply before fine-tuning
         if it % cfg.log_every == 0 or it in (cfg.iterations, total):
             row = {"iteration": it, **{k: float(v) for k, v in self.window.means().items()}}
             if it <= cfg.iterations:
                 row["feedback_bits"] = float(self.feedback.bits_sent)
+                if cfg.feedback_loss:
+                    row["feedback_frames_lost"] = float(self.feedback.frames_lost)
             self.metrics.append(row)
         if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
             assert self.feedback.generator is not None  # load() gives the link its own stream
@@ -142,6 +164,8 @@ class RxNode(Role):
                     "messages": self.messages.get_state(),
                     "feedback": self.feedback.generator.get_state(),
                     "bits_sent": self.feedback.bits_sent,
+                    "frames_lost": self.feedback.frames_lost,
+                    "in_flight": self.in_flight,
                     "metrics": self.metrics,
                 },
             )

@@ -30,6 +30,14 @@ import torch
 from mfcomm.config.fields import Config
 from mfcomm.nodes.checkpoints import Store
 
+NODE_DELAY = 2
+"""``feedback_delay`` of ``mfcomm node`` when not given: the pipeline's depth (measured: docs/results/nodes.md)."""
+
+
+def pipelined(cfg: Config) -> Config:
+    """``cfg`` with the nodes' ``feedback_delay``: as given, else :data:`NODE_DELAY`."""
+    return cfg if cfg.feedback_delay is not None else dataclasses.replace(cfg, feedback_delay=NODE_DELAY)
+
 
 class Checkpointed(Protocol):
     """What :class:`NodeState` needs of a node."""

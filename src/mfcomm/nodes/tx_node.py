@@ -5,12 +5,14 @@ bookkeeping, :class:`mfcomm.learning.loop.Loop`), with steps that are messages:
 
 1. a receiver step: ``x = f_T(m)`` for the channel and rx nodes (the rx node takes the step and logs its loss),
    sent with the next transmitter step's block;
-2. a transmitter step: perturb ``f_T(m)`` and send it, wait for the fed-back per-example losses, subtract the
-   baseline, descend the Eq. 8 estimate;
-3. a receiver fine-tuning step: one block of clean transmissions, acknowledged.
+2. a transmitter step: perturb ``f_T(m)`` and send it; then the fed-back per-example losses of the step sent
+   ``feedback_delay`` (K) steps earlier arrive: subtract the baseline, correct for staleness, descend the Eq. 8
+   estimate (:mod:`mfcomm.learning.delay`, as in one process);
+3. a receiver fine-tuning step: one block of clean transmissions, acknowledged (K steps later too).
 
-Then the final SER measurement (codebook blocks that the rx node scores), and ``done``. One round trip per
-transmitter step.
+Then the final SER measurement (codebook blocks that the rx node scores), and ``done``. With K = 0 each
+transmitter step is one round trip; with K >= 1 the node sends on while K steps' losses are in flight, so the
+three nodes compute at once (a pipeline of depth K) and train the weights one process trains with the same K.
 
 Example
 -------
@@ -30,6 +32,7 @@ True
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 import torch
@@ -38,11 +41,12 @@ from tqdm import tqdm
 from mfcomm.channels.counting import channel_uses
 from mfcomm.config.fields import Config
 from mfcomm.errors import NodeError
-from mfcomm.learning.estimator import LossBaseline, perturb, sigma2_at, surrogate
+from mfcomm.learning.delay import DelayLine, InFlight, LateEstimate
+from mfcomm.learning.estimator import LossBaseline, perturb, sigma2_at
 from mfcomm.learning.examples import Symbols
+from mfcomm.learning.feedback import feedback_link
 from mfcomm.learning.loop import Loop, metrics_row
 from mfcomm.learning.lr_schedule import set_rates
-from mfcomm.learning.model_free import descend
 from mfcomm.learning.seeding import generator, seeded_transmitter
 from mfcomm.nodes import wire
 from mfcomm.nodes.checkpoints import Role, Store
@@ -63,6 +67,7 @@ class TxNode(Role):
         self.epoch = 0
         self.iteration = self.step = 0  # the running step's, as the wire names it
         self.queued: list[tuple[str, torch.Tensor]] = []  # receiver steps' (kind, block) not sent yet
+        self.frame = feedback_link(cfg, None).frame  # losses per feedback frame (a lost one is left out)
         self.load(0)  # until the handshake says where the three resume; the checkpoints stay
 
     def load(self, iteration: int) -> None:
@@ -71,9 +76,11 @@ class TxNode(Role):
         self.tx = seeded_transmitter(cfg)
         self.opt = torch.optim.Adam(self.tx.parameters(), lr=cfg.tx_lr)
         self.baseline = LossBaseline(cfg.loss_baseline, cfg.messages, cfg.antithetic)
+        self.delay, self.estimate = DelayLine(cfg.delay), LateEstimate(self.tx, self.symbols, self.baseline, cfg)
         self.messages = generator(cfg.seed, "messages")
         self.exploration = generator(cfg.seed, "exploration")
         self.uses, self.seconds, self.metrics = 0, 0.0, []
+        self.acks: deque[tuple[int, int]] = deque()  # fine-tuning steps sent, not acknowledged yet
         if iteration:
             weights, state = self.store.load(iteration)
             self.tx.load_state_dict(weights)
@@ -82,6 +89,7 @@ class TxNode(Role):
             self.exploration.set_state(state["exploration"])
             self.baseline.running, self.baseline.seen = state["baseline_running"], state["baseline_seen"]
             self.uses, self.seconds, self.metrics = state["uses"], state["seconds"], state["metrics"]
+            self.delay.load_state_dict(state["delay"])
 
     def send(
         self, iteration: int, step: int, kinds: list[str], blocks: list[torch.Tensor], last: bool, reply: bool
@@ -123,11 +131,15 @@ class TxNode(Role):
                 self.receiver_step()
             sigma2 = sigma2_at(it, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final)
             for _ in range(cfg.tx_steps):
-                loop.add("tx_loss", self.transmitter_step(sigma2))
+                for late in self.transmitter_step(sigma2):
+                    loop.add("tx_loss", late)
             loop.note(sigma2=sigma2)
+        set_rates(self.opt, [cfg.tx_lr], cfg.iterations, cfg, [cfg.tx_warmup])
+        for step in self.delay.drain():  # losses still on their way when the main loop ends
+            self.update(step, sigma2_at(cfg.iterations, cfg.iterations, cfg.exploration_sigma2, cfg.sigma2_final))
         for i in loop.fine_tuning():
             self.begin(cfg.iterations + i, state)  # fine-tuning runs at the schedule's final rates
-            self.fine_tune()
+            self.fine_tune(last=i == cfg.finetune_iterations)
 
     def begin(self, iteration: int, state: NodeState) -> None:
         """Iteration ``iteration`` starts: its time, its steps' numbering, its learning rate."""
@@ -143,37 +155,56 @@ class TxNode(Role):
             self.queued.append(("rx", self.tx(m)))
         self.step += 1
 
-    def transmitter_step(self, sigma2: float) -> torch.Tensor:
-        """A transmitter step: send a perturbed batch, wait for its fed-back losses and descend the Eq. 8
-        estimate; returns the mean fed-back loss."""
+    def transmitter_step(self, sigma2: float) -> list[torch.Tensor]:
+        """A transmitter step: send a perturbed batch; then descend the Eq. 8 estimate on the losses of the step
+        sent K steps ago, if they are due; returns their mean fed-back loss (none while the pipeline fills)."""
         cfg = self.cfg
         m = self.symbols.draw(cfg.tx_batch, "cpu", self.messages)
         m_k = m.repeat_interleave(cfg.perturbations)
         xbar = self.tx(m_k)  # f_T(m), with its graph
         x_p = perturb(xbar, sigma2, self.tx.real, cfg.perturbations, cfg.antithetic, self.exploration)  # policy
-        fed_back = self.exchange("tx", x_p, last=self.step == cfg.rx_steps + cfg.tx_steps - 1).array  # losses only
-        assert fed_back is not None  # a feedback message carries its array (wire.decode checks)
-        if fed_back.shape != (m_k.shape[0],):
-            raise NodeError(f"tx node expected {m_k.shape[0]} losses, received {tuple(fed_back.shape)}")
-        fed_back = fed_back.view(cfg.tx_batch, cfg.perturbations)
-        advantages = fed_back - self.baseline(fed_back, m)  # l_i - b_i
-        descend(self.opt, surrogate(advantages, x_p, xbar, sigma2, self.tx.real))  # Eq. 8
-        return fed_back.mean()
+        tag = (self.iteration, self.step)
+        self.post("tx", x_p, last=self.step == cfg.rx_steps + cfg.tx_steps - 1)
+        due = self.delay.push(m, x_p, xbar, sigma2, self.tx.real, tag=tag)
+        return [loss for step in due if (loss := self.update(step, sigma2)) is not None]
 
-    def fine_tune(self) -> None:
-        """A receiver fine-tuning step: one block of clean transmissions, acknowledged."""
+    def update(self, step: InFlight, sigma2: float) -> torch.Tensor | None:
+        """Wait for ``step``'s fed-back losses and descend the Eq. 8 estimate; returns their mean (None: all lost)."""
+        reply = await_reply(self.link, self.epoch, "feedback", *step.tag)
+        return self.estimate.update(self.opt, step, sigma2, self.arrived(reply, step.x_p.shape[0]))
+
+    def arrived(self, reply: wire.Message, count: int) -> torch.Tensor:
+        """The ``count`` losses of a feedback reply, NaN in the frames the link lost (``lost``: a hex bit mask)."""
+        values, frame = reply.array, self.frame or count
+        assert values is not None  # a feedback message carries its array (wire.decode checks)
+        frames = -(-count // frame)
+        try:
+            lost = int(reply["lost"], 16)
+        except ValueError:
+            lost = -1
+        if not 0 <= lost < 2**frames:
+            raise NodeError(f"tx node received a feedback reply whose lost frames {reply['lost']!r} are not a mask")
+        mask = torch.tensor([(lost >> i) & 1 for i in range(frames)], dtype=torch.bool)
+        missing = mask.repeat_interleave(frame)[:count]
+        if values.shape != (count - int(missing.sum()),):
+            raise NodeError(f"tx node expected {count} losses less the lost, received {tuple(values.shape)}")
+        return torch.full((count,), float("nan")).masked_scatter(~missing, values)
+
+    def fine_tune(self, last: bool) -> None:
+        """A receiver fine-tuning step: one block of clean transmissions, acknowledged K steps later."""
         m = self.symbols.draw(self.cfg.batch_size, "cpu", self.messages)
         with torch.no_grad():
-            self.exchange("rx", self.tx(m), last=True)
+            self.acks.append((self.iteration, self.step))
+            self.post("rx", self.tx(m), last=True)
+        while len(self.acks) > (0 if last else self.cfg.delay):
+            await_reply(self.link, self.epoch, "feedback", *self.acks.popleft())
 
-    def exchange(self, kind: str, block: torch.Tensor, last: bool) -> wire.Message:
-        """Send the queued blocks and this step's ``block`` as one message; return the step's reply."""
+    def post(self, kind: str, block: torch.Tensor, last: bool) -> None:
+        """Send the queued blocks and this step's ``block`` as one message, asking for a reply."""
         kinds, blocks = [k for k, _ in self.queued], [b for _, b in self.queued]
         self.send(self.iteration, self.step - len(kinds), [*kinds, kind], [*blocks, block], last=last, reply=True)
         self.queued = []
-        reply = await_reply(self.link, self.epoch, "feedback", self.iteration, self.step)
         self.step += 1
-        return reply
 
     def save(self, it: int) -> None:
         """Checkpoint the state after iteration ``it``: what :meth:`load` takes back."""
@@ -189,6 +220,7 @@ class TxNode(Role):
                 "uses": self.uses,
                 "seconds": self.seconds,
                 "metrics": self.metrics,
+                "delay": self.delay.state_dict(),
             },
         )
 

@@ -15,7 +15,8 @@ type          fields                                      array
 ``resume``    epoch, iteration (checkpoint to restore)    --
 ``data``      epoch, iteration, step, kinds, blocks,      complex64 (batch, n): symbols x or y, the
               last, reply                                 blocks of consecutive steps one after another
-``feedback``  epoch, iteration, step                      float32 (batch,): per-example losses
+``feedback``  epoch, iteration, step, lost (the frames     float32: the per-example losses that arrived
+              lost, a bit mask in hex)
 ``count``     epoch, iteration, step                      int64 (2,): errors and messages so far
 ``done``      epoch                                       --
 ``error``     role, text                                  --
@@ -28,7 +29,7 @@ else is a one-line :class:`~mfcomm.errors.NodeError`.
 Example
 -------
 >>> import torch
->>> frames = encode("feedback", torch.tensor([0.5, 1.5]), epoch=7, iteration=1, step=1)
+>>> frames = encode("feedback", torch.tensor([0.5, 1.5]), epoch=7, iteration=1, step=1, lost="0")
 >>> msg = decode(frames, max_bytes=1 << 20)
 >>> msg.type, msg["iteration"], msg.array.tolist()
 ('feedback', 1, [0.5, 1.5])
@@ -63,7 +64,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, int] | None]] = {
         {"epoch": int, "iteration": int, "step": int, "kinds": list, "blocks": list, "last": bool, "reply": bool},
         ("complex64", 2),
     ),
-    "feedback": ({"epoch": int, "iteration": int, "step": int}, ("float32", 1)),
+    "feedback": ({"epoch": int, "iteration": int, "step": int, "lost": str}, ("float32", 1)),
     "count": ({"epoch": int, "iteration": int, "step": int}, ("int64", 1)),
     "done": ({"epoch": int}, None),
     "error": ({"role": str, "text": str}, None),
