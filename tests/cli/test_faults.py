@@ -95,6 +95,9 @@ OTHERS = [
     ("gradcheck: batch sizes not numbers", "gradcheck --batch-sizes x --out {tmp}/g", "batch-sizes"),
     ("node: candidates", "node tx --candidates 2", "candidates"),
     ("node: bad address", "node tx --tx-addr nohost", "tx-addr"),
+    ("node: a pipeline deeper than the ring queues", "node tx --feedback-delay 300", "at most 256 steps"),
+    ("train: feedback loss of 1", "train --feedback-loss 1 --out {tmp}/g", "feedback_loss"),
+    ("train: unknown staleness correction", "train --stale-correction magic --out {tmp}/g", "stale-correction"),
 ]
 
 

@@ -21,6 +21,10 @@ ERROR_PREFIX = "mfcomm node: error: "
 """How the command line prints a node's error (the launcher looks for it in the node's log)."""
 
 
+MAX_NODE_DELAY = 256
+"""The deepest pipeline the nodes run: K + 1 data messages are in flight, below ZeroMQ's queue of 1000."""
+
+
 def check_supported(cfg: Config) -> None:
     """What three-process training does not do (yet), as one-line errors."""
     if cfg.method != "model-free":
@@ -29,6 +33,8 @@ def check_supported(cfg: Config) -> None:
         raise ConfigError("node training does not probe the SER during training: set ser_every = 0")
     if cfg.device != "cpu":
         raise ConfigError("node training runs on the CPU (--device cpu)")
+    if cfg.delay > MAX_NODE_DELAY:  # each step in flight is a message queued on the ring (ZeroMQ queues 1000)
+        raise ConfigError(f"node training pipelines at most {MAX_NODE_DELAY} steps: --feedback-delay {cfg.delay}")
 
 
 def run_node(role: str, cfg: Config, options: NodeOptions, state: str | Path, quiet: bool = True) -> dict[str, Any]:
