@@ -98,6 +98,11 @@ OTHERS = [
     ("node: a pipeline deeper than the ring queues", "node tx --feedback-delay 300", "at most 256 steps"),
     ("train: feedback loss of 1", "train --feedback-loss 1 --out {tmp}/g", "feedback_loss"),
     ("train: unknown staleness correction", "train --stale-correction magic --out {tmp}/g", "stale-correction"),
+    ("train: empty --out", "train --out=", "argument --out: is empty"),
+    ("train: --out with a control character", "train --out={tmp}/g\nh", "argument --out: holds a control character"),
+    ("node all: empty --out", "node all --out=", "argument --out: is empty"),
+    ("gradcheck: --out with a control character", "gradcheck --out={tmp}/g\x1b", "holds a control character"),
+    ("sweep: empty --out", "sweep spec.toml --out=", "argument --out: is empty"),
 ]
 
 

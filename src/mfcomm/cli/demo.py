@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mfcomm.cli.options import out_dir
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``demo`` command."""
@@ -13,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the paper's comparison: model-free vs model-based on AWGN and RBF",
         description="Trains, evaluates and writes a Markdown report with figures.",
     )
-    p.add_argument("--out", default="runs/demo", help="report directory (default runs/demo)")
+    p.add_argument("--out", type=out_dir, default="runs/demo", help="report directory (default runs/demo)")
     p.add_argument("--quick", action="store_true", help="a much shorter run, for smoke tests")
     p.add_argument("--quiet", action="store_true")
 

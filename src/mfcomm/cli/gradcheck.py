@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mfcomm.cli.options import out_dir
 from mfcomm.errors import ConfigError
 
 
@@ -38,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--target-cosine", type=float, default=0.9)
     p.add_argument("--seed", type=int)
-    p.add_argument("--out", default="runs/gradcheck")
+    p.add_argument("--out", type=out_dir, default="runs/gradcheck")
     p.add_argument("--quiet", action="store_true")
 
 

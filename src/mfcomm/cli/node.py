@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from mfcomm.cli.options import config_overrides, training_options
+from mfcomm.cli.options import config_overrides, out_dir, training_options
 from mfcomm.cli.train import print_baseline
 from mfcomm.errors import ConfigError
 
@@ -45,7 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the secret the three nodes share, in a file only its owner can "
         "read (default: $MFCOMM_NODE_KEY); 'all' makes a fresh one for each run",
     )
-    p.add_argument("--out", help="with 'all': the run directory, as mfcomm train writes it (default runs/<timestamp>)")
+    p.add_argument(
+        "--out",
+        type=out_dir,
+        help="with 'all': the run directory, as mfcomm train writes it (default runs/<timestamp>)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 

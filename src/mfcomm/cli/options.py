@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import unicodedata
 from typing import Any
 
 from mfcomm.config.fields import Config
@@ -95,6 +96,21 @@ def config_overrides(args: argparse.Namespace, fields: Any) -> dict[str, Any]:
     if isinstance(values.get(RANGE[0]), tuple):
         values[RANGE[0]], values[RANGE[1]] = values[RANGE[0]]
     return values
+
+
+def out_dir(text: str) -> str:
+    """``--out DIR``: a directory name shown as it is (in a shell, a listing, a log): not empty, no control
+    characters (a newline in a name makes every later line of a log ambiguous).
+
+    >>> out_dir("runs/a")
+    'runs/a'
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a directory")
+    bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(f"holds a control character ({bad!r}): give a plain directory name")
+    return text
 
 
 def ebno_db(text: str) -> float | tuple[float, float]:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mfcomm.cli.options import out_dir
 from mfcomm.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,7 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("spec", metavar="SPEC.toml", help="the sweep specification (docs/sweeps.md)")
     p.add_argument(
-        "--out", metavar="DIR", help="sweep directory (default runs/sweep-<timestamp>); must be new or empty"
+        "--out",
+        type=out_dir,
+        metavar="DIR",
+        help="sweep directory (default runs/sweep-<timestamp>); must be new or empty",
     )
     p.add_argument(
         "--workers",

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mfcomm.cli.options import config_overrides, training_options
+from mfcomm.cli.options import config_overrides, out_dir, training_options
 from mfcomm.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def train_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``train`` (and of ``bitwise train``, which is ``train --task bits``)."""
     training_options(p)
-    p.add_argument("--out", help="output directory (default runs/<timestamp>); an existing run there is refused")
+    p.add_argument(
+        "--out", type=out_dir, help="output directory (default runs/<timestamp>); an existing run there is refused"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (all its files)")
     p.add_argument(
         "--resume",
