@@ -11,6 +11,7 @@ from mfcomm.channels.spec import has_noise
 from mfcomm.config.fields import EVAL_BATCH
 from mfcomm.evaluation.ser import learned_errors, monte_carlo
 from mfcomm.experiment.run import Run
+from mfcomm.experiment.session import torch_threads
 from mfcomm.experiment.snr_sweep import default_range, ser_sweep
 from mfcomm.experiment.tasks import TASKS
 from mfcomm.learning.seeding import run_generator
@@ -30,8 +31,8 @@ def evaluate(
     function ``y = f(x)``, as :func:`train` takes), one row: ``ser``, ``ci_low``, ``ci_high``, ``errors``,
     ``messages``. A bits run: one row per Eb/N0 of its ``eval_ebno_db`` with ``bmd_rate`` and Gray QAM's
     ``baseline_bmd_rate`` on AWGN (the coded BER/BLER is ``mfcomm evaluate DIR``). Every random number comes from
-    generators seeded by the run's seed: the same call gives the same rows."""
-    with run_generator(run.cfg):
+    generators seeded by the run's seed, on the CPU threads it trained on: the same call gives the same rows."""
+    with run_generator(run.cfg), torch_threads(run.threads or run.cfg.threads):
         if run.cfg.task == "bits":
             return _bmd_rates(run)
         return _ser(run, snr_db, channel, target_errors, max_messages, quiet)

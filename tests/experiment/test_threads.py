@@ -56,3 +56,30 @@ def test_train_takes_threads_writes_it_to_config_toml_and_summary_json(tmp_path)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["threads"] == 1
     assert cli.main([*args, "--threads", "-1", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_evaluate_measures_on_the_threads_the_run_trained_on(two_threads, tmp_path, monkeypatch):
+    """A run trained on torch's own choice (``threads = 0``) with one thread records 1 in ``summary.json``;
+    ``mfcomm evaluate`` and ``mfcomm.evaluate`` then measure it on 1 thread in a process on 2, and give the
+    process its 2 back (a run's SER is re-measured with the sums its training used)."""
+    import mfcomm
+    from mfcomm.experiment import snr_sweep
+
+    torch.set_num_threads(1)
+    cfg = configure(overrides=TINY)
+    runs.save(runs.train(cfg, quiet=True), tmp_path / "run")
+    torch.set_num_threads(2)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["threads"] == 1
+    loaded = runs.load(tmp_path / "run")
+    assert loaded.threads == 1
+    seen, real = [], snr_sweep.ser_sweep
+
+    def sweep(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(snr_sweep, "ser_sweep", sweep)
+    monkeypatch.setattr("mfcomm.api.ser_sweep", sweep)
+    mfcomm.evaluate(loaded, snr_db=[10.0], target_errors=10, max_messages=20_000)
+    assert cli.main(["evaluate", str(tmp_path / "run"), "--snr-db", "10", "--target-errors", "10"]) == 0
+    assert seen == [1, 1] and torch.get_num_threads() == 2

@@ -146,12 +146,23 @@ def learning_curves(metrics: list[dict[str, float]]) -> tuple[dict, dict]:
 
 
 def load(run_dir: str | Path, trust: bool = False) -> Run:
-    """Read a saved run: its config and weights. A config whose channel is Python code (``PATH.py:FUNC``) is
-    refused unless ``trust``: the user passed ``--trust-config``, or the caller never builds that channel."""
+    """Read a saved run: its config, weights and the threads it trained on. A config whose channel is Python
+    code (``PATH.py:FUNC``) is refused unless ``trust``: the user passed ``--trust-config``, or the caller never
+    builds that channel."""
     run_dir = finished_run_dir(run_dir)
     cfg = configure(run_dir / "config.toml", trust=trust)
     kind = task_of(cfg)
     with torch.random.fork_rng(devices=[]):  # weights about to be overwritten: no draw from the caller's stream
         tx, rx = kind.build(cfg, start=False)
     load_modules(run_dir / WEIGHTS, dict(zip(kind.weights, (tx, rx), strict=True)), device_of(cfg))
-    return Run(cfg, tx, rx)
+    return Run(cfg, tx, rx, threads=recorded_threads(run_dir))
+
+
+def recorded_threads(run_dir: Path) -> int:
+    """The CPU threads the run trained on, as its ``summary.json`` records them (0: not recorded), so that
+    measuring it again sums as training did."""
+    try:
+        threads = json.loads((run_dir / "summary.json").read_text()).get("threads", 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and 0 <= threads <= 1024 else 0
