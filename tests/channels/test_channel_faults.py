@@ -197,3 +197,35 @@ def test_the_cli_reports_a_masked_nan_as_the_channels_fault_and_leaves_no_run(tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"channel {path}:f returned non-finite values" in err
     assert "diverged" not in err and not out.exists()
+
+
+class _Object:
+    """A channel object as a user writes one for ``mfcomm.train(cfg, channel=obj)``: ``name``, ``differentiable``
+    and a call on tensors, here returning what ``answer(x)`` gives."""
+
+    differentiable, name = False, "mine"
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def __call__(self, x):
+        return self.answer(x)
+
+
+@pytest.mark.parametrize(
+    "answer, needle",
+    [
+        (lambda x: torch.full_like(x, float("nan")), "channel mine returned non-finite values (NaN or inf) for finite"),
+        (lambda x: x[:, :1], "channel mine returned torch.complex64 (64, 1), expected torch.complex64 (64, 2)"),
+        (lambda x: x.real, "channel mine returned torch.float32 (64, 2), expected torch.complex64 (64, 2)"),
+        (lambda x: x.numpy(), "channel mine returned ndarray, expected a torch tensor"),
+    ],
+)
+def test_a_channel_object_is_checked_as_a_black_box_is(answer, needle):
+    """An object keeping the channel contract used to pass its outputs on unchecked: NaN was reported as training
+    divergence, a wrong shape as a matrix-size error deep in the receiver. Now it is the channel's one-line error,
+    raised at the first transmitter step (nothing trained on it)."""
+    cfg = configure(overrides={"iterations": 3, "batch_size": 64, "compare_baseline": False})
+    with pytest.raises(ChannelError) as err:
+        train(cfg, channel=_Object(answer), quiet=True, evaluate=False)
+    assert str(err.value) == needle or str(err.value).startswith(needle)

@@ -21,7 +21,7 @@ import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -200,6 +200,34 @@ def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
             raise DivergedError(f"training diverged: the symbols sent to channel {name} are not finite")
         raise ChannelError(f"channel {name} returned non-finite values (NaN or inf) for finite input")
     return np.array(y, order="C")
+
+
+class Checked:
+    """A channel object a user passed (``mfcomm.train(cfg, channel=obj)``) with every output checked as a
+    :class:`BlackBox`'s is, on tensors: a tensor (or a tuple whose first item is one) of the input's shape and
+    dtype, finite for finite input; a bad one is a :class:`ChannelError` naming the channel, not a shape error
+    deep in the receiver or a divergence of training. Gradients pass; other attributes are the object's."""
+
+    def __init__(self, channel: Channel):
+        self.channel = channel
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.channel, attr)
+
+    def __call__(self, x: torch.Tensor) -> Any:
+        out = self.channel(x)
+        y, name = out[0] if isinstance(out, tuple) and out else out, self.channel.name
+        if not isinstance(y, torch.Tensor):
+            raise ChannelError(f"channel {name} returned {type(y).__name__}, expected a torch tensor")
+        if y.shape != x.shape or y.dtype != x.dtype:
+            raise ChannelError(
+                f"channel {name} returned {y.dtype} {tuple(y.shape)}, expected {x.dtype} {tuple(x.shape)}"
+            )
+        if not bool(torch.isfinite(y).all()):
+            if not bool(torch.isfinite(x).all()):
+                raise DivergedError(f"training diverged: the symbols sent to channel {name} are not finite")
+            raise ChannelError(f"channel {name} returned non-finite values (NaN or inf) for finite input")
+        return out
 
 
 def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:

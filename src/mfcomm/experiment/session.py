@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mfcomm.channels.contract import Channel, as_channel
+from mfcomm.channels.contract import BlackBox, Channel, Checked, as_channel
 from mfcomm.channels.counting import Counted
 from mfcomm.channels.spec import object_spec
 from mfcomm.config.fields import Config
@@ -52,6 +52,7 @@ def channel_object(cfg: Config, channel: object | None) -> tuple[Config, Channel
     if channel is None:
         return cfg, None
     given = as_channel(channel, timeout=cfg.channel_timeout or None)
+    given = given if isinstance(given, BlackBox) else Checked(given)  # a black box checks its own outputs
     if cfg.method == "model-based" and not given.differentiable:
         raise ConfigError(
             f"channel {given.name} is a black box with no gradient: model-based training needs a differentiable "
