@@ -4,7 +4,7 @@
 # fault suite with its slow cases, docs/reliability.md), make bench (speed figures),
 # make bench-nodes (three-process against in-process training at pipeline depths 0, 1, 2 and 4, about 10 minutes),
 # make bench-feedback (final SER against feedback delay, frame loss and 1-bit feedback on AWGN and RBF, 3 seeds:
-# about 16 minutes on 2 cores, docs/results/feedback.md),
+# about 14 minutes on 2 cores, docs/results/feedback.md),
 # make bench-efficiency (channel uses to a target SER, about 13 minutes), make bench-channels (impairments
 # and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
 # trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-radio (installs GNU Radio

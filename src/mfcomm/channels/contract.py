@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from mfcomm.conventions import SYMBOL_DTYPE
-from mfcomm.errors import ChannelError, DivergedError
+from mfcomm.errors import ChannelError, DivergedError, MfcommError
 
 Y = TypeVar("Y")
 Y_co = TypeVar("Y_co", covariant=True)
@@ -196,10 +196,16 @@ def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
     if y.shape != x.shape:
         raise ChannelError(f"channel {name} returned shape {y.shape}, expected {x.shape}")
     if not np.isfinite(y).all():
-        if not np.isfinite(x).all():
-            raise DivergedError(f"training diverged: the symbols sent to channel {name} are not finite")
-        raise ChannelError(f"channel {name} returned non-finite values (NaN or inf) for finite input")
+        raise non_finite(name, bool(np.isfinite(x).all()))
     return np.array(y, order="C")
+
+
+def non_finite(name: str, input_finite: bool) -> MfcommError:
+    """The error for a channel output that is not finite: the channel's fault for finite input; for input that
+    was not finite, training had diverged already."""
+    if not input_finite:
+        return DivergedError(f"training diverged: the symbols sent to channel {name} are not finite")
+    return ChannelError(f"channel {name} returned non-finite values (NaN or inf) for finite input")
 
 
 class Checked:
@@ -224,9 +230,7 @@ class Checked:
                 f"channel {name} returned {y.dtype} {tuple(y.shape)}, expected {x.dtype} {tuple(x.shape)}"
             )
         if not bool(torch.isfinite(y).all()):
-            if not bool(torch.isfinite(x).all()):
-                raise DivergedError(f"training diverged: the symbols sent to channel {name} are not finite")
-            raise ChannelError(f"channel {name} returned non-finite values (NaN or inf) for finite input")
+            raise non_finite(name, bool(torch.isfinite(x).all()))
         return out
 
 

@@ -63,7 +63,7 @@ class FeedbackLink:
     ):
         self.kind, self.bits, self.noise, self.generator, self.cells = kind, bits, noise, generator, cells
         self.loss = loss
-        self.frame = max(perturbations, frame - frame % perturbations) if frame else 0
+        self.frame = frame_length(frame, perturbations)
         self.bits_sent = self.frames_sent = self.frames_lost = self.steps = 0
 
     def frames(self, count: int) -> int:
@@ -126,3 +126,41 @@ def feedback_link(cfg: Config, generator: torch.Generator | None) -> FeedbackLin
         cfg.perturbations,
         cfg.feedback_cells,
     )
+
+
+def frame_length(frame: int, perturbations: int = 1) -> int:
+    """Losses per frame: ``frame`` rounded down to whole messages of ``perturbations`` losses (0: one per step)."""
+    return max(perturbations, frame - frame % perturbations) if frame else 0
+
+
+def pack(fed_back: torch.Tensor, frame: int) -> tuple[torch.Tensor, str]:
+    """What crosses a link from ``fed_back`` (NaN where lost): the losses that arrived, and the frames lost as a
+    bit mask in hex (bit i: frame i of ``frame`` losses; ``frame = 0``: one frame). :func:`unpack` undoes it.
+
+    >>> pack(torch.tensor([0.5, float("nan"), float("nan"), 1.5]), 1)
+    (tensor([0.5000, 1.5000]), '6')
+    """
+    lost = fed_back.isnan()[:: frame or max(fed_back.numel(), 1)].tolist()
+    return fed_back[~fed_back.isnan()], format(sum(1 << i for i, gone in enumerate(lost) if gone), "x")
+
+
+def unpack(values: torch.Tensor, lost: str, count: int, frame: int) -> torch.Tensor:
+    """The ``count`` losses :func:`pack` packed, NaN in the lost frames; ValueError for a mask or a number of
+    values that does not fit.
+
+    >>> unpack(torch.tensor([0.5, 1.5]), "6", 4, 1).tolist()
+    [0.5, nan, nan, 1.5]
+    """
+    frame = frame or count
+    frames = -(-count // frame)
+    try:
+        mask = int(lost, 16)
+    except ValueError:
+        mask = -1
+    if not 0 <= mask < 2**frames:
+        raise ValueError(f"lost frames {lost!r} are not a mask of {frames} frames")
+    missing = torch.tensor([(mask >> i) & 1 for i in range(frames)], dtype=torch.bool).repeat_interleave(frame)
+    missing = missing[:count]
+    if values.shape != (count - int(missing.sum()),):
+        raise ValueError(f"expected {count} losses less the lost, received {tuple(values.shape)}")
+    return torch.full((count,), float("nan")).masked_scatter(~missing, values)

@@ -29,7 +29,7 @@ import torch
 from mfcomm.config.fields import EVAL_BATCH, Config
 from mfcomm.errors import NodeError
 from mfcomm.learning.examples import Symbols
-from mfcomm.learning.feedback import feedback_link
+from mfcomm.learning.feedback import feedback_link, pack
 from mfcomm.learning.loop import LossWindow
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.model_free import descend
@@ -136,10 +136,7 @@ class RxNode(Role):
             losses = self.symbols.losses(self.rx, y, m_k)  # per-example losses
         if cfg.rx_on_tx_batch:  # it knows the labels: the transmitter's transmissions train it too
             descend(self.opt, losses.mean())
-        fed_back = self.feedback(losses.detach())  # the feedback link: NaN where a frame was lost
-        frame = self.feedback.frame or batch
-        lost = fed_back.isnan()[::frame].tolist()
-        return fed_back[~fed_back.isnan()], format(sum(1 << i for i, gone in enumerate(lost) if gone), "x")
+        return pack(self.feedback(losses.detach()), self.feedback.frame)  # the link: what arrives, what was lost
 
     def end_iteration(self, it: int) -> None:
         """Learning-curve row and checkpoint, as ``mfcomm train`` logs them (before the reply goes out)."""

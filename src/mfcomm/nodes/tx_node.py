@@ -44,7 +44,7 @@ from mfcomm.errors import NodeError
 from mfcomm.learning.delay import DelayLine, InFlight, LateEstimate
 from mfcomm.learning.estimator import LossBaseline, perturb, sigma2_at
 from mfcomm.learning.examples import Symbols
-from mfcomm.learning.feedback import feedback_link
+from mfcomm.learning.feedback import frame_length, unpack
 from mfcomm.learning.loop import Loop, metrics_row
 from mfcomm.learning.lr_schedule import set_rates
 from mfcomm.learning.seeding import generator, seeded_transmitter
@@ -67,7 +67,7 @@ class TxNode(Role):
         self.epoch = 0
         self.iteration = self.step = 0  # the running step's, as the wire names it
         self.queued: list[tuple[str, torch.Tensor]] = []  # receiver steps' (kind, block) not sent yet
-        self.frame = feedback_link(cfg, None).frame  # losses per feedback frame (a lost one is left out)
+        self.frame = frame_length(cfg.feedback_frame, cfg.perturbations)  # losses per feedback frame
         self.load(0)  # until the handshake says where the three resume; the checkpoints stay
 
     def load(self, iteration: int) -> None:
@@ -174,21 +174,12 @@ class TxNode(Role):
         return self.estimate.update(self.opt, step, sigma2, self.arrived(reply, step.x_p.shape[0]))
 
     def arrived(self, reply: wire.Message, count: int) -> torch.Tensor:
-        """The ``count`` losses of a feedback reply, NaN in the frames the link lost (``lost``: a hex bit mask)."""
-        values, frame = reply.array, self.frame or count
-        assert values is not None  # a feedback message carries its array (wire.decode checks)
-        frames = -(-count // frame)
+        """The ``count`` losses of a feedback reply, NaN in the frames the link lost (:func:`unpack`)."""
+        assert reply.array is not None  # a feedback message carries its array (wire.decode checks)
         try:
-            lost = int(reply["lost"], 16)
-        except ValueError:
-            lost = -1
-        if not 0 <= lost < 2**frames:
-            raise NodeError(f"tx node received a feedback reply whose lost frames {reply['lost']!r} are not a mask")
-        mask = torch.tensor([(lost >> i) & 1 for i in range(frames)], dtype=torch.bool)
-        missing = mask.repeat_interleave(frame)[:count]
-        if values.shape != (count - int(missing.sum()),):
-            raise NodeError(f"tx node expected {count} losses less the lost, received {tuple(values.shape)}")
-        return torch.full((count,), float("nan")).masked_scatter(~missing, values)
+            return unpack(reply.array, reply["lost"], count, self.frame)
+        except ValueError as err:
+            raise NodeError(f"tx node received a feedback reply that does not fit: {err}") from None
 
     def fine_tune(self, last: bool) -> None:
         """A receiver fine-tuning step: one block of clean transmissions, acknowledged K steps later."""
