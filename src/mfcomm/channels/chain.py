@@ -11,8 +11,9 @@ channel model or any flowgraph,
 ``gnuradio(snr_db, freq_offset, epsilon, taps, seed, sync, payload, sps, rolloff, engine)`` or
 ``gnuradio(flowgraph=PATH, key=value, ...)`` (:mod:`mfcomm.channels.gnuradio`; taps separated by ``/``, calls
 limited to the run's ``channel_timeout``). A chain is differentiable only if
-every stage is. Anything that does not parse raises a one-line :class:`~mfcomm.errors.ChannelError`
-naming the stage.
+every stage is. Anything that does not parse, and any number outside its key's range
+(:data:`mfcomm.channels.stage_bounds.BOUNDS`, checked when the stage is built), raises a one-line
+:class:`~mfcomm.errors.ChannelError` naming the stage. :func:`memory` estimates what a call allocates.
 
 Example
 -------
@@ -173,6 +174,23 @@ class Chain:
             for key, value in (getattr(stage, "counters", None) or {}).items():
                 total[key] = total.get(key, 0) + value
         return total
+
+
+ELEMENTWISE_BYTES = 32
+"""Bytes per symbol of a call of a stage that works symbol by symbol (an impairment, added noise): its output and
+a few temporaries, complex64."""
+
+
+def memory(spec: str, rows: int, n: int) -> int:
+    """Rough peak bytes one call of the chain ``spec`` allocates on (rows, n) symbols: the sum of its stages',
+    each stage's own ``memory(rows, n)`` where it has one (``tdl``, ``fiber``, ``gnuradio``: buffers that grow
+    with their keys), else :data:`ELEMENTWISE_BYTES` a symbol. Builds the stages (which starts nothing)."""
+    total = 0
+    for name, values in parse(spec):
+        stage = STAGES[name](**values) if name in STAGES else None
+        estimate = getattr(stage, "memory", None)
+        total += estimate(rows, n) if estimate else ELEMENTWISE_BYTES * rows * n
+    return total
 
 
 def build(spec: str, n0: float | None, generator: torch.Generator | None = None, timeout: float | None = None) -> Chain:

@@ -4,7 +4,8 @@ Every class keeps the channel contract of :mod:`mfcomm.channels`: called on ``x`
 tensor (one message per row, its n symbols in order), it returns ``y`` of the same shape and dtype; it has
 ``name`` (its stage text, every parameter spelled out, so that it parses back to the same stage) and
 ``differentiable``. Random draws (phases, noise) use ``generator`` when given, on ``x``'s device.
-Parameters out of range raise a one-line :class:`~mfcomm.errors.ChannelError` naming the stage.
+Parameters out of range (:data:`mfcomm.channels.stage_bounds.BOUNDS`) raise a one-line
+:class:`~mfcomm.errors.ChannelError` naming the stage and the parameter.
 Compose them with additive noise in a chain (:mod:`mfcomm.channels.chain`): ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)``.
 
 ``differentiable`` means "differentiable in ``x``": a stage that multiplies ``x`` by a random phasor drawn
@@ -29,13 +30,8 @@ import math
 
 import torch
 
+from mfcomm.channels.stage_bounds import check
 from mfcomm.errors import ChannelError
-
-
-def _require(ok: bool, stage: str, message: str) -> None:
-    """Raise a one-line ChannelError naming the stage unless ``ok``."""
-    if not ok:
-        raise ChannelError(f"channel stage {stage}: {message}")
 
 
 def _text(value: float | bool) -> str:
@@ -83,10 +79,9 @@ class ADC:
         ste: bool = False,
         generator: torch.Generator | None = None,
     ):
-        _require(
-            float(bits).is_integer() and 1 <= bits <= 16, "adc", f"bits must be an integer from 1 to 16, not {bits}"
-        )
-        _require(math.isfinite(clip) and clip > 0, "adc", f"clip must be positive, not {clip}")
+        if not float(bits).is_integer():
+            raise ChannelError(f"channel stage adc: bits must be an integer, not {bits}")
+        check("adc", bits=bits, clip=clip)
         self.bits, self.clip, self.agc, self.ste = int(bits), float(clip), bool(agc), bool(ste)
         self.differentiable = self.ste
         self.step = 2 * self.clip / 2**self.bits
@@ -115,8 +110,7 @@ class Rapp:
     differentiable = True
 
     def __init__(self, p: float = 2.0, sat: float = 1.0, generator: torch.Generator | None = None):
-        _require(math.isfinite(p) and p > 0, "rapp", f"p must be positive, not {p}")
-        _require(math.isfinite(sat) and sat > 0, "rapp", f"sat must be positive, not {sat}")
+        check("rapp", p=p, sat=sat)
         self.p, self.sat = float(p), float(sat)
         self.name = _stage_name("rapp", p=self.p, sat=self.sat)
 
@@ -143,8 +137,7 @@ class Saleh:
         bp: float = 9.1040,
         generator: torch.Generator | None = None,
     ):
-        for key, value in (("aa", aa), ("ba", ba), ("ap", ap), ("bp", bp)):
-            _require(math.isfinite(value) and value >= 0, "saleh", f"{key} must be >= 0, not {value}")
+        check("saleh", aa=aa, ba=ba, ap=ap, bp=bp)
         self.aa, self.ba, self.ap, self.bp = float(aa), float(ba), float(ap), float(bp)
         self.name = _stage_name("saleh", aa=self.aa, ba=self.ba, ap=self.ap, bp=self.bp)
 
@@ -166,11 +159,7 @@ class PhaseNoise:
     differentiable = True
 
     def __init__(self, linewidth: float = 1e-3, generator: torch.Generator | None = None):
-        _require(
-            math.isfinite(linewidth) and 0 <= linewidth <= 1,
-            "phase_noise",
-            f"linewidth must lie in [0, 1] (normalised to the symbol rate), not {linewidth}",
-        )
+        check("phase_noise", linewidth=linewidth)
         self.linewidth, self.generator = float(linewidth), generator
         self.name = _stage_name("phase_noise", linewidth=self.linewidth)
 
@@ -191,7 +180,7 @@ class CFO:
     differentiable = True
 
     def __init__(self, offset: float = 0.01, random_phase: bool = False, generator: torch.Generator | None = None):
-        _require(math.isfinite(offset) and abs(offset) <= 0.5, "cfo", f"offset must lie in [-0.5, 0.5], not {offset}")
+        check("cfo", offset=offset)
         self.offset, self.random_phase, self.generator = float(offset), bool(random_phase), generator
         self.name = _stage_name("cfo", offset=self.offset, random_phase=self.random_phase)
 
@@ -212,14 +201,7 @@ class IQImbalance:
     differentiable = True
 
     def __init__(self, amplitude_db: float = 0.5, phase_deg: float = 5.0, generator: torch.Generator | None = None):
-        _require(
-            math.isfinite(amplitude_db) and abs(amplitude_db) <= 20,
-            "iq",
-            f"amplitude_db must lie in [-20, 20], not {amplitude_db}",
-        )
-        _require(
-            math.isfinite(phase_deg) and abs(phase_deg) < 90, "iq", f"phase_deg must lie in (-90, 90), not {phase_deg}"
-        )
+        check("iq", amplitude_db=amplitude_db, phase_deg=phase_deg)
         self.amplitude_db, self.phase_deg = float(amplitude_db), float(phase_deg)
         g, phi = 10 ** (self.amplitude_db / 20), math.radians(self.phase_deg)
         self.mu = complex((1 + g * math.cos(phi)) / 2, -g * math.sin(phi) / 2)
@@ -238,9 +220,7 @@ class RandomPhase:
     differentiable = True
 
     def __init__(self, max_deg: float = 15.0, generator: torch.Generator | None = None):
-        _require(
-            math.isfinite(max_deg) and 0 <= max_deg <= 180, "phase", f"max_deg must lie in [0, 180], not {max_deg}"
-        )
+        check("phase", max_deg=max_deg)
         self.max_deg, self.generator = float(max_deg), generator
         self.name = _stage_name("phase", max_deg=self.max_deg)
 

@@ -21,6 +21,7 @@ import re
 import sys
 from pathlib import Path
 
+from mfcomm.channels.stage_bounds import check
 from mfcomm.channels.stream_model import BUILT_IN_KEYS, number
 from mfcomm.errors import ChannelError
 
@@ -88,8 +89,7 @@ def radio_keys(radio: bool, given: dict[str, float | str], keys: dict[str, float
         keys.update(given)
         return RADIO_KEYS["samp_rate"], RADIO_KEYS["max_latency"]
     rate, latency = (float(number(k, given.get(k, d), float)) for k, d in RADIO_KEYS.items())
-    if not (0 < rate < 1e11 and 0 < latency <= 3600):
-        raise ChannelError("channel stage gnuradio: a radio needs 0 < samp_rate < 1e11 and 0 < max_latency <= 3600")
+    check("gnuradio", samp_rate=rate, max_latency=latency)
     return rate, latency
 
 

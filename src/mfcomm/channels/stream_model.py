@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mfcomm.channels.stage_bounds import check
 from mfcomm.errors import ChannelError
 
 __all__ = ["BUILT_IN_KEYS", "ChannelModel", "StreamModel", "built_in", "mmse_taps", "number", "parse_taps"]
@@ -117,11 +118,7 @@ def built_in(keys: dict[str, float | str]) -> tuple[ChannelModel, str]:
     given = {**BUILT_IN_KEYS, **keys}
     snr_db, freq_offset, epsilon = (number(k, given[k], float) for k in ("snr_db", "freq_offset", "epsilon"))
     taps, seed = str(given["taps"]), int(number("seed", given["seed"], int))
-    if not (math.isfinite(snr_db) and abs(freq_offset) < 0.5 and 0.5 < epsilon < 2.0):
-        raise ChannelError(
-            "channel stage gnuradio: needs a finite snr_db, |freq_offset| < 0.5 (cycles per "
-            "sample) and 0.5 < epsilon < 2"
-        )
+    check("gnuradio", snr_db=snr_db, freq_offset=freq_offset, epsilon=epsilon, seed=seed)
     model = ChannelModel(10.0 ** (-snr_db / 20.0), freq_offset, epsilon, tuple(parse_taps(taps)), seed)
     name = f"snr_db={snr_db:g},freq_offset={freq_offset:g},epsilon={epsilon:g},taps={taps},seed={seed}"
     return model, name
