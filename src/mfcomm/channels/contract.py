@@ -15,7 +15,6 @@ Example
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import queue
 import threading
@@ -26,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import torch
 
+from mfcomm.channels.worker import NotArray, ProcessWorker, Raised
 from mfcomm.conventions import SYMBOL_DTYPE
 from mfcomm.errors import ChannelError, DivergedError, MfcommError
 
@@ -107,37 +107,55 @@ class RayleighBlockFading:
 class BlackBox:
     """A user's channel: a Python function on complex64 NumPy arrays of shape (batch, n), sampled only.
 
-    The function gets its own copy of the symbols, so one that adds its noise in place (``x += w``)
-    cannot change the perturbed symbols the estimator reads afterwards. Every call's output is checked
-    (type, dtype, shape, finite values) and copied (views, strided and Fortran-ordered arrays are
-    accepted); a bad one, an exception (``SystemExit`` included), or no answer within ``timeout`` seconds
-    (None: wait forever) raises a :class:`ChannelError` naming the channel and the problem. With a
-    ``timeout`` the function runs in a worker thread, where a ``KeyboardInterrupt`` it raises is its
-    failure too; without one it runs in the caller's thread, where a ``KeyboardInterrupt`` cannot be told
-    from the user's Ctrl-C and is left to interrupt the program. Not differentiable.
+    ``func`` is the function, or ``PATH.py:FUNC`` naming one in a file (what ``make_channel`` passes), which runs
+    in a worker process (:mod:`mfcomm.channels.worker`): a call that hangs (holding the GIL too), exits
+    or crashes costs that process, restarted for the next call, never mfcomm; :meth:`close` ends it and all it
+    started (so does collecting the box, or exiting). A function object (:func:`as_channel`) may hold state and
+    closures that cannot move to another process: it runs in mfcomm's, with a ``timeout`` in a worker thread (a
+    ``KeyboardInterrupt`` it raises is its failure too; a call holding the GIL cannot be abandoned), else in the
+    caller's thread (a ``KeyboardInterrupt`` is left to interrupt the program: it may be the user's Ctrl-C).
+
+    The function gets its own copy of the symbols (noise added in place, ``x += w``, cannot change the perturbed
+    symbols the estimator reads). Every output is checked (type, dtype, shape, finite values) and copied (any
+    layout is accepted); a bad one, an exception (``SystemExit`` included), no answer within ``timeout`` seconds
+    (None or 0: no limit) or the worker process's end is a one-line :class:`ChannelError` naming the channel.
     """
 
     differentiable = False
 
-    def __init__(self, func: Callable[[np.ndarray], np.ndarray], name: str, timeout: float | None = None):
-        self.func = func
-        self.name = name
-        self.timeout = timeout
-        self.worker = _Worker() if timeout else None
+    def __init__(self, func: Callable[[np.ndarray], np.ndarray] | str, name: str, timeout: float | None = None):
+        self.name, self.timeout = name, timeout
+        self.func = None if isinstance(func, str) else func
+        self.worker = _Worker() if timeout and self.func is not None else None
+        self.process = ProcessWorker(check_user_spec(func), name) if isinstance(func, str) else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy().copy()  # the channel's own: it may write to it
+        try:
+            y = self.process.call(x_np, self.timeout or None) if self.process else self._call_here(x_np)
+        except TimeoutError:
+            raise ChannelError(f"channel {self.name} did not answer within {self.timeout:g} s") from None
+        if isinstance(y, Raised):  # a user's function may raise anything; report it in one line
+            raise ChannelError(f"channel {self.name} raised {y.type_name}" + (f": {y.message}" if y.message else ""))
+        return torch.from_numpy(check_output(self.name, x_np, y)).to(x.device)
+
+    def _call_here(self, x_np: np.ndarray) -> object:
+        """``func(x_np)`` in this process, or Raised saying what it raised; TimeoutError after ``timeout``."""
+        assert self.func is not None  # a box without a worker process has its function here
         if self.worker:
             try:
                 ok, y = self.worker.call(self.func, x_np, self.timeout)
             except TimeoutError:
                 self.worker = _Worker()  # the hung call keeps its thread; later calls get a fresh one
-                raise ChannelError(f"channel {self.name} did not answer within {self.timeout:g} s") from None
+                raise
         else:
             ok, y = _outcome(self.func, x_np, (Exception, SystemExit))
-        if not ok:  # a user's function may raise anything; report it in one line
-            raise ChannelError(f"channel {self.name} raised {type(y).__name__}" + (f": {y}" if str(y) else ""))
-        return torch.from_numpy(check_output(self.name, x_np, y)).to(x.device)
+        return y if ok else Raised(type(y).__name__, str(y))
+
+    def close(self) -> None:
+        """End the worker process and all it started (a later call starts a fresh one); no-op for a function."""
+        if self.process:
+            self.process.close()
 
 
 def _outcome(
@@ -189,7 +207,8 @@ def check_output(name: str, x: np.ndarray, y: object) -> np.ndarray:
     its mask. Non-finite values are the channel's fault when its input was finite; when it was not, training
     had diverged already (a :class:`DivergedError`)."""
     if not isinstance(y, np.ndarray):
-        raise ChannelError(f"channel {name} returned {type(y).__name__}, expected a NumPy array")
+        what = y.type_name if isinstance(y, NotArray) else type(y).__name__  # a worker process names its type
+        raise ChannelError(f"channel {name} returned {what}, expected a NumPy array")
     y = np.asarray(y)  # the data a subclass (a masked array, a matrix) holds, all of it, as training will read it
     if y.dtype != np.complex64:
         raise ChannelError(f"channel {name} returned dtype {y.dtype}, expected complex64")
@@ -234,26 +253,16 @@ class Checked:
         return out
 
 
-def load_user_function(spec: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Import ``FUNC`` from ``PATH.py`` given ``PATH.py:FUNC``; a module that raises or calls ``sys.exit``
-    while it is imported gives a ChannelError (mfcomm must not end silently, with status 0)."""
+def check_user_spec(spec: str) -> str:
+    """``spec`` if it is ``PATH.py:FUNC`` naming a file that exists, else a one-line ChannelError. Imports nothing:
+    the file is imported in its :class:`BlackBox`'s worker process, which reports what goes wrong there (an
+    exception or ``sys.exit`` at import, no such function) in one line too."""
     path_text, _, func_name = spec.rpartition(":")
-    path = Path(path_text)
     if not path_text.endswith(".py") or not func_name:
         raise ChannelError(f"channel {spec!r}: expected PATH.py:FUNC")
-    if not path.is_file():
-        raise ChannelError(f"channel {spec}: file {path} not found")
-    module_spec = importlib.util.spec_from_file_location(f"mfcomm_user_channel_{path.stem}", path)
-    assert module_spec is not None and module_spec.loader is not None  # a .py file always has a source loader
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as err:  # noqa: BLE001 - user code may raise anything: one line, not a traceback
-        raise ChannelError(f"channel {spec}: importing {path} raised {type(err).__name__}: {err}") from None
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise ChannelError(f"channel {spec}: {path} has no function {func_name}")
-    return func
+    if not Path(path_text).is_file():
+        raise ChannelError(f"channel {spec}: file {path_text} not found")
+    return spec
 
 
 def as_channel(obj: object, name: str | None = None, timeout: float | None = None) -> Channel:

@@ -6,16 +6,18 @@ to it), picks a free 127.0.0.1 port for ``--out-address`` (the flowgraph's ZMQ P
 PULL socket there, and starts the flowgraph under the system Python with both options and the stage's own. A
 ``.grc`` file is compiled with ``grcc`` first, into a temporary directory removed at close.
 
-No flowgraph outlives mfcomm: the child runs in its own process group with ``PR_SET_PDEATHSIG`` = SIGKILL
-(Linux), set from a daemon thread that lives as long as the child (the signal fires when the *thread* that
-started the child ends, not the process); :meth:`Flowgraph.close` closes its stdin (a GRC-generated flowgraph
-then stops), then SIGTERMs its group, then SIGKILLs it.
+Nothing a flowgraph starts outlives mfcomm, nor the flowgraph's stop: on Linux the flowgraph runs under
+:mod:`mfcomm.channels.reaper`, a child subreaper that ends every process left below it (a daemon the flowgraph
+double-forked into a session of its own included) when the flowgraph exits, and at once on SIGHUP. The reaper
+runs in its own process group with ``PR_SET_PDEATHSIG`` = SIGHUP, set from a daemon thread that lives as long as
+the child (the signal fires when the *thread* that started the child ends, not the process);
+:meth:`Flowgraph.close` closes the flowgraph's stdin (a GRC-generated flowgraph then stops), then SIGTERMs it
+through the reaper, then SIGHUPs the reaper, then SIGKILLs the group.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import queue
@@ -24,16 +26,15 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, NoReturn
 
 import numpy as np
 
+from mfcomm.channels import reaper
 from mfcomm.errors import ChannelError
 
 NOT_FOUND = "GNU Radio not found: run make gnuradio / scripts/install-gnuradio.sh"
@@ -42,11 +43,12 @@ ITEM = np.dtype(np.complex64).itemsize
 SEND_POLL_SECONDS = 0.05
 """How often a blocked send checks that the flowgraph still runs."""
 STOP_GRACE = 3.0
-"""Seconds a flowgraph gets to stop after its stdin closes, then after SIGTERM, before SIGKILL."""
+"""Seconds a flowgraph gets to stop after its stdin closes, then after SIGTERM, before all it started is killed."""
+REAPER = reaper.PREFIX
+"""What a flowgraph's command runs under: :mod:`mfcomm.channels.reaper` in an interpreter of its own (Linux)."""
 GRCC_SECONDS = 120.0
 MAX_MESSAGES = 256
 """Messages :meth:`Flowgraph.receive` takes at most in one call."""
-PR_SET_PDEATHSIG = 1
 EXCEPTION = re.compile(r"[\w.]*(Error|Exception)(:|$)")
 """A Python exception's last traceback line."""
 
@@ -97,30 +99,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _die_with_parent(parent: int, prctl: Callable[..., int] | None) -> None:
-    """In the child before exec: SIGKILL when the parent thread dies (Linux), even if it already has."""
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, looked up before the fork; None off Linux."""
-    return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-
-
 def spawn(command: list[str], stderr: IO[bytes], released: threading.Event) -> subprocess.Popen[bytes]:
-    """Start ``command`` (stdin a pipe, stdout discarded) in its own process group, from a daemon thread that
-    lives until ``released`` is set; the child is SIGKILLed when that thread ends (mfcomm exits or is killed)."""
+    """Start ``command`` (stdin a pipe, stdout discarded) under :data:`REAPER` in a process group of its own, from
+    a daemon thread that lives until ``released`` is set; when that thread ends (mfcomm exits or is killed), all
+    the command started ends. FileNotFoundError if ``command[0]`` is not found."""
+    if shutil.which(command[0]) is None:  # the reaper would find out only after it started
+        raise FileNotFoundError(command[0])
     started: queue.SimpleQueue[subprocess.Popen[bytes] | Exception] = queue.SimpleQueue()
-    die = functools.partial(_die_with_parent, os.getpid(), _prctl())
+    die = functools.partial(reaper.hang_up_with_parent, os.getpid(), reaper.libc_prctl())
 
     def parent() -> None:
         try:
             started.put(
                 subprocess.Popen(
-                    command,
+                    [*REAPER, *command],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,
@@ -141,14 +133,15 @@ def spawn(command: list[str], stderr: IO[bytes], released: threading.Event) -> s
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop ``process`` and its group: close its stdin, wait; SIGTERM the group, wait; SIGKILL it."""
+    """Stop ``process`` (the reaper :func:`spawn` started) and all below it: close its stdin, wait; SIGTERM it (the
+    reaper passes it on), wait; SIGHUP it (the reaper SIGKILLs all below it), wait; SIGKILL its group."""
     if process.stdin is not None:
         with contextlib.suppress(OSError):
             process.stdin.close()
-    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+    for sig in (None, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL):
         if sig is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, sig)
+                (os.killpg if sig == signal.SIGKILL else os.kill)(process.pid, sig)
         try:
             process.wait(timeout=None if sig == signal.SIGKILL else STOP_GRACE)
             return

@@ -5,8 +5,8 @@ A spec (the ``channel`` of a config, ``--channel``) is one of these kinds (:func
 - ``built-in``: ``awgn`` or ``rbf`` (:mod:`mfcomm.channels`), which take the run's noise level N0;
 - ``chain``: an impairment chain such as ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)`` (:mod:`mfcomm.channels.chain`;
   one impairment's name alone, such as ``adc``, is a chain too);
-- ``function``: a user's black box ``PATH.py:FUNC``, a Python file that :func:`make_channel` imports and
-  runs (every other spec with ``:``; its form is checked when it is loaded);
+- ``function``: a user's black box ``PATH.py:FUNC``, a Python file that :func:`make_channel` runs in a worker
+  process (every other spec with ``:``; its form is checked when it is loaded);
 - ``object``: ``object:NAME``, what a run trained on a Python object (``mfcomm.train(cfg, channel=obj)``)
   records as its channel: it names no channel that can be rebuilt;
 - ``unknown``: anything else.
@@ -34,7 +34,7 @@ from typing import Any, Literal, TypeGuard
 import torch
 
 from mfcomm.channels import chain
-from mfcomm.channels.contract import AWGN, BlackBox, Channel, RayleighBlockFading, load_user_function
+from mfcomm.channels.contract import AWGN, BlackBox, Channel, RayleighBlockFading
 from mfcomm.channels.framing import Framer
 from mfcomm.errors import ChannelError
 
@@ -169,8 +169,9 @@ def make_channel(
 ) -> Channel:
     """The channel ``spec`` names: ``awgn``, ``rbf`` (both need ``n0``), an impairment chain such as
     ``rapp(p=2,sat=1.2) | awgn | adc(bits=3)`` (see :mod:`mfcomm.channels.chain`) or a user's ``PATH.py:FUNC``
-    (whose calls may each take at most ``timeout`` seconds). ``object:NAME`` and unknown specs raise a
-    one-line ChannelError."""
+    (a :class:`BlackBox` whose worker process imports the file now; each call may take at most ``timeout``
+    seconds; :meth:`BlackBox.close` ends the process). ``object:NAME`` and unknown specs raise a one-line
+    ChannelError."""
     check_known(spec)
     k = kind(spec)
     if k == "built-in":
@@ -179,7 +180,7 @@ def make_channel(
         return AWGN(n0, generator) if spec == "awgn" else RayleighBlockFading(n0, generator)
     if k == "chain":
         return chain.build(spec, n0, generator, timeout)
-    return BlackBox(load_user_function(spec), name=spec, timeout=timeout)
+    return BlackBox(spec, name=spec, timeout=timeout)
 
 
 def radio_framer(spec: str) -> Framer | None:

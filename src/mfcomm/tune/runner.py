@@ -9,18 +9,23 @@ reported as its result and the sweep goes on; a worker that dies mid-trial is re
 the trial's ``checkpoint.pt``. SIGINT or SIGTERM stops the sweep cleanly (a second one at once): running trials
 keep their checkpoints for ``--resume``.
 
-Ray is imported here only; the command line imports this module when a sweep starts.
+Ray is imported here only; the command line imports this module when a sweep starts. What Ray prints as it starts
+and stops stays off the terminal (but for a line on its first warning); it gives up an address after about 20 s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import io
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +45,11 @@ from mfcomm.tune.spec import Sweep, Trial
 
 MAX_FAILURES = 2
 """Retries of a trial whose worker died (an error that mfcomm reports is a result, never retried)."""
+RAY_JOIN = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "10"}
+"""Ray's settings as ``ray.init`` joins a cluster, unless set: one try of about 20 s (5 to reach the GCS, 5 its
+pub-sub, 10 for the cluster's id) where what listens is not Ray, not twenty of 40 s."""
+RAY_WARNING = re.compile(r"^\[[^]\n]* [WEF] \d+ \d+\] \S+ (.+)|(?:WARNING|ERROR) \S+ -- (.+)", re.MULTILINE)
+"""A warning or an error in Ray's output: its C++ core's (``[time W pid tid] file:line: text``) or its Python's."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +168,8 @@ def run_trials(
         for s, handler in previous.items():
             signal.signal(s, handler)
         if started:
-            ray.shutdown()
+            with _ray_output_off():
+                ray.shutdown()
         shutil.rmtree(out / ".ray", ignore_errors=True)
     return stop.signal
 
@@ -203,28 +214,56 @@ def _start_ray(workers: int | None, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address:
         _check_reachable(address)
+    joining = {name: value for name, value in RAY_JOIN.items() if address and name not in os.environ}
+    os.environ.update(joining)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    local: dict[str, Any] = {} if address else {"num_cpus": workers, "include_dashboard": False}
     try:
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)
+        with _ray_output_off():
+            importlib.import_module("ray._raylet").Config.initialize("")  # its C++ core reads RAY_JOIN
+            ray.init(address=address or "local", log_to_driver=False, logging_level=logging.ERROR, **local)
     except Exception as err:  # noqa: BLE001 - no cluster there, a port in use, ...: Ray's error in one line
         where = f"the Ray cluster at {address}" if address else "a local Ray"
-        hint = (
-            ""
-            if os.environ.get("RAY_AUTH_MODE") or not address
-            else (" (a cluster with token authentication, the default of `ray start`, needs RAY_AUTH_MODE=token here)")
-        )
-        raise MfcommError(f"cannot start {where}: {_first_line(err)}{hint}") from None
+        hint = " (a cluster with token authentication, the default of `ray start`, needs RAY_AUTH_MODE=token here)"
+        hint = hint if address and not os.environ.get("RAY_AUTH_MODE") else ""
+        said = str(err).strip().splitlines() or [type(err).__name__]
+        raise MfcommError(f"cannot start {where}: {said[0][:300]}{hint}") from None
+    finally:
+        for name in joining:
+            del os.environ[name]
     return True
 
 
+@contextlib.contextmanager
+def _ray_output_off() -> Iterator[None]:
+    """What Ray prints while the block runs, off the terminal: fds 1 and 2 (its C++ core writes there directly) to
+    a temporary file, ``sys.stdout`` and ``sys.stderr`` to a buffer; then, if the block ran to its end, one line
+    for the first warning among it."""
+    streams = (sys.stdout, sys.stderr)  # as Ray's log handlers hold them: writing to fds 1 and 2
+    with tempfile.TemporaryFile() as file, io.StringIO() as text:
+        for stream in streams:
+            stream.flush()
+        saved = [os.dup(fd) for fd in (1, 2)]
+        try:
+            for fd in (1, 2):
+                os.dup2(file.fileno(), fd)
+            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+                yield
+        finally:
+            for stream in streams:  # what Ray wrote through them, to the file
+                stream.flush()
+            for fd, old in zip((1, 2), saved, strict=True):
+                os.dup2(old, fd)
+                os.close(old)
+        file.seek(0)
+        if warned := RAY_WARNING.search(file.read().decode(errors="replace") + "\n" + text.getvalue()):
+            tqdm.write(f"mfcomm sweep: Ray warns: {(warned[1] or warned[2]).strip()[:300]}", file=sys.stderr)
+
+
 def _check_reachable(address: str) -> None:
-    """One line when nothing listens at ``HOST:PORT`` (``ray.init`` would wait there for minutes, deaf to Ctrl-C)."""
+    """One line at once when nothing listens at ``HOST:PORT`` (``ray.init`` would take 20 s there, deaf to Ctrl-C)."""
     host, _, port = address.rpartition(":")
     if "://" in address or not host or not port.isdigit():
         return  # ray://, auto: Ray's own forms
@@ -258,8 +297,3 @@ def _error_line(trial: Any) -> str:
         return "its worker process died"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:300]
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0] if text else type(err).__name__)[:300]
