@@ -5,8 +5,8 @@
 # make bench-nodes (three-process against in-process training at pipeline depths 0, 1, 2 and 4, about 10 minutes),
 # make bench-feedback (final SER against feedback delay, frame loss and 1-bit feedback on AWGN and RBF, 3 seeds:
 # about 14 minutes on 2 cores, docs/results/feedback.md),
-# make bench-efficiency (channel uses to a target SER, about 13 minutes), make bench-channels (impairments
-# and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
+# make bench-efficiency (channel uses to a target SER, about 13 minutes), make bench-channels (impairments, a black box
+# in its worker process against in-process, and field models, about 10 minutes), make gradcheck (Theorem 1), make gnuradio (installs GNU Radio 3.10, then
 # trains through its channel model and compares with QPSK x2, about 2 minutes), make bench-radio (installs GNU Radio
 # 3.10, then learned against QPSK x2 and 16-QAM through its channel model at 1 and 4 samples per symbol with a
 # timing offset, multipath and a frequency offset, and the flowgraph against its in-process emulation: 6
@@ -57,7 +57,7 @@ test-slow: setup
 test-faults: setup
 	$(PY) -m pytest -m "slow or not slow" tests/cli/test_faults.py tests/learning/test_resume.py tests/config/test_checks.py \
 		tests/experiment/test_trust.py tests/channels/test_channel_faults.py tests/nodes/test_node_faults.py tests/experiment/test_reproducible.py \
-		tests/tune/test_tune.py
+		tests/tune/test_tune.py tests/experiment/test_run_directory.py tests/experiment/test_chaos.py tests/cli/test_signals.py
 
 bench: setup
 	$(PY) benchmarks/bench.py
@@ -73,6 +73,7 @@ bench-efficiency: setup
 
 bench-channels: setup
 	$(PY) benchmarks/impairments.py
+	$(PY) benchmarks/black_box.py
 
 bench-sweep: setup
 	$(PY) benchmarks/sweep.py
@@ -81,7 +82,7 @@ bench-quality: setup
 	$(PY) benchmarks/quality.py
 
 gradcheck: setup
-	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100
+	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100 --overwrite
 
 bench-tutorial: setup
 	$(PY) benchmarks/tutorial.py --device $(DEVICE)

@@ -141,3 +141,27 @@ def test_sigterm_to_demo_and_gradcheck_exits_143_in_one_line(tmp_path, monkeypat
     assert cli.main(command.format(tmp=tmp_path).split()) == 143
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"mfcomm {command.split()[0]}: interrupted (SIGTERM); {left}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_mfcomm_starts_is_one_line_and_128_plus_it(monkeypatch, capsys, signum):
+    """A signal that arrives while ``mfcomm.cli`` is imported is held for ``main``, which reports it as it would
+    have during the command: one line, 130 or 143, nothing started."""
+    monkeypatch.setattr(cli, "_EARLY", [signum])
+    monkeypatch.setattr(cli, "COMMANDS", {**cli.COMMANDS, "train": lambda args: pytest.fail("the command started")})
+    assert cli.main(["train"]) == 128 + signum
+    assert capsys.readouterr().err == f"mfcomm: interrupted ({signal.Signals(signum).name}); nothing written\n"
+
+
+def test_a_real_start_up_interrupted_at_once_is_one_line(tmp_path):
+    """SIGTERM 0.1 s after the process starts (it is still importing): one line, exit 143, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mfcomm.cli", "train", "--quiet", "--out", str(tmp_path / "run")],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    code, err = proc.wait(timeout=60), proc.stderr.read() if proc.stderr else ""
+    assert code in (143, -signal.SIGTERM) and "Traceback" not in err and err.count("\n") <= 1, (code, err)
+    assert not (tmp_path / "run").exists()

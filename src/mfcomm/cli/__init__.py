@@ -13,16 +13,30 @@ this package (the node launcher starts ``python -m mfcomm.cli`` as a process), s
 
 from __future__ import annotations
 
-import argparse
 import signal
-import sys
-from collections.abc import Callable
+import threading
 
-from mfcomm.cli import bitwise, demo, evaluate, gradcheck, node, sweep, train
-from mfcomm.cli.signals import exit_status, signal_name, terminate
-from mfcomm.errors import MfcommError
+_EARLY: list[int] = []
+"""SIGINT or SIGTERM that arrived while this package was imported (before :func:`main` could take it)."""
+_BEFORE = (
+    {s: signal.signal(s, lambda signum, _frame: _EARLY.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    if threading.current_thread() is threading.main_thread()
+    else {}
+)
+
+import argparse  # noqa: E402 - below: a signal during these imports is held for main(), not a traceback
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from mfcomm.cli import bitwise, demo, evaluate, gradcheck, node, sweep, train  # noqa: E402
+from mfcomm.cli.signals import exit_status, interrupt, settle, signal_name  # noqa: E402
+from mfcomm.errors import MfcommError  # noqa: E402
+
+for _signal, _handler in _BEFORE.items():  # imported: the handlers are those of whoever imports this
+    signal.signal(_signal, _handler)
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 # in the order mfcomm --help lists them
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -70,19 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, terminate)  # as Ctrl-C: cleanly, a line saying so, exit 143
+    # SIGTERM as Ctrl-C: cleanly, a line saying so, exit 143 (130); neither tears an import apart
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    prog = "mfcomm"  # until the command is known: a signal may arrive while the options are read
     try:
+        if _EARLY:  # a signal while this module was imported: as if it came now
+            signal.raise_signal(_EARLY.pop())
+        args = build_parser().parse_args(argv)
+        prog = f"mfcomm {args.command}"
         return COMMANDS[args.command](args)
     except MfcommError as err:
-        print(f"mfcomm {args.command}: error: {one_line(str(err))}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:  # a write the command's own checks could not foresee (the disk filled up meanwhile)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"{prog}: error: {where}{one_line(err.strerror or str(err))}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt as err:
-        left = _LEFT_BY_INTERRUPT.get(args.command, "nothing written")
-        print(f"mfcomm {args.command}: interrupted ({signal_name(err)}); {left}", file=sys.stderr)
+        left = _LEFT_BY_INTERRUPT.get(prog.removeprefix("mfcomm "), "nothing written")
+        print(f"{prog}: interrupted ({signal_name(err)}); {left}", file=sys.stderr)
         return exit_status(err)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        settle()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 _LEFT_BY_INTERRUPT = {"demo": "no report written (the runs it finished stay in its --out)"}

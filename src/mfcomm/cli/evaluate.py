@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure the run over its sweep, drawing from generators seeded by the run's seed; write and print it."""
     from mfcomm.config.checks import check_number
     from mfcomm.experiment import runs
+    from mfcomm.experiment.run_lock import owned
     from mfcomm.experiment.session import torch_threads
     from mfcomm.learning.seeding import run_generator
 
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     check_number("--max-blocks", args.max_blocks, 1, 10**9)
     # --channel: the run's own channel is never built
     run = runs.load(args.dir, trust=args.trust_config or args.channel is not None)
-    with run_generator(run.cfg), torch_threads(run.threads or run.cfg.threads):  # sums as in training
+    # writable and this command's alone, before anything is measured
+    with owned(Path(args.dir), "run directory"), run_generator(run.cfg), torch_threads(run.threads or run.cfg.threads):
         if run.cfg.task == "bits":
             return _coded(args, run)
         return _ser(args, run)

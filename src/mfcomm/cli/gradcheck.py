@@ -40,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target-cosine", type=float, default=0.9)
     p.add_argument("--seed", type=int)
     p.add_argument("--out", type=out_dir, default="runs/gradcheck")
+    p.add_argument("--overwrite", action="store_true", help="replace the gradient check already in --out")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     """Check the options, measure the estimator at every point, print one line per point."""
     from mfcomm.config.checks import check_number
     from mfcomm.config.files import configure
-    from mfcomm.experiment import gradcheck
+    from mfcomm.experiment import gradcheck, run_directory
+    from mfcomm.experiment.run_lock import owned
 
     cfg = configure(
         args.config, {k: getattr(args, k) for k in ("channel", "messages", "channel_uses", "snr_db", "seed")}
@@ -79,9 +81,20 @@ def run(args: argparse.Namespace) -> int:
     batch_sizes = [int(v) for v in sizes]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     out = Path(args.out)
-    rows = gradcheck.run_gradcheck(
-        cfg, out, sigma2s, batch_sizes, variants, args.trials, args.pretrain_iterations, args.target_cosine, args.quiet
-    )
+    with owned(out):
+        run_directory.check_out(out, "gradcheck.csv", args.overwrite)
+        run_directory.check_space(out, 16 << 20)  # a table and a figure
+        rows = gradcheck.run_gradcheck(
+            cfg,
+            out,
+            sigma2s,
+            batch_sizes,
+            variants,
+            args.trials,
+            args.pretrain_iterations,
+            args.target_cosine,
+            args.quiet,
+        )
     for r in rows:
         print(
             f"{r['variant']:>18} sigma2 {r['sigma2']:<6g} S {r['batch']:>5}  bias {r['bias']:.3e} "

@@ -83,11 +83,17 @@ def run(args: argparse.Namespace) -> int:
         key_file=args.key,
     ).validate()
     if args.role == "all":
+        from mfcomm.experiment import run_directory
+        from mfcomm.experiment.run_lock import owned
         from mfcomm.experiment.runs import summary
         from mfcomm.nodes import launcher
+        from mfcomm.system.build import bytes_needed
 
         out = Path(args.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
-        s = summary(launcher.run_all(cfg, out, options.peer_timeout, options.max_bytes, args.quiet))
+        with owned(out):  # checked as mfcomm train checks --out; its nodes' checkpoints are what it resumes
+            run_directory.check_out(out, "summary.json", resumable=launcher.NODES)
+            run_directory.check_space(out, bytes_needed(cfg))
+            s = summary(launcher.run_all(cfg, out, options.peer_timeout, options.max_bytes, args.quiet))
         print(
             f"three-process {cfg.method} on {cfg.channel}: SER {s['ser']:.3e} [{s['ser_ci'][0]:.2e}, "
             f"{s['ser_ci'][1]:.2e}] over {s['eval_messages']} messages; {s['channel_uses_spent']} channel uses, "

@@ -83,48 +83,59 @@ def _train_setup(args: argparse.Namespace) -> tuple[Config, Path]:
         drop = " ".join(given) or "--overwrite"
         raise ConfigError(f"--resume continues a run as its checkpoint configured it: drop {drop}")
     out = Path(args.resume)
-    state = checkpointing.read(out / run_directory.CHECKPOINT)
+    checkpoint = run_directory.resumed(out) / run_directory.CHECKPOINT
+    state = checkpointing.read(checkpoint)
     values = tomllib.loads(state["config"])
-    check_trusted(out / run_directory.CHECKPOINT, values, {}, args.trust_config)
+    check_trusted(checkpoint, values, {}, args.trust_config)
     return configure(overrides=values), out
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, save the run into its directory and print its SER; an interrupt leaves a checkpoint to resume."""
+    from mfcomm.experiment import run_directory
+    from mfcomm.experiment.run_lock import owned
+    from mfcomm.system.build import bytes_needed
+
+    cfg, out = _train_setup(args)
+    with owned(out):  # one command at a time writes a run directory
+        work = run_directory.prepare(out, args.overwrite, bool(args.resume), bytes_needed(cfg))
+        try:
+            return _train_into(args, cfg, out, work)
+        finally:
+            if work != out and not (work / run_directory.CHECKPOINT).exists():
+                shutil.rmtree(work, ignore_errors=True)  # a replacement with nothing to resume: the old run stays
+
+
+def _train_into(args: argparse.Namespace, cfg: Config, out: Path, work: Path) -> int:
+    """Train into ``work`` (``out``, or the staging folder of a run that replaces ``out``'s), publish, print."""
     from mfcomm.channels.spec import names_code
     from mfcomm.cli.signals import exit_status, signal_name
     from mfcomm.errors import Interrupted
     from mfcomm.experiment import run_directory, runs
-    from mfcomm.system.build import bytes_needed
 
-    cfg, out = _train_setup(args)
-    created = not out.exists()
-    run_directory.prepare(out, args.overwrite, bool(args.resume), bytes_needed(cfg))
-    checkpoint = out / run_directory.CHECKPOINT
-    tensorboard = _tensorboard_log(args, out)
-    total = cfg.total_iterations
+    checkpoint = work / run_directory.CHECKPOINT
+    tensorboard = _tensorboard_log(args, work)
+    resume = f"mfcomm train --resume {out}" + (" --trust-config" if names_code(cfg.channel) else "")
     try:
         with tensorboard or contextlib.nullcontext():
             trained = runs.train(
                 cfg, quiet=args.quiet, checkpoint=checkpoint, resume=bool(args.resume), on_log=tensorboard
             )
         keep = {run_directory.TENSORBOARD} if tensorboard else set()
-        runs.save(trained, out, replace=True, keep=keep)  # the final weights supersede the checkpoint
+        runs.save(trained, work, replace=True, keep=keep)  # the final weights supersede the checkpoint
+        if work != out:
+            run_directory.swap(work, out)
     except Interrupted as stop:
         _drop_unresumable_logs(tensorboard, checkpoint)
-        where = f"interrupted ({stop.signal_name}) at iteration {stop.iteration} of {total}"
-        resume = f"mfcomm train --resume {out}" + (" --trust-config" if names_code(cfg.channel) else "")
+        where = f"interrupted ({stop.signal_name}) at iteration {stop.iteration} of {cfg.total_iterations}"
         hint = f"resume with: {resume}" if stop.saved else "nothing to resume (no checkpoint yet)"
         print(f"mfcomm train: {where}; {hint}", file=sys.stderr)
         return 128 + signal.Signals[stop.signal_name].value
     except BaseException as err:
         if checkpoint.exists() and isinstance(err, KeyboardInterrupt):  # a second signal, or during evaluation
-            resume = f"mfcomm train --resume {out}" + (" --trust-config" if names_code(cfg.channel) else "")
             print(f"mfcomm train: interrupted ({signal_name(err)}); resume with: {resume}", file=sys.stderr)
             return exit_status(err)
         _drop_unresumable_logs(tensorboard, checkpoint)
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a failed run leaves no empty directory behind
         raise
     print_result(runs.summary(trained), out)
     return 0

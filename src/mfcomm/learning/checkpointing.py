@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 
+from mfcomm.channels import worker
 from mfcomm.errors import DivergedError, Interrupted, MfcommError, shorten
 
 FORMAT = 1
@@ -62,24 +63,29 @@ _stop: list[str] = []  # the name of a signal that arrived inside stop_signals()
 @contextlib.contextmanager
 def stop_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM ask training to stop at the end of the current iteration (a
-    second signal stops at once, with KeyboardInterrupt); outside it, the previous handlers apply."""
+    second signal stops at once, with KeyboardInterrupt, and so does a black box's call still unanswered a
+    second after the first: :func:`mfcomm.channels.worker.abandon_calls`); outside it, the previous handlers
+    apply."""
 
     def ask(signum: int, _frame: Any) -> None:
         if _stop:  # named, so that the command exits 128 + this signal's number (130 or 143)
             raise KeyboardInterrupt(signal.Signals(signum).name)
         _stop.append(signal.Signals(signum).name)
+        worker.abandon_calls(_stop[0])  # a black box's call that never returns must not keep the iteration going
 
     if threading.current_thread() is not threading.main_thread():  # only the main thread may take signals
         yield
         return
     previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
     _stop.clear()
+    worker.reset()
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         _stop.clear()
+        worker.reset()
 
 
 def snapshot(part: Any) -> Any:
@@ -173,15 +179,26 @@ class TrainingState:
         """Save the state after the last iteration done (if checkpoints are on)."""
         if self.save and self.last_saved != self.iteration:
             parts = {k: snapshot(p) for k, p in self.parts.items()}
-            self.save(self.iteration, {"iteration": self.iteration, "parts": parts})
+            try:
+                self.save(self.iteration, {"iteration": self.iteration, "parts": parts})
+            except MfcommError as err:
+                kept = "none written yet" if self.last_saved is None else f"iteration {self.last_saved}, kept"
+                raise MfcommError(f"{err}; the last good checkpoint: {kept}") from None
             self.last_saved = self.iteration
 
 
 def write(path: Path, state: dict[str, Any]) -> None:
     """Write a checkpoint file atomically: to a temporary name, then renamed over ``path``."""
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)  # no partial (or 0-byte) file left behind, whatever stopped the write
+        if isinstance(err, (OSError, RuntimeError)):  # a full disk: torch reports it as either
+            why = err.strerror if isinstance(err, OSError) and err.strerror else _why(err)
+            raise MfcommError(f"cannot write {path}: {why}") from None
+        raise
 
 
 def read(path: Path) -> dict[str, Any]:

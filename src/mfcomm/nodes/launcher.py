@@ -42,6 +42,8 @@ from mfcomm.nodes.node import ERROR_PREFIX, check_supported
 from mfcomm.nodes.schedule import pipelined
 
 ROLES = tuple(NEXT)
+NODES = "nodes"
+"""The folder of a run directory where ``node all`` keeps its nodes' checkpoints and logs while it runs."""
 SETTLE = 2.0
 """Seconds to wait, after a node failed because a peer told it to, for the node where the error arose."""
 
@@ -64,7 +66,7 @@ def run_all(
     """Train with three node processes on loopback, write ``out`` like ``mfcomm train``, return the run."""
     check_supported(cfg)
     cfg, out = pipelined(cfg), Path(out)
-    nodes = out / "nodes"
+    nodes = out / NODES
     nodes.mkdir(parents=True, exist_ok=True)
     config_file = nodes / "config.toml"
     write_text(config_file, to_toml(cfg))

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from mfcomm.config.checks import check_number
 from mfcomm.errors import MfcommError
+from mfcomm.experiment.run_lock import owned
 from mfcomm.tune import report, results
 from mfcomm.tune.spec import Sweep
 
@@ -62,9 +63,24 @@ def run(
     spec: Path | None = None,
 ) -> Outcome:
     """Run ``sweep``'s trials into ``out`` (new or empty; with ``resume``, only the trials not finished there),
-    ``workers`` at a time (:func:`default_workers`). ``spec``: the SPEC file the report names, if any."""
-    workers = default_workers(workers, address)
+    ``workers`` at a time (:func:`default_workers`). ``spec``: the SPEC file the report names, if any. ``out`` is
+    this sweep's alone while it runs (:func:`~mfcomm.experiment.run_lock.owned`)."""
     created = not out.exists()
+    with owned(out):
+        return _run(sweep, out, default_workers(workers, address), address, resume, quiet, spec, created)
+
+
+def _run(
+    sweep: Sweep,
+    out: Path,
+    workers: int | None,
+    address: str | None,
+    resume: bool,
+    quiet: bool,
+    spec: Path | None,
+    created: bool,
+) -> Outcome:
+    """:func:`run`, with ``out`` held."""
     results.prepare(out, sweep, resume)
     values = results.finished(out, sweep) if resume else {}
     pending = [t for t in sweep.trials if t.id not in values]

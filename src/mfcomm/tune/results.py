@@ -27,6 +27,7 @@ from mfcomm.config.fields import Config
 from mfcomm.errors import MfcommError
 from mfcomm.experiment import run_directory
 from mfcomm.experiment.run_directory import write_csv, write_text
+from mfcomm.experiment.run_lock import LOCK
 from mfcomm.tune.spec import Sweep, Trial
 
 COLUMNS = (
@@ -160,7 +161,7 @@ def prepare(out: Path, sweep: Sweep, resume: bool) -> None:
                 "was started with, or choose another --out"
             )
         return
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):
         hint = ", or add --resume to finish the sweep there" if (out / PLAN).exists() else ""
         raise MfcommError(f"--out {out} is not empty; choose another --out{hint}")
     run_directory.create_writable(out)
