@@ -126,7 +126,7 @@ def run_mfcomm(cfg: Config, check_every: int, bler: Callable[[LearnedModem], Cod
         watch.resume()
 
     watch.resume()
-    train_model_free(const, demapper, channel, cfg, log=lambda it, row: None, progress=check, task=BITS.examples(cfg))
+    train_model_free(const, demapper, channel, cfg, log=lambda it, row: None, progress=check, examples=BITS.examples(cfg))
     reached = next((c for c in record["checks"] if c["bler"] <= target.bler), None)
     record["reached"] = reached
     if reached:
@@ -209,7 +209,7 @@ def main() -> None:
     mb_const, mb_demapper = BITS.build(mb_cfg)
     mb_channel = Counted(BITS.channel(mb_cfg, None, None))
     watch = Stopwatch(device)
-    train_model_based(mb_const, mb_demapper, mb_channel, mb_cfg, log=lambda it, row: None, task=BITS.examples(mb_cfg))
+    train_model_based(mb_const, mb_demapper, mb_channel, mb_cfg, log=lambda it, row: None, examples=BITS.examples(mb_cfg))
     results["mfcomm_model_based"] = {"iterations": mb_cfg.iterations, "seconds": watch.pause(),
                                      "channel_uses": mb_channel.uses}
     systems["mfcomm model-based"] = LearnedModem(mb_const, mb_demapper)
