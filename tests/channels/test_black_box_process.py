@@ -263,3 +263,12 @@ def test_a_channel_that_exits_during_training_is_one_line_and_a_failure(tmp_path
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert len(err.strip().splitlines()) == 1 and "ended during a call (exit status 0)" in err, err
+
+
+def test_a_channel_file_imports_the_modules_beside_it(tmp_path):
+    """The worker imports the file as ``python PATH.py`` runs it: its folder is on the module path."""
+    (tmp_path / "helpers_beside.py").write_text("import numpy as np\nGAIN = np.complex64(0.5)\n")
+    (tmp_path / "uses_helper.py").write_text("from helpers_beside import GAIN\ndef f(x):\n    return x * GAIN\n")
+    ch = make_channel(f"{tmp_path / 'uses_helper.py'}:f", None)
+    assert torch.equal(ch(_x()), _x() * 0.5)
+    ch.close()

@@ -45,9 +45,11 @@ def die_with_parent(parent: int) -> None:
 
 
 def load(spec: str) -> Callable[[np.ndarray], object]:
-    """``FUNC`` of ``PATH.py:FUNC``, imported; a LoadError with the message mfcomm prints otherwise."""
+    """``FUNC`` of ``PATH.py:FUNC``, imported as ``python PATH.py`` would run it (its folder first on the module
+    path: it may import the modules beside it); a LoadError with the message mfcomm prints otherwise."""
     path_text, _, func_name = spec.rpartition(":")
     path = Path(path_text)
+    sys.path.insert(0, str(path.resolve().parent))
     module_spec = importlib.util.spec_from_file_location(f"mfcomm_user_channel_{path.stem}", path)
     assert module_spec is not None and module_spec.loader is not None  # mfcomm checked: PATH ends with .py
     module = importlib.util.module_from_spec(module_spec)
