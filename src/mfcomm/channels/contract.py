@@ -130,9 +130,9 @@ class BlackBox:
         self.process = ProcessWorker(check_user_spec(func), name) if isinstance(func, str) else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy().copy()  # the channel's own: it may write to it
-        try:
-            y = self.process.call(x_np, self.timeout or None) if self.process else self._call_here(x_np)
+        x_np = x.detach().to("cpu", SYMBOL_DTYPE).numpy()
+        try:  # a worker process gets its own copy down the pipe; a function here gets one too: it may write to it
+            y = self.process.call(x_np, self.timeout or None) if self.process else self._call_here(x_np.copy())
         except TimeoutError:
             raise ChannelError(f"channel {self.name} did not answer within {self.timeout:g} s") from None
         if isinstance(y, Raised):  # a user's function may raise anything; report it in one line

@@ -118,16 +118,9 @@ class ProcessWorker:
         self._start()
 
     def _start(self) -> None:
-        # under the reaper (Linux): what the channel forks, even into a session of its own, ends with the worker,
-        # and with mfcomm should it be killed; -P: no script directory on the worker's path
-        command = [
-            *reaper.PREFIX,
-            sys.executable,
-            "-P",
-            WORKER_MAIN,
-            self.spec,
-            "0" if reaper.PREFIX else str(os.getpid()),
-        ]
+        # under the reaper: what the channel forks, even into a session of its own, ends with the worker, and with
+        # mfcomm should it be killed; -P: no script directory on the worker's path
+        command = [*reaper.PREFIX, sys.executable, "-P", WORKER_MAIN, self.spec]
         proc = subprocess.Popen(
             command,
             bufsize=0,
@@ -161,7 +154,7 @@ class ProcessWorker:
         return self._guarded(lambda wait: self._answer(x, wait), timeout, "during a call")
 
     def close(self) -> None:
-        """Kill the child, its process group and every process in its session, and reap it (idempotent)."""
+        """Kill the child and every process below it, and reap it (idempotent)."""
         if self.proc is not None:
             self.proc = None
             self.finalizer()
@@ -246,37 +239,19 @@ class ProcessWorker:
 
 
 def _kill(proc: subprocess.Popen[bytes], pidfd: int) -> None:
-    """SIGKILL the child's process group and every process of its session (what its forks left, in any group),
-    then reap it and close its pipes."""
-    if reaper.PREFIX:  # the reaper SIGKILLs everything below it at once, wherever it moved
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(proc.pid, signal.SIGHUP)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=REAP_WAIT)
+    """End the reaper and all below it (SIGHUP: it SIGKILLs every process below it, wherever it moved; its process
+    group SIGKILLed should it not end in time), then reap it and close its pipes."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(proc.pid, signal.SIGHUP)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=REAP_WAIT)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    for pid in _session(proc.pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
     proc.wait()
     os.close(pidfd)
     for pipe in (proc.stdin, proc.stdout):
         if pipe is not None:
             pipe.close()
-
-
-def _session(sid: int) -> list[int]:
-    """The processes whose session id is ``sid``, from ``/proc/PID/stat``."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as stat:
-                fields = stat.read().rpartition(b")")[2].split()  # after the command's name: it may hold anything
-        except OSError:  # it has exited since
-            continue
-        if int(fields[3]) == sid:
-            found.append(int(pid))
-    return found
 
 
 def _signal_name(number: int) -> str:

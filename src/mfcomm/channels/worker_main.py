@@ -1,5 +1,5 @@
 """The worker process of a user's ``PATH.py:FUNC`` channel: run by path (never imported) by
-:class:`mfcomm.channels.worker.ProcessWorker` as ``python -P worker_main.py SPEC PARENT_PID``.
+:class:`mfcomm.channels.worker.ProcessWorker` as ``python -P worker_main.py SPEC``, under :mod:`mfcomm.channels.reaper`.
 
 It imports ``FUNC`` from ``PATH.py`` and answers calls on its stdin and stdout until stdin closes. It imports the
 standard library and NumPy only, never mfcomm or torch, so that it starts in a fraction of a second. It dies with
@@ -36,12 +36,9 @@ class LoadError(Exception):
     """The channel cannot be loaded; its message is the whole one-line error."""
 
 
-def die_with_parent(parent: int) -> None:
-    """SIGKILL this process when the thread that started it ends, even if that happened already (``parent`` 0: the
-    reaper started it, which checked that itself)."""
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent (the reaper, which checked that mfcomm was alive) ends."""
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if parent and os.getppid() != parent:
-        os._exit(1)
 
 
 def load(spec: str) -> Callable[[np.ndarray], object]:
@@ -130,8 +127,8 @@ def serve(func: Callable[[np.ndarray], object], inp: int, out: int) -> None:
         send(out, *answer(func, x))
 
 
-def main(spec: str, parent: int) -> None:
-    die_with_parent(parent)
+def main(spec: str) -> None:
+    die_with_parent()
     inp, out = os.dup(0), os.dup(1)  # the protocol's; 0 and 1 are the user's
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -148,4 +145,4 @@ def main(spec: str, parent: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1])

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from mfcomm.errors import MfcommError
-from mfcomm.experiment.run_lock import LOCK
+from mfcomm.experiment.run_lock import LOCK, create_writable
 
 CHECKPOINT = "checkpoint.pt"
 RUN_MARKERS = ("summary.json", "config.toml", "model.safetensors", CHECKPOINT)
@@ -171,16 +171,6 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     at_fdcwd, rename_exchange = -100, 2
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def create_writable(out: Path) -> None:
-    """Create ``out`` (and its parents) and check a file can be written there; a one-line error if not."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as err:
-        raise MfcommError(f"cannot write to --out {out}: {err.strerror or err}") from None
 
 
 def remove_others(out: Path, keep: set[str]) -> None:

@@ -45,13 +45,12 @@ def owned(out: Path, what: str = "--out") -> Iterator[Path]:
     if out.exists() and not out.is_dir():
         raise MfcommError(f"{what} {out} exists and is not a directory")
     created = not out.exists()
+    create_writable(out, what)
     try:
-        out.mkdir(parents=True, exist_ok=True)
         fd = _lock(out, what)
     except OSError as err:
         raise MfcommError(f"cannot write to {what} {out}: {err.strerror or err}") from None
     try:
-        _check_writable(out, what)
         yield out
     finally:
         _unlock(out, fd)
@@ -59,9 +58,11 @@ def owned(out: Path, what: str = "--out") -> Iterator[Path]:
             out.rmdir()
 
 
-def _check_writable(out: Path, what: str) -> None:
-    """A one-line MfcommError unless a new file can be written in ``out`` (checked before any work is done)."""
+def create_writable(out: Path, what: str = "--out") -> None:
+    """Create ``out`` (and its parents) and check that a new file can be written there, before any work is done; a
+    one-line MfcommError if not."""
     try:
+        out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as err:

@@ -25,9 +25,8 @@ from typing import Any
 
 from mfcomm.config.fields import Config
 from mfcomm.errors import MfcommError
-from mfcomm.experiment import run_directory
 from mfcomm.experiment.run_directory import write_csv, write_text
-from mfcomm.experiment.run_lock import LOCK
+from mfcomm.experiment.run_lock import LOCK, create_writable
 from mfcomm.tune.spec import Sweep, Trial
 
 COLUMNS = (
@@ -164,7 +163,7 @@ def prepare(out: Path, sweep: Sweep, resume: bool) -> None:
     if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):
         hint = ", or add --resume to finish the sweep there" if (out / PLAN).exists() else ""
         raise MfcommError(f"--out {out} is not empty; choose another --out{hint}")
-    run_directory.create_writable(out)
+    create_writable(out)
     write_text(out / PLAN, json.dumps(plan, indent=1) + "\n")
 
 

@@ -222,7 +222,8 @@ def _start_ray(workers: int | None, address: str | None) -> bool:
     local: dict[str, Any] = {} if address else {"num_cpus": workers, "include_dashboard": False}
     try:
         with _ray_output_off():
-            importlib.import_module("ray._raylet").Config.initialize("")  # its C++ core reads RAY_JOIN
+            if joining:  # Ray's C++ core read its settings at import: it reads RAY_JOIN again
+                importlib.import_module("ray._raylet").Config.initialize("")
             ray.init(address=address or "local", log_to_driver=False, logging_level=logging.ERROR, **local)
     except Exception as err:  # noqa: BLE001 - no cluster there, a port in use, ...: Ray's error in one line
         where = f"the Ray cluster at {address}" if address else "a local Ray"
