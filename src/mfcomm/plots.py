@@ -102,8 +102,15 @@ class Curve(TypedDict):
     style: NotRequired[str]
 
 
-def plot_ser(curves: Mapping[str, Curve], path: Path, xlabel: str = "Es/N0 (dB)", title: str = "") -> None:
-    """SER curves ``{label: {"x", "ser", optional "ci_low", "ci_high", "style"}}`` on a log axis."""
+def plot_ser(
+    curves: Mapping[str, Curve],
+    path: Path,
+    xlabel: str = "Es/N0 (dB)",
+    title: str = "",
+    ylabel: str = "symbol (message) error rate",
+) -> None:
+    """Error-rate curves ``{label: {"x", "ser", optional "ci_low", "ci_high", "style"}}`` on a log axis (the rate
+    under ``"ser"``, whatever ``ylabel`` says it is: an SER, a BLER)."""
     fig, ax = subplots(figsize=(6, 4.2))
     for label, c in curves.items():
         ser = np.asarray(c["ser"], dtype=float)
@@ -112,7 +119,7 @@ def plot_ser(curves: Mapping[str, Curve], path: Path, xlabel: str = "Es/N0 (dB)"
             ax.fill_between(
                 c["x"], np.maximum(c["ci_low"], 1e-12), c["ci_high"], color=line.get_color(), alpha=0.15, lw=0
             )
-    ax.set(xlabel=xlabel, ylabel="symbol (message) error rate", title=title or "SER")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or "SER")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     save_figure(fig, path)

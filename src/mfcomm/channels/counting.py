@@ -30,7 +30,8 @@ def channel_uses(x: torch.Tensor) -> int:
 class Counted(Generic[Y]):
     """Wraps a channel and counts the symbols sent through it (``uses``): training's cost on real hardware.
 
-    The one place mfcomm counts channel uses (:func:`channel_uses`). ``channel``: any ``y = channel(x)`` with
+    The one place mfcomm counts channel uses (:func:`channel_uses`, or the channel's own ``channel_uses(x)``: an
+    OFDM link counts every resource element of a slot, pilots included). ``channel``: any ``y = channel(x)`` with
     ``name`` and ``differentiable``, its output passed on as it is; ``uses`` starts at ``uses`` (a resumed run's).
     A channel's ``counters`` (a radio's bursts: :mod:`mfcomm.channels.radio`) add up in :attr:`counters`, its
     resends counted as uses; both are in the checkpoint (:meth:`state_dict`).
@@ -58,7 +59,7 @@ class Counted(Generic[Y]):
                 self.counters[key] = self.counters.get(key, 0) + value - self._seen.get(key, 0)
             resent = now.get("symbols_resent", 0) - self._seen.get("symbols_resent", 0)
             self._seen = now
-            self.uses += channel_uses(x) + int(resent)
+            self.uses += getattr(self.channel, "channel_uses", channel_uses)(x) + int(resent)
 
     def skip(self) -> None:
         """Leave out of the counters what the channel counted since the last call (an SER probe's bursts, which

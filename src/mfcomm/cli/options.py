@@ -30,7 +30,14 @@ EXCLUSIVE = ("snr_db", "ebno_db")
 """Fields whose options exclude each other: ``--snr-db X | --ebno-db X``."""
 RANGE = ("ebno_db", "ebno_db_max")
 """``--ebno-db A:B`` gives both fields: the bits task on AWGN draws each codeword's Eb/N0 from A to B."""
-TYPES: dict[str, type] = {"int": int, "int | None": int, "float": float, "float | None": float, "str": str}
+TYPES: dict[str, type] = {
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "float | None": float,
+    "str": str,
+    "str | None": str,
+}
 """What a value of each type of field is parsed with."""
 
 

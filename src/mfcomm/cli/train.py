@@ -144,6 +144,15 @@ def _train_into(args: argparse.Namespace, cfg: Config, out: Path, work: Path) ->
 def print_result(s: dict, out: Path) -> None:
     """What the run reached, what it cost and where it is; then its baseline."""
     cost = f"{s['channel_uses_spent']} channel uses, {s['train_seconds']:.1f} s; wrote {out}"
+    if s.get("task") == "ofdm":
+        from mfcomm.experiment.ofdm_task import headline as ofdm_headline
+
+        print(f"{ofdm_headline(s)}; {cost}")
+        for name, curve in s["systems"].items():
+            if name != "learned":
+                blers = ", ".join(f"{e:g} dB: {b:.3g}" for e, b in zip(curve["ebno_db"], curve["bler"], strict=True))
+                print(f"baseline {name}: coded BLER {blers}")
+        return
     if s.get("task") == "bits":
         from mfcomm.experiment.bit_task import headline
 

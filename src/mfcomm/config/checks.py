@@ -27,6 +27,7 @@ from mfcomm.channels import chain
 from mfcomm.channels import spec as channel_spec
 from mfcomm.config.fields import FIELDS, Config
 from mfcomm.config.memory import check_training_memory
+from mfcomm.config.ofdm_checks import OFDM_ONLY, check_ofdm, check_ofdm_channel
 from mfcomm.config.option import Bound, declared
 from mfcomm.errors import ConfigError, shorten, shown
 
@@ -91,6 +92,11 @@ def validate(cfg: Config) -> Config:
     ConfigError (the first rule broken, in a fixed order: ranges, choices, combinations, channel, memory)."""
     check_bounds(cfg, BOUNDS, LENGTHS)
     _check_choices(cfg)
+    if cfg.task == "ofdm":
+        check_ofdm(cfg, SYMBOLS_ONLY)
+        _check_combinations(cfg)
+        check_ofdm_channel(cfg)
+        return cfg
     _check_task(cfg)
     _check_combinations(cfg)
     _check_channel(cfg)
@@ -119,7 +125,8 @@ def _check_choices(cfg: Config) -> None:
         f"device must be cpu or cuda, not {shown(cfg.device)}",
     )
     for name in CHOICES:
-        _check_one_of(cfg, name)
+        if getattr(cfg, name) is not None or FIELDS[name].default is not None:  # None: a field of another task
+            _check_one_of(cfg, name)
 
 
 def _check_one_of(cfg: Config, name: str) -> None:
@@ -147,6 +154,8 @@ BITS_ONLY = ("bits_per_symbol", "codeword_bits", "ebno_db_max")
 
 def _check_task(cfg: Config) -> None:
     """The fields that belong to the other task left as that task needs them (the task itself: a choice field)."""
+    for name in OFDM_ONLY:
+        check(getattr(cfg, name) is None, f"{name} belongs to the ofdm task (give task = ofdm, or drop it)")
     if cfg.task == "symbols":
         for name in (*BITS_ONLY, "eval_ebno_db"):
             check(not getattr(cfg, name), f"{name} belongs to the bits task (give task = bits, or drop it)")

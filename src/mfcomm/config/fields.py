@@ -26,11 +26,14 @@ class Config:
     Units: SNRs in dB, learning rates per step, batches in messages."""
 
     task: str = option(
-        "symbols", choices=("symbols", "bits"), help="symbols: M messages, SER; bits: coded BER/BLER (docs/bitwise.md)"
+        "symbols",
+        choices=("symbols", "bits", "ofdm"),
+        help="symbols: M messages, SER; bits: coded BER/BLER (docs/bitwise.md); ofdm: a resource grid (docs/ofdm.md)",
     )
     """``symbols``: one of M messages per block of n channel uses, cross-entropy, SER; ``bits``: a learned
     constellation of ``2**bits_per_symbol`` points and a neural demapper, per-bit BCE, the BMD rate and the
-    coded BER/BLER of an outer LDPC code (defaults: ``BITS_DEFAULTS``, Sionna's autoencoder tutorial)."""
+    coded BER/BLER of an outer LDPC code (defaults: ``BITS_DEFAULTS``, Sionna's autoencoder tutorial); ``ofdm``: the
+    bits task's constellation on an OFDM resource grid, a convolutional receiver over it (``OFDM_DEFAULTS``)."""
     method: str = option("model-free", choices=("model-free", "model-based"), help="model-based: by back-propagation")
     """``model-free`` (the paper's alternating algorithm) or ``model-based`` (back-propagation)."""
     channel: str = option(
@@ -52,10 +55,16 @@ class Config:
     bits_per_symbol: int | None = option(None, 1, 12, help="b bits per symbol, 2^b points")
     """Bits task: b bits per symbol, ``2**b`` constellation points (M = 2^b messages, n = 1)."""
     code_rate: float = option(1.0, 0.0, 1.0, "(]", help="outer code rate: Eb/N0 counts information bits")
-    """Rate of the outer code: Eb/N0 counts ``bits * code_rate`` information bits per message; the bits task
-    evaluates Sionna's 5G LDPC code of this rate."""
+    """Rate of the outer code: Eb/N0 counts ``bits * code_rate`` information bits per message; the bits and OFDM
+    tasks evaluate Sionna's 5G LDPC code of this rate."""
     codeword_bits: int | None = option(None, 1, 2**20, help="coded bits per codeword")
     """Bits task: coded bits per codeword, a multiple of ``bits_per_symbol``; a batch row is one codeword."""
+    subcarriers: int | None = option(None, 1, 4096, help="OFDM task: subcarriers, the FFT size (default 72)")
+    ofdm_symbols: int | None = option(None, 1, 140, help="OFDM task: OFDM symbols per slot (default 14)")
+    pilots: str | None = option(None, choices=("kronecker", "single", "none"), help="OFDM task: pilot pattern")
+    """OFDM task: pilots on OFDM symbols 2 and 11 (``kronecker``, the default), on symbol 2 (``single``), or none."""
+    domain: str | None = option(None, choices=("frequency", "time"), help="OFDM task: where the channel acts")
+    """OFDM task: the channel's stages act on the grid (``frequency``, the default) or on the OFDM-modulated samples."""
     signalling: str = option("complex", choices=("complex", "real"), help="real: n real channel uses")
     """``complex`` or ``real`` (n real channel uses, for AE(7,4) versus Hamming(7,4))."""
     normalization: str = option(
@@ -65,16 +74,15 @@ class Config:
     tx_hidden: list[int] = option([], 1, WIDTH_MAX, items=LAYERS_MAX, flag=False)
     """Hidden layer widths of the transmitter after its message embedding (empty: a learned codebook)."""
     rx_hidden: list[int] = option([128, 128], 1, WIDTH_MAX, items=LAYERS_MAX, flag=False)
-    """Hidden layer widths of the receiver's classifier."""
+    """Hidden layer widths of the receiver's classifier (OFDM task: the residual blocks' channels, all equal)."""
     equalizer: str = option("auto", choices=("auto", "on", "off"), help="channel equaliser (auto: on but for awgn)")
     """Receiver channel estimate and equaliser (radio transformer): ``on``, ``off``, or ``auto``
     (on for every channel but AWGN)."""
     init: str = option(
         "classical", help="random, classical (the same-rate codebook) or RUN_DIR (an earlier run with the same M and n)"
     )
-    """Where training starts: ``random``, ``classical`` (the transmitter starts as the same-rate classical
-    codebook of :mod:`mfcomm.system.baselines`), or a run directory with the same M and n (transmitter and
-    receiver start from its weights: the sim-to-real path)."""
+    """Where training starts: ``random``, ``classical`` (the same-rate classical codebook of
+    :mod:`mfcomm.system.baselines`), or a run directory with the same M and n (both start from its weights)."""
     recipe: str = option("default", choices=("default", "paper"), help="paper: the paper's Algorithm 1 as published")
     """``default``: the best measured recipe (the defaults below; docs/getting-good-systems.md gives the
     evidence); ``paper``: Ait Aoudia & Hoydis' Algorithm 1 as published (:data:`~mfcomm.config.recipes.PAPER_RECIPE`:
@@ -85,7 +93,6 @@ class Config:
     one joint step."""
     seed: int = option(0, 0, SEED_MAX, help="seed of every random draw of the run")
     batch_size: int = option(1024, 1, 2**24, help="messages per step")
-    """Messages per step (receiver, transmitter and model-based steps alike)."""
     lr_schedule: str = option("cosine", choices=("constant", "cosine"), help="learning rates over the iterations")
     """``constant`` or ``cosine``: learning rates decay along a half cosine to ``lr_final_ratio`` times their
     start over the iterations (fine-tuning continues at the final rate)."""
@@ -115,7 +122,6 @@ class Config:
     rx_lr_final: float | None = option(None, 0.0, 10.0, "(]", help="receiver's rate at the end of fine-tuning")
     """If set, the receiver's learning rate decays geometrically from ``rx_lr`` to this over fine-tuning."""
     tx_lr: float = option(1e-2, 0.0, 10.0, "(]", help="transmitter learning rate")
-    """Transmitter learning rate (Adam)."""
     sigma2: float | None = option(None, 0.0, 1.0, "()", help="perturbation variance, 0 < sigma2 < 1 (model-free)")
     """Variance of the transmitter's Gaussian perturbation, 0 < sigma2 < 1 (model-free only). Default:
     tied to the code's geometry and the channel, a constant times the squared minimum distance of a
@@ -168,11 +174,8 @@ class Config:
     knows: every transmission then trains both networks. Pair with ``rx_steps = 0`` to halve the channel
     uses of an iteration, and with a ``sigma2_final`` and fine-tuning so the receiver ends on clean symbols."""
     tx_steps: int = option(1, 1, 1000, help="transmitter steps per model-free iteration")
-    """Transmitter steps per model-free iteration."""
     finetune_iterations: int = option(0, 0, LOOP_MAX, help="receiver-only steps after model-free training")
-    """Receiver-only steps after the main loop (model-free only; model-based has no use for them)."""
     log_every: int = option(10, 1, LOOP_MAX, help="iterations between rows of metrics.csv")
-    """Iterations between rows of ``metrics.csv``."""
     ser_every: int = option(0, 0, LOOP_MAX, flag=False)
     """Iterations between SER measurements during training (65,536 fresh messages each, not counted as
     channel uses spent); 0: none. Gives ``metrics.csv`` a ``ser`` column and the SER learning curve."""
@@ -239,10 +242,10 @@ class Config:
 
     @property
     def takes_snr(self) -> bool:
-        """The channel adds the run's noise: ``awgn``, ``rbf`` or a chain with such a stage."""
+        """The channel adds the run's noise: ``awgn``, ``rbf`` or a chain with such a stage (the OFDM task: its own)."""
         from mfcomm.channels.spec import has_noise
 
-        return has_noise(self.channel)
+        return self.task != "ofdm" and has_noise(self.channel)
 
     @property
     def resolved_snr_db(self) -> float | None:

@@ -35,7 +35,7 @@ from mfcomm.config.fields import (
     FIELDS,
     Config,
 )
-from mfcomm.config.recipes import BITS_DEFAULTS, PAPER_RECIPE
+from mfcomm.config.recipes import BITS_DEFAULTS, OFDM_DEFAULTS, PAPER_RECIPE
 from mfcomm.errors import ConfigError, shown
 
 
@@ -68,8 +68,8 @@ def coerce(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = 
             return None if value is None and kind != "int" else coerce_int(value)
         if "float" in kind:
             return None if value is None else coerce_float(value)
-        if kind == "str":
-            if not isinstance(value, str):
+        if kind in ("str", "str | None"):
+            if not isinstance(value, str) and not (value is None and kind != "str"):
                 raise TypeError
             return value
     except (TypeError, ValueError, OverflowError):
@@ -156,8 +156,9 @@ def with_defaults(values: dict[str, Any]) -> dict[str, Any]:
     """The user's ``values`` over the bits task's defaults and the paper's recipe, where they ask for them;
     the bits task's M and n follow from its ``bits_per_symbol``, and an Eb/N0 the user gives without an
     ``ebno_db_max`` is one Eb/N0, not the low end of the default range."""
-    if values.get("task") == "bits":
-        defaults = {k: v for k, v in BITS_DEFAULTS.items() if k != "ebno_db_max" or "ebno_db" not in values}
+    if values.get("task") in ("bits", "ofdm"):
+        task_defaults = BITS_DEFAULTS if values["task"] == "bits" else OFDM_DEFAULTS
+        defaults = {k: v for k, v in task_defaults.items() if k != "ebno_db_max" or "ebno_db" not in values}
         values = {**defaults, **(PAPER_RECIPE if values.get("recipe") == "paper" else {}), **values}
         b = values["bits_per_symbol"]
         if isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16:

@@ -2,7 +2,8 @@
 variance tied to the code's geometry (:func:`geometric_sigma2`).
 
 :func:`mfcomm.config.files.configure` lays them over :class:`~mfcomm.config.fields.Config`'s own
-defaults, under the config file and the command line: ``task = "bits"`` first, then ``recipe = "paper"``,
+defaults, under the config file and the command line: ``task = "bits"`` (or ``"ofdm"``) first, then
+``recipe = "paper"``,
 then what the user gave. Plain data, like the fields.
 
 Example
@@ -56,6 +57,31 @@ at rate 1/2, AWGN with Eb/N0 drawn from 4 to 8 dB) and mfcomm's model-free sched
 one transmitter step per iteration whose transmissions train the receiver too, then receiver fine-tuning
 with a decaying rate. ``messages`` and ``channel_uses`` follow from ``bits_per_symbol``."""
 
+OFDM_DEFAULTS: dict[str, Any] = {
+    **BITS_DEFAULTS,
+    "bits_per_symbol": 4,
+    "codeword_bits": None,
+    "subcarriers": 72,
+    "ofdm_symbols": 14,
+    "pilots": "kronecker",
+    "domain": "frequency",
+    "channel": "tdl(model=A,delay_spread=100e-9,speed=3) | awgn",
+    "ebno_db": 6.0,
+    "ebno_db_max": 14.0,
+    "eval_ebno_db": [4.0, 6.0, 8.0, 10.0, 12.0],
+    "rx_hidden": [32, 32],
+    "batch_size": 32,
+    "iterations": 2000,
+    "finetune_iterations": 500,
+    "sigma2": 0.02,
+    "tx_lr": 1e-3,
+    "tx_warmup": 500,
+}
+"""The fields ``task = "ofdm"`` sets: 16-QAM-sized constellations on a 72 x 14 grid with Kronecker pilots (one
+slot per batch row, one rate-1/2 5G LDPC codeword per slot), TDL-A at 3 m/s with 100 ns of delay spread, Eb/N0
+drawn from 6 to 14 dB per slot, a receiver of two residual blocks of 32 channels (docs/ofdm.md), and the bits
+task's schedule with a gentler transmitter (rate 1e-3, ramped up over 500 iterations while the receiver learns).
+Trained from 2 dB, or at once, the constellation merges points in pairs (one bit given up: measured, docs/ofdm.md)."""
 
 SIGMA2_PER_DMIN2 = 0.025
 """Default sigma2 over the squared reference minimum distance through a chain or a black box: 0.05 at M=16, n=2.

@@ -52,5 +52,7 @@ class Run:
     """Bits task: the BMD rate (bit/symbol) on AWGN per Eb/N0 (dB)."""
     baseline_bmd_rate: dict[float, float] | None = None
     """Bits task: Gray QAM's BMD rate with the APP demapper at the same points, or None."""
+    coded: dict[str, list[Any]] = field(default_factory=dict)
+    """OFDM task: each system's coded points (:class:`~mfcomm.evaluation.coded.CodedPoint`) per Eb/N0, by name."""
     threads: int = 0
     """The CPU threads torch ran on (``cfg.threads``, or torch's own choice where that is 0); 0: not known."""

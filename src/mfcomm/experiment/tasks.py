@@ -22,6 +22,7 @@ from torch import nn
 from mfcomm.channels.contract import Channel
 from mfcomm.config.fields import Config
 from mfcomm.experiment.bit_task import BitTask
+from mfcomm.experiment.ofdm_task import OfdmTask
 from mfcomm.experiment.symbol_task import SymbolTask
 from mfcomm.learning.examples import Examples
 
@@ -61,7 +62,7 @@ class Task(Protocol):
         ...
 
 
-TASKS: dict[str, Task] = {"symbols": SymbolTask(), "bits": BitTask()}
+TASKS: dict[str, Task] = {"symbols": SymbolTask(), "bits": BitTask(), "ofdm": OfdmTask()}
 
 
 def task_of(cfg: Config) -> Task:

@@ -72,7 +72,8 @@ class TensorBoardLog:
             if key != "iteration" and isinstance(value, Real):
                 self._writer.add_scalar(key, float(value), step, new_style=True, double_precision=True)
         with torch.no_grad():
-            self._latest = (step, run.tx.codebook().cpu().numpy(), run.tx.real)
+            book = run.tx.codebook() if run.cfg.task == "symbols" else run.tx.points()[:, None]  # bits, ofdm: points
+            self._latest = (step, book.cpu().numpy(), run.tx.real)
         if self._drawn is None or step // self.every_image > self._drawn // self.every_image:
             self._draw()
 

@@ -34,8 +34,18 @@ from mfcomm.system.build import build_receiver, build_transmitter, device_of
 from mfcomm.system.receiver import Receiver
 from mfcomm.system.transmitter import Transmitter
 
-OFFSETS = {"tx": 0, "rx": 1, "messages": 2, "exploration": 3, "feedback": 4, "channel": 5, "baseline": 1_000}
-"""Each role's offset in :func:`role_seed`: ``baseline`` is the classical system measured after training."""
+OFFSETS = {
+    "tx": 0,
+    "rx": 1,
+    "messages": 2,
+    "exploration": 3,
+    "feedback": 4,
+    "channel": 5,
+    "baseline": 1_000,
+    "baseline_channel": 1_001,
+}
+"""Each role's offset in :func:`role_seed`: ``baseline`` is the classical system measured after training (and
+``baseline_channel`` the channel it is measured through, the OFDM task's)."""
 
 
 @dataclass(frozen=True)

@@ -225,10 +225,14 @@ def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> 
     """The trial's configuration, resolved and validated as ``mfcomm train`` would, or one line naming it."""
     trial = Trial(trial_id, overrides, Config())
     try:
-        return dataclasses.replace(trial, cfg=configure(overrides={**base, **overrides}))
+        cfg = configure(overrides={**base, **overrides})
     except MfcommError as err:
-        where = f" ({trial.label()})" if overrides else ""
-        raise ConfigError(f"trial {trial_id}{where}: {err}") from None
+        raise ConfigError(f"trial {trial_id}{f' ({trial.label()})' if overrides else ''}: {err}") from None
+    if cfg.task != "symbols":  # its metrics (SER, its intervals) are the symbols task's
+        raise ConfigError(
+            f"mfcomm sweep measures the symbols task's SER, not task {cfg.task}: use mfcomm train per point"
+        )
+    return dataclasses.replace(trial, cfg=cfg)
 
 
 def _check_trusted(trials: list[Trial], trust: bool) -> None:
