@@ -58,7 +58,7 @@ test-slow: setup
 
 test-faults: setup
 	$(PY) -m pytest -m "slow or not slow" tests/cli/test_faults.py tests/learning/test_resume.py tests/config/test_checks.py \
-		tests/experiment/test_trust.py tests/channels/test_channel_faults.py tests/nodes/test_node_faults.py tests/experiment/test_reproducible.py \
+		tests/experiment/test_trust.py tests/channels/test_channel_faults.py tests/nodes/test_node_faults.py tests/nodes/test_nodes.py tests/experiment/test_reproducible.py \
 		tests/tune/test_tune.py tests/experiment/test_run_directory.py tests/experiment/test_chaos.py tests/cli/test_signals.py \
 		tests/channels/test_black_box_process.py tests/channels/test_flowgraph_session.py tests/channels/test_stage_bounds.py tests/tune/test_ray_quiet.py
 

@@ -35,6 +35,7 @@ def _mfcomm(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # three processes and GNU Radio are each tested in the default run; together: make test-slow
 def test_three_processes_train_through_gnuradio(tmp_path):
     """The channel node runs the flowgraph; 10 iterations, no baseline (about 30 s, most of it the evaluation)."""
     (tmp_path / "short.toml").write_text("compare_baseline = false\n")

@@ -77,7 +77,9 @@ def _default_sigint() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow), signal.SIGINT], ids=["SIGTERM", "SIGINT"]
+)  # SIGTERM: make test-slow
 def test_a_signal_during_evaluate_exits_128_plus_it_in_one_line_leaving_no_ser_csv(trained, tmp_path, signum):
     channel, marker = _marked_channel(tmp_path)
     status, err = _signal_once_started(["evaluate", str(trained), "--channel", channel, *LONG], marker, signum)
@@ -87,7 +89,9 @@ def test_a_signal_during_evaluate_exits_128_plus_it_in_one_line_leaving_no_ser_c
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)], ids=["SIGTERM", "SIGINT"]
+)  # SIGINT: make test-slow
 def test_a_signal_during_the_measurement_after_training_exits_128_plus_it_and_says_how_to_resume(tmp_path, signum):
     channel, marker = _marked_channel(tmp_path)
     config = tmp_path / "long.toml"  # the final measurement as long as it takes

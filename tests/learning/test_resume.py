@@ -238,7 +238,7 @@ def test_bad_resume_is_one_line(tmp_path, capsys, args, message):
     assert message in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.integration
+@pytest.mark.slow  # make test-faults, make test-slow
 def test_resuming_a_black_box_run_needs_trust(tmp_path, monkeypatch, capsys):
     box = tmp_path / "box.py"
     box.write_text(

@@ -275,6 +275,7 @@ def alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow  # make test-faults, make test-slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the nodes through /proc")
 def test_sigterm_to_node_all_stops_all_three_nodes(tmp_path):
     """SIGTERM to ``mfcomm node all`` while its nodes train: all three stop, one line, a non-zero exit, and

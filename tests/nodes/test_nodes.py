@@ -289,7 +289,7 @@ def test_three_processes_train_exactly_as_one(tmp_path):
     assert metrics[-1]["channel_uses"] == summary["channel_uses_spent"]
 
 
-@pytest.mark.parametrize("delay", [1, 4])
+@pytest.mark.parametrize("delay", [pytest.param(1, marks=pytest.mark.slow), 4])  # 4 in the default run
 def test_pipelined_nodes_train_exactly_as_one_process_with_the_same_late_lossy_coarse_feedback(tmp_path, delay):
     """The tx node sends on while K steps' losses are in flight (fine-tuning acknowledged K steps late too), the
     feedback link loses 20% of its frames and quantises to 2 bits: the weights and learning curve equal those of
@@ -329,6 +329,7 @@ def test_launcher_names_the_failing_node_and_leaves_no_result(tmp_path):
     assert not (out / "summary.json").exists()
 
 
+@pytest.mark.slow  # make test-faults, make test-slow
 def test_kill_a_node_mid_run_and_restart_it_resumes_from_the_checkpoint_all_three_hold(tmp_path):
     """SIGKILL the rx node in iteration 71 (checkpoints every 20): the restarted rx node and the others resume
     at 60, the newest checkpoint all three hold, so the tx node redoes 10 iterations, not 70; the weights and

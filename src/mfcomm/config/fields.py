@@ -28,7 +28,7 @@ class Config:
     task: str = option(
         "symbols",
         choices=("symbols", "bits", "ofdm"),
-        help="symbols: M messages, SER; bits: coded BER/BLER (docs/bitwise.md); ofdm: a resource grid (docs/ofdm.md)",
+        help="symbols: M messages, SER; bits: a constellation, coded BER (docs/bitwise.md); ofdm: docs/ofdm.md",
     )
     """``symbols``: one of M messages per block of n channel uses, cross-entropy, SER; ``bits``: a learned
     constellation of ``2**bits_per_symbol`` points and a neural demapper, per-bit BCE, the BMD rate and the
