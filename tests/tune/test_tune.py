@@ -88,6 +88,22 @@ BAD_SPECS = {
     "base and an empty grid": (toml({"base": FAST_TOML, "grid": {}}), "no trials: [grid] is empty or missing"),
     "gpus for cpu": (toml({"resources": {"gpus_per_trial": "0.5"}}), 'gpus_per_trial is for device = "cuda"'),
     "unknown resource": (toml({"resources": {"cpus_per_trial": "2"}}), "[resources]: unknown key(s) cpus_per_trial"),
+    "bits task": (
+        toml({"base": {"task": '"bits"'}, "grid": {"seed": "[1]"}}),
+        "ranks symbols and ofdm runs, not task bits",
+    ),
+    "two tasks": (
+        toml({"grid": {"task": '["symbols", "ofdm"]'}}),
+        "a sweep's trials are of one task, not ofdm and symbols",
+    ),
+    "ser of ofdm": (
+        toml({"base": {"task": '"ofdm"'}, "grid": {"seed": "[1]"}, "search": {"metric": '"ser"'}}),
+        "metric must be one of ebno_db_at_bler_0.1, bler, goodput, channel_uses_spent, train_seconds, not 'ser'",
+    ),
+    "asha on ofdm": (
+        toml({"base": {"task": '"ofdm"'}, "grid": {"seed": "[1]"}, "search": {"scheduler": '"asha"'}}),
+        "needs metric ser",
+    ),
 }
 
 
@@ -157,6 +173,21 @@ def test_asha_measures_the_ser_it_stops_on(tmp_path):
     sweep = spec.parse(path)
     assert (sweep.scheduler, sweep.grace_period, sweep.max_t) == ("asha", 100, 1600)
     assert {t.cfg.ser_every for t in sweep.trials} == {100}
+
+
+def test_an_ofdm_sweep_ranks_by_the_eb_n0_at_10_percent_bler_and_one_not_reaching_it_last(tmp_path):
+    from mfcomm.tune.report import best_configuration
+
+    (tmp_path / "s.toml").write_text(toml({"base": {"task": '"ofdm"'}, "grid": {"pilots": '["kronecker", "none"]'}}))
+    sweep = spec.parse(tmp_path / "s.toml")
+    assert (sweep.task, sweep.metric, sweep.mode) == ("ofdm", "ebno_db_at_bler_0.1", "min")
+    ok = {"status": "ok", "bler": 0.01, "goodput": 1.6, "channel_uses_spent": 1, "train_seconds": 1.0}
+    values = {"t000": {**ok, "ebno_db_at_bler_0.1": ""}, "t001": {**ok, "ebno_db_at_bler_0.1": 9.5}}
+    assert best_configuration(sweep, values)[0] == "pilots=none"
+    (tmp_path / "g.toml").write_text(
+        toml({"base": {"task": '"ofdm"'}, "grid": {"seed": "[1]"}, "search": {"metric": '"goodput"'}})
+    )
+    assert spec.parse(tmp_path / "g.toml").mode == "max"
 
 
 def test_importing_the_cli_does_not_import_ray():
@@ -383,6 +414,27 @@ def test_sigint_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert [r["status"] for r in rows(tmp_path / "out").values()] == ["ok"] * 3
     assert not list((tmp_path / "out").glob("trials/*/checkpoint.pt")) and not (tmp_path / "out" / ".ray").exists()
+
+
+def test_an_ofdm_sweep_over_pilot_patterns_writes_its_coded_results_and_report(ray_session, tmp_path):
+    base = {"task": '"ofdm"', "subcarriers": "12", "iterations": "6", "batch_size": "8", "finetune_iterations": "0"}
+    base |= {"checkpoint_every": "0", "compare_baseline": "false", "eval_ebno_db": "[4.0]"}
+    (tmp_path / "s.toml").write_text(toml({"base": base, "grid": {"pilots": '["kronecker", "none"]'}}))
+    code, _, err = mfcomm("sweep", tmp_path / "s.toml", "--out", tmp_path / "out", "--workers", 2, "--quiet")
+    assert code == 0, err
+    table = rows(tmp_path / "out")
+    assert list(table["t000"]) == [
+        "trial", "pilots", "seed", "ebno_db_at_bler_0.1", "bler", "goodput",
+        "channel_uses_spent", "train_seconds", "iterations_run", "status", "error",
+    ]  # fmt: skip
+    assert [(r["pilots"], r["status"], r["bler"], r["ebno_db_at_bler_0.1"]) for r in table.values()] == [
+        ("kronecker", "ok", "1.0", ""),  # 6 iterations: not near 10% BLER at 4 dB
+        ("none", "ok", "1.0", ""),
+    ]
+    assert int(table["t000"]["channel_uses_spent"]) == 6 * 8 * 14 * 12
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "mean Eb/N0 at 10% BLER (dB)" in report and "not reached" in report
+    assert (tmp_path / "out" / "ebno_db_at_bler_0.1-pilots.png").is_file()
 
 
 @pytest.mark.slow  # about 40 s

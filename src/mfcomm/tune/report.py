@@ -29,6 +29,7 @@ import numpy as np
 from mfcomm.config.files import to_toml
 from mfcomm.experiment.run_directory import write_text
 from mfcomm.plots import save_figure, subplots
+from mfcomm.tune.metrics import LABELS, measure, score
 from mfcomm.tune.results import FAILED, OK, STOPPED, trial_config
 from mfcomm.tune.spec import Sweep, Trial
 
@@ -48,12 +49,17 @@ def configurations(sweep: Sweep, values: dict[str, dict[str, Any]]) -> dict[str,
 def best_configuration(sweep: Sweep, values: dict[str, dict[str, Any]]) -> tuple[str, list[Trial]] | None:
     """The configuration with the best mean ``sweep.metric`` over its trials, its trials best first; None if
     no trial finished."""
-    sign = 1 if sweep.mode == "min" else -1
     groups = configurations(sweep, values)
     if not groups:
         return None
-    label = min(groups, key=lambda g: sign * statistics.fmean(values[t.id][sweep.metric] for t in groups[g]))
-    return label, sorted(groups[label], key=lambda t: sign * values[t.id][sweep.metric])
+    label = min(groups, key=lambda g: _rank(sweep, [values[t.id] for t in groups[g]]))
+    return label, sorted(groups[label], key=lambda t: _rank(sweep, [values[t.id]]))
+
+
+def _rank(sweep: Sweep, values: list[dict[str, Any]]) -> float:
+    """The mean of ``sweep.metric`` over trials' values, signed so that lower ranks first (not reached: last)."""
+    sign = 1 if sweep.mode == "min" else -1
+    return sign * statistics.fmean(score(v[sweep.metric], sweep.mode) for v in values)
 
 
 def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spec: Path | None = None) -> str | None:
@@ -80,7 +86,7 @@ def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spe
     keys = [k for k in sweep.swept if k != "seed"]
     if figures:
         lines += [
-            "## SER against each swept key",
+            f"## {_label(sweep)} against each swept key",
             "",
             (
                 "Mean over seeds, bars from the lowest to the highest seed, "
@@ -88,7 +94,7 @@ def write_report(out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], spe
             ),
             "",
         ]
-    lines += [f"![SER against {key}]({name})\n" for key, name in zip(keys, figures, strict=True)]
+    lines += [f"![{_label(sweep)} against {key}]({name})\n" for key, name in zip(keys, figures, strict=True)]
     failures = [(t, values[t.id]["error"]) for t in sweep.trials if values.get(t.id, {}).get("status") == FAILED]
     if failures:
         lines += ["", "## Failed trials", "", "| trial | values | error |", "|---|---|---|"]
@@ -101,12 +107,16 @@ def _best_section(
     out: Path, sweep: Sweep, values: dict[str, dict[str, Any]], label: str, trials: list[Trial]
 ) -> list[str]:
     scores = [values[t.id][sweep.metric] for t in trials]
+    reached = [s for s in scores if s != ""]
+    mean = f"{statistics.fmean(reached):.4g}" if reached else "not reached"
+    mean += f" ({len(reached)} reached it)" if reached and len(reached) < len(scores) else ""
+    best = f"{scores[0]:.4g}" if scores[0] != "" else "not reached"
     return [
         "## Best configuration",
         "",
         (
-            f"**{label}**: mean {sweep.metric} {statistics.fmean(scores):.4g} over {len(trials)} seed(s); its best "
-            f"trial, {trials[0].id} (seed {trials[0].cfg.seed}, {sweep.metric} {scores[0]:.4g}), has its whole "
+            f"**{label}**: mean {sweep.metric} {mean} over {len(trials)} seed(s); its "
+            f"best trial, {trials[0].id} (seed {trials[0].cfg.seed}, {sweep.metric} {best}), has its whole "
             f"configuration in `{BEST}`: `mfcomm train --config {out / BEST}` trains it again."
         ),
         "",
@@ -114,21 +124,23 @@ def _best_section(
 
 
 def _table(sweep: Sweep, values: dict[str, dict[str, Any]]) -> list[str]:
-    """Configurations best first: seeds, mean, min and max SER over them, mean channel uses and seconds."""
-    groups = configurations(sweep, values)
-    sign = 1 if sweep.mode == "min" else -1
-    order = sorted(groups, key=lambda g: sign * statistics.fmean(values[t.id][sweep.metric] for t in groups[g]))
+    """Configurations best first: seeds, mean, min and max of the measure over them (SER: the symbols task's),
+    mean channel uses and seconds."""
+    groups, name, column = configurations(sweep, values), _label(sweep), _measure(sweep)
+    order = sorted(groups, key=lambda g: _rank(sweep, [values[t.id] for t in groups[g]]))
     lines = [
         "## Configurations",
         "",
-        "| configuration | seeds | mean SER | min SER | max SER | channel uses | seconds |",
+        f"| configuration | seeds | mean {name} | min {name} | max {name} | channel uses | seconds |",
         "|---|---|---|---|---|---|---|",
     ]
     for label in order:
         v = [values[t.id] for t in groups[label]]
-        ser = [x["ser"] for x in v]
+        got = [x[column] for x in v if x[column] != ""]
+        form = ".3e" if column in ("ser", "bler") else ".4g"
+        cells = [f"{f(got):{form}}" if got else "not reached" for f in (statistics.fmean, min, max)]
         lines.append(
-            f"| {label} | {len(v)} | {statistics.fmean(ser):.3e} | {min(ser):.3e} | {max(ser):.3e} | "
+            f"| {label} | {len(v)} | {' | '.join(cells)} | "
             f"{statistics.fmean(x['channel_uses_spent'] for x in v):.4g} | "
             f"{statistics.fmean(x['train_seconds'] for x in v):.1f} |"
         )
@@ -136,15 +148,18 @@ def _table(sweep: Sweep, values: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _figure(out: Path, key: str, sweep: Sweep, values: dict[str, dict[str, Any]]) -> str:
-    """``ser-<key>.png``: mean SER over seeds against ``key`` with min-max bars, one line per setting of the other
-    swept keys. Returns the file name."""
-    groups = configurations(sweep, values)
+    """``<measure>-<key>.png`` (``ser-<key>.png`` for the symbols task): the measure's mean over seeds against
+    ``key`` with min-max bars, one line per setting of the other swept keys (trials that did not reach it left
+    out). Returns the file name."""
+    groups, column = configurations(sweep, values), _measure(sweep)
     series: dict[str, list[tuple[Any, list[float]]]] = {}
     for trials in groups.values():
         setting = _setting(trials[0], sweep)
         x = setting.pop(key)
         name = ", ".join(f"{k}={v}" for k, v in setting.items())
-        series.setdefault(name, []).append((x, [values[t.id]["ser"] for t in trials]))
+        reached = [values[t.id][column] for t in trials if values[t.id][column] != ""]
+        if reached:
+            series.setdefault(name, []).append((x, reached))
     xs = [x for points in series.values() for x, _ in points]
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
     categories = sorted({str(x) for x in xs})
@@ -161,13 +176,15 @@ def _figure(out: Path, key: str, sweep: Sweep, values: dict[str, dict[str, Any]]
         ax.set_xticks(range(len(categories)), categories)
     elif xs and min(xs) > 0 and max(xs) >= 20 * min(xs):
         ax.set_xscale("log")
-    if all(v["ser"] > 0 for t in groups.values() for v in (values[x.id] for x in t)) and groups:
+    shown = [s for points in series.values() for _, p in points for s in p]
+    if column in ("ser", "bler") and shown and min(shown) > 0:
         ax.set_yscale("log")
-    ax.set(xlabel=key, ylabel="SER (mean over seeds, min to max)", title=f"SER against {key}")
+    label = _label(sweep)
+    ax.set(xlabel=key, ylabel=f"{label} (mean over seeds, min to max)", title=f"{label} against {key}")
     ax.grid(alpha=0.3, which="both")
     if 1 < len(series) <= 8:
         ax.legend(fontsize=7)
-    name = f"ser-{key}.png"
+    name = f"{column}-{key}.png"
     save_figure(fig, out / name)
     return name
 
@@ -175,3 +192,11 @@ def _figure(out: Path, key: str, sweep: Sweep, values: dict[str, dict[str, Any]]
 def _setting(trial: Trial, sweep: Sweep) -> dict[str, Any]:
     """The trial's swept values except the seed, as resolved."""
     return {k: getattr(trial.cfg, k) for k in sweep.swept if k != "seed"}
+
+
+def _measure(sweep: Sweep) -> str:
+    return measure(sweep.task, sweep.metric)
+
+
+def _label(sweep: Sweep) -> str:
+    return LABELS[_measure(sweep)]

@@ -1,7 +1,8 @@
 """The sweep directory's records: ``results.csv`` (one row per trial), ``trials.json`` (the plan), and which trials
 ``--resume`` may skip.
 
-A trial's values are :data:`COLUMNS`; its row adds the trial id, every swept key and the seed. A trial is
+A trial's values are its task's columns (:func:`mfcomm.tune.metrics.columns`); its row adds the trial id, every
+swept key and the seed. A trial is
 finished when its run directory holds ``summary.json`` (status ``ok``, the row rebuilt from it) or when the
 last ``results.csv`` says it was ``stopped early``; a failed trial runs again on ``--resume``.
 
@@ -27,19 +28,11 @@ from mfcomm.config.fields import Config
 from mfcomm.errors import MfcommError
 from mfcomm.experiment.run_directory import write_csv, write_text
 from mfcomm.experiment.run_lock import LOCK, create_writable
+from mfcomm.tune.metrics import ALL, columns, from_summary
+from mfcomm.tune.metrics import OK as OK  # a trial's status, as are these two
 from mfcomm.tune.spec import Sweep, Trial
 
-COLUMNS = (
-    "ser",
-    "ser_ci_low",
-    "ser_ci_high",
-    "channel_uses_spent",
-    "train_seconds",
-    "iterations_run",
-    "status",
-    "error",
-)
-OK, STOPPED, FAILED = "ok", "stopped early", "failed"
+STOPPED, FAILED = "stopped early", "failed"
 
 
 def trial_config(cfg: Config) -> Config:
@@ -58,25 +51,10 @@ def trial_config(cfg: Config) -> Config:
 RESULTS, PLAN = "results.csv", "trials.json"
 
 
-def from_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """A finished trial's values, from its ``summary.json``."""
-    low, high = summary["ser_ci"]
-    return {
-        "ser": summary["ser"],
-        "ser_ci_low": low,
-        "ser_ci_high": high,
-        "channel_uses_spent": summary["channel_uses_spent"],
-        "train_seconds": summary["train_seconds"],
-        "iterations_run": summary["iterations_run"],
-        "status": OK,
-        "error": "",
-    }
-
-
 def stopped(result: dict[str, Any]) -> dict[str, Any]:
     """A trial the scheduler stopped early: its last report during training (SER on fresh messages, no interval)."""
     return {
-        **dict.fromkeys(COLUMNS, ""),
+        **dict.fromkeys(ALL, ""),
         "ser": result.get("ser", ""),
         "channel_uses_spent": result.get("channel_uses_spent", ""),
         "train_seconds": result.get("train_seconds", ""),
@@ -89,7 +67,7 @@ def failed(error: str) -> dict[str, Any]:
     """A trial that ended with ``error``, folded into one line (a user's channel may raise a message with line
     breaks)."""
     line = " ".join(part.strip() for part in error.splitlines() if part.strip())
-    return {**dict.fromkeys(COLUMNS, ""), "status": FAILED, "error": line}
+    return {**dict.fromkeys(ALL, ""), "status": FAILED, "error": line}
 
 
 def row(trial: Trial, sweep: Sweep, values: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +77,7 @@ def row(trial: Trial, sweep: Sweep, values: dict[str, Any]) -> dict[str, Any]:
         "trial": trial.id,
         **{k: _cell(getattr(trial.cfg, k)) for k in keys},
         "seed": trial.cfg.seed,
-        **{k: values[k] for k in COLUMNS},
+        **{k: values[k] for k in columns(sweep.task)},
     }
 
 
@@ -120,7 +98,7 @@ def finished(out: Path, sweep: Sweep) -> dict[str, dict[str, Any]]:
             done[trial.id] = from_summary(summary(out, trial.id))
         except (OSError, ValueError, KeyError):  # not finished (summary.json is written last, whole)
             if previous.get(trial.id, {}).get("status") == STOPPED:
-                done[trial.id] = {k: _number(previous[trial.id].get(k, "")) for k in COLUMNS}
+                done[trial.id] = {k: _number(previous[trial.id].get(k, "")) for k in ALL}
     return done
 
 

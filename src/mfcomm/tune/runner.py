@@ -40,7 +40,7 @@ from mfcomm.errors import MfcommError
 from mfcomm.experiment import run_directory, runs
 from mfcomm.experiment.tensorboard_log import TensorBoardLog
 from mfcomm.system.build import bytes_needed
-from mfcomm.tune import results
+from mfcomm.tune import metrics, results
 from mfcomm.tune.spec import Sweep, Trial
 
 MAX_FAILURES = 2
@@ -127,7 +127,7 @@ class _Results(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
         if result.get("status"):
-            self.on_row(trial.config["trial"], {k: result.get(k, "") for k in results.COLUMNS})
+            self.on_row(trial.config["trial"], {k: result.get(k, "") for k in metrics.ALL})
         elif not self.stop.signal:  # stopped by the scheduler, not by the user
             self.on_row(trial.config["trial"], results.stopped(result))
 

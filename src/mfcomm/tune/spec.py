@@ -8,9 +8,10 @@ Tables (docs/sweeps.md):
   ``{choice = [v, ...]}``, drawn ``samples`` times (default 1) from a generator seeded by ``sample_seed``
   (default 0), each draw with every grid combination, so the grid's seeds give each drawn configuration its
   spread; drawn numbers keep 4 significant digits (rounded to integers for integer keys). Also ``metric``
-  (``ser``, ``channel_uses_spent`` or ``train_seconds``; default ``ser``) and ``mode`` (``min`` or ``max``)
-  rank the configurations, and ``scheduler = "asha"`` stops poor trials early from the SER each trial
-  measures every ``grace_period`` iterations (default 1/16 of the longest trial; it sets ``ser_every``);
+  (``ser``, ``channel_uses_spent`` or ``train_seconds``; default ``ser``; an OFDM sweep's:
+  :func:`mfcomm.tune.metrics.metrics`) and ``mode`` (``min`` or ``max``) rank the configurations, and
+  ``scheduler = "asha"`` stops poor trials early from the SER each trial measures every ``grace_period``
+  iterations (default 1/16 of the longest trial; it sets ``ser_every``);
 - ``[resources]`` (optional): ``gpus_per_trial``, fractions share a GPU (default 1 for ``device = "cuda"``).
 The same SPEC always gives the same trials with the same ids, which ``--resume`` relies on. A bad key or
 value is one :class:`~mfcomm.errors.ConfigError` line naming the trial.
@@ -34,33 +35,26 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from mfcomm.channels.spec import names_code
 from mfcomm.config.checks import check_number
 from mfcomm.config.fields import FIELDS, Config
 from mfcomm.config.files import configure
-from mfcomm.errors import ConfigError, MfcommError, shorten
+from mfcomm.errors import ConfigError, MfcommError
+from mfcomm.tune.metrics import QUALITY, default_mode, metrics
+from mfcomm.tune.search import check_int, draws, text
 
 TABLES = ("base", "grid", "search", "resources")
 CONTROLS = ("samples", "sample_seed", "metric", "mode", "scheduler", "grace_period")
 """Keys of ``[search]`` that are settings, not distributions."""
-DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
-METRICS = ("ser", "channel_uses_spent", "train_seconds")
-"""What ``metric`` may rank by: columns of ``results.csv``."""
 MAX_TRIALS = 10_000
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 """A trial's id: a directory name."""
-DIGITS = 4
-"""Significant digits a drawn number keeps: readable in ``results.csv``, exactly the value trained with."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ class Trial:
 
     def label(self) -> str:
         """The swept values as ``key=value, ...``."""
-        return ", ".join(f"{k}={_text(v)}" for k, v in self.overrides.items())
+        return ", ".join(f"{k}={text(v)}" for k, v in self.overrides.items())
 
 
 @dataclass(frozen=True)
@@ -82,6 +76,8 @@ class Sweep:
 
     trials: list[Trial]
     swept: list[str]
+    task: str = "symbols"
+    """Every trial's task: what it measures (:mod:`mfcomm.tune.metrics`)."""
     metric: str = "ser"
     mode: str = "min"
     scheduler: str | None = None
@@ -145,10 +141,10 @@ def _parse(data: dict[str, dict[str, Any]], trust: bool) -> Sweep:
     if not data or ("grid" in data and not grid and not search):  # [{}] would be one trial of the defaults
         raise ConfigError("no trials: [grid] is empty or missing; give each key a list, as seed = [1, 2, 3]")
     _check_keys(base, grid, search)
-    combos, draws = _combinations(grid), _draws(search, controls)
-    if len(combos) * len(draws) > MAX_TRIALS:
-        raise ConfigError(f"{len(combos) * len(draws)} trials; at most {MAX_TRIALS}")
-    overrides = [{**combo, **draw} for draw in draws for combo in combos]
+    combos, drawn = _combinations(grid), draws(search, controls)
+    if len(combos) * len(drawn) > MAX_TRIALS:
+        raise ConfigError(f"{len(combos) * len(drawn)} trials; at most {MAX_TRIALS}")
+    overrides = [{**combo, **draw} for draw in drawn for combo in combos]
     width = max(3, len(str(len(overrides) - 1)))
     trials = [_resolve(f"t{i:0{width}d}", base, o) for i, o in enumerate(overrides)]
     _check_trusted(trials, trust)
@@ -173,52 +169,8 @@ def _combinations(grid: dict[str, Any]) -> list[dict[str, Any]]:
     """Every combination of the grid's values, the last key varying fastest ([{}] for no grid)."""
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"[grid] {key} must be a non-empty list of values, not {_text(values)}")
+            raise ConfigError(f"[grid] {key} must be a non-empty list of values, not {text(values)}")
     return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
-
-
-def _draws(search: dict[str, Any], controls: dict[str, Any]) -> list[dict[str, Any]]:
-    """``samples`` draws of every distribution, from a generator seeded by ``sample_seed``."""
-    samples, seed = controls.get("samples", 1), controls.get("sample_seed", 0)
-    _check_int("[search] samples", samples, 1, MAX_TRIALS)
-    _check_int("[search] sample_seed", seed, 0, 2**63 - 1)
-    if samples > 1 and not search:
-        raise ConfigError(
-            "[search] samples > 1 needs a distribution such as sigma2 = {log_uniform = [0.005, 0.3]} "
-            "(repeats of one configuration are the grid's seeds)"
-        )
-    distributions = {key: _distribution(key, value) for key, value in search.items()}
-    rng = np.random.default_rng(seed)
-    return [{key: draw(rng) for key, draw in distributions.items()} for _ in range(samples)]
-
-
-def _distribution(key: str, spec: Any) -> Callable[[np.random.Generator], Any]:
-    """A function drawing one value of ``key`` from ``{kind = args}``."""
-    kind, args = next(iter(spec.items())) if isinstance(spec, dict) and len(spec) == 1 else (None, None)
-    if kind not in DISTRIBUTIONS:
-        raise ConfigError(
-            f"[search] {key}: expected {{uniform = [a, b]}}, {{log_uniform = [a, b]}} or "
-            f"{{choice = [v, ...]}}, not {_text(spec)}"
-        )
-    if kind == "choice":
-        if not isinstance(args, list) or not args:
-            raise ConfigError(f"[search] {key}: choice needs a non-empty list, not {_text(args)}")
-        return lambda rng: args[int(rng.integers(len(args)))]
-    log = kind == "log_uniform"
-    numbers = isinstance(args, list) and len(args) == 2 and all(_is_finite(v) for v in args)
-    if not isinstance(args, list) or not numbers or not args[0] < args[1] or (log and args[0] <= 0):
-        raise ConfigError(
-            f"[search] {key}: {kind} needs [low, high] with {'0 < ' if log else ''}low < high, not {_text(args)}"
-        )
-    low, high = (math.log(args[0]), math.log(args[1])) if log else args
-    integer = FIELDS[key].type in ("int", "int | None")
-
-    def draw(rng: np.random.Generator) -> int | float:
-        x = rng.uniform(low, high)
-        x = math.exp(x) if log else x
-        return round(x) if integer else float(f"{x:.{DIGITS}g}")
-
-    return draw
 
 
 def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> Trial:
@@ -228,10 +180,8 @@ def _resolve(trial_id: str, base: dict[str, Any], overrides: dict[str, Any]) -> 
         cfg = configure(overrides={**base, **overrides})
     except MfcommError as err:
         raise ConfigError(f"trial {trial_id}{f' ({trial.label()})' if overrides else ''}: {err}") from None
-    if cfg.task != "symbols":  # its metrics (SER, its intervals) are the symbols task's
-        raise ConfigError(
-            f"mfcomm sweep measures the symbols task's SER, not task {cfg.task}: use mfcomm train per point"
-        )
+    if cfg.task not in QUALITY:
+        raise ConfigError(f"mfcomm sweep ranks {' and '.join(QUALITY)} runs, not task {cfg.task}: train per point")
     return dataclasses.replace(trial, cfg=cfg)
 
 
@@ -245,23 +195,28 @@ def _check_trusted(trials: list[Trial], trust: bool) -> None:
 
 
 def _settings(controls: dict[str, Any], trials: list[Trial]) -> dict[str, Any]:
-    """``metric``, ``mode``, ``scheduler``, ``grace_period`` and ``max_t``, checked."""
-    metric, mode, scheduler = controls.get("metric", "ser"), controls.get("mode", "min"), controls.get("scheduler")
-    if metric not in METRICS:
-        raise ConfigError(f"[search] metric must be one of {', '.join(METRICS)}, not {_text(metric)}")
+    """``task``, ``metric``, ``mode``, ``scheduler``, ``grace_period`` and ``max_t``, checked."""
+    tasks = sorted({t.cfg.task for t in trials})
+    if len(tasks) > 1:
+        raise ConfigError(f"a sweep's trials are of one task, not {' and '.join(tasks)}: they measure different things")
+    metric = controls.get("metric", QUALITY[tasks[0]][0])
+    mode, scheduler = controls.get("mode", default_mode(metric)), controls.get("scheduler")
+    if metric not in metrics(tasks[0]):
+        raise ConfigError(f"[search] metric must be one of {', '.join(metrics(tasks[0]))}, not {text(metric)}")
     if mode not in ("min", "max"):
-        raise ConfigError(f"[search] mode must be min or max, not {_text(mode)}")
+        raise ConfigError(f"[search] mode must be min or max, not {text(mode)}")
     if scheduler not in (None, "asha"):
-        raise ConfigError(f'[search] scheduler must be "asha" (or left out), not {_text(scheduler)}')
+        raise ConfigError(f'[search] scheduler must be "asha" (or left out), not {text(scheduler)}')
     if scheduler and metric != "ser":
-        raise ConfigError("[search] scheduler asha needs metric ser, the one measured during training")
+        raise ConfigError("[search] scheduler asha needs metric ser (the symbols task's), the one measured in training")
     if "grace_period" in controls and not scheduler:
         raise ConfigError('[search] grace_period is for scheduler = "asha"')
     max_t = max(t.cfg.total_iterations for t in trials)
     grace = controls.get("grace_period", max(1, max_t // 16)) if scheduler else 0
     if scheduler:
-        _check_int("[search] grace_period", grace, 1, max_t)
-    return {"metric": metric, "mode": mode, "scheduler": scheduler, "grace_period": grace, "max_t": max_t}
+        check_int("[search] grace_period", grace, 1, max_t)
+    settings = {"task": tasks[0], "metric": metric, "mode": mode, "scheduler": scheduler}
+    return settings | {"grace_period": grace, "max_t": max_t}
 
 
 def _with_ser_every(trial: Trial, grace: int) -> Trial:
@@ -284,19 +239,3 @@ def _gpus(resources: dict[str, Any], trials: list[Trial]) -> float:
     if gpus and not cuda:
         raise ConfigError('[resources] gpus_per_trial is for device = "cuda" trials')
     return float(gpus)
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, (float, bool)):
-        raise ConfigError(f"{name} must be an integer, not {_text(value)}")
-    check_number(name, value, low, high)
-
-
-def _is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _text(value: Any) -> str:
-    """A value as TOML-ish text, cut short."""
-    text = f"{value:g}" if isinstance(value, float) else str(value) if isinstance(value, int) else repr(value)
-    return shorten(str(value).lower() if isinstance(value, bool) else text)
