@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import mfcomm
+from mfcomm.cli import main
 from mfcomm.experiment.ofdm_task import grid_of, link_of
-from mfcomm.system.bitwise import bits_to_indices
+from mfcomm.system.bitwise import bits_to_indices, indices_to_bits
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +30,11 @@ def mfcomm_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_trains_an_ofdm_run_with_its_baselines(tmp_path):
-    out = tmp_path / "run"
+    out, config = tmp_path / "run", tmp_path / "eval.toml"
+    config.write_text("eval_ebno_db = [4.0]\n")  # every system's BLER is 1 there: 100 slots each, a quick measurement
     done = mfcomm_cli(
-        "train", "--task", "ofdm", "--subcarriers", "12", "--iterations", "20", "--finetune-iterations", "0",
-        "--ebno-db", "12", "--quiet", "--out", str(out), cwd=tmp_path,
+        "train", "--config", str(config), "--task", "ofdm", "--subcarriers", "12", "--iterations", "20",
+        "--finetune-iterations", "0", "--ebno-db", "12", "--quiet", "--out", str(out), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "OFDM model-free, pilots kronecker: coded BLER" in done.stdout
@@ -61,9 +63,10 @@ def test_cli_trains_an_ofdm_run_with_its_baselines(tmp_path):
         (["--codeword-bits", "100"], "drop codeword_bits"),
     ],
 )
-def test_bad_ofdm_options_are_one_line(tmp_path, args, words):
-    done = mfcomm_cli("train", "--task", "ofdm", *args, "--out", str(tmp_path / "r"), cwd=tmp_path)
-    assert done.returncode != 0 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+def test_bad_ofdm_options_are_one_line(tmp_path, capsys, args, words):
+    assert main(["train", "--task", "ofdm", *args, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
 
 
@@ -101,16 +104,14 @@ def test_black_box_on_grids_and_the_time_domain(tmp_path):
     assert torch.isfinite(timed.tx.points()).all()
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    reason="pilotless training does not reach it yet: measured a mean uncoded BER of 0.11, worst slot 0.18 at 18 dB "
-    "(no rotated slot, which would be near 0.5; docs/ofdm.md)",
-    strict=False,
-)
+@pytest.mark.slow  # about 2 minutes
 def test_pilotless_system_on_a_flat_channel_has_no_phase_ambiguity():
-    """Flat Rayleigh fading (TDL-A at 1 ns of delay spread, static): with no pilots a 4-fold symmetric QAM leaves the
-    receiver a phase it cannot resolve, so a quarter of the slots at best would decode; the learned constellation
-    breaks the symmetry. Every one of 400 fresh slots at 18 dB decodes with an uncoded BER below 5%."""
+    """Flat fading (TDL-A at 1 ns of delay spread, static, each slot at unit energy and its own phase): with no
+    pilots a 4-fold symmetric QAM leaves the receiver a quarter turn it cannot resolve, so about 3 slots in 4 would
+    be read turned; the superimposed pilot breaks the symmetry. On 400 fresh slots at 18 dB, every slot's
+    decisions agree with the bits sent better than with the bits of the sent symbols turned by 90, 180 or 270
+    degrees (the labels of the points nearest to them), and the mean uncoded BER is below 2% (a symmetric QAM read
+    at a random quarter turn: about 37%)."""
     cfg = mfcomm.configure(
         overrides={
             **SMALL,
@@ -121,7 +122,6 @@ def test_pilotless_system_on_a_flat_channel_has_no_phase_ambiguity():
             "iterations": 1500,
             "finetune_iterations": 300,
             "batch_size": 32,
-            "init": "random",
         }
     )
     run = mfcomm.train(cfg, quiet=True, evaluate=False)
@@ -130,18 +130,12 @@ def test_pilotless_system_on_a_flat_channel_has_no_phase_ambiguity():
     link.ebno_db = (18.0, 18.0)
     bits = torch.randint(0, 2, (400, grid.data, 4), generator=torch.Generator().manual_seed(10)).float()
     with torch.no_grad():
-        y, n0 = link(run.tx(bits_to_indices(bits)))
-        per_slot = ((run.rx(y, n0) > 0).float() != bits).float().mean(dim=(1, 2))
-    assert per_slot.max() < 0.05, (per_slot.mean(), per_slot.max())
-
-
-def test_sweep_refuses_the_ofdm_task_in_one_line(tmp_path):
-    """Sweeps measure the symbols task's SER: an OFDM (or bits) trial is refused when the spec is read, not after
-    each trial fails on a summary without an SER."""
-    from mfcomm.errors import ConfigError
-    from mfcomm.tune import spec
-
-    path = tmp_path / "sweep.toml"
-    path.write_text('[base]\ntask = "ofdm"\n[grid]\npilots = ["kronecker", "none"]\n')
-    with pytest.raises(ConfigError, match="measures the symbols task's SER, not task ofdm"):
-        spec.parse(path)
+        x = run.tx(bits_to_indices(bits))
+        y, n0 = link(x)
+        decided = (run.rx(y, n0) > 0).float()
+        points = run.tx.points()
+        turned = [(x.unsqueeze(-1) * 1j**k - points).abs().argmin(dim=-1) for k in (1, 2, 3)]
+    per_slot = (decided != bits).float().mean(dim=(1, 2))
+    per_turn = [(decided != indices_to_bits(t, 4)).float().mean(dim=(1, 2)) for t in turned]
+    assert all(bool((per_slot < ber).all()) for ber in per_turn), [int((per_slot >= b).sum()) for b in per_turn]
+    assert per_slot.mean() < 0.02, (per_slot.mean(), per_slot.max())

@@ -37,6 +37,12 @@ from mfcomm.system.ofdm_receiver import GridReceiver
 if TYPE_CHECKING:
     from mfcomm.experiment.run import Run
 
+PILOT_SHARE = 2 / 14
+"""The share of its energy a system without pilot resource elements puts in a pilot superimposed on every symbol:
+the share of a 14-symbol slot's resource elements the Kronecker pilots take. Fixed, not learned: Eq. 8 credits each
+symbol with its own loss only, so it sees a superimposed pilot's cost (energy the symbol loses) and not its worth
+(the neighbours' channel estimate), and trained the offset away when it was a weight."""
+
 
 def grid_of(cfg: Config, pilots: str | None = None) -> Grid:
     """The resource grid ``cfg`` describes (``pilots``: another pattern on it), on the config's device."""
@@ -67,8 +73,9 @@ class OfdmTask:
         """The constellation (a random start drawn from its own generator, seeded by ``cfg.seed``) and the
         receiver (from torch's default generator), on the config's device."""
         assert cfg.bits_per_symbol is not None  # the config's checks hold for the ofdm task
-        const = LearnedConstellation(cfg.bits_per_symbol, cfg.init, torch.Generator().manual_seed(cfg.seed))
         grid = grid_of(cfg)
+        draws, pilot = torch.Generator().manual_seed(cfg.seed), PILOT_SHARE if cfg.pilots == "none" else 0.0
+        const = LearnedConstellation(cfg.bits_per_symbol, cfg.init, draws, pilot)
         rx = GridReceiver(cfg.bits_per_symbol, grid.data_mask, cfg.rx_hidden[0], len(cfg.rx_hidden), grid.pilot_grid)
         return const.to(device_of(cfg)), rx.to(device_of(cfg))
 
@@ -115,6 +122,7 @@ class OfdmTask:
             "ebno_db_range": [cfg.ebno_db, cfg.ebno_db_max if cfg.ebno_db_max is not None else cfg.ebno_db],
             "iterations": cfg.iterations,
             "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
+            "iterations_run": (run.converged_at if cfg.stop_early else None) or cfg.iterations,
             "converged": run.converged_at is not None,
             "converged_iteration": run.converged_at,
             "seed": cfg.seed,

@@ -41,14 +41,22 @@ class LearnedConstellation(nn.Module):
     """``2**b`` trainable points, centred and scaled to unit average energy on every use.
 
     ``init="classical"`` starts from Gray-labelled QAM (``b`` even), ``"random"`` from CN(0, 1) draws
-    (seeded by ``generator``), whose labelling is then learned too.
+    (seeded by ``generator``), whose labelling is then learned too. ``pilot``: the share of the energy in a fixed
+    offset on the diagonal added to every point, a pilot superimposed on every symbol that makes the channel
+    identifiable without pilot resource elements (the learned points keep the rest).
     """
 
-    def __init__(self, bits_per_symbol: int, init: str = "classical", generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        bits_per_symbol: int,
+        init: str = "classical",
+        generator: torch.Generator | None = None,
+        pilot: float = 0.0,
+    ):
         super().__init__()
         if init == "classical" and bits_per_symbol % 2 and bits_per_symbol != 1:
             raise ValueError(f"QAM needs an even number of bits per symbol, not {bits_per_symbol}")
-        self.bits_per_symbol, self.messages = bits_per_symbol, 2**bits_per_symbol
+        self.bits_per_symbol, self.messages, self.pilot = bits_per_symbol, 2**bits_per_symbol, pilot
         self.real = False  # complex symbols: the perturbation is circularly symmetric
         start = (
             qam_points(bits_per_symbol)
@@ -61,7 +69,10 @@ class LearnedConstellation(nn.Module):
         """The normalised points, (2**b,) complex64, index = bit label."""
         p = torch.view_as_complex(self.raw)
         p = p - p.mean()
-        return p / p.abs().square().mean().sqrt()
+        p = p / p.abs().square().mean().sqrt()
+        if not self.pilot:
+            return p
+        return math.sqrt(1 - self.pilot) * p + math.sqrt(self.pilot / 2) * (1 + 1j)
 
     def forward(self, indices: torch.Tensor) -> torch.Tensor:
         """Symbol indices (any shape) -> complex64 symbols of the same shape."""

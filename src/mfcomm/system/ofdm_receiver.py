@@ -22,7 +22,11 @@ torch.Size([2, 936, 4])
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+WINDOW = (13, 15)
+"""OFDM symbols x subcarriers over which a receiver without pilots averages the received grid (odd sizes)."""
 
 
 class ResidualBlock(nn.Module):
@@ -70,7 +74,21 @@ class GridReceiver(nn.Module):
 
     def forward(self, y: torch.Tensor, n0: torch.Tensor) -> torch.Tensor:
         log_n0 = torch.log10(n0.to(y.real.dtype)).reshape(-1, 1, 1).expand(y.shape)
-        h_ls = y * self.pilot_grid.conj()  # the raw LS channel estimate on the pilots (unit energy), 0 elsewhere
+        h_ls = self.reference(y, n0.to(y.real.dtype).reshape(-1, 1, 1))
         z = torch.stack([y.real, y.imag, log_n0, h_ls.real, h_ls.imag], dim=1)  # (batch, 5, symbols, subcarriers)
         llr = self.out(self.blocks(self.inp(z))).permute(0, 2, 3, 1)  # (batch, symbols, subcarriers, b)
         return llr[:, self.data_mask]
+
+    def reference(self, y: torch.Tensor, n0: torch.Tensor) -> torch.Tensor:
+        """``y`` against what it is known to carry: on pilots ``y conj(p)``, the raw LS channel estimate (unit-energy
+        pilots; 0 elsewhere). Without pilots, ``y`` over its local mean ``m`` (over ``WINDOW`` resource elements),
+        ``y conj(m) / (|m|^2 + N0)``: where the constellation has a mean (a superimposed pilot), ``m`` is the
+        channel times it and this is each symbol equalised by it; where it has none, noise the network learns to
+        ignore."""
+        if self.pilot_grid.any():
+            return y * self.pilot_grid.conj()
+        parts = torch.view_as_real(y).permute(0, 3, 1, 2)  # (batch, 2, symbols, subcarriers)
+        pad = (WINDOW[0] // 2, WINDOW[1] // 2)
+        mean = F.avg_pool2d(parts, WINDOW, stride=1, padding=pad, count_include_pad=False)
+        m = torch.view_as_complex(mean.permute(0, 2, 3, 1).contiguous())
+        return y * m.conj() / (m.abs().square() + n0)
