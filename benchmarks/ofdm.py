@@ -4,7 +4,7 @@ For each channel, on the default 72 x 14 grid (16-point constellations, one rate
 the coded BLER and BER against Eb/N0 of
 
 - ``learned, pilots``: model-free training (Eq. 8 only for the constellation), Kronecker pilots;
-- ``learned, pilotless``: the same without pilots (every resource element carries data);
+- ``learned, pilotless``: the same without pilots (every resource element carries data, a pilot superimposed);
 - ``model-based, pilots``: the same system trained by back-propagation through Sionna's channel (equal iterations);
 - the baselines: 16-QAM with the same Kronecker pilots, LS estimation with linear interpolation, LMMSE
   equalisation and the APP demapper; and 16-QAM with perfect CSI (the bound);
@@ -48,7 +48,7 @@ FULL = QUICK + [
 ]
 SYSTEMS = {
     "learned, pilots": {"method": "model-free", "pilots": "kronecker"},
-    "learned, pilotless": {"method": "model-free", "pilots": "none", "init": "random"},
+    "learned, pilotless": {"method": "model-free", "pilots": "none"},
     "model-based, pilots": {"method": "model-based", "pilots": "kronecker"},
 }
 EBNO_DB = [4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]

@@ -46,7 +46,14 @@ def test_cli_trains_an_ofdm_run_with_its_baselines(tmp_path):
         "16-QAM, kronecker pilots, LS, LMMSE, APP",
     }
     assert summary["data_resource_elements"] == 144 and summary["channel_uses_spent"] == 20 * 32 * 168  # batch 32
-    for name in ("bler.png", "constellation.png", "constellation.csv", "model.safetensors", "config.toml"):
+    for name in (
+        "bler.png",
+        "constellation.png",
+        "receiver.png",
+        "constellation.csv",
+        "model.safetensors",
+        "config.toml",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "checkpoint.pt").exists()
     again = mfcomm.load(out)  # the weights read back into the task's networks

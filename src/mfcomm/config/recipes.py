@@ -81,7 +81,8 @@ OFDM_DEFAULTS: dict[str, Any] = {
 slot per batch row, one rate-1/2 5G LDPC codeword per slot), TDL-A at 3 m/s with 100 ns of delay spread, Eb/N0
 drawn from 6 to 14 dB per slot, a receiver of two residual blocks of 32 channels (docs/ofdm.md), and the bits
 task's schedule with a gentler transmitter (rate 1e-3, ramped up over 500 iterations while the receiver learns).
-Trained from 2 dB, or at once, the constellation merges points in pairs (one bit given up: measured, docs/ofdm.md)."""
+(In scratch runs trained from 2 dB, or with the transmitter at full rate from the start, the constellation merged
+points in pairs and gave up a bit.)"""
 
 SIGMA2_PER_DMIN2 = 0.025
 """Default sigma2 over the squared reference minimum distance through a chain or a black box: 0.05 at M=16, n=2.

@@ -26,6 +26,7 @@ from mfcomm.config.fields import Config
 from mfcomm.evaluation.coded import CodedPoint, sionna_device
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
 from mfcomm.evaluation.ofdm_coded import GridSystem, LearnedGrid, coded_curve, ebno_at_bler, goodput, slot_code
+from mfcomm.evaluation.ofdm_view import plot_receiver_view, receiver_view
 from mfcomm.learning.examples import Bits
 from mfcomm.learning.seeding import role_seed
 from mfcomm.plots import Curve, plot_ser
@@ -91,7 +92,11 @@ class OfdmTask:
         assert cfg.bits_per_symbol is not None  # checked for the ofdm task
         points = cfg.eval_ebno_db or [float(cfg.ebno_db or 0.0)]
         code = slot_code(link.grid, cfg.bits_per_symbol, cfg.code_rate)
-        run.coded = {"learned": coded_curve(LearnedGrid(run.tx, run.rx), link, code, points)}
+        learned = LearnedGrid(run.tx, run.rx)
+        run.coded = {"learned": coded_curve(learned, link, code, points)}
+        run.receiver_view = receiver_view(
+            learned, link, max(points), torch.Generator().manual_seed(role_seed(cfg.seed, "figure"))
+        )
         if not cfg.compare_baseline:
             return
         with torch.random.fork_rng(devices=[]):  # its own streams: the learned system's figures stay as they are
@@ -132,11 +137,16 @@ class OfdmTask:
         }
 
     def write_figures(self, run: Run, stage: Path) -> None:
-        """The constellation with its labels (``constellation.csv``, ``constellation.png``) and ``bler.png``."""
+        """The constellation with its labels (``constellation.csv``, ``constellation.png``), ``bler.png`` and
+        ``receiver.png`` (one slot at the highest Eb/N0, as received and as the receiver reads it)."""
         points = run.tx.points().detach().cpu().numpy()
         write_constellation_csv(points, stage / "constellation.csv")
         title = f"{run.cfg.method}, pilots {run.cfg.pilots}: {len(points)} points, labels MSB first"
         plot_labelled_constellation(points, stage / "constellation.png", title=title)
+        if run.receiver_view:
+            top = max(run.cfg.eval_ebno_db or [float(run.cfg.ebno_db or 0.0)])
+            where = f"{run.cfg.channel}, pilots {run.cfg.pilots}, {top:g} dB"
+            plot_receiver_view(*run.receiver_view, points, stage / "receiver.png", f"one slot: {where}")
         if run.coded:
             curves: dict[str, Curve] = {
                 name: {"x": [p.ebno_db for p in pts], "ser": [p.bler for p in pts]} for name, pts in run.coded.items()

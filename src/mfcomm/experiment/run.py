@@ -54,5 +54,7 @@ class Run:
     """Bits task: Gray QAM's BMD rate with the APP demapper at the same points, or None."""
     coded: dict[str, list[Any]] = field(default_factory=dict)
     """OFDM task: each system's coded points (:class:`~mfcomm.evaluation.coded.CodedPoint`) per Eb/N0, by name."""
+    receiver_view: tuple[Any, Any] | None = None
+    """OFDM task: one slot's received data symbols and the receiver's soft symbols (``ofdm_view``)."""
     threads: int = 0
     """The CPU threads torch ran on (``cfg.threads``, or torch's own choice where that is 0); 0: not known."""

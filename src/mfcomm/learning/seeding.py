@@ -43,9 +43,10 @@ OFFSETS = {
     "channel": 5,
     "baseline": 1_000,
     "baseline_channel": 1_001,
+    "figure": 1_002,
 }
 """Each role's offset in :func:`role_seed`: ``baseline`` is the classical system measured after training (and
-``baseline_channel`` the channel it is measured through, the OFDM task's)."""
+``baseline_channel`` the channel it is measured through, the OFDM task's); ``figure`` draws what a figure shows."""
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class GridReceiver(nn.Module):
     ):
         super().__init__()
         self.bits_per_symbol = bits_per_symbol
+        self.data_mask: torch.Tensor
         self.register_buffer("data_mask", data_mask.clone(), persistent=False)
         grid = pilots if pilots is not None else torch.zeros(data_mask.shape, dtype=torch.complex64)
         self.pilot_grid: torch.Tensor
