@@ -8,12 +8,8 @@ last ``results.csv`` says it was ``stopped early``; a failed trial runs again on
 
 Example
 -------
->>> values = from_summary({"ser": 0.01, "ser_ci": [0.009, 0.011], "channel_uses_spent": 6000,
-...                        "train_seconds": 1.5, "iterations_run": 100})
->>> values["status"], values["ser_ci_high"]
-('ok', 0.011)
->>> failed("channel raised")["status"]
-'failed'
+>>> failed("channel raised")["status"], stopped({"ser": 0.2, "iteration": 50})["iterations_run"]
+('failed', 50)
 """
 
 from __future__ import annotations
