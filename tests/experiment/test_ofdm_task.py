@@ -1,6 +1,6 @@
 """The OFDM task end to end: the command line, its files and one-line errors, each way of training (model-free,
-model-based, a black box on grids, the time domain), reproducibility, and a pilotless system on a flat channel
-that resolves the channel's phase by itself."""
+model-based, a black box on grids, the time domain, a GNU Radio flowgraph there), reproducibility, and a pilotless
+system on a flat channel that resolves the channel's phase by itself."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import mfcomm
+from mfcomm.channels.flowgraph_process import has_gnuradio
 from mfcomm.cli import main
 from mfcomm.experiment.ofdm_task import grid_of, link_of
 from mfcomm.system.bitwise import bits_to_indices, indices_to_bits
@@ -146,3 +147,18 @@ def test_pilotless_system_on_a_flat_channel_has_no_phase_ambiguity():
     per_turn = [(decided != indices_to_bits(t, 4)).float().mean(dim=(1, 2)) for t in turned]
     assert all(bool((per_slot < ber).all()) for ber in per_turn), [int((per_slot >= b).sum()) for b in per_turn]
     assert per_slot.mean() < 0.02, (per_slot.mean(), per_slot.max())
+
+
+@pytest.mark.skipif(not has_gnuradio(), reason="GNU Radio is not installed (scripts/install-gnuradio.sh)")
+def test_a_gnuradio_flowgraph_in_the_time_domain_carries_the_grid_and_trains():
+    """OFDM-modulated slots through GNU Radio's channel model (one tap, no noise, no synchronisation) come back,
+    demodulated, as the grid sent times the tap: the flowgraph's stream lines up with the OFDM symbols to the
+    sample. Then a short model-free run trains through it with the run's noise."""
+    flowgraph = "gnuradio(snr_db=100,taps=0.6+0.3j,sync=none)"
+    cfg = mfcomm.configure(overrides={**SMALL, "channel": flowgraph, "domain": "time", "channel_timeout": 20})
+    grid = grid_of(cfg)
+    x = torch.exp(2j * torch.pi * torch.rand(3, grid.data, generator=torch.Generator().manual_seed(0)))
+    y, _ = link_of(cfg, grid, torch.Generator().manual_seed(1))(x.to(torch.complex64))
+    assert torch.allclose(y, (0.6 + 0.3j) * grid.map(x.to(torch.complex64)), atol=1e-3)
+    run = short_run(channel="gnuradio(snr_db=100,taps=0.6+0.3j) | awgn", domain="time", channel_timeout=20)
+    assert run.channel_uses_spent == 6 * 8 * 168 and torch.isfinite(run.tx.points()).all()
