@@ -2,11 +2,12 @@
 
 The design of Sionna's neural-receiver tutorial (Honkala et al.'s DeepRx; Ait Aoudia & Hoydis, "End-to-end
 learning for OFDM", 2021), sized for a CPU: the received grid's real and imaginary parts, ``log10 N0`` and, as
-DeepRx has it, the raw least-squares channel estimate on the pilots (``y * conj(p)``, 0 where no pilot is) are
-five input channels of a (symbols x subcarriers) image; ``blocks`` residual blocks of two 3 x 3 convolutions
-(each after a normalisation over the channels and the grid, and a ReLU) see a neighbourhood of resource elements
-that grows with depth, so the network estimates and equalises the channel jointly with demapping, from pilots
-where there are any and from the data symbols' own geometry where there are none. A last 3 x 3 convolution
+DeepRx has it, the raw least-squares channel estimate on the pilots (``y * conj(p)``, 0 where no pilot is; on a
+grid without pilots each symbol read against the grid's local mean, :meth:`GridReceiver.reference`) are five
+input channels of a (symbols x subcarriers) image; ``blocks`` residual blocks of two 3 x 3 convolutions (each
+after a normalisation over the channels and the grid, and a ReLU) see a neighbourhood of resource elements that
+grows with depth, so the network estimates and equalises the channel jointly with demapping, from pilots where
+there are any and from a pilot superimposed on the symbols where there are none. A last 3 x 3 convolution
 gives ``b`` LLRs per resource element (logits, Sionna's sign); those of the data resource elements are kept.
 
 Example
@@ -69,6 +70,7 @@ class GridReceiver(nn.Module):
         grid = pilots if pilots is not None else torch.zeros(data_mask.shape, dtype=torch.complex64)
         self.pilot_grid: torch.Tensor
         self.register_buffer("pilot_grid", grid.to(torch.complex64).clone(), persistent=False)
+        self.has_pilots = bool(grid.any())
         self.inp = nn.Conv2d(5, channels, 3, padding=1)
         self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
         self.out = nn.Conv2d(channels, bits_per_symbol, 3, padding=1)
@@ -86,7 +88,7 @@ class GridReceiver(nn.Module):
         ``y conj(m) / (|m|^2 + N0)``: where the constellation has a mean (a superimposed pilot), ``m`` is the
         channel times it and this is each symbol equalised by it; where it has none, noise the network learns to
         ignore."""
-        if self.pilot_grid.any():
+        if self.has_pilots:
             return y * self.pilot_grid.conj()
         parts = torch.view_as_real(y).permute(0, 3, 1, 2)  # (batch, 2, symbols, subcarriers)
         pad = (WINDOW[0] // 2, WINDOW[1] // 2)
