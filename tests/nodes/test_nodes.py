@@ -256,6 +256,7 @@ def test_cli_prints_one_line_on_a_peer_timeout(tmp_path):
 # --- the loopback ring ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the pipelined test with delay 4 checks the same equality in the default run
 def test_three_processes_train_exactly_as_one(tmp_path):
     out = tmp_path / "run"
     proc = mfcomm(
