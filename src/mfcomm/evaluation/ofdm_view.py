@@ -2,8 +2,8 @@
 receiver reads it (``receiver.png`` in an OFDM run's directory).
 
 The receiver gives LLRs, not equalised symbols. Its *soft symbols* ``E[x | LLRs] = sum_i P(i) p_i`` (each point's
-probability the product of its bits', as the LLRs of a bit-interleaved demapper give them) place each data
-resource element where the receiver believes it was sent: a cloud on each point where it has resolved the
+probability the product of its bits', as the LLRs of a bit-interleaved demapper give them; Sionna's blocks) place
+each data resource element where the receiver believes it was sent: a cloud on each point where it has resolved the
 channel's gain and phase, a smear between points, or a turned copy, where it has not.
 
 Example
@@ -19,19 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mfcomm.channels.ofdm_link import OfdmLink
 from mfcomm.evaluation.ofdm_coded import LearnedGrid
 from mfcomm.plots import save_figure, subplots
-from mfcomm.system.bitwise import indices_to_bits
+from mfcomm.sionna_import import phy
 
 
 def soft_symbols(llr: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """LLRs (..., b) (Sionna's sign: ``ln P(1)/P(0)``) and the ``2**b`` points -> (...) complex64 soft symbols."""
-    labels = indices_to_bits(torch.arange(points.numel(), device=llr.device), llr.shape[-1])  # (2**b, b)
-    log_p = labels * F.logsigmoid(llr).unsqueeze(-2) + (1 - labels) * F.logsigmoid(-llr).unsqueeze(-2)
-    return log_p.sum(dim=-1).softmax(dim=-1).to(points.dtype) @ points
+    """LLRs (..., b) (Sionna's sign: ``ln P(1)/P(0)``) and the ``2**b`` points -> (...) complex64 soft symbols:
+    Sionna's ``LLRs2SymbolLogits`` then ``SymbolLogits2Moments`` (its mean) on a custom constellation."""
+    mapping, device = phy().mapping, str(llr.device)
+    constellation = mapping.Constellation("custom", llr.shape[-1], points=points, device=device)
+    logits = mapping.LLRs2SymbolLogits(llr.shape[-1], device=device)(llr)
+    return mapping.SymbolLogits2Moments(constellation=constellation, device=device)(logits)[0]
 
 
 @torch.no_grad()

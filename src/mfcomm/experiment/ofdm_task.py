@@ -127,7 +127,7 @@ class OfdmTask:
             "ebno_db_range": [cfg.ebno_db, cfg.ebno_db_max if cfg.ebno_db_max is not None else cfg.ebno_db],
             "iterations": cfg.iterations,
             "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
-            "iterations_run": (run.converged_at if cfg.stop_early else None) or cfg.iterations,
+            "iterations_run": run.iterations_run,
             "converged": run.converged_at is not None,
             "converged_iteration": run.converged_at,
             "seed": cfg.seed,

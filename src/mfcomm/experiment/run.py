@@ -58,3 +58,8 @@ class Run:
     """OFDM task: one slot's received data symbols and the receiver's soft symbols (``ofdm_view``)."""
     threads: int = 0
     """The CPU threads torch ran on (``cfg.threads``, or torch's own choice where that is 0); 0: not known."""
+
+    @property
+    def iterations_run(self) -> int:
+        """Training iterations run: up to the stop rule's plateau with ``stop_early``, else all of them."""
+        return (self.converged_at if self.cfg.stop_early else None) or self.cfg.iterations

@@ -70,7 +70,7 @@ class SymbolTask:
             "finetune_iterations": cfg.finetune_iterations if cfg.method == "model-free" else 0,
             "converged": run.converged_at is not None,
             "converged_iteration": run.converged_at,
-            "iterations_run": (run.converged_at if cfg.stop_early else None) or cfg.iterations,
+            "iterations_run": run.iterations_run,
             "sigma2": cfg.exploration_sigma2 if cfg.method == "model-free" else None,
             "init": cfg.init,
             "candidates": run.candidates,

@@ -215,8 +215,14 @@ def _settings(controls: dict[str, Any], trials: list[Trial]) -> dict[str, Any]:
     grace = controls.get("grace_period", max(1, max_t // 16)) if scheduler else 0
     if scheduler:
         check_int("[search] grace_period", grace, 1, max_t)
-    settings = {"task": tasks[0], "metric": metric, "mode": mode, "scheduler": scheduler}
-    return settings | {"grace_period": grace, "max_t": max_t}
+    return {
+        "task": tasks[0],
+        "metric": metric,
+        "mode": mode,
+        "scheduler": scheduler,
+        "grace_period": grace,
+        "max_t": max_t,
+    }
 
 
 def _with_ser_every(trial: Trial, grace: int) -> Trial:
