@@ -12,12 +12,14 @@ the coded BLER and BER against Eb/N0 of
 with Clopper-Pearson 95% intervals, the Eb/N0 at 10% and 1% BLER (interpolated), the goodput there (information
 bits per resource element, pilots counted as overhead), channel uses and training time.
 
-The quick form (default) is TDL-A at 3 m/s, one seed; ``--full`` adds TDL-C and CDL-C at 3 and 30 m/s and runs
-``--seeds`` seeds (3 by default there; a GPU run: ``--device cuda``).
+The quick form (default) is TDL-A at 3 m/s, one seed; ``--full`` adds TDL-A at 30 m/s and TDL-C and CDL-C at 3
+and 30 m/s and runs ``--seeds`` seeds (3 by default there; a GPU run: ``--device cuda``). ``--channels`` runs the
+named settings only and merges them into ``--out``'s earlier results, so the full form can be run in parts.
 
-Writes ``runs/ofdm/ofdm.md``, ``runs/ofdm/results.json`` and ``runs/ofdm/bler-*.png``.
+Writes ``runs/ofdm/ofdm.md``, ``runs/ofdm/results.json`` and ``runs/ofdm/bler-*.png`` (after each channel).
 
-Usage: ``python benchmarks/ofdm.py [--full] [--seeds N] [--iterations N] [--device cpu|cuda] [--out DIR]``.
+Usage: ``python benchmarks/ofdm.py [--full] [--channels KEYS] [--seeds N] [--iterations N] [--device cpu|cuda]
+[--out DIR]``.
 """
 
 from __future__ import annotations
@@ -31,21 +33,23 @@ from typing import Any
 import torch
 
 from mfcomm.config.files import configure
-from mfcomm.evaluation.ofdm_coded import LearnedGrid, coded_curve, ebno_at_bler, goodput, slot_code
+from mfcomm.evaluation.coded import ebno_at_bler
+from mfcomm.evaluation.ofdm_coded import LearnedGrid, coded_curve, slot_code
 from mfcomm.experiment import runs
 from mfcomm.experiment.ofdm_task import grid_of, link_of
 from mfcomm.experiment.run_directory import write_text
 from mfcomm.plots import plot_ser
 from mfcomm.system.ofdm_baseline import QamGrid
 
-QUICK = [("TDL-A, 3 m/s", "tdl(model=A,delay_spread=100e-9,speed=3) | awgn")]
-FULL = QUICK + [
-    ("TDL-A, 30 m/s", "tdl(model=A,delay_spread=100e-9,speed=30) | awgn"),
-    ("TDL-C, 3 m/s", "tdl(model=C,delay_spread=300e-9,speed=3) | awgn"),
-    ("TDL-C, 30 m/s", "tdl(model=C,delay_spread=300e-9,speed=30) | awgn"),
-    ("CDL-C, 3 m/s", "cdl(model=C,delay_spread=300e-9,speed=3) | awgn"),
-    ("CDL-C, 30 m/s", "cdl(model=C,delay_spread=300e-9,speed=30) | awgn"),
-]
+CHANNELS = {  # key: (name, spec)
+    "tdl-a-3": ("TDL-A, 3 m/s", "tdl(model=A,delay_spread=100e-9,speed=3) | awgn"),
+    "tdl-a-30": ("TDL-A, 30 m/s", "tdl(model=A,delay_spread=100e-9,speed=30) | awgn"),
+    "tdl-c-3": ("TDL-C, 3 m/s", "tdl(model=C,delay_spread=300e-9,speed=3) | awgn"),
+    "tdl-c-30": ("TDL-C, 30 m/s", "tdl(model=C,delay_spread=300e-9,speed=30) | awgn"),
+    "cdl-c-3": ("CDL-C, 3 m/s", "cdl(model=C,delay_spread=300e-9,speed=3) | awgn"),
+    "cdl-c-30": ("CDL-C, 30 m/s", "cdl(model=C,delay_spread=300e-9,speed=30) | awgn"),
+}
+QUICK = ["tdl-a-3"]
 SYSTEMS = {
     "learned, pilots": {"method": "model-free", "pilots": "kronecker"},
     "learned, pilotless": {"method": "model-free", "pilots": "none"},
@@ -100,10 +104,8 @@ def run_channel(name: str, spec: str, args: argparse.Namespace) -> dict[str, Any
             k = points[0].bits // points[0].blocks
             extra = {"seed": seed, "train_seconds": round(seconds, 1), "channel_uses": run.channel_uses_spent}
             out[f"{label}, seed {seed}"] = row(points, k, cfg, extra)
-            print(
-                f"{name}: {label}, seed {seed}: {seconds:.0f} s, Eb/N0 at 10% BLER {out[f'{label}, seed {seed}']['ebno_db_at_bler_0.1']}",
-                flush=True,
-            )
+            at = out[f"{label}, seed {seed}"]["ebno_db_at_bler_0.1"]
+            print(f"{name}: {label}, seed {seed}: {seconds:.0f} s, Eb/N0 at 10% BLER {at}", flush=True)
     cfg = configure(overrides={**base, "pilots": "kronecker"})
     for label, perfect in (("16-QAM, LS + LMMSE + APP", False), ("16-QAM, perfect CSI", True)):
         link = link_of(cfg, grid_of(cfg), torch.Generator(grid_of(cfg).device).manual_seed(30_000))
@@ -113,21 +115,20 @@ def run_channel(name: str, spec: str, args: argparse.Namespace) -> dict[str, Any
     return out
 
 
-def report(results: dict[str, dict[str, Any]], out: Path, seconds: float) -> None:
-    """``ofdm.md`` and one BLER figure per channel."""
+def report(results: dict[str, dict[str, Any]], out: Path) -> None:
+    """``ofdm.md`` and one BLER figure per channel measured so far."""
     lines = ["# OFDM: learned against QAM + LS + LMMSE (benchmarks/ofdm.py)", ""]
-    lines += [
-        f"Wall time {seconds / 60:.1f} min. Eb/N0 (dB) by Sionna's `ebnodb2no` on the grid (pilots and CP count).",
-        "",
-    ]
-    for channel, systems in results.items():
+    lines += ["Eb/N0 (dB) by Sionna's `ebnodb2no` on the grid (pilots and CP count).", ""]
+    for channel, measured in results.items():
         lines += [
             f"## {channel}",
+            "",
+            f"`{measured['spec']}`, {measured['seeds']} seed(s), wall time {measured['seconds'] / 60:.1f} min.",
             "",
             "| system | Eb/N0 at 10% BLER | at 1% BLER | goodput at 10% (bit/RE) | BLER per Eb/N0 | training |",
         ]
         lines += ["|---|---|---|---|---|---|"]
-        for label, r in systems.items():
+        for label, r in measured["systems"].items():
             fmt = lambda v: "-" if v is None else f"{v:.2f} dB"  # noqa: E731
             blers = ", ".join(f"{e:g}: {b:.3g}" for e, b in zip(r["ebno_db"], r["bler"], strict=True))
             cost = f"{r['train_seconds']} s, {r['channel_uses']:.3g} uses" if "seed" in r else "-"
@@ -136,27 +137,45 @@ def report(results: dict[str, dict[str, Any]], out: Path, seconds: float) -> Non
                 f"{r['goodput_at_bler_0.1']:.3f} | {blers} | {cost} |"
             )
         lines.append("")
-        curves = {label: {"x": r["ebno_db"], "ser": r["bler"]} for label, r in systems.items()}
+        curves = {label: {"x": r["ebno_db"], "ser": r["bler"]} for label, r in measured["systems"].items()}
         slug = channel.lower().replace(",", "").replace(" ", "-").replace("/", "")
         plot_ser(curves, out / f"bler-{slug}.png", "Eb/N0 (dB)", f"coded BLER, {channel}", "block error rate")
     write_text(out / "ofdm.md", "\n".join(lines) + "\n")
     write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
 
 
+def chosen(args: argparse.Namespace) -> list[str]:
+    """The channel keys to run: ``--channels``, else all (``--full``) or the quick form's."""
+    if not args.channels:
+        return list(CHANNELS) if args.full else QUICK
+    keys = [k.strip() for k in args.channels.split(",")]
+    unknown = [k for k in keys if k not in CHANNELS]
+    if unknown:
+        raise SystemExit(f"error: unknown channel {', '.join(unknown)}; choose from {', '.join(CHANNELS)}")
+    return keys
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--full", action="store_true", help="TDL-A, TDL-C and CDL-C at 3 and 30 m/s")
+    p.add_argument("--channels", default="", help=f"comma-separated, of: {', '.join(CHANNELS)} (merged into --out)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per learned system (default 1, --full 3)")
     p.add_argument("--iterations", type=int, default=2000)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/ofdm")
     args = p.parse_args()
+    keys = chosen(args)
     args.seeds = args.seeds or (3 if args.full else 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    results = {name: run_channel(name, spec, args) for name, spec in (FULL if args.full else QUICK)}
-    report(results, out, time.perf_counter() - start)
+    previous = out / "results.json"
+    results = json.loads(previous.read_text()) if args.channels and previous.exists() else {}
+    for key in keys:
+        name, spec = CHANNELS[key]
+        start = time.perf_counter()
+        systems = run_channel(name, spec, args)
+        results[name] = {"spec": spec, "seeds": args.seeds, "seconds": time.perf_counter() - start, "systems": systems}
+        report(results, out)
     print((out / "ofdm.md").read_text())
 
 

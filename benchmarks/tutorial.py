@@ -40,7 +40,7 @@ from mfcomm.config.fields import Config
 from mfcomm.config.files import configure
 from mfcomm.evaluation.coded import CodedPoint, LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
-from mfcomm.experiment.coded_sweep import ebno_at_bler
+from mfcomm.evaluation.coded import ebno_at_bler
 from mfcomm.experiment.tasks import TASKS
 from mfcomm.learning.model_based import train_model_based
 from mfcomm.learning.model_free import train_model_free

@@ -19,11 +19,10 @@ from mfcomm.config.fields import Config
 from mfcomm.config.files import configure
 from mfcomm.conventions import snr_db_to_n0
 from mfcomm.errors import ConfigError, MfcommError
-from mfcomm.evaluation.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, simulate_coded
+from mfcomm.evaluation.coded import LdpcCode, LearnedModem, QamModem, bmd_rate_at, ebno_at_bler, simulate_coded
 from mfcomm.evaluation.export import read_constellation_csv, to_sionna_constellation, write_constellation_csv
 from mfcomm.evaluation.ser import clopper_pearson
 from mfcomm.experiment import runs
-from mfcomm.experiment.coded_sweep import ebno_at_bler
 from mfcomm.learning.estimator import LossBaseline, perturb, surrogate
 from mfcomm.learning.examples import Bits
 from mfcomm.learning.feedback import FeedbackLink
@@ -155,6 +154,17 @@ def test_ebno_at_bler_interpolates_and_declines():
     assert ebno_at_bler(pts) == pytest.approx(5.0)
     assert ebno_at_bler(pts, 2e-3) == pytest.approx(5.0 + math.log10(5))
     assert ebno_at_bler(pts[:1]) is None
+
+
+def test_ebno_at_bler_reads_a_point_without_errors_by_its_upper_bound():
+    """No block errors at the next point: the crossing interpolates to that point's 95% Clopper-Pearson upper
+    bound (1 - 0.025**(1/n), conservative), or sits at the point when even the bound is above the target."""
+    from mfcomm.evaluation.coded import CodedPoint
+
+    a, b = CodedPoint(5.0, 0, 1, 10, 100), CodedPoint(6.0, 0, 1, 0, 1000)
+    upper = 1 - 0.025 ** (1 / 1000)
+    assert ebno_at_bler([a, b]) == pytest.approx(5.0 + math.log10(0.1 / 1e-2) / math.log10(0.1 / upper), abs=1e-6)
+    assert ebno_at_bler([a, CodedPoint(6.0, 0, 1, 0, 100)]) == 6.0
 
 
 def test_export_round_trip_and_bad_csv(tmp_path):

@@ -95,6 +95,7 @@ def _ser(args: argparse.Namespace, run: Run) -> int:
 
 def _coded(args: argparse.Namespace, run: Run) -> int:
     """Coded BER/BLER versus Eb/N0 with 5G LDPC against Gray QAM: ``coded.csv`` and ``coded.png``."""
+    from mfcomm.evaluation.coded import ebno_at_bler
     from mfcomm.experiment import coded_sweep
     from mfcomm.experiment import snr_sweep as sweep
 
@@ -110,7 +111,7 @@ def _coded(args: argparse.Namespace, run: Run) -> int:
                 f"{name:8s} Eb/N0 {p.ebno_db:5.2f} dB  BER {p.ber:.3e}  BLER {p.bler:.3e} [{lo:.2e}, {hi:.2e}]"
                 f"  ({p.block_errors}/{p.blocks})"
             )
-        at = coded_sweep.ebno_at_bler(pts)
+        at = ebno_at_bler(pts)
         print(f"{name}: Eb/N0 at BLER 1e-2: {'not crossed in the sweep' if at is None else f'{at:.2f} dB'}")
     print(f"wrote {out / 'coded.csv'} and {out / 'coded.png'}")
     return 0

@@ -21,7 +21,9 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -136,6 +138,29 @@ class CodedPoint:
     def ber_ci(self) -> tuple[float, float]:
         est = clopper_pearson(self.bit_errors, self.bits)
         return est.ci_low, est.ci_high
+
+
+def ebno_at_bler(points: Sequence[CodedPoint], target: float = 1e-2) -> float | None:
+    """The Eb/N0 (dB) where a BLER curve (ascending Eb/N0) first falls below ``target``, interpolated linearly in
+    log BLER between the two points around it; None if it does not cross within the points.
+
+    A point with no block errors stands in with its 95% Clopper-Pearson upper bound, so the crossing found is
+    conservative (never earlier than the measurement allows); where even that bound is above ``target`` the
+    crossing is read at that point's Eb/N0.
+
+    >>> ebno_at_bler([CodedPoint(5.0, 0, 1, 10, 100), CodedPoint(6.0, 0, 1, 1, 1000)])
+    5.5
+    >>> round(ebno_at_bler([CodedPoint(5.0, 0, 1, 10, 100), CodedPoint(6.0, 0, 1, 0, 1000)]), 3)
+    5.697
+    """
+    for a, b in itertools.pairwise(points):
+        if a.bler >= target > b.bler:
+            low = b.bler if b.block_errors else b.bler_ci()[1]
+            if low >= target:
+                return b.ebno_db
+            t = (math.log10(a.bler) - math.log10(target)) / (math.log10(a.bler) - math.log10(low))
+            return round(a.ebno_db + t * (b.ebno_db - a.ebno_db), 6)
+    return None
 
 
 def awgn(x: torch.Tensor, n0: float, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -26,7 +26,6 @@ Example
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -112,13 +111,3 @@ def coded_curve(
 def goodput(point: CodedPoint, k: int, grid: Grid) -> float:
     """Information bits delivered per resource element at ``point``, pilots counted as overhead."""
     return (1.0 - point.bler) * k / grid.resource_elements
-
-
-def ebno_at_bler(points: Sequence[CodedPoint], target: float) -> float | None:
-    """The Eb/N0 (dB) at which the BLER curve crosses ``target``, interpolated linearly in log BLER between the
-    two measured points around it; None if it does not cross within the points (or hits 0 errors first)."""
-    for a, b in itertools.pairwise(points):
-        if a.bler >= target > b.bler and b.block_errors > 0:
-            la, lb, lt = (torch.tensor(v).log().item() for v in (a.bler, b.bler, target))
-            return a.ebno_db + (b.ebno_db - a.ebno_db) * (la - lt) / (la - lb)
-    return None

@@ -2,15 +2,16 @@
 
 Example
 -------
+>>> import pathlib, tempfile
 >>> from mfcomm.evaluation.coded import CodedPoint
->>> ebno_at_bler([CodedPoint(5.0, 0, 1, 10, 100), CodedPoint(6.0, 0, 1, 1, 1000)])
-5.5
+>>> png = pathlib.Path(tempfile.mkdtemp()) / "coded.png"
+>>> plot_coded({"qam": [CodedPoint(5.0, 30, 1000, 2, 10), CodedPoint(6.0, 1, 1000, 1, 10)]}, png, "16-QAM")
+>>> png.exists()
+True
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,18 +34,6 @@ from mfcomm.evaluation.coded import (
 from mfcomm.experiment.run import Run
 from mfcomm.experiment.run_directory import write_csv
 from mfcomm.plots import save_figure, subplots
-
-
-def ebno_at_bler(points: list[CodedPoint], target: float = 1e-2) -> float | None:
-    """Eb/N0 where a BLER curve (ascending Eb/N0) first falls below ``target``, interpolated linearly in
-    log BLER; None if it never crosses within the points measured."""
-    for a, b in itertools.pairwise(points):
-        if a.bler >= target > b.bler:
-            if b.bler == 0:
-                return None
-            t = (math.log10(a.bler) - math.log10(target)) / (math.log10(a.bler) - math.log10(b.bler))
-            return round(a.ebno_db + t * (b.ebno_db - a.ebno_db), 6)
-    return None
 
 
 def make_code(run: Run) -> LdpcCode:

@@ -23,9 +23,9 @@ from mfcomm.channels.contract import Channel
 from mfcomm.channels.ofdm_grid import Grid
 from mfcomm.channels.ofdm_link import OfdmLink
 from mfcomm.config.fields import Config
-from mfcomm.evaluation.coded import CodedPoint, sionna_device
+from mfcomm.evaluation.coded import CodedPoint, ebno_at_bler, sionna_device
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
-from mfcomm.evaluation.ofdm_coded import GridSystem, LearnedGrid, coded_curve, ebno_at_bler, goodput, slot_code
+from mfcomm.evaluation.ofdm_coded import GridSystem, LearnedGrid, coded_curve, goodput, slot_code
 from mfcomm.evaluation.ofdm_view import plot_receiver_view, receiver_view
 from mfcomm.learning.examples import Bits
 from mfcomm.learning.seeding import role_seed
