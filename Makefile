@@ -14,7 +14,8 @@
 # against QPSK x2, the front-end, duty cycle, bursts lost and resent, sim-to-real: 21 minutes; docs/results/ota.md),
 # make bench-ofdm (OFDM: learned with and without pilots, model-based, against QAM + LS + LMMSE and perfect CSI on
 # TDL-A, coded BLER: about 17 minutes on 2 cores, docs/results/ofdm.md; FULL=1 adds TDL-C and CDL-C at two speeds and
-# 3 seeds, CHANNELS=tdl-c-3,... runs some and merges, DEVICE=cuda for a GPU), make bench-tutorial DEVICE=cuda
+# 3 seeds, CHANNELS=tdl-c-3,... runs some and merges, DEVICE=cuda
+# SUBCARRIERS=612 for a GPU and a 5G-sized grid), make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes
 # on 2 cores, two runs at a time as one sweep), make tensorboard RUNS=DIR (TensorBoard on the event files that
@@ -88,7 +89,7 @@ gradcheck: setup
 	$(VENV)/bin/mfcomm gradcheck --batch-sizes 64,512,4096 --trials 300 --pretrain-iterations 100 --overwrite
 
 bench-ofdm: setup
-	$(PY) benchmarks/ofdm.py --device $(DEVICE) $(if $(FULL),--full) $(if $(CHANNELS),--channels $(CHANNELS)) $(if $(SEEDS),--seeds $(SEEDS))
+	$(PY) benchmarks/ofdm.py --device $(DEVICE) $(if $(FULL),--full) $(if $(CHANNELS),--channels $(CHANNELS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SUBCARRIERS),--subcarriers $(SUBCARRIERS))
 
 bench-tutorial: setup
 	$(PY) benchmarks/tutorial.py --device $(DEVICE)

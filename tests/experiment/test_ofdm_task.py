@@ -69,6 +69,7 @@ def test_cli_trains_an_ofdm_run_with_its_baselines(tmp_path):
         (["--pilots", "none", "--task", "bits"], "pilots belongs to the ofdm task"),
         (["--domain", "time", "--channel", "cdl | awgn"], "frequency domain only"),
         (["--codeword-bits", "100"], "drop codeword_bits"),
+        (["--code-rate", "0.99"], "5G LDPC codes take rates from 1/5 to 0.95"),
     ],
 )
 def test_bad_ofdm_options_are_one_line(tmp_path, capsys, args, words):
@@ -162,3 +163,13 @@ def test_a_gnuradio_flowgraph_in_the_time_domain_carries_the_grid_and_trains():
     assert torch.allclose(y, (0.6 + 0.3j) * grid.map(x.to(torch.complex64)), atol=1e-3)
     run = short_run(channel="gnuradio(snr_db=100,taps=0.6+0.3j) | awgn", domain="time", channel_timeout=20)
     assert run.channel_uses_spent == 6 * 8 * 168 and torch.isfinite(run.tx.points()).all()
+
+
+@pytest.mark.slow
+def test_a_5g_sized_grid_trains_and_codes_each_slot_in_two_blocks():
+    """51 resource blocks at 30 kHz (a 20 MHz carrier): 612 x 14 with Kronecker pilots, 14688 information bits a
+    slot, more than one 5G code block carries, so two; two iterations on the CPU, one Eb/N0 point."""
+    overrides = {**SMALL, "subcarriers": 612, "iterations": 2, "eval_ebno_db": [30.0], "compare_baseline": False}
+    run = mfcomm.train(mfcomm.configure(overrides=overrides), quiet=True)
+    (point,) = run.coded["learned"]
+    assert point.bits == point.blocks * 14688 and point.blocks >= 100

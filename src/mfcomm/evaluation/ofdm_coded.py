@@ -1,8 +1,11 @@
 """The OFDM task's coded evaluation: BER and BLER of one 5G LDPC codeword per slot, and the goodput.
 
-Each slot carries one codeword of Sionna's 5G LDPC code whose length is the slot's data bits (``data * b``) and
-whose ``k`` information bits give the run's code rate; the encoder's rate-matching interleaver spreads each
-codeword over ``b`` bits per symbol as Sionna's 5G chain does. A *grid system* maps coded bits to the slot's data
+Each slot carries one transport block of the slot's data bits (``data * b``) whose ``k`` information bits give the
+run's code rate, coded by Sionna's 5G LDPC code: one codeword where ``k`` fits one 5G code block (8448 bits), else
+5G's code-block segmentation into the fewest equal code blocks that do (without their CRCs: errors are counted
+against the bits sent), so a 5G-sized grid is coded as 5G codes it. The encoder's rate-matching interleaver
+spreads each codeword over ``b`` bits per symbol as Sionna's 5G chain does; a slot is a block error when any of
+its bits is wrong. A *grid system* maps coded bits to the slot's data
 symbols and a received grid back to LLRs: the learned one (a constellation and the convolutional receiver) or a
 classical one (:class:`~mfcomm.system.ofdm_baseline.QamGrid`). All go through the same link
 (:class:`~mfcomm.channels.ofdm_link.OfdmLink`) at each Eb/N0, until ``target_block_errors`` block errors or
@@ -26,6 +29,7 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -37,6 +41,8 @@ from mfcomm.evaluation.coded import CodedPoint, LdpcCode
 from mfcomm.system.bitwise import LearnedConstellation, bits_to_indices, group_bits
 from mfcomm.system.ofdm_receiver import GridReceiver
 
+MAX_BLOCK_K = 8448
+"""The most information bits one 5G LDPC code block carries (base graph 1, TS 38.212 5.2.2)."""
 TARGET_BLOCK_ERRORS, MAX_SLOTS = 100, 1000
 """A point of ``mfcomm train --task ofdm``'s evaluation: slots until 100 block errors or 1000 slots."""
 
@@ -70,17 +76,54 @@ class LearnedGrid:
         return self.rx(y, n0).flatten(1)
 
 
-def slot_code(grid: Grid, bits_per_symbol: int, code_rate: float) -> LdpcCode:
-    """The 5G LDPC code of one codeword per slot: ``n = data * b``, ``k = round(n * code_rate)``."""
-    n = grid.data * bits_per_symbol
-    return LdpcCode(round(n * code_rate), n, bits_per_symbol, device=grid.device)
+def segmentation(data: int, bits_per_symbol: int, code_rate: float) -> tuple[int, int, int]:
+    """``(blocks, n, k)`` per code block of a slot with ``data`` data resource elements: the fewest blocks that
+    split the resource elements evenly with at most :data:`MAX_BLOCK_K` information bits each.
+
+    >>> segmentation(864, 4, 0.5)  # 72 x 14, Kronecker pilots: one codeword
+    (1, 3456, 1728)
+    >>> segmentation(612 * 12, 4, 0.5)  # 51 resource blocks (20 MHz at 30 kHz): two code blocks
+    (2, 14688, 7344)
+    """
+    if not 0.2 <= code_rate <= 0.95:
+        raise ValueError(f"5G LDPC codes take rates from 1/5 to 0.95, not code_rate {code_rate:g}")
+    least = math.ceil(round(data * bits_per_symbol * code_rate) / MAX_BLOCK_K)
+    for blocks in range(max(least, 1), data + 1):
+        n = data // blocks * bits_per_symbol
+        if data % blocks == 0 and 12 <= round(n * code_rate) <= MAX_BLOCK_K:
+            return blocks, n, round(n * code_rate)
+    raise ValueError(f"{data} data resource elements do not split into 5G code blocks of 12 to {MAX_BLOCK_K} bits")
+
+
+class SlotCode:
+    """A slot's transport block: ``blocks`` equal 5G LDPC code blocks (:func:`segmentation`) side by side.
+
+    ``encoder``: (rows, k) information bits -> (rows, n) coded bits; ``decoder``: (rows, n) LLRs -> (rows, k) hard
+    bits; ``k`` and ``n`` count the whole slot.
+    """
+
+    def __init__(self, data: int, bits_per_symbol: int, code_rate: float, device: str = "cpu"):
+        self.blocks, n, k = segmentation(data, bits_per_symbol, code_rate)
+        self.block = LdpcCode(k, n, bits_per_symbol, device=device)
+        self.k, self.n = self.blocks * k, self.blocks * n
+
+    def encoder(self, info: torch.Tensor) -> torch.Tensor:
+        return self.block.encoder(info.reshape(-1, self.block.k)).reshape(info.shape[0], self.n)
+
+    def decoder(self, llrs: torch.Tensor) -> torch.Tensor:
+        return self.block.decoder(llrs.reshape(-1, self.block.n)).reshape(llrs.shape[0], self.k)
+
+
+def slot_code(grid: Grid, bits_per_symbol: int, code_rate: float) -> SlotCode:
+    """The 5G LDPC coding of one slot of ``grid``: ``n = data * b`` coded bits, ``k`` at ``code_rate``."""
+    return SlotCode(grid.data, bits_per_symbol, code_rate, device=grid.device)
 
 
 @torch.no_grad()
 def coded_curve(
     system: GridSystem,
     link: OfdmLink,
-    code: LdpcCode,
+    code: SlotCode,
     ebno_db: Sequence[float],
     target_block_errors: int = TARGET_BLOCK_ERRORS,
     max_slots: int = MAX_SLOTS,

@@ -23,9 +23,10 @@ from mfcomm.channels.contract import Channel
 from mfcomm.channels.ofdm_grid import Grid
 from mfcomm.channels.ofdm_link import OfdmLink
 from mfcomm.config.fields import Config
+from mfcomm.errors import ConfigError
 from mfcomm.evaluation.coded import CodedPoint, ebno_at_bler, sionna_device
 from mfcomm.evaluation.export import plot_labelled_constellation, write_constellation_csv
-from mfcomm.evaluation.ofdm_coded import GridSystem, LearnedGrid, coded_curve, goodput, slot_code
+from mfcomm.evaluation.ofdm_coded import GridSystem, LearnedGrid, coded_curve, goodput, segmentation, slot_code
 from mfcomm.evaluation.ofdm_view import plot_receiver_view, receiver_view
 from mfcomm.learning.examples import Bits
 from mfcomm.learning.seeding import role_seed
@@ -72,9 +73,14 @@ class OfdmTask:
 
     def build(self, cfg: Config, start: bool = True) -> tuple[nn.Module, nn.Module]:
         """The constellation (a random start drawn from its own generator, seeded by ``cfg.seed``) and the
-        receiver (from torch's default generator), on the config's device."""
+        receiver (from torch's default generator), on the config's device; a grid whose slot the 5G code cannot
+        segment is refused here, before training."""
         assert cfg.bits_per_symbol is not None  # the config's checks hold for the ofdm task
         grid = grid_of(cfg)
+        try:
+            segmentation(grid.data, cfg.bits_per_symbol, cfg.code_rate)
+        except ValueError as err:
+            raise ConfigError(f"OFDM task: {err}") from None
         draws, pilot = torch.Generator().manual_seed(cfg.seed), PILOT_SHARE if cfg.pilots == "none" else 0.0
         const = LearnedConstellation(cfg.bits_per_symbol, cfg.init, draws, pilot)
         rx = GridReceiver(cfg.bits_per_symbol, grid.data_mask, cfg.rx_hidden[0], len(cfg.rx_hidden), grid.pilot_grid)
