@@ -83,6 +83,19 @@ def short_run(**overrides: object) -> mfcomm.Run:
     return mfcomm.train(mfcomm.configure(overrides={**SMALL, "iterations": 6, **overrides}), quiet=True, evaluate=False)
 
 
+def test_a_cdl_run_is_saved_with_its_figures_and_evaluate_refuses_it_in_one_line(tmp_path, capsys):
+    """A chain with a grid-only stage (``cdl``) trains and is written out: no single-carrier parsing of it on the
+    way (the spectrum figure is for single-carrier flowgraphs)."""
+    run = short_run(channel="cdl(model=C,delay_spread=300e-9,speed=30) | awgn", iterations=2)
+    mfcomm.experiment.runs.save(run, tmp_path / "r")
+    assert {"summary.json", "model.safetensors", "config.toml"} <= {p.name for p in (tmp_path / "r").iterdir()}
+    assert not (tmp_path / "r" / "spectrum.png").exists()
+    assert main(["evaluate", str(tmp_path / "r")]) == 2  # measured when it trains: one line, nothing written
+    err = capsys.readouterr().err
+    assert "is an OFDM run, measured when it trains" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r" / "ser.csv").exists()
+
+
 def test_same_seed_same_system_and_model_based_moves_the_constellation():
     a, b = short_run(seed=3), short_run(seed=3)
     assert torch.equal(a.tx.raw, b.tx.raw) and all(

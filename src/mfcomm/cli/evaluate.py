@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     run = runs.load(args.dir, trust=args.trust_config or args.channel is not None)
     # writable and this command's alone, before anything is measured
     with owned(Path(args.dir), "run directory"), run_generator(run.cfg), torch_threads(run.threads or run.cfg.threads):
+        if run.cfg.task == "ofdm":
+            raise ConfigError(
+                f"{args.dir} is an OFDM run, measured when it trains (summary.json, bler.png): to measure other "
+                "points, train it again with eval_ebno_db in --config"
+            )
         if run.cfg.task == "bits":
             return _coded(args, run)
         return _ser(args, run)

@@ -112,8 +112,9 @@ def save(run: Run, out: str | Path, replace: bool = False, keep: Collection[str]
 def write_spectrum(run: Run, path: Path, symbols: int = 16384) -> None:
     """The transmitted spectrum of a run through a GNU Radio flowgraph (:func:`~mfcomm.channels.spec.radio_framer`):
     ``symbols`` of the trained system's symbols for random messages, framed and pulse-shaped as the channel sends
-    them; nothing for other channels."""
-    framer = radio_framer(run.cfg.channel)
+    them; nothing for other channels, nor for the OFDM task (its flowgraph carries OFDM symbols, not the framer's,
+    and its chains name grid stages such as ``cdl`` that the single-carrier parser does not know)."""
+    framer = None if run.cfg.task == "ofdm" else radio_framer(run.cfg.channel)
     if framer is None:
         return
     with torch.no_grad():
