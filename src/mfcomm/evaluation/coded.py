@@ -155,10 +155,10 @@ def ebno_at_bler(points: Sequence[CodedPoint], target: float = 1e-2) -> float | 
     """
     for a, b in itertools.pairwise(points):
         if a.bler >= target > b.bler:
-            low = b.bler if b.block_errors else b.bler_ci()[1]
-            if low >= target:
+            b_bler = b.bler if b.block_errors else b.bler_ci()[1]  # no errors: its upper bound
+            if b_bler >= target:
                 return b.ebno_db
-            t = (math.log10(a.bler) - math.log10(target)) / (math.log10(a.bler) - math.log10(low))
+            t = (math.log10(a.bler) - math.log10(target)) / (math.log10(a.bler) - math.log10(b_bler))
             return round(a.ebno_db + t * (b.ebno_db - a.ebno_db), 6)
     return None
 
