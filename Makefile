@@ -13,8 +13,8 @@
 # minutes on 2 cores, docs/results/radio.md), make bench-ota (over the air through the radio emulator: learned
 # against QPSK x2, the front-end, duty cycle, bursts lost and resent, sim-to-real: 21 minutes; docs/results/ota.md),
 # make bench-ofdm (OFDM: learned with and without pilots, model-based, against QAM + LS + LMMSE and perfect CSI on
-# TDL-A, coded BLER: about 17 minutes on 2 cores, docs/results/ofdm.md; FULL=1 adds TDL-C and CDL-C at two speeds and
-# 3 seeds, CHANNELS=tdl-c-3,... runs some and merges, DEVICE=cuda
+# TDL-A, coded BLER, one seed; SEEDS=3: 47 minutes on 2 cores, docs/results/ofdm.md; FULL=1 adds TDL-C and
+# CDL-C at two speeds and 3 seeds, CHANNELS=tdl-c-3,... runs some and merges, DEVICE=cuda
 # SUBCARRIERS=612 for a GPU and a 5G-sized grid), make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes

@@ -69,7 +69,7 @@ OFDM_DEFAULTS: dict[str, Any] = {
     "ebno_db": 6.0,
     "ebno_db_max": 14.0,
     "eval_ebno_db": [4.0, 6.0, 8.0, 10.0, 12.0],
-    "rx_hidden": [32, 32],
+    "rx_hidden": [32, 32, 32],
     "batch_size": 32,
     "iterations": 2000,
     "finetune_iterations": 500,
@@ -79,7 +79,7 @@ OFDM_DEFAULTS: dict[str, Any] = {
 }
 """The fields ``task = "ofdm"`` sets: 16-QAM-sized constellations on a 72 x 14 grid with Kronecker pilots (one
 slot per batch row, one rate-1/2 5G LDPC codeword per slot), TDL-A at 3 m/s with 100 ns of delay spread, Eb/N0
-drawn from 6 to 14 dB per slot, a receiver of two residual blocks of 32 channels (docs/ofdm.md), and the bits
+drawn from 6 to 14 dB per slot, a receiver of three residual blocks of 32 channels (docs/ofdm.md), and the bits
 task's schedule with a gentler transmitter (rate 1e-3, ramped up over 500 iterations while the receiver learns).
 (In scratch runs trained from 2 dB, or with the transmitter at full rate from the start, the constellation merged
 points in pairs and gave up a bit.)"""

@@ -60,7 +60,7 @@ class GridReceiver(nn.Module):
         bits_per_symbol: int,
         data_mask: torch.Tensor,
         channels: int = 32,
-        blocks: int = 2,
+        blocks: int = 3,
         pilots: torch.Tensor | None = None,
     ):
         super().__init__()
