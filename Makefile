@@ -13,7 +13,7 @@
 # minutes on 2 cores, docs/results/radio.md), make bench-ota (over the air through the radio emulator: learned
 # against QPSK x2, the front-end, duty cycle, bursts lost and resent, sim-to-real: 21 minutes; docs/results/ota.md),
 # make bench-ofdm (OFDM: learned with and without pilots, model-based, against QAM + LS + LMMSE and perfect CSI on
-# TDL-A, coded BLER, one seed; SEEDS=3: 47 minutes on 2 cores, docs/results/ofdm.md; FULL=1 adds TDL-C and
+# TDL-A, coded BLER, one seed: 19 minutes on 2 cores; SEEDS=3: 47 minutes, docs/results/ofdm.md; FULL=1 adds TDL-C and
 # CDL-C at two speeds and 3 seeds, CHANNELS=tdl-c-3,... runs some and merges, DEVICE=cuda
 # SUBCARRIERS=612 for a GPU and a 5G-sized grid), make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
