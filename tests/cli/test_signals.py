@@ -55,7 +55,6 @@ def _signal_once_started(cmd: list[str], marker: Path, signum: int) -> tuple[int
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        preexec_fn=_default_sigint,  # noqa: PLW1509 - a run started in the background (nohup, &) ignores SIGINT
     )
     try:
         deadline = time.monotonic() + 120
@@ -69,11 +68,6 @@ def _signal_once_started(cmd: list[str], marker: Path, signum: int) -> tuple[int
             proc.kill()
             proc.communicate()
     return proc.returncode, err.strip().splitlines()
-
-
-def _default_sigint() -> None:
-    """In the child before exec: SIGINT as a terminal's Ctrl-C delivers it, whatever the test runner inherited."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.integration
