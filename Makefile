@@ -15,7 +15,8 @@
 # make bench-ofdm (OFDM: learned with and without pilots, model-based, against QAM + LS + LMMSE and perfect CSI on
 # TDL-A, coded BLER, one seed: 19 minutes on 2 cores; SEEDS=3: 47 minutes, docs/results/ofdm.md; FULL=1 adds TDL-C and
 # CDL-C at two speeds and 3 seeds, CHANNELS=tdl-c-3,... runs some and merges, DEVICE=cuda
-# SUBCARRIERS=612 for a GPU and a 5G-sized grid), make bench-tutorial DEVICE=cuda
+# SUBCARRIERS=612 for a GPU and a 5G-sized grid), make bench-ofdm-estimate (the pilotless receiver's channel
+# reference: its error on each channel and window, under a minute), make bench-tutorial DEVICE=cuda
 # (mfcomm against Sionna's autoencoder-tutorial recipe, side by side: minutes on a GPU, hours on a CPU),
 # make bench-quality (what the defaults train on 11 tasks x 5 seeds, against the classical system: 32 minutes
 # on 2 cores, two runs at a time as one sweep), make tensorboard RUNS=DIR (TensorBoard on the event files that
@@ -28,7 +29,7 @@ PY := $(VENV)/bin/python
 DEVICE ?= cpu
 RUNS ?= runs
 
-.PHONY: setup demo lint test test-fast test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio bench-ota bench-feedback bench-ofdm gradcheck gnuradio tensorboard docs clean
+.PHONY: setup demo lint test test-fast test-slow test-faults bench-sweep bench bench-nodes bench-efficiency bench-channels bench-quality bench-tutorial bench-radio bench-ota bench-feedback bench-ofdm bench-ofdm-estimate gradcheck gnuradio tensorboard docs clean
 
 setup: $(VENV)/.installed
 
@@ -90,6 +91,9 @@ gradcheck: setup
 
 bench-ofdm: setup
 	$(PY) benchmarks/ofdm.py --device $(DEVICE) $(if $(FULL),--full) $(if $(CHANNELS),--channels $(CHANNELS)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SUBCARRIERS),--subcarriers $(SUBCARRIERS))
+
+bench-ofdm-estimate: setup
+	$(PY) benchmarks/ofdm_estimate.py
 
 bench-tutorial: setup
 	$(PY) benchmarks/tutorial.py --device $(DEVICE)
