@@ -117,6 +117,22 @@ def run_channel(name: str, spec: str, args: argparse.Namespace) -> dict[str, Any
     return out
 
 
+COLOURS = {
+    "learned, pilots": "C0",
+    "learned, pilotless": "C1",
+    "model-based, pilots": "C2",
+    "16-QAM, LS + LMMSE + APP": "C3",
+    "16-QAM, perfect CSI": "C7",
+}
+"""One colour a system, so that its seeds' curves read as one family."""
+
+
+def style(label: str) -> str:
+    """A curve's matplotlib format: its system's colour, and a marker and line of its seed's (seed 0: ``o-``)."""
+    system, _, seed = label.partition(", seed ")
+    return COLOURS.get(system, "") + ("o-", "s--", "^:")[int(seed or 0) % 3]
+
+
 def report(results: dict[str, dict[str, Any]], out: Path) -> None:
     """``ofdm.md`` and one BLER figure per channel measured so far."""
     lines = ["# OFDM: learned against QAM + LS + LMMSE (benchmarks/ofdm.py)", ""]
@@ -142,7 +158,10 @@ def report(results: dict[str, dict[str, Any]], out: Path) -> None:
                 f"{r['goodput_at_bler_0.1']:.3f} | {blers} | {cost} |"
             )
         lines.append("")
-        curves = {label: {"x": r["ebno_db"], "ser": r["bler"]} for label, r in measured["systems"].items()}
+        curves = {
+            label: {"x": r["ebno_db"], "ser": r["bler"], "style": style(label)}
+            for label, r in measured["systems"].items()
+        }
         slug = channel.lower().replace(",", "").replace(" ", "-").replace("/", "")
         plot_ser(curves, out / f"bler-{slug}.png", "Eb/N0 (dB)", f"coded BLER, {channel}", "block error rate")
     write_text(out / "ofdm.md", "\n".join(lines) + "\n")
