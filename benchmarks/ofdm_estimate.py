@@ -27,6 +27,7 @@ import math
 import torch
 from ofdm import CHANNELS
 
+from mfcomm.channels.contract import complex_normal
 from mfcomm.channels.ofdm_link import OfdmLink
 from mfcomm.config.files import configure
 from mfcomm.experiment.ofdm_task import OfdmTask, grid_of
@@ -53,7 +54,7 @@ def errors(spec: str, window: tuple[int, int], args: argparse.Namespace) -> list
     assert h is not None  # a fading stage in the frequency domain gives its response
     sent = grid.map(x)
     n0 = float(grid.n0(args.ebno_db, const.bits_per_symbol, cfg.code_rate))
-    noise = torch.view_as_complex(torch.randn(*y.shape, 2, generator=draws)) * math.sqrt(n0 / 2)
+    noise = complex_normal(tuple(y.shape), n0, y.device, draws)
     return [
         nmse_db(local_mean(h * pilot, window) / pilot, h),
         nmse_db(local_mean(sent, window) / pilot, torch.ones_like(h)),
